@@ -1,0 +1,196 @@
+//! The one error type of the HTTP layer. Every error is a JSON object with `detail` (spec §4, decision 9);
+//! internal failures are logged here and answered with a fixed text, never their cause.
+
+use crate::packets::lifecycle::Refusal;
+use crate::packets::CommandError;
+use crate::store::StoreError;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// One entry of a 422 list envelope, shaped like FastAPI's so SDK users see familiar errors.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Invalid {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub loc: Vec<Value>,
+    pub msg: String,
+    pub input: Value,
+}
+
+impl Invalid {
+    pub fn new(kind: &str, loc: Vec<Value>, msg: impl Into<String>) -> Self {
+        Self {
+            kind: kind.to_string(),
+            loc,
+            msg: msg.into(),
+            input: Value::Null,
+        }
+    }
+
+    pub fn query(field: &str, kind: &str, msg: impl Into<String>, input: &str) -> Self {
+        Self {
+            input: Value::String(input.to_string()),
+            ..Self::new(kind, vec![json!("query"), json!(field)], msg)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("request validation failed")]
+    Validation(Vec<Invalid>),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// 409; `detail` may be an object (the claim conflict).
+    #[error("conflict")]
+    Conflict(Value),
+    #[error("{0}")]
+    Gone(String),
+    #[error("request body too large")]
+    PayloadTooLarge {
+        received: Option<u64>,
+        limit: usize,
+        tier: &'static str,
+    },
+    #[error("database unavailable: {0}")]
+    Unavailable(StoreError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn validation(issue: Invalid) -> Self {
+        Error::Validation(vec![issue])
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        match &error {
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolClosed,
+            ) => Error::Unavailable(error),
+            _ => Error::Internal(error.into()),
+        }
+    }
+}
+
+impl From<CommandError> for Error {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::NotFound(id) => Error::NotFound(format!("Packet {id} not found")),
+            CommandError::Invalid(invalid) => {
+                let mut loc = vec![json!("body")];
+                loc.extend(invalid.loc.into_iter().map(Value::String));
+                Error::validation(Invalid::new("value_error", loc, invalid.message))
+            }
+            CommandError::Store(error) => error.into(),
+            CommandError::Refused(refusal) => {
+                let message = refusal.message();
+                match refusal {
+                    Refusal::IllegalTransition { .. } | Refusal::NoHitlCheckpoint => {
+                        Error::BadRequest(message)
+                    }
+                    Refusal::Expired { .. } => Error::Gone(message),
+                    Refusal::AlreadyClaimed { claimed_by, .. } => {
+                        Error::Conflict(json!({"message": message, "claimed_by": claimed_by}))
+                    }
+                    Refusal::AwaitingHuman { .. }
+                    | Refusal::NotAwaitingHuman { .. }
+                    | Refusal::AlreadyExpired { .. } => Error::Conflict(Value::String(message)),
+                }
+            }
+        }
+    }
+}
+
+/// Thousands separators, as the reference prints byte counts in its 413 message.
+fn grouped(number: u64) -> String {
+    let digits = number.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, body) = match self {
+            Error::Validation(issues) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": issues}))
+            }
+            Error::BadRequest(detail) => (StatusCode::BAD_REQUEST, json!({"detail": detail})),
+            Error::Unauthorized(detail) => (StatusCode::UNAUTHORIZED, json!({"detail": detail})),
+            Error::Forbidden(detail) => (StatusCode::FORBIDDEN, json!({"detail": detail})),
+            Error::NotFound(detail) => (StatusCode::NOT_FOUND, json!({"detail": detail})),
+            Error::Conflict(detail) => (StatusCode::CONFLICT, json!({"detail": detail})),
+            Error::Gone(detail) => (StatusCode::GONE, json!({"detail": detail})),
+            Error::PayloadTooLarge {
+                received,
+                limit,
+                tier,
+            } => {
+                let size = match received {
+                    Some(bytes) => format!("{} bytes", grouped(bytes)),
+                    None => format!("more than {} bytes", grouped(limit as u64)),
+                };
+                let detail = format!(
+                    "Request body too large: {size} (max {} bytes for {tier} tier)",
+                    grouped(limit as u64)
+                );
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    json!({"detail": detail, "tier": tier}),
+                )
+            }
+            Error::Unavailable(error) => {
+                tracing::warn!(%error, "database unavailable");
+                let mut response = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"detail": "Database unavailable"})),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from_static("1"));
+                return response;
+            }
+            Error::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"detail": "Internal server error"}),
+                )
+            }
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn byte_counts_are_grouped_by_thousands() {
+        assert_eq!(super::grouped(70_009), "70,009");
+        assert_eq!(super::grouped(65_536), "65,536");
+        assert_eq!(super::grouped(1_048_576), "1,048,576");
+        assert_eq!(super::grouped(999), "999");
+        assert_eq!(super::grouped(0), "0");
+    }
+}

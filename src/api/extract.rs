@@ -1,0 +1,237 @@
+//! Extractors that turn a request into domain input or a JSON 4xx: the authenticated caller, JSON bodies
+//! limited by the caller's tier, query strings and UUID path segments.
+
+use super::error::{Error, Invalid};
+use crate::auth::{ApiKey, Role};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// The key that made the request; put into the request by the `authenticate` middleware.
+#[derive(Clone, Debug)]
+pub struct Caller(pub ApiKey);
+
+impl Caller {
+    pub fn tenant(&self) -> &str {
+        &self.0.tenant_id
+    }
+
+    /// 403 unless the caller's role is at least `required` (spec §5.3).
+    pub fn require(&self, required: Role) -> Result<(), Error> {
+        if self.0.role.grants(required) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "Insufficient permissions. Required role: {}, current role: {}",
+                required.as_str(),
+                self.0.role.as_str()
+            )))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or(Error::Unauthorized("Missing X-API-Key header"))
+    }
+}
+
+/// A JSON body, read up to the caller's tier limit and parsed into `T`; failures are 413 or 422.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let tier = request
+            .extensions()
+            .get::<Caller>()
+            .map(|caller| caller.0.tier)
+            .ok_or(Error::Unauthorized("Missing X-API-Key header"))?;
+        let limit = tier.max_body_bytes();
+        let declared = request
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        let too_large = |received| Error::PayloadTooLarge {
+            received,
+            limit,
+            tier: tier.as_str(),
+        };
+        if declared.is_some_and(|length| length > limit as u64) {
+            return Err(too_large(declared));
+        }
+        let bytes = match Limited::new(request.into_body(), limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(too_large(None))
+            }
+            Err(_) => return Err(Error::BadRequest("Could not read the request body".into())),
+        };
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses a body into `T`, reporting where it went wrong the way FastAPI does.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    // Syntax first, so a syntax error is reported as such rather than as a type error.
+    let value: Value = serde_json::from_slice(bytes).map_err(|error| {
+        Error::validation(Invalid {
+            input: json!({}),
+            ..Invalid::new(
+                "json_invalid",
+                vec![json!("body"), json!(error.column())],
+                format!("JSON decode error: {}", strip_position(&error.to_string())),
+            )
+        })
+    })?;
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let mut loc = vec![json!("body")];
+        loc.extend(path_segments(error.path()));
+        Error::validation(describe(loc, &error.inner().to_string()))
+    })
+}
+
+/// A query string parsed into `T`; failures are 422 with `loc: ["query", field]`.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(ApiQuery)
+            .map_err(|error| {
+                let mut loc = vec![json!("query")];
+                loc.extend(path_segments(error.path()));
+                Error::validation(describe(loc, &error.inner().to_string()))
+            })
+    }
+}
+
+/// A UUID path parameter (`{packet_id}`, `{key_id}`); anything else is 422 as in the reference.
+pub struct PathId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Error::BadRequest("Invalid path".into()))?;
+        let (name, raw) = params
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::BadRequest("Invalid path".into()))?;
+        Uuid::parse_str(&raw).map(PathId).map_err(|error| {
+            Error::validation(Invalid {
+                input: Value::String(raw.clone()),
+                ..Invalid::new(
+                    "uuid_parsing",
+                    vec![json!("path"), json!(name)],
+                    format!("Input should be a valid UUID, {error}"),
+                )
+            })
+        })
+    }
+}
+
+fn path_segments(path: &serde_path_to_error::Path) -> Vec<Value> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(json!(index)),
+            Segment::Map { key } => Some(json!(key)),
+            Segment::Enum { variant } => Some(json!(variant)),
+            Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// Classifies a serde message into a FastAPI-style entry.
+fn describe(mut loc: Vec<Value>, message: &str) -> Invalid {
+    let message = strip_position(message);
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        loc.push(json!(field));
+        return Invalid::new("missing", loc, "Field required");
+    }
+    if message.starts_with("unknown variant") {
+        return Invalid::new(
+            "enum",
+            loc,
+            format!("Input should be {}", expected_variants(&message)),
+        );
+    }
+    if message.starts_with("invalid type") {
+        return Invalid::new("type_error", loc, message);
+    }
+    Invalid::new("value_error", loc, message)
+}
+
+/// "unknown variant `x`, expected one of `a`, `b`" → "'a' or 'b'".
+fn expected_variants(message: &str) -> String {
+    let expected = message
+        .split_once("expected ")
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let names: Vec<String> = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|name| format!("'{name}'"))
+        .collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => expected.to_string(),
+    }
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_string(),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_become_fastapi_entries() {
+        let missing = describe(
+            vec![json!("body")],
+            "missing field `summary` at line 1 column 2",
+        );
+        assert_eq!(missing.kind, "missing");
+        assert_eq!(missing.loc, vec![json!("body"), json!("summary")]);
+        let variant = describe(
+            vec![],
+            "unknown variant `urgent`, expected one of `low`, `normal`, `high`, `critical`",
+        );
+        assert_eq!(variant.kind, "enum");
+        assert_eq!(
+            variant.msg,
+            "Input should be 'low', 'normal', 'high' or 'critical'"
+        );
+        let wrong = describe(vec![], "invalid type: integer `5`, expected a string");
+        assert_eq!(wrong.kind, "type_error");
+    }
+}

@@ -1,0 +1,142 @@
+//! `/api/v1/keys…`: API key administration (spec §1.3, decision 5). Admin only.
+
+use super::error::{Error, Invalid};
+use super::extract::{ApiJson, Caller, PathId};
+use super::AppState;
+use crate::auth::{ApiKey, NewApiKey, Role, Tier};
+use crate::store::KeyChange;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/keys", post(create).get(list))
+        .route("/keys/{key_id}", delete(revoke))
+        .route("/keys/{key_id}/rotate", post(rotate))
+}
+
+#[derive(Deserialize)]
+struct KeyCreate {
+    name: String,
+    #[serde(default)]
+    tenant_id: Option<String>,
+    #[serde(default)]
+    role: Option<Role>,
+    #[serde(default)]
+    tier: Option<Tier>,
+}
+
+/// The ApiKey object of §1.3; `key` holds the plaintext only in create and rotate responses.
+#[derive(Serialize)]
+struct KeyView {
+    #[serde(flatten)]
+    key: ApiKey,
+    #[serde(rename = "key")]
+    plaintext: Option<String>,
+}
+
+impl From<ApiKey> for KeyView {
+    fn from(key: ApiKey) -> Self {
+        Self {
+            key,
+            plaintext: None,
+        }
+    }
+}
+
+impl From<NewApiKey> for KeyView {
+    fn from(new: NewApiKey) -> Self {
+        Self {
+            key: new.key,
+            plaintext: Some(new.plaintext),
+        }
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<KeyCreate>,
+) -> Result<(StatusCode, Json<KeyView>), Error> {
+    caller.require(Role::Admin)?;
+    let name = request.name.trim();
+    if name.is_empty() {
+        return Err(Error::validation(Invalid::new(
+            "string_too_short",
+            vec![json!("body"), json!("name")],
+            "String should have at least 1 character",
+        )));
+    }
+    let tenant = request.tenant_id.filter(|tenant| !tenant.trim().is_empty());
+    let key = NewApiKey::generate(
+        name,
+        tenant.as_deref().unwrap_or(caller.tenant()),
+        request.role.unwrap_or(Role::Admin),
+        request.tier.unwrap_or(state.config.default_tier),
+    );
+    state.store.insert_api_key(&key).await?;
+    tracing::info!(key_id = %key.key.id, tenant = %key.key.tenant_id, role = key.key.role.as_str(), "api key created");
+    Ok((StatusCode::CREATED, Json(key.into())))
+}
+
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<KeyView>>, Error> {
+    caller.require(Role::Admin)?;
+    let keys = state.store.list_api_keys(caller.tenant()).await?;
+    Ok(Json(keys.into_iter().map(KeyView::from).collect()))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<StatusCode, Error> {
+    caller.require(Role::Admin)?;
+    match state.store.revoke_api_key(caller.tenant(), id).await? {
+        KeyChange::Done(()) => {
+            tracing::info!(key_id = %id, "api key revoked");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        KeyChange::AlreadyRevoked => Err(Error::Conflict(json!(format!(
+            "API key {id} is already revoked"
+        )))),
+        KeyChange::NotFound => Err(Error::NotFound(format!("API key {id} not found"))),
+    }
+}
+
+async fn rotate(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<(StatusCode, Json<KeyView>), Error> {
+    caller.require(Role::Admin)?;
+    let old = state
+        .store
+        .get_api_key(caller.tenant(), id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("API key {id} not found")))?;
+    let mut replacement = NewApiKey::generate(
+        &format!("{} (rotated)", old.name),
+        &old.tenant_id,
+        old.role,
+        old.tier,
+    );
+    replacement.rotated_from = Some(old.id);
+    match state
+        .store
+        .rotate_api_key(caller.tenant(), id, &replacement)
+        .await?
+    {
+        KeyChange::Done(()) => {
+            tracing::info!(old_key_id = %id, key_id = %replacement.key.id, "api key rotated");
+            Ok((StatusCode::CREATED, Json(replacement.into())))
+        }
+        KeyChange::AlreadyRevoked => Err(Error::Conflict(json!(format!(
+            "API key {id} is already revoked — cannot rotate"
+        )))),
+        KeyChange::NotFound => Err(Error::NotFound(format!("API key {id} not found"))),
+    }
+}

@@ -1,0 +1,189 @@
+//! Prometheus metrics: request count and latency by route template, packets created, claims.
+//! A small registry behind short-held locks; rendering is text format 0.0.4.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Default)]
+struct Latency {
+    buckets: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<(String, String), Latency>>,
+    packets_created: Mutex<BTreeMap<String, u64>>,
+    claims_won: AtomicU64,
+    claims_refused: AtomicU64,
+}
+
+/// What a claim attempt came to, for `handoffrail_claims_total`.
+pub enum ClaimOutcome {
+    Won,
+    Refused,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a metrics lock leaves plain counters behind; keep counting.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Metrics {
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        *lock(&self.requests)
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default() += 1;
+        let mut latency = lock(&self.latency);
+        let entry = latency
+            .entry((method.to_string(), route.to_string()))
+            .or_default();
+        entry.count += 1;
+        entry.sum += seconds;
+        for (bucket, bound) in entry.buckets.iter_mut().zip(LATENCY_BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+    }
+
+    pub fn packet_created(&self, tenant: &str) {
+        *lock(&self.packets_created)
+            .entry(tenant.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn claim(&self, outcome: ClaimOutcome) {
+        let counter = match outcome {
+            ClaimOutcome::Won => &self.claims_won,
+            ClaimOutcome::Refused => &self.claims_refused,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP handoffrail_requests_total HTTP requests by method, route template and status.\n");
+        out.push_str("# TYPE handoffrail_requests_total counter\n");
+        for ((method, route, status), count) in lock(&self.requests).iter() {
+            let _ = writeln!(
+                out,
+                "handoffrail_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {count}",
+                escape(route)
+            );
+        }
+        out.push_str(
+            "# HELP handoffrail_request_duration_seconds HTTP request latency by route template.\n",
+        );
+        out.push_str("# TYPE handoffrail_request_duration_seconds histogram\n");
+        for ((method, route), latency) in lock(&self.latency).iter() {
+            let labels = format!("method=\"{method}\",route=\"{}\"", escape(route));
+            for (bound, count) in LATENCY_BUCKETS.iter().zip(latency.buckets) {
+                let _ = writeln!(out, "handoffrail_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}");
+            }
+            let _ = writeln!(
+                out,
+                "handoffrail_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                latency.count
+            );
+            let _ = writeln!(
+                out,
+                "handoffrail_request_duration_seconds_sum{{{labels}}} {}",
+                latency.sum
+            );
+            let _ = writeln!(
+                out,
+                "handoffrail_request_duration_seconds_count{{{labels}}} {}",
+                latency.count
+            );
+        }
+        out.push_str("# HELP handoffrail_packets_created_total Packets created, by tenant.\n");
+        out.push_str("# TYPE handoffrail_packets_created_total counter\n");
+        for (tenant, count) in lock(&self.packets_created).iter() {
+            let _ = writeln!(
+                out,
+                "handoffrail_packets_created_total{{tenant_id=\"{}\"}} {count}",
+                escape(tenant)
+            );
+        }
+        out.push_str("# HELP handoffrail_claims_total Claim attempts by outcome.\n");
+        out.push_str("# TYPE handoffrail_claims_total counter\n");
+        let _ = writeln!(
+            out,
+            "handoffrail_claims_total{{outcome=\"won\"}} {}",
+            self.claims_won.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "handoffrail_claims_total{{outcome=\"refused\"}} {}",
+            self.claims_refused.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Middleware: times every request and labels it with its route template (never the raw path, whose ids
+/// would make the label set unbounded).
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let response = next.run(request).await;
+    if route != "/metrics" {
+        metrics.observe_request(
+            &method,
+            &route,
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_cumulative_buckets() {
+        let metrics = Metrics::default();
+        metrics.observe_request("GET", "/api/v1/packets/{packet_id}", 200, 0.003);
+        metrics.observe_request("GET", "/api/v1/packets/{packet_id}", 404, 0.2);
+        metrics.packet_created("default");
+        metrics.claim(ClaimOutcome::Won);
+        let text = metrics.render();
+        assert!(text.contains(
+            "handoffrail_requests_total{method=\"GET\",route=\"/api/v1/packets/{packet_id}\",status=\"200\"} 1"
+        ));
+        assert!(text.contains("le=\"0.005\"} 1"));
+        assert!(text.contains("le=\"0.25\"} 2"));
+        assert!(text.contains("le=\"+Inf\"} 2"));
+        assert!(text.contains("handoffrail_packets_created_total{tenant_id=\"default\"} 1"));
+        assert!(text.contains("handoffrail_claims_total{outcome=\"won\"} 1"));
+    }
+}

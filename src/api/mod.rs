@@ -1,0 +1,106 @@
+//! The HTTP API: routes, extractors and the JSON error type. No SQL and no business rules live here;
+//! handlers translate between HTTP and the domain modules.
+
+pub mod error;
+pub mod extract;
+mod keys;
+pub mod metrics;
+mod ops;
+mod packets;
+
+use crate::auth::hash_key;
+use crate::config::ServeConfig;
+use crate::store::Store;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use error::Error;
+use extract::Caller;
+use metrics::Metrics;
+use serde_json::json;
+use std::any::Any;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::CorsLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<ServeConfig>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The whole HTTP application: `/api/v1/*` behind API keys, operational routes at the root.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(packets::routes())
+        .merge(keys::routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(ops::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(CorsLayer::very_permissive())
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+/// Resolves `X-API-Key` to a live key and hands it to the handler as [`Caller`]: 401 when missing or
+/// unknown, 403 when revoked (spec §5.1).
+async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, Error> {
+    let presented = request
+        .headers()
+        .get("x-api-key")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .ok_or(Error::Unauthorized("Missing X-API-Key header"))?;
+    let key = state
+        .store
+        .find_api_key_by_hash(&hash_key(presented))
+        .await?
+        .ok_or(Error::Unauthorized("Invalid API key"))?;
+    if key.revoked {
+        return Err(Error::Forbidden("API key has been revoked".into()));
+    }
+    request.extensions_mut().insert(Caller(key));
+    Ok(next.run(request).await)
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))).into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({"detail": "Method Not Allowed"})),
+    )
+        .into_response()
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = message, "handler panicked");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({"detail": "Internal server error"})),
+    )
+        .into_response()
+}

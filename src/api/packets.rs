@@ -1,0 +1,290 @@
+//! `/api/v1/packets…`: the single-packet routes of spec §1.1.
+
+use super::error::{Error, Invalid};
+use super::extract::{ApiJson, ApiQuery, Caller, PathId};
+use super::metrics::ClaimOutcome;
+use super::AppState;
+use crate::auth::Role;
+use crate::packets::history::PacketEvent;
+use crate::packets::listing::{Cursor, PacketPage, PacketQuery};
+use crate::packets::model::{Claimant, HumanResponse, Packet, PacketCreate, PacketUpdate};
+use crate::packets::{self, CommandError};
+use crate::timestamp::Timestamp;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/packets", post(create).get(list))
+        .route("/packets/awaiting", get(awaiting))
+        .route(
+            "/packets/{packet_id}",
+            get(fetch).patch(update).delete(delete),
+        )
+        .route("/packets/{packet_id}/claim", post(claim))
+        .route("/packets/{packet_id}/respond", post(respond))
+        .route("/packets/{packet_id}/history", get(history))
+        .route("/packets/{packet_id}/chain", post(chain))
+}
+
+const MAX_PAGE: i64 = 200;
+
+#[derive(Serialize)]
+struct PacketList {
+    packets: Vec<Packet>,
+    total: i64,
+    limit: i64,
+    offset: i64,
+    next_cursor: Option<String>,
+}
+
+impl PacketList {
+    fn new(page: PacketPage, limit: i64, offset: i64) -> Self {
+        let next_cursor = page.next_cursor().map(|cursor| cursor.encode());
+        Self {
+            packets: page.packets,
+            total: page.total,
+            limit,
+            offset,
+            next_cursor,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct History {
+    packet_id: Uuid,
+    events: Vec<PacketEvent>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<PacketCreate>,
+) -> Result<(StatusCode, Json<Packet>), Error> {
+    caller.require(Role::Writer)?;
+    let packet = packets::create_packet(state.store.as_ref(), caller.tenant(), request).await?;
+    state.metrics.packet_created(caller.tenant());
+    Ok((StatusCode::CREATED, Json(packet)))
+}
+
+async fn chain(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(parent_id): PathId,
+    ApiJson(request): ApiJson<PacketCreate>,
+) -> Result<(StatusCode, Json<Packet>), Error> {
+    caller.require(Role::Writer)?;
+    let child =
+        packets::chain_packet(state.store.as_ref(), caller.tenant(), parent_id, request).await?;
+    Ok((StatusCode::CREATED, Json(child)))
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<Json<Packet>, Error> {
+    caller.require(Role::Reader)?;
+    Ok(Json(
+        packets::get_packet(state.store.as_ref(), caller.tenant(), id).await?,
+    ))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    ApiJson(update): ApiJson<PacketUpdate>,
+) -> Result<Json<Packet>, Error> {
+    caller.require(Role::Agent)?;
+    Ok(Json(
+        packets::update_packet(state.store.as_ref(), caller.tenant(), id, &update).await?,
+    ))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<StatusCode, Error> {
+    caller.require(Role::Writer)?;
+    packets::delete_packet(state.store.as_ref(), caller.tenant(), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    ApiJson(claimant): ApiJson<Claimant>,
+) -> Result<Json<Packet>, Error> {
+    caller.require(Role::Agent)?;
+    let claimed = packets::claim_packet(state.store.as_ref(), caller.tenant(), id, &claimant).await;
+    match &claimed {
+        Ok(_) => state.metrics.claim(ClaimOutcome::Won),
+        Err(CommandError::Refused(_)) => state.metrics.claim(ClaimOutcome::Refused),
+        Err(_) => {}
+    }
+    Ok(Json(claimed?))
+}
+
+async fn respond(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    ApiJson(answer): ApiJson<HumanResponse>,
+) -> Result<Json<Packet>, Error> {
+    caller.require(Role::Agent)?;
+    Ok(Json(
+        packets::respond_to_checkpoint(state.store.as_ref(), caller.tenant(), id, &answer).await?,
+    ))
+}
+
+async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<Json<History>, Error> {
+    caller.require(Role::Reader)?;
+    packets::get_packet(state.store.as_ref(), caller.tenant(), id).await?;
+    let events = state.store.packet_history(caller.tenant(), id).await?;
+    Ok(Json(History {
+        packet_id: id,
+        events,
+    }))
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    status: Option<String>,
+    source_agent: Option<String>,
+    target_agent: Option<String>,
+    tags: Option<String>,
+    priority: Option<String>,
+    created_after: Option<String>,
+    created_before: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PageParams {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// `limit` in 1..=200 (default 50) and `offset` ≥ 0 (default 0), or 422.
+fn page_bounds(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), Error> {
+    let limit = limit.unwrap_or(50);
+    let offset = offset.unwrap_or(0);
+    let mut issues = Vec::new();
+    if limit < 1 {
+        issues.push(Invalid::query(
+            "limit",
+            "greater_than_equal",
+            "Input should be greater than or equal to 1",
+            &limit.to_string(),
+        ));
+    } else if limit > MAX_PAGE {
+        issues.push(Invalid::query(
+            "limit",
+            "less_than_equal",
+            "Input should be less than or equal to 200",
+            &limit.to_string(),
+        ));
+    }
+    if offset < 0 {
+        issues.push(Invalid::query(
+            "offset",
+            "greater_than_equal",
+            "Input should be greater than or equal to 0",
+            &offset.to_string(),
+        ));
+    }
+    if issues.is_empty() {
+        Ok((limit, offset))
+    } else {
+        Err(Error::Validation(issues))
+    }
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value
+        .map(|text| text.trim().to_string())
+        .filter(|text| !text.is_empty())
+}
+
+fn comma_list(value: Option<String>) -> Vec<String> {
+    non_empty(value)
+        .map(|text| {
+            text.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn datetime_param(field: &str, value: Option<String>) -> Result<Option<Timestamp>, Error> {
+    match non_empty(value) {
+        None => Ok(None),
+        Some(text) => Timestamp::parse(&text).map(Some).ok_or_else(|| {
+            Error::validation(Invalid::query(
+                field,
+                "datetime_from_date_parsing",
+                "Input should be a valid datetime",
+                &text,
+            ))
+        }),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<PacketList>, Error> {
+    caller.require(Role::Reader)?;
+    let (limit, offset) = page_bounds(params.limit, params.offset)?;
+    let cursor = match non_empty(params.cursor) {
+        Some(text) => {
+            Some(Cursor::decode(&text).ok_or_else(|| Error::BadRequest("Invalid cursor".into()))?)
+        }
+        None => None,
+    };
+    let query = PacketQuery {
+        statuses: comma_list(params.status),
+        source_agent: non_empty(params.source_agent),
+        target_agent: non_empty(params.target_agent),
+        tags: comma_list(params.tags),
+        priority: non_empty(params.priority),
+        created_after: datetime_param("created_after", params.created_after)?,
+        created_before: datetime_param("created_before", params.created_before)?,
+        cursor,
+        limit,
+        offset,
+    };
+    let page = state.store.list_packets(caller.tenant(), &query).await?;
+    Ok(Json(PacketList::new(page, limit, offset)))
+}
+
+async fn awaiting(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<PacketList>, Error> {
+    caller.require(Role::Reader)?;
+    let (limit, offset) = page_bounds(params.limit, params.offset)?;
+    let page = state
+        .store
+        .list_awaiting(caller.tenant(), limit, offset)
+        .await?;
+    Ok(Json(PacketList::new(page, limit, offset)))
+}

@@ -1,0 +1,186 @@
+//! Client commands over the packet API: create, get, list, claim, respond, history, complete.
+
+use super::output;
+use super::{ClientArgs, Command};
+use crate::client::{Client, ListFilter};
+use crate::packets::model::Status;
+use anyhow::{bail, Context};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct IdArg {
+    /// Packet id.
+    pub id: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// JSON file holding a PacketCreate body ("-" reads standard input).
+    #[arg(short, long, conflicts_with_all = ["source_id", "source_name", "target_id", "target_name", "summary"])]
+    pub file: Option<PathBuf>,
+    #[arg(long, requires_all = ["source_name", "target_id", "target_name", "summary"])]
+    pub source_id: Option<String>,
+    #[arg(long)]
+    pub source_name: Option<String>,
+    #[arg(long)]
+    pub target_id: Option<String>,
+    #[arg(long)]
+    pub target_name: Option<String>,
+    #[arg(long)]
+    pub summary: Option<String>,
+    /// low, normal, high or critical.
+    #[arg(long)]
+    pub priority: Option<String>,
+    /// A tag (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Comma-separated statuses.
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub source_agent: Option<String>,
+    #[arg(long)]
+    pub target_agent: Option<String>,
+    /// Comma-separated tags, all required.
+    #[arg(long)]
+    pub tags: Option<String>,
+    #[arg(long)]
+    pub priority: Option<String>,
+    #[arg(long)]
+    pub created_after: Option<String>,
+    #[arg(long)]
+    pub created_before: Option<String>,
+    /// Continue after a previous page (its next_cursor).
+    #[arg(long)]
+    pub cursor: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
+    #[arg(long, default_value_t = 0)]
+    pub offset: i64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ClaimArgs {
+    /// Packet id.
+    pub id: String,
+    /// Claiming agent's id.
+    #[arg(long)]
+    pub agent_id: String,
+    /// Claiming agent's name (defaults to its id).
+    #[arg(long)]
+    pub agent_name: Option<String>,
+    #[arg(long)]
+    pub framework: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RespondArgs {
+    /// Packet id.
+    pub id: String,
+    #[arg(short, long)]
+    pub response: String,
+    #[arg(short = 'b', long)]
+    pub responded_by: String,
+    #[arg(short, long)]
+    pub notes: Option<String>,
+}
+
+pub async fn run(command: Command, args: &ClientArgs) -> anyhow::Result<()> {
+    let Some(api_key) = args.api_key.as_deref().filter(|key| !key.is_empty()) else {
+        bail!("API key required. Use --api-key or set HANDOFFRAIL_API_KEY.");
+    };
+    let client = Client::new(&args.server_url, api_key)?;
+    let format = args.format;
+    match command {
+        Command::Create(create) => {
+            let body = create_body(&create)?;
+            output::packet(&client.create_packet(&body).await?, format)
+        }
+        Command::Get(IdArg { id }) => output::packet(&client.get_packet(&id).await?, format),
+        Command::List(list) => {
+            let filter = ListFilter {
+                status: list.status,
+                source_agent: list.source_agent,
+                target_agent: list.target_agent,
+                tags: list.tags,
+                priority: list.priority,
+                created_after: list.created_after,
+                created_before: list.created_before,
+                cursor: list.cursor,
+                limit: list.limit,
+                offset: list.offset,
+            };
+            output::packet_list(&client.list_packets(&filter).await?, format)
+        }
+        Command::Claim(claim) => {
+            let name = claim.agent_name.as_deref().unwrap_or(&claim.agent_id);
+            let packet = client
+                .claim_packet(&claim.id, &claim.agent_id, name, claim.framework.as_deref())
+                .await?;
+            output::packet(&packet, format)
+        }
+        Command::Respond(answer) => {
+            let packet = client
+                .respond(
+                    &answer.id,
+                    &answer.response,
+                    &answer.responded_by,
+                    answer.notes.as_deref(),
+                )
+                .await?;
+            output::packet(&packet, format)
+        }
+        Command::History(IdArg { id }) => output::history(&client.history(&id).await?, format),
+        Command::Complete(IdArg { id }) => {
+            let mut packet = client.get_packet(&id).await?;
+            if packet.status == Status::Claimed {
+                packet = client.set_status(&id, Status::InProgress.as_str()).await?;
+            }
+            if packet.status != Status::InProgress {
+                bail!("Validation error: packet {id} is '{}'; only a claimed or in_progress packet can be completed", packet.status.as_str());
+            }
+            output::packet(
+                &client.set_status(&id, Status::Completed.as_str()).await?,
+                format,
+            )
+        }
+        Command::Serve(_) | Command::Keys(_) => unreachable!("dispatched in cli::run"),
+    }
+}
+
+fn create_body(create: &CreateArgs) -> anyhow::Result<serde_json::Value> {
+    if let Some(path) = &create.file {
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+        } else {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        };
+        return serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()));
+    }
+    let (Some(source_id), Some(source_name), Some(target_id), Some(target_name), Some(summary)) = (
+        &create.source_id,
+        &create.source_name,
+        &create.target_id,
+        &create.target_name,
+        &create.summary,
+    ) else {
+        bail!(
+            "give --file, or all of --source-id --source-name --target-id --target-name --summary"
+        );
+    };
+    let mut metadata = json!({
+        "source_agent": {"id": source_id, "name": source_name},
+        "target_agent": {"id": target_id, "name": target_name},
+        "tags": create.tags,
+    });
+    if let Some(priority) = &create.priority {
+        metadata["priority"] = json!(priority);
+    }
+    Ok(json!({"metadata": metadata, "context": {"summary": summary}}))
+}

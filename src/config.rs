@@ -1,0 +1,95 @@
+//! Server configuration: every flag has a `HANDOFFRAIL_*` environment twin; flags win over the environment,
+//! the environment over defaults.
+
+use crate::auth::Tier;
+use crate::store::{SqliteSynchronous, StoreOptions};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "HANDOFFRAIL_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// API port (0 picks a free one).
+    #[arg(long, env = "HANDOFFRAIL_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://<data-dir>/handoffrail.db]
+    #[arg(long, env = "HANDOFFRAIL_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Directory for the embedded database and keys.
+    #[arg(long, env = "HANDOFFRAIL_DATA_DIR", default_value = "./.handoffrail")]
+    pub data_dir: PathBuf,
+    /// Log output format.
+    #[arg(long, env = "HANDOFFRAIL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+    /// SQLite commit durability: `normal` survives a crash of the process, `full` also a power loss.
+    #[arg(long, env = "HANDOFFRAIL_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSynchronous::Normal)]
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "HANDOFFRAIL_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// Tier given to keys created without one.
+    #[arg(long, env = "HANDOFFRAIL_DEFAULT_TIER", value_enum, default_value_t = Tier::Business)]
+    pub default_tier: Tier,
+    /// Seconds after which a packet that is not completed expires.
+    #[arg(long, env = "HANDOFFRAIL_PACKET_TTL", default_value_t = 86_400)]
+    pub packet_ttl_seconds: u64,
+    /// Seconds between two passes of the expiry task.
+    #[arg(long, env = "HANDOFFRAIL_EXPIRY_INTERVAL", default_value_t = 60)]
+    pub expiry_interval_seconds: u64,
+    /// An admin key (`hr_` + 43 characters) to seed instead of generating one; read from the environment.
+    #[arg(long, env = "HANDOFFRAIL_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+}
+
+impl ServeConfig {
+    /// Defaults for a server whose data lives in `data_dir` (used by tests and tools).
+    pub fn with_data_dir(data_dir: PathBuf) -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 0,
+            database_url: None,
+            data_dir,
+            log_format: LogFormat::Pretty,
+            sqlite_synchronous: SqliteSynchronous::Normal,
+            db_max_connections: 16,
+            default_tier: Tier::Business,
+            packet_ttl_seconds: 86_400,
+            expiry_interval_seconds: 60,
+            admin_key: None,
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| default_database_url(&self.data_dir))
+    }
+
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            sqlite_synchronous: self.sqlite_synchronous,
+            max_connections: self.db_max_connections,
+        }
+    }
+
+    pub fn packet_ttl(&self) -> Duration {
+        Duration::from_secs(self.packet_ttl_seconds)
+    }
+
+    pub fn expiry_interval(&self) -> Duration {
+        Duration::from_secs(self.expiry_interval_seconds.max(1))
+    }
+}
+
+pub fn default_database_url(data_dir: &std::path::Path) -> String {
+    format!("sqlite://{}", data_dir.join("handoffrail.db").display())
+}

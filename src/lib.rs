@@ -1,0 +1,19 @@
+//! HandoffRail: handoff packets, intercepted evidence and claim verification for multi-agent AI systems.
+//!
+//! `server::Server` runs the service (tests boot it on port 0); `api::router` is the HTTP application;
+//! the domain lives in `packets` and `auth`; `store` persists it on SQLite or PostgreSQL.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod packets;
+pub mod server;
+pub mod store;
+pub mod timestamp;
+
+/// Installs the one rustls crypto provider (ring) for the whole process; harmless to call twice.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

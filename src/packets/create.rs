@@ -1,0 +1,81 @@
+//! Turning an accepted create or chain request into a new packet and its first history events.
+
+use super::history::{actor_for_agent, NewEvent};
+use super::lifecycle::initial_status;
+use super::model::{Packet, PacketCreate, PACKET_SCHEMA_VERSION};
+use crate::timestamp::Timestamp;
+use serde_json::json;
+use uuid::Uuid;
+
+/// A rule of §2.4 that serde's types cannot express.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvalidPacket {
+    /// Location below the body, e.g. `["hitl"]`.
+    pub loc: Vec<String>,
+    pub message: String,
+}
+
+pub fn check(request: &PacketCreate) -> Result<(), InvalidPacket> {
+    if let Some(hitl) = &request.hitl {
+        if hitl.required && hitl.reason.is_empty() {
+            return Err(InvalidPacket {
+                loc: vec!["hitl".into()],
+                message: "Value error, HITL checkpoint with required=true must include a reason"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A new packet from a create request, with its `created` event.
+pub fn new_packet(request: PacketCreate, now: Timestamp) -> (Packet, NewEvent) {
+    let hitl_required = request.hitl.as_ref().is_some_and(|hitl| hitl.required);
+    let packet = Packet {
+        id: Uuid::new_v4(),
+        version: PACKET_SCHEMA_VERSION.to_string(),
+        parent_packet_id: request.parent_packet_id,
+        metadata: request.metadata,
+        context: request.context,
+        decisions: request.decisions,
+        actions: request.actions,
+        dependencies: request.dependencies,
+        hitl: request.hitl,
+        status: initial_status(hitl_required),
+        created_at: now,
+        updated_at: now,
+    };
+    let event = NewEvent::new(
+        packet.id,
+        "created",
+        actor_for_agent(&packet.metadata.source_agent.id),
+        json!({}),
+        now,
+    );
+    (packet, event)
+}
+
+/// A child packet chained to `parent_id`: the child's `created` event and the parent's `chained` event.
+pub fn chained_packet(
+    request: PacketCreate,
+    parent_id: Uuid,
+    now: Timestamp,
+) -> (Packet, Vec<NewEvent>) {
+    let (mut child, mut created) = new_packet(
+        PacketCreate {
+            parent_packet_id: Some(parent_id),
+            ..request
+        },
+        now,
+    );
+    child.parent_packet_id = Some(parent_id);
+    created.details = json!({"parent_packet_id": parent_id, "chain": true});
+    let chained = NewEvent::new(
+        parent_id,
+        "chained",
+        actor_for_agent(&child.metadata.source_agent.id),
+        json!({"child_packet_id": child.id}),
+        now,
+    );
+    (child, vec![created, chained])
+}

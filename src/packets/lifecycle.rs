@@ -1,0 +1,549 @@
+//! The packet state machine (spec §3 and decision 4): which transitions are legal and what each trigger
+//! does to a packet. Pure functions from (packet, request, now) to (new packet, history event) or a refusal;
+//! the store applies the result with a conditional update.
+
+use super::history::{actor_for_agent, NewEvent};
+use super::model::{Claimant, HumanResponse, Packet, PacketUpdate, Status, TargetAgent};
+use crate::timestamp::Timestamp;
+use serde_json::json;
+use uuid::Uuid;
+
+/// Why a trigger was refused. Each maps to one status code and message (spec §3.3).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Refusal {
+    /// 400: the table of §3.1 forbids it.
+    IllegalTransition { from: Status, to: Status },
+    /// 409 with an object `detail`.
+    AlreadyClaimed {
+        packet_id: Uuid,
+        claimed_by: TargetAgent,
+    },
+    /// 410.
+    Expired { packet_id: Uuid },
+    /// 409: decision 4, a human checkpoint cannot be skipped.
+    AwaitingHuman { packet_id: Uuid },
+    /// 409.
+    NotAwaitingHuman { status: Status },
+    /// 400.
+    NoHitlCheckpoint,
+    /// 409.
+    AlreadyExpired { packet_id: Uuid },
+}
+
+impl Status {
+    /// Legal targets, in the order the reference lists them in its 400 message.
+    pub fn allowed_targets(self) -> &'static [Status] {
+        use Status::*;
+        match self {
+            Created => &[Claimed, AwaitingHuman, Failed, Expired],
+            Claimed => &[InProgress, AwaitingHuman, Failed, Expired],
+            InProgress => &[Completed, AwaitingHuman, Failed, Expired],
+            AwaitingHuman => &[Claimed, InProgress, Failed, Expired],
+            Completed | Failed => &[Expired],
+            Expired => &[],
+        }
+    }
+
+    pub fn can_become(self, to: Status) -> bool {
+        self.allowed_targets().contains(&to)
+    }
+
+    /// Statuses the expiry task may move to `expired`.
+    pub fn is_live(self) -> bool {
+        !matches!(self, Status::Completed | Status::Expired)
+    }
+}
+
+impl Refusal {
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::IllegalTransition { from, to } => {
+                let allowed: Vec<String> = from
+                    .allowed_targets()
+                    .iter()
+                    .map(|status| format!("'{}'", status.as_str()))
+                    .collect();
+                format!(
+                    "Cannot transition from '{}' to '{}'. Allowed transitions from '{}': [{}]",
+                    from.as_str(),
+                    to.as_str(),
+                    from.as_str(),
+                    allowed.join(", ")
+                )
+            }
+            Refusal::AlreadyClaimed { packet_id, .. } => {
+                format!("Packet {packet_id} is already claimed")
+            }
+            Refusal::Expired { packet_id } => format!("Packet {packet_id} has expired"),
+            Refusal::AwaitingHuman { packet_id } => {
+                format!("Packet {packet_id} is awaiting a human response")
+            }
+            Refusal::NotAwaitingHuman { status } => format!(
+                "Packet is in '{}' status, not 'awaiting_human'. Cannot respond.",
+                status.as_str()
+            ),
+            Refusal::NoHitlCheckpoint => "Packet has no HITL checkpoint".to_string(),
+            Refusal::AlreadyExpired { packet_id } => {
+                format!("Packet {packet_id} is already expired")
+            }
+        }
+    }
+}
+
+/// A decided change: the packet to store and the history events to append with it.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub packet: Packet,
+    pub events: Vec<NewEvent>,
+}
+
+/// The status a new packet starts in (§3.2).
+pub fn initial_status(packet_hitl_required: bool) -> Status {
+    if packet_hitl_required {
+        Status::AwaitingHuman
+    } else {
+        Status::Created
+    }
+}
+
+pub fn claim(current: &Packet, claimant: &Claimant, now: Timestamp) -> Result<Change, Refusal> {
+    match current.status {
+        Status::Created => {}
+        Status::Claimed => {
+            return Err(Refusal::AlreadyClaimed {
+                packet_id: current.id,
+                claimed_by: current.metadata.target_agent.clone(),
+            })
+        }
+        Status::Expired => {
+            return Err(Refusal::Expired {
+                packet_id: current.id,
+            })
+        }
+        Status::AwaitingHuman => {
+            return Err(Refusal::AwaitingHuman {
+                packet_id: current.id,
+            })
+        }
+        from => {
+            return Err(Refusal::IllegalTransition {
+                from,
+                to: Status::Claimed,
+            })
+        }
+    }
+    let mut packet = current.clone();
+    packet.status = Status::Claimed;
+    packet.metadata.claimed_at = Some(now);
+    packet.metadata.target_agent = TargetAgent {
+        id: claimant.agent_id.clone(),
+        name: claimant.agent_name.clone(),
+        framework: claimant.framework.clone(),
+    };
+    packet.updated_at = now;
+    let event = NewEvent::new(
+        packet.id,
+        "claimed",
+        actor_for_agent(&claimant.agent_id),
+        json!({"agent_name": claimant.agent_name, "framework": claimant.framework}),
+        now,
+    );
+    Ok(Change {
+        packet,
+        events: vec![event],
+    })
+}
+
+pub fn respond(
+    current: &Packet,
+    answer: &HumanResponse,
+    now: Timestamp,
+) -> Result<Change, Refusal> {
+    if current.status != Status::AwaitingHuman {
+        return Err(Refusal::NotAwaitingHuman {
+            status: current.status,
+        });
+    }
+    let mut packet = current.clone();
+    let hitl = packet.hitl.as_mut().ok_or(Refusal::NoHitlCheckpoint)?;
+    hitl.response = Some(answer.response.clone());
+    hitl.responded_at = Some(now);
+    hitl.responded_by = Some(answer.responded_by.clone());
+    let notes = answer.notes.clone().filter(|notes| !notes.is_empty());
+    if notes.is_some() {
+        hitl.notes = notes.clone();
+    }
+    packet.status = Status::Claimed;
+    packet.metadata.claimed_at = Some(now);
+    packet.updated_at = now;
+    let event = NewEvent::new(
+        packet.id,
+        "hitl_responded",
+        format!("human:{}", answer.responded_by),
+        json!({"response": answer.response, "notes": notes, "transition_to": "claimed"}),
+        now,
+    );
+    Ok(Change {
+        packet,
+        events: vec![event],
+    })
+}
+
+/// PATCH (§2.10): status through the table, decisions upserted by id, the rest replaced wholesale.
+pub fn update(current: &Packet, update: &PacketUpdate, now: Timestamp) -> Result<Change, Refusal> {
+    let mut packet = current.clone();
+    let mut events = Vec::new();
+    if let Some(to) = update.status.filter(|to| *to != current.status) {
+        let from = current.status;
+        if from == Status::AwaitingHuman && matches!(to, Status::Claimed | Status::InProgress) {
+            return Err(Refusal::AwaitingHuman {
+                packet_id: current.id,
+            });
+        }
+        if !from.can_become(to) {
+            return Err(Refusal::IllegalTransition { from, to });
+        }
+        packet.status = to;
+        if to == Status::Completed {
+            packet.metadata.completed_at = Some(now);
+        }
+        let target = &current.metadata.target_agent.id;
+        let actor = if target.is_empty() {
+            "system".to_string()
+        } else {
+            actor_for_agent(target)
+        };
+        events.push(NewEvent::new(
+            packet.id,
+            to.as_str(),
+            actor,
+            json!({"from_status": from.as_str(), "to_status": to.as_str()}),
+            now,
+        ));
+    }
+    if let Some(context) = &update.context {
+        packet.context = context.clone();
+    }
+    if let Some(decisions) = &update.decisions {
+        for decision in decisions {
+            match packet
+                .decisions
+                .iter_mut()
+                .find(|existing| existing.id == decision.id)
+            {
+                Some(existing) => *existing = decision.clone(),
+                None => packet.decisions.push(decision.clone()),
+            }
+        }
+    }
+    if let Some(actions) = &update.actions {
+        packet.actions = actions.clone();
+    }
+    if let Some(dependencies) = &update.dependencies {
+        packet.dependencies = dependencies.clone();
+    }
+    if let Some(hitl) = &update.hitl {
+        packet.hitl = Some(hitl.clone());
+    }
+    packet.updated_at = now;
+    Ok(Change { packet, events })
+}
+
+/// Soft delete (DELETE) and TTL expiry: any live or finished packet becomes `expired`.
+pub fn expire(
+    current: &Packet,
+    actor: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Change, Refusal> {
+    if current.status == Status::Expired {
+        return Err(Refusal::AlreadyExpired {
+            packet_id: current.id,
+        });
+    }
+    let mut packet = current.clone();
+    packet.status = Status::Expired;
+    packet.updated_at = now;
+    let event = NewEvent::new(
+        packet.id,
+        "expired",
+        actor.to_string(),
+        json!({"previous_status": current.status.as_str(), "reason": reason}),
+        now,
+    );
+    Ok(Change {
+        packet,
+        events: vec![event],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packets::model::{Context, HitlCheckpoint, Metadata, SourceAgent};
+
+    fn packet(status: Status) -> Packet {
+        let at = Timestamp::parse("2026-11-21T09:00:00Z").expect("time");
+        Packet {
+            id: Uuid::new_v4(),
+            version: "1.0.0".into(),
+            parent_packet_id: None,
+            metadata: Metadata {
+                source_agent: SourceAgent {
+                    id: "a".into(),
+                    name: "A".into(),
+                    framework: None,
+                    version: None,
+                },
+                target_agent: TargetAgent {
+                    id: "b".into(),
+                    name: "B".into(),
+                    framework: None,
+                },
+                created_at: at,
+                claimed_at: None,
+                completed_at: None,
+                priority: Default::default(),
+                tags: vec![],
+            },
+            context: Context {
+                summary: "s".into(),
+                conversation_state: vec![],
+                artifacts: vec![],
+                custom: Default::default(),
+            },
+            decisions: vec![],
+            actions: Default::default(),
+            dependencies: vec![],
+            hitl: None,
+            status,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn patch_to(status: Status) -> PacketUpdate {
+        PacketUpdate {
+            status: Some(status),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn transition_table_matches_the_spec() {
+        use Status::*;
+        let legal = [
+            (Created, &[Claimed, AwaitingHuman, Failed, Expired][..]),
+            (Claimed, &[InProgress, AwaitingHuman, Failed, Expired]),
+            (InProgress, &[AwaitingHuman, Completed, Failed, Expired]),
+            (AwaitingHuman, &[Claimed, InProgress, Failed, Expired]),
+            (Completed, &[Expired]),
+            (Failed, &[Expired]),
+            (Expired, &[]),
+        ];
+        for (from, targets) in legal {
+            for to in Status::ALL {
+                assert_eq!(
+                    from.can_become(to),
+                    targets.contains(&to),
+                    "{from:?} -> {to:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn illegal_transition_message_lists_allowed_targets_in_reference_order() {
+        let refusal = update(
+            &packet(Status::Claimed),
+            &patch_to(Status::Completed),
+            Timestamp::now(),
+        )
+        .expect_err("claimed -> completed is illegal");
+        assert_eq!(
+            refusal.message(),
+            "Cannot transition from 'claimed' to 'completed'. Allowed transitions from 'claimed': \
+             ['in_progress', 'awaiting_human', 'failed', 'expired']"
+        );
+        let refusal = Refusal::IllegalTransition {
+            from: Status::Expired,
+            to: Status::Claimed,
+        };
+        assert!(refusal
+            .message()
+            .ends_with("Allowed transitions from 'expired': []"));
+    }
+
+    #[test]
+    fn claim_outcome_depends_on_status() {
+        let claimant = Claimant {
+            agent_id: "c".into(),
+            agent_name: "C".into(),
+            framework: None,
+        };
+        let now = Timestamp::now();
+        let won = claim(&packet(Status::Created), &claimant, now).expect("claim from created");
+        assert_eq!(won.packet.status, Status::Claimed);
+        assert_eq!(won.packet.metadata.target_agent.id, "c");
+        assert_eq!(won.packet.metadata.claimed_at, Some(now));
+        assert_eq!(won.events[0].event_type, "claimed");
+        assert_eq!(won.events[0].actor, "agent:c");
+
+        let cases: [(Status, fn(&Refusal) -> bool); 6] = [
+            (Status::Claimed, |r| {
+                matches!(r, Refusal::AlreadyClaimed { .. })
+            }),
+            (Status::Expired, |r| matches!(r, Refusal::Expired { .. })),
+            (Status::AwaitingHuman, |r| {
+                matches!(r, Refusal::AwaitingHuman { .. })
+            }),
+            (Status::InProgress, |r| {
+                matches!(r, Refusal::IllegalTransition { .. })
+            }),
+            (Status::Completed, |r| {
+                matches!(r, Refusal::IllegalTransition { .. })
+            }),
+            (Status::Failed, |r| {
+                matches!(r, Refusal::IllegalTransition { .. })
+            }),
+        ];
+        for (status, expected) in cases {
+            let refusal = claim(&packet(status), &claimant, now).expect_err("refused");
+            assert!(expected(&refusal), "{status:?} gave {refusal:?}");
+        }
+    }
+
+    #[test]
+    fn human_checkpoint_cannot_be_skipped_by_patch() {
+        for to in [Status::Claimed, Status::InProgress] {
+            let refusal = update(
+                &packet(Status::AwaitingHuman),
+                &patch_to(to),
+                Timestamp::now(),
+            )
+            .expect_err("skip refused");
+            assert!(matches!(refusal, Refusal::AwaitingHuman { .. }), "{to:?}");
+        }
+        for to in [Status::Failed, Status::Expired] {
+            assert!(update(
+                &packet(Status::AwaitingHuman),
+                &patch_to(to),
+                Timestamp::now()
+            )
+            .is_ok());
+        }
+    }
+
+    #[test]
+    fn same_status_patch_is_a_silent_no_op_for_status() {
+        let change = update(
+            &packet(Status::Claimed),
+            &patch_to(Status::Claimed),
+            Timestamp::now(),
+        )
+        .expect("no-op");
+        assert_eq!(change.packet.status, Status::Claimed);
+        assert!(change.events.is_empty());
+    }
+
+    #[test]
+    fn completing_stamps_completed_at_and_writes_history() {
+        let now = Timestamp::now();
+        let change = update(
+            &packet(Status::InProgress),
+            &patch_to(Status::Completed),
+            now,
+        )
+        .expect("complete");
+        assert_eq!(change.packet.metadata.completed_at, Some(now));
+        assert_eq!(change.events[0].event_type, "completed");
+        assert_eq!(change.events[0].details["from_status"], "in_progress");
+    }
+
+    #[test]
+    fn respond_fills_the_checkpoint_and_moves_to_claimed() {
+        let mut waiting = packet(Status::AwaitingHuman);
+        waiting.hitl = Some(HitlCheckpoint {
+            required: true,
+            reason: "approve".into(),
+            question: None,
+            options: None,
+            response: None,
+            responded_at: None,
+            responded_by: None,
+            notes: None,
+            timeout_seconds: None,
+        });
+        let answer = HumanResponse {
+            response: "yes".into(),
+            responded_by: "ann".into(),
+            notes: Some(String::new()),
+        };
+        let now = Timestamp::now();
+        let change = respond(&waiting, &answer, now).expect("respond");
+        let hitl = change.packet.hitl.expect("hitl kept");
+        assert_eq!(hitl.response.as_deref(), Some("yes"));
+        assert_eq!(hitl.responded_by.as_deref(), Some("ann"));
+        assert_eq!(hitl.responded_at, Some(now));
+        assert_eq!(hitl.notes, None, "empty notes are not stored");
+        assert_eq!(change.packet.status, Status::Claimed);
+        assert_eq!(change.events[0].actor, "human:ann");
+
+        let not_waiting =
+            respond(&packet(Status::Created), &answer, now).expect_err("not awaiting");
+        assert!(matches!(
+            not_waiting,
+            Refusal::NotAwaitingHuman {
+                status: Status::Created
+            }
+        ));
+        let no_hitl = respond(&packet(Status::AwaitingHuman), &answer, now).expect_err("no hitl");
+        assert_eq!(no_hitl, Refusal::NoHitlCheckpoint);
+    }
+
+    #[test]
+    fn decisions_upsert_by_id_and_actions_replace() {
+        use crate::packets::model::{Actions, Decision};
+        let decision = |id: &str, text: &str| Decision {
+            id: id.into(),
+            decision: text.into(),
+            rationale: String::new(),
+            alternatives: vec![],
+            decided_by: None,
+            timestamp: None,
+        };
+        let mut current = packet(Status::Created);
+        current.decisions = vec![decision("d1", "old"), decision("d2", "keep")];
+        let patch = PacketUpdate {
+            decisions: Some(vec![decision("d3", "new"), decision("d1", "replaced")]),
+            actions: Some(Actions::default()),
+            ..Default::default()
+        };
+        let change = update(&current, &patch, Timestamp::now()).expect("patch");
+        let texts: Vec<&str> = change
+            .packet
+            .decisions
+            .iter()
+            .map(|d| d.decision.as_str())
+            .collect();
+        assert_eq!(texts, ["replaced", "keep", "new"]);
+    }
+
+    #[test]
+    fn expiring_twice_is_refused() {
+        let now = Timestamp::now();
+        let change = expire(
+            &packet(Status::Completed),
+            "system:soft_delete",
+            "soft_delete",
+            now,
+        )
+        .expect("expire");
+        assert_eq!(change.packet.status, Status::Expired);
+        assert_eq!(change.events[0].details["previous_status"], "completed");
+        assert!(matches!(
+            expire(&change.packet, "system:soft_delete", "soft_delete", now),
+            Err(Refusal::AlreadyExpired { .. })
+        ));
+    }
+}

@@ -1,0 +1,164 @@
+//! Starting and stopping the service: open the store, bootstrap the first admin key, bind, serve until a
+//! shutdown signal, drain in-flight requests. Tests use the same path with port 0.
+
+use crate::api::metrics::Metrics;
+use crate::api::{self, AppState};
+use crate::auth::{is_well_formed_key, NewApiKey, Role, Tier, DEFAULT_TENANT};
+use crate::config::ServeConfig;
+use crate::packets;
+use crate::store::{self, redact_url, Store};
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    bootstrap_key: Option<String>,
+}
+
+impl Server {
+    pub async fn bind(config: ServeConfig) -> anyhow::Result<Self> {
+        let url = config.database_url();
+        if url.starts_with("sqlite:") {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("creating data directory {}", config.data_dir.display())
+            })?;
+        }
+        let store = store::open(&url, &config.store_options())
+            .await
+            .with_context(|| format!("opening database {}", redact_url(&url)))?;
+        let bootstrap_key = bootstrap_admin_key(store.as_ref(), &config).await?;
+        let listener = TcpListener::bind((config.host.as_str(), config.port))
+            .await
+            .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+        let state = AppState {
+            store,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::default()),
+        };
+        Ok(Self {
+            listener,
+            state,
+            bootstrap_key,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// The admin key this start generated, if the database had none.
+    pub fn bootstrap_key(&self) -> Option<&str> {
+        self.bootstrap_key.as_deref()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, drains in-flight requests and returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let expiry = tokio::spawn(run_expiry(self.state.clone(), stop_rx));
+        let addr = self.listener.local_addr()?;
+        tracing::info!(%addr, backend = self.state.store.backend().as_str(), "handoffrail API listening");
+        let app = api::router(self.state);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        let _ = stop_tx.send(true);
+        let _ = expiry.await;
+        tracing::info!("handoffrail stopped");
+        Ok(())
+    }
+}
+
+/// The first admin key: `HANDOFFRAIL_ADMIN_KEY` is seeded as given; otherwise an empty database gets a new
+/// key, printed once to stderr. Either way only one instance ever bootstraps (a one-row table decides).
+async fn bootstrap_admin_key(
+    store: &dyn Store,
+    config: &ServeConfig,
+) -> anyhow::Result<Option<String>> {
+    if let Some(plaintext) = config
+        .admin_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+    {
+        anyhow::ensure!(
+            is_well_formed_key(plaintext),
+            "HANDOFFRAIL_ADMIN_KEY must be hr_ followed by 43 url-safe base64 characters"
+        );
+        let key = NewApiKey::from_plaintext(
+            plaintext.to_string(),
+            "admin (seeded)",
+            DEFAULT_TENANT,
+            Role::Admin,
+            Tier::Business,
+        );
+        if store.seed_api_key(&key).await? {
+            tracing::info!(key_prefix = %key.key.key_prefix, "seeded admin key from HANDOFFRAIL_ADMIN_KEY");
+        }
+        return Ok(None);
+    }
+    let key = NewApiKey::generate(
+        "admin (bootstrap)",
+        DEFAULT_TENANT,
+        Role::Admin,
+        Tier::Business,
+    );
+    if store.bootstrap_admin_key(&key).await? {
+        eprintln!(
+            "\nHandoffRail created the first admin key (tenant '{DEFAULT_TENANT}'). It is shown only this once:\n\n    {}\n",
+            key.plaintext
+        );
+        return Ok(Some(key.plaintext));
+    }
+    Ok(None)
+}
+
+async fn run_expiry(state: AppState, mut stop: watch::Receiver<bool>) {
+    let interval = state.config.expiry_interval();
+    let ttl = state.config.packet_ttl();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+        match packets::expire_stale(state.store.as_ref(), ttl).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "expired stale packets"),
+            Err(error) => tracing::warn!(?error, "expiry pass failed"),
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown signal received; draining");
+}

@@ -1,0 +1,189 @@
+//! Persistence: one `Store` trait, implemented for SQLite (embedded default) and PostgreSQL (production).
+//!
+//! Both implementations pass the same conformance suite (`tests/integration/store.rs`). Migrations are
+//! numbered per backend under `migrations/` and applied when a store is opened. Every query is scoped to a
+//! tenant; state changes are conditional updates, never read-then-write.
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::{SqliteStore, SqliteSynchronous};
+
+use crate::auth::{ApiKey, NewApiKey};
+use crate::packets::history::{NewEvent, PacketEvent};
+use crate::packets::listing::{PacketPage, PacketQuery};
+use crate::packets::model::Packet;
+use async_trait::async_trait;
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused work it should do; callers answer 503/500.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A row that the database returned could not be read back (a bug or a hand-edited row).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        }
+    }
+}
+
+/// A packet with the revision its conditional update must name.
+#[derive(Clone, Debug)]
+pub struct StoredPacket {
+    pub packet: Packet,
+    pub revision: i64,
+}
+
+/// Outcome of revoking or rotating a key, decided by one conditional statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeyChange<T> {
+    Done(T),
+    AlreadyRevoked,
+    NotFound,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// A trivial round trip, for `/ready`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Stores `key` only if no key was ever bootstrapped; true when this call did it.
+    async fn bootstrap_admin_key(&self, key: &NewApiKey) -> Result<bool, StoreError>;
+    /// Stores an operator-chosen key unless its hash is already present (revoked keys stay revoked), and
+    /// marks bootstrap as done; true when the key was inserted.
+    async fn seed_api_key(&self, key: &NewApiKey) -> Result<bool, StoreError>;
+    async fn insert_api_key(&self, key: &NewApiKey) -> Result<(), StoreError>;
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// The tenant's keys, revoked ones included, newest first.
+    async fn list_api_keys(&self, tenant: &str) -> Result<Vec<ApiKey>, StoreError>;
+    async fn revoke_api_key(&self, tenant: &str, id: Uuid) -> Result<KeyChange<()>, StoreError>;
+    /// Revokes `id` and stores `replacement` in one transaction.
+    async fn rotate_api_key(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        replacement: &NewApiKey,
+    ) -> Result<KeyChange<()>, StoreError>;
+    /// The key `id` of `tenant`, to copy its attributes on rotation.
+    async fn get_api_key(&self, tenant: &str, id: Uuid) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Inserts a new packet and its history events in one transaction.
+    async fn insert_packet(
+        &self,
+        tenant: &str,
+        packet: &Packet,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError>;
+    async fn get_packet(&self, tenant: &str, id: Uuid) -> Result<Option<StoredPacket>, StoreError>;
+    /// Writes `packet` (and appends `events`) only if its stored revision is still `expected_revision`;
+    /// false when another writer got there first.
+    async fn replace_packet(
+        &self,
+        tenant: &str,
+        expected_revision: i64,
+        packet: &Packet,
+        events: &[NewEvent],
+    ) -> Result<bool, StoreError>;
+    async fn list_packets(
+        &self,
+        tenant: &str,
+        query: &PacketQuery,
+    ) -> Result<PacketPage, StoreError>;
+    /// Packets awaiting a human, oldest first.
+    async fn list_awaiting(
+        &self,
+        tenant: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<PacketPage, StoreError>;
+    /// History of one packet, oldest first (empty when the packet is not the tenant's).
+    async fn packet_history(&self, tenant: &str, id: Uuid) -> Result<Vec<PacketEvent>, StoreError>;
+    /// Ids of live packets created before `cutoff`, for the expiry task.
+    async fn stale_packet_ids(
+        &self,
+        created_before: crate::timestamp::Timestamp,
+        limit: i64,
+    ) -> Result<Vec<(String, Uuid)>, StoreError>;
+}
+
+/// Options that only matter to one backend or to tuning.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub sqlite_synchronous: SqliteSynchronous,
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            sqlite_synchronous: SqliteSynchronous::Normal,
+            max_connections: 16,
+        }
+    }
+}
+
+/// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies pending migrations.
+pub async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url, options).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::open(url, options).await?))
+    } else {
+        anyhow::bail!(
+            "unsupported database URL (expected sqlite://… or postgres://…): {}",
+            redact_url(url)
+        )
+    }
+}
+
+/// A database URL safe to log: the password is replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact_url("sqlite://./x.db"), "sqlite://./x.db");
+    }
+}

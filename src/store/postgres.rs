@@ -1,0 +1,457 @@
+//! PostgreSQL store: JSONB documents beside indexed columns, a connection pool, and conditional updates
+//! so that several HandoffRail instances can share one database.
+
+use super::{Backend, KeyChange, Store, StoreError, StoreOptions, StoredPacket};
+use crate::auth::{ApiKey, NewApiKey, Role, Tier};
+use crate::packets::history::{NewEvent, PacketEvent};
+use crate::packets::listing::{PacketPage, PacketQuery};
+use crate::packets::model::Packet;
+use crate::timestamp::Timestamp;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use sqlx::{Postgres, QueryBuilder, Row, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let connect = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+fn key_from_row(row: &PgRow) -> Result<ApiKey, StoreError> {
+    let role: String = row.try_get("role")?;
+    let tier: String = row.try_get("tier")?;
+    Ok(ApiKey {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        key_prefix: row.try_get("key_prefix")?,
+        tenant_id: row.try_get("tenant_id")?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
+        tier: Tier::parse(&tier).ok_or_else(|| StoreError::Corrupt(format!("tier {tier}")))?,
+        revoked: row.try_get("revoked")?,
+        created_at: Timestamp::from_datetime(row.try_get::<DateTime<Utc>, _>("created_at")?),
+    })
+}
+
+fn packet_from_row(row: &PgRow) -> Result<Packet, StoreError> {
+    Ok(row.try_get::<Json<Packet>, _>("doc")?.0)
+}
+
+async fn insert_key(
+    tx: &mut Transaction<'_, Postgres>,
+    key: &NewApiKey,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO api_keys (id, name, key_hash, key_prefix, tenant_id, role, tier, revoked, rotated_from, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9) ON CONFLICT (key_hash) DO NOTHING",
+    )
+    .bind(key.key.id)
+    .bind(&key.key.name)
+    .bind(&key.key_hash)
+    .bind(&key.key.key_prefix)
+    .bind(&key.key.tenant_id)
+    .bind(key.key.role.as_str())
+    .bind(key.key.tier.as_str())
+    .bind(key.rotated_from)
+    .bind(key.key.created_at.as_datetime())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+async fn mark_bootstrapped(
+    tx: &mut Transaction<'_, Postgres>,
+    key: &NewApiKey,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query("INSERT INTO bootstrap (id, key_id, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING")
+        .bind(key.key.id)
+        .bind(key.key.created_at.as_datetime())
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+async fn insert_events(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: &str,
+    events: &[NewEvent],
+) -> Result<(), StoreError> {
+    for event in events {
+        sqlx::query(
+            "INSERT INTO packet_events (id, packet_id, tenant_id, event_type, actor, details, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(event.id)
+        .bind(event.packet_id)
+        .bind(tenant)
+        .bind(&event.event_type)
+        .bind(&event.actor)
+        .bind(Json(&event.details))
+        .bind(event.timestamp.as_datetime())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Appends the WHERE clause shared by a listing's page query and its count.
+fn push_filters<'q>(
+    builder: &mut QueryBuilder<'q, Postgres>,
+    tenant: &'q str,
+    query: &'q PacketQuery,
+) {
+    builder.push(" WHERE tenant_id = ").push_bind(tenant);
+    if !query.statuses.is_empty() {
+        builder
+            .push(" AND status = ANY(")
+            .push_bind(&query.statuses)
+            .push(")");
+    }
+    if let Some(agent) = &query.source_agent {
+        builder
+            .push(" AND source_agent_id = ")
+            .push_bind(agent.as_str());
+    }
+    if let Some(agent) = &query.target_agent {
+        builder
+            .push(" AND target_agent_id = ")
+            .push_bind(agent.as_str());
+    }
+    if let Some(priority) = &query.priority {
+        builder
+            .push(" AND priority = ")
+            .push_bind(priority.as_str());
+    }
+    if !query.tags.is_empty() {
+        builder.push(" AND tags @> ").push_bind(&query.tags);
+    }
+    if let Some(after) = query.created_after {
+        builder
+            .push(" AND created_at >= ")
+            .push_bind(after.as_datetime());
+    }
+    if let Some(before) = query.created_before {
+        builder
+            .push(" AND created_at <= ")
+            .push_bind(before.as_datetime());
+    }
+    if let Some(cursor) = &query.cursor {
+        builder
+            .push(" AND (created_at, id) < (")
+            .push_bind(cursor.created_at.as_datetime())
+            .push(", ")
+            .push_bind(cursor.id)
+            .push(")");
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn bootstrap_admin_key(&self, key: &NewApiKey) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if mark_bootstrapped(&mut tx, key).await? == 0 {
+            return Ok(false);
+        }
+        insert_key(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn seed_api_key(&self, key: &NewApiKey) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = insert_key(&mut tx, key).await? == 1;
+        mark_bootstrapped(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn insert_api_key(&self, key: &NewApiKey) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_key(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1")
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn list_api_keys(&self, tenant: &str) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn get_api_key(&self, tenant: &str, id: Uuid) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn revoke_api_key(&self, tenant: &str, id: Uuid) -> Result<KeyChange<()>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let outcome = revoke_in(&mut tx, tenant, id).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn rotate_api_key(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        replacement: &NewApiKey,
+    ) -> Result<KeyChange<()>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let outcome = revoke_in(&mut tx, tenant, id).await?;
+        if outcome == KeyChange::Done(()) {
+            insert_key(&mut tx, replacement).await?;
+            tx.commit().await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn insert_packet(
+        &self,
+        tenant: &str,
+        packet: &Packet,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO packets (id, tenant_id, status, revision, source_agent_id, target_agent_id, priority, tags,
+                                  parent_packet_id, created_at, updated_at, doc)
+             VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(packet.id)
+        .bind(tenant)
+        .bind(packet.status.as_str())
+        .bind(&packet.metadata.source_agent.id)
+        .bind(&packet.metadata.target_agent.id)
+        .bind(packet.metadata.priority.as_str())
+        .bind(&packet.metadata.tags)
+        .bind(packet.parent_packet_id)
+        .bind(packet.created_at.as_datetime())
+        .bind(packet.updated_at.as_datetime())
+        .bind(Json(packet))
+        .execute(&mut *tx)
+        .await?;
+        insert_events(&mut tx, tenant, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_packet(&self, tenant: &str, id: Uuid) -> Result<Option<StoredPacket>, StoreError> {
+        let row = sqlx::query("SELECT doc, revision FROM packets WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(StoredPacket {
+                packet: packet_from_row(&row)?,
+                revision: row.try_get("revision")?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn replace_packet(
+        &self,
+        tenant: &str,
+        expected_revision: i64,
+        packet: &Packet,
+        events: &[NewEvent],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE packets SET status = $1, revision = revision + 1, target_agent_id = $2, updated_at = $3, doc = $4
+             WHERE tenant_id = $5 AND id = $6 AND revision = $7",
+        )
+        .bind(packet.status.as_str())
+        .bind(&packet.metadata.target_agent.id)
+        .bind(packet.updated_at.as_datetime())
+        .bind(Json(packet))
+        .bind(tenant)
+        .bind(packet.id)
+        .bind(expected_revision)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_events(&mut tx, tenant, events).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn list_packets(
+        &self,
+        tenant: &str,
+        query: &PacketQuery,
+    ) -> Result<PacketPage, StoreError> {
+        let mut page = QueryBuilder::new("SELECT doc FROM packets");
+        push_filters(&mut page, tenant, query);
+        let offset = if query.cursor.is_some() {
+            0
+        } else {
+            query.offset
+        };
+        page.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(query.limit + 1)
+            .push(" OFFSET ")
+            .push_bind(offset);
+        let rows = page.build().fetch_all(&self.pool).await?;
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM packets");
+        push_filters(&mut count, tenant, query);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut packets = rows
+            .iter()
+            .map(packet_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let has_more = packets.len() as i64 > query.limit;
+        packets.truncate(query.limit.max(0) as usize);
+        Ok(PacketPage {
+            packets,
+            total,
+            has_more,
+        })
+    }
+
+    async fn list_awaiting(
+        &self,
+        tenant: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<PacketPage, StoreError> {
+        let rows = sqlx::query(
+            "SELECT doc FROM packets WHERE tenant_id = $1 AND status = 'awaiting_human'
+             ORDER BY created_at ASC, id ASC LIMIT $2 OFFSET $3",
+        )
+        .bind(tenant)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM packets WHERE tenant_id = $1 AND status = 'awaiting_human'",
+        )
+        .bind(tenant)
+        .fetch_one(&self.pool)
+        .await?;
+        let packets = rows
+            .iter()
+            .map(packet_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PacketPage {
+            packets,
+            total,
+            has_more: false,
+        })
+    }
+
+    async fn packet_history(&self, tenant: &str, id: Uuid) -> Result<Vec<PacketEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, packet_id, event_type, actor, details, created_at FROM packet_events
+             WHERE tenant_id = $1 AND packet_id = $2 ORDER BY seq",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PacketEvent {
+                    id: row.try_get("id")?,
+                    packet_id: row.try_get("packet_id")?,
+                    event_type: row.try_get("event_type")?,
+                    actor: row.try_get("actor")?,
+                    details: row.try_get::<Json<serde_json::Value>, _>("details")?.0,
+                    timestamp: Timestamp::from_datetime(
+                        row.try_get::<DateTime<Utc>, _>("created_at")?,
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    async fn stale_packet_ids(
+        &self,
+        created_before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<(String, Uuid)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, id FROM packets WHERE status NOT IN ('completed', 'expired') AND created_at < $1
+             ORDER BY created_at LIMIT $2",
+        )
+        .bind(created_before.as_datetime())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("tenant_id")?, row.try_get("id")?)))
+            .collect()
+    }
+}
+
+/// Revokes a key if it is the tenant's and live; tells which of the three cases applied.
+async fn revoke_in(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: &str,
+    id: Uuid,
+) -> Result<KeyChange<()>, StoreError> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET revoked = TRUE, revoked_at = now() WHERE tenant_id = $1 AND id = $2 AND NOT revoked",
+    )
+    .bind(tenant)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(KeyChange::Done(()));
+    }
+    let exists = sqlx::query("SELECT 1 FROM api_keys WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(if exists.is_some() {
+        KeyChange::AlreadyRevoked
+    } else {
+        KeyChange::NotFound
+    })
+}

@@ -1,0 +1,508 @@
+//! SQLite store: one file in WAL mode, one writer connection (SQLite serialises writers anyway, and a
+//! single connection turns lock contention into a queue) and a pool of readers.
+
+use super::{Backend, KeyChange, Store, StoreError, StoreOptions, StoredPacket};
+use crate::auth::{ApiKey, NewApiKey, Role, Tier};
+use crate::packets::history::{NewEvent, PacketEvent};
+use crate::packets::listing::{PacketPage, PacketQuery};
+use crate::packets::model::Packet;
+use crate::timestamp::Timestamp;
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How hard SQLite syncs commits. `Normal` in WAL mode survives a process crash; `Full` also power loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteSynchronous {
+    #[default]
+    Normal,
+    Full,
+}
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let synchronous = match options.sqlite_synchronous {
+            SqliteSynchronous::Normal => sqlx::sqlite::SqliteSynchronous::Normal,
+            SqliteSynchronous::Full => sqlx::sqlite::SqliteSynchronous::Full,
+        };
+        let connect = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        if let Some(parent) = connect.get_filename().parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
+            }
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(connect.clone())
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.clamp(1, 8))
+            .connect_with(connect.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+}
+
+fn key_from_row(row: &SqliteRow) -> Result<ApiKey, StoreError> {
+    let id: String = row.try_get("id")?;
+    let role: String = row.try_get("role")?;
+    let tier: String = row.try_get("tier")?;
+    let created_at: i64 = row.try_get("created_at")?;
+    Ok(ApiKey {
+        id: parse_uuid(&id)?,
+        name: row.try_get("name")?,
+        key_prefix: row.try_get("key_prefix")?,
+        tenant_id: row.try_get("tenant_id")?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
+        tier: Tier::parse(&tier).ok_or_else(|| StoreError::Corrupt(format!("tier {tier}")))?,
+        revoked: row.try_get::<i64, _>("revoked")? != 0,
+        created_at: micros_to_timestamp(created_at)?,
+    })
+}
+
+fn packet_from_row(row: &SqliteRow) -> Result<Packet, StoreError> {
+    let doc: String = row.try_get("doc")?;
+    serde_json::from_str(&doc)
+        .map_err(|error| StoreError::Corrupt(format!("packet document: {error}")))
+}
+
+fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|_| StoreError::Corrupt(format!("uuid {text}")))
+}
+
+fn micros_to_timestamp(micros: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_micros(micros).ok_or_else(|| StoreError::Corrupt(format!("time {micros}")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|error| StoreError::Corrupt(error.to_string()))
+}
+
+async fn insert_key(tx: &mut Transaction<'_, Sqlite>, key: &NewApiKey) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO api_keys (id, name, key_hash, key_prefix, tenant_id, role, tier, revoked, rotated_from, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (key_hash) DO NOTHING",
+    )
+    .bind(key.key.id.to_string())
+    .bind(&key.key.name)
+    .bind(&key.key_hash)
+    .bind(&key.key.key_prefix)
+    .bind(&key.key.tenant_id)
+    .bind(key.key.role.as_str())
+    .bind(key.key.tier.as_str())
+    .bind(key.rotated_from.map(|id| id.to_string()))
+    .bind(key.key.created_at.micros())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+async fn mark_bootstrapped(
+    tx: &mut Transaction<'_, Sqlite>,
+    key: &NewApiKey,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query("INSERT INTO bootstrap (id, key_id, created_at) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING")
+        .bind(key.key.id.to_string())
+        .bind(key.key.created_at.micros())
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+async fn insert_events(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &str,
+    events: &[NewEvent],
+) -> Result<(), StoreError> {
+    for event in events {
+        sqlx::query(
+            "INSERT INTO packet_events (id, packet_id, tenant_id, event_type, actor, details, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(event.id.to_string())
+        .bind(event.packet_id.to_string())
+        .bind(tenant)
+        .bind(&event.event_type)
+        .bind(&event.actor)
+        .bind(to_json(&event.details)?)
+        .bind(event.timestamp.micros())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Appends the WHERE clause shared by a listing's page query and its count.
+fn push_filters<'q>(
+    builder: &mut QueryBuilder<'q, Sqlite>,
+    tenant: &'q str,
+    query: &'q PacketQuery,
+) {
+    builder.push(" WHERE tenant_id = ").push_bind(tenant);
+    if !query.statuses.is_empty() {
+        builder.push(" AND status IN (");
+        let mut list = builder.separated(", ");
+        for status in &query.statuses {
+            list.push_bind(status.as_str());
+        }
+        builder.push(")");
+    }
+    if let Some(agent) = &query.source_agent {
+        builder
+            .push(" AND source_agent_id = ")
+            .push_bind(agent.as_str());
+    }
+    if let Some(agent) = &query.target_agent {
+        builder
+            .push(" AND target_agent_id = ")
+            .push_bind(agent.as_str());
+    }
+    if let Some(priority) = &query.priority {
+        builder
+            .push(" AND priority = ")
+            .push_bind(priority.as_str());
+    }
+    for tag in &query.tags {
+        builder
+            .push(" AND EXISTS (SELECT 1 FROM json_each(packets.tags) WHERE json_each.value = ")
+            .push_bind(tag.as_str())
+            .push(")");
+    }
+    if let Some(after) = query.created_after {
+        builder
+            .push(" AND created_at >= ")
+            .push_bind(after.micros());
+    }
+    if let Some(before) = query.created_before {
+        builder
+            .push(" AND created_at <= ")
+            .push_bind(before.micros());
+    }
+    if let Some(cursor) = &query.cursor {
+        builder
+            .push(" AND (created_at < ")
+            .push_bind(cursor.created_at.micros())
+            .push(" OR (created_at = ")
+            .push_bind(cursor.created_at.micros())
+            .push(" AND id < ")
+            .push_bind(cursor.id.to_string())
+            .push("))");
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn bootstrap_admin_key(&self, key: &NewApiKey) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if mark_bootstrapped(&mut tx, key).await? == 0 {
+            return Ok(false);
+        }
+        insert_key(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn seed_api_key(&self, key: &NewApiKey) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let inserted = insert_key(&mut tx, key).await? == 1;
+        mark_bootstrapped(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn insert_api_key(&self, key: &NewApiKey) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        insert_key(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = ?")
+            .bind(key_hash)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn list_api_keys(&self, tenant: &str) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY created_at DESC, id DESC",
+        )
+        .bind(tenant)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn get_api_key(&self, tenant: &str, id: Uuid) -> Result<Option<ApiKey>, StoreError> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE tenant_id = ? AND id = ?")
+            .bind(tenant)
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn revoke_api_key(&self, tenant: &str, id: Uuid) -> Result<KeyChange<()>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let outcome = revoke_in(&mut tx, tenant, id).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn rotate_api_key(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        replacement: &NewApiKey,
+    ) -> Result<KeyChange<()>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let outcome = revoke_in(&mut tx, tenant, id).await?;
+        if outcome == KeyChange::Done(()) {
+            insert_key(&mut tx, replacement).await?;
+            tx.commit().await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn insert_packet(
+        &self,
+        tenant: &str,
+        packet: &Packet,
+        events: &[NewEvent],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO packets (id, tenant_id, status, revision, source_agent_id, target_agent_id, priority, tags,
+                                  parent_packet_id, created_at, updated_at, doc)
+             VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(packet.id.to_string())
+        .bind(tenant)
+        .bind(packet.status.as_str())
+        .bind(&packet.metadata.source_agent.id)
+        .bind(&packet.metadata.target_agent.id)
+        .bind(packet.metadata.priority.as_str())
+        .bind(to_json(&packet.metadata.tags)?)
+        .bind(packet.parent_packet_id.map(|id| id.to_string()))
+        .bind(packet.created_at.micros())
+        .bind(packet.updated_at.micros())
+        .bind(to_json(packet)?)
+        .execute(&mut *tx)
+        .await?;
+        insert_events(&mut tx, tenant, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_packet(&self, tenant: &str, id: Uuid) -> Result<Option<StoredPacket>, StoreError> {
+        let row = sqlx::query("SELECT doc, revision FROM packets WHERE tenant_id = ? AND id = ?")
+            .bind(tenant)
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(StoredPacket {
+                packet: packet_from_row(&row)?,
+                revision: row.try_get("revision")?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    async fn replace_packet(
+        &self,
+        tenant: &str,
+        expected_revision: i64,
+        packet: &Packet,
+        events: &[NewEvent],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
+            "UPDATE packets SET status = ?, revision = revision + 1, target_agent_id = ?, updated_at = ?, doc = ?
+             WHERE tenant_id = ? AND id = ? AND revision = ?",
+        )
+        .bind(packet.status.as_str())
+        .bind(&packet.metadata.target_agent.id)
+        .bind(packet.updated_at.micros())
+        .bind(to_json(packet)?)
+        .bind(tenant)
+        .bind(packet.id.to_string())
+        .bind(expected_revision)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_events(&mut tx, tenant, events).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn list_packets(
+        &self,
+        tenant: &str,
+        query: &PacketQuery,
+    ) -> Result<PacketPage, StoreError> {
+        let mut page = QueryBuilder::new("SELECT doc FROM packets");
+        push_filters(&mut page, tenant, query);
+        let offset = if query.cursor.is_some() {
+            0
+        } else {
+            query.offset
+        };
+        page.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(query.limit + 1)
+            .push(" OFFSET ")
+            .push_bind(offset);
+        let rows = page.build().fetch_all(&self.reader).await?;
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM packets");
+        push_filters(&mut count, tenant, query);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.reader).await?;
+        let mut packets = rows
+            .iter()
+            .map(packet_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let has_more = packets.len() as i64 > query.limit;
+        packets.truncate(query.limit.max(0) as usize);
+        Ok(PacketPage {
+            packets,
+            total,
+            has_more,
+        })
+    }
+
+    async fn list_awaiting(
+        &self,
+        tenant: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<PacketPage, StoreError> {
+        let rows = sqlx::query(
+            "SELECT doc FROM packets WHERE tenant_id = ? AND status = 'awaiting_human'
+             ORDER BY created_at ASC, id ASC LIMIT ? OFFSET ?",
+        )
+        .bind(tenant)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.reader)
+        .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM packets WHERE tenant_id = ? AND status = 'awaiting_human'",
+        )
+        .bind(tenant)
+        .fetch_one(&self.reader)
+        .await?;
+        let packets = rows
+            .iter()
+            .map(packet_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PacketPage {
+            packets,
+            total,
+            has_more: false,
+        })
+    }
+
+    async fn packet_history(&self, tenant: &str, id: Uuid) -> Result<Vec<PacketEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, packet_id, event_type, actor, details, created_at FROM packet_events
+             WHERE tenant_id = ? AND packet_id = ? ORDER BY seq",
+        )
+        .bind(tenant)
+        .bind(id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let details: String = row.try_get("details")?;
+                Ok(PacketEvent {
+                    id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+                    packet_id: parse_uuid(&row.try_get::<String, _>("packet_id")?)?,
+                    event_type: row.try_get("event_type")?,
+                    actor: row.try_get("actor")?,
+                    details: serde_json::from_str(&details)
+                        .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+                    timestamp: micros_to_timestamp(row.try_get("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn stale_packet_ids(
+        &self,
+        created_before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<(String, Uuid)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant_id, id FROM packets WHERE status NOT IN ('completed', 'expired') AND created_at < ?
+             ORDER BY created_at LIMIT ?",
+        )
+        .bind(created_before.micros())
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("tenant_id")?,
+                    parse_uuid(&row.try_get::<String, _>("id")?)?,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Revokes a key if it is the tenant's and live; tells which of the three cases applied.
+async fn revoke_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    tenant: &str,
+    id: Uuid,
+) -> Result<KeyChange<()>, StoreError> {
+    let done = sqlx::query("UPDATE api_keys SET revoked = 1, revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked = 0")
+        .bind(Timestamp::now().micros())
+        .bind(tenant)
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() == 1 {
+        return Ok(KeyChange::Done(()));
+    }
+    let exists = sqlx::query("SELECT 1 FROM api_keys WHERE tenant_id = ? AND id = ?")
+        .bind(tenant)
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(if exists.is_some() {
+        KeyChange::AlreadyRevoked
+    } else {
+        KeyChange::NotFound
+    })
+}

@@ -1,0 +1,140 @@
+//! The one timestamp type of the wire and the store: UTC, microsecond precision, RFC 3339 with `Z`.
+//!
+//! Parsing is as lenient as the SDK's clients need (RFC 3339 with any offset, naive ISO 8601 taken as UTC,
+//! Unix seconds as a number); output is always `YYYY-MM-DDTHH:MM:SS.ffffffZ`, which also sorts as text.
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(DateTime<Utc>);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self(Utc::now().trunc_subsecs(6))
+    }
+
+    pub fn from_datetime(at: DateTime<Utc>) -> Self {
+        Self(at.trunc_subsecs(6))
+    }
+
+    pub fn from_micros(micros: i64) -> Option<Self> {
+        DateTime::from_timestamp_micros(micros).map(Self)
+    }
+
+    pub fn as_datetime(&self) -> DateTime<Utc> {
+        self.0
+    }
+
+    pub fn micros(&self) -> i64 {
+        self.0.timestamp_micros()
+    }
+
+    /// Parses RFC 3339 (any offset), naive ISO 8601 (taken as UTC) or a date alone (midnight UTC).
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+            return Some(Self::from_datetime(at.with_timezone(&Utc)));
+        }
+        for format in [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M",
+        ] {
+            if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
+                return Some(Self::from_datetime(Utc.from_utc_datetime(&naive)));
+            }
+        }
+        if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return date
+                .and_hms_opt(0, 0, 0)
+                .map(|naive| Self(Utc.from_utc_datetime(&naive)));
+        }
+        None
+    }
+
+    /// Unix seconds (fractions allowed), as Python clients send `time.time()`.
+    pub fn from_unix_seconds(seconds: f64) -> Option<Self> {
+        if !seconds.is_finite() {
+            return None;
+        }
+        let micros = (seconds * 1_000_000.0).round();
+        if micros.abs() > i64::MAX as f64 {
+            return None;
+        }
+        Self::from_micros(micros as i64)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Through `Value` so that numbers work with serde_json's `arbitrary_precision`.
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let parsed = match &value {
+            serde_json::Value::String(text) => Timestamp::parse(text),
+            serde_json::Value::Number(number) => {
+                number.as_f64().and_then(Timestamp::from_unix_seconds)
+            }
+            _ => None,
+        };
+        parsed.ok_or_else(|| serde::de::Error::custom("Input should be a valid datetime"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_forms_clients_send() {
+        let cases = [
+            ("2026-11-21T09:14:32.682573Z", "2026-11-21T09:14:32.682573Z"),
+            ("2026-11-21T09:14:32Z", "2026-11-21T09:14:32.000000Z"),
+            ("2026-11-21T10:14:32+01:00", "2026-11-21T09:14:32.000000Z"),
+            ("2026-11-21T09:14:32.178679", "2026-11-21T09:14:32.178679Z"),
+            ("2026-11-21 09:14:32", "2026-11-21T09:14:32.000000Z"),
+            ("2026-11-21", "2026-11-21T00:00:00.000000Z"),
+            (
+                "2026-11-21T09:14:32.1234567Z",
+                "2026-11-21T09:14:32.123456Z",
+            ),
+        ];
+        for (input, expected) in cases {
+            let parsed = Timestamp::parse(input).unwrap_or_else(|| panic!("{input} did not parse"));
+            assert_eq!(parsed.to_string(), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_time() {
+        for input in ["", "yesterday", "2026-13-01", "12:00"] {
+            assert!(Timestamp::parse(input).is_none(), "{input} parsed");
+        }
+    }
+
+    #[test]
+    fn unix_numbers_become_timestamps() {
+        let parsed: Timestamp = serde_json::from_str("1763716472.5").expect("number timestamp");
+        assert_eq!(parsed.to_string(), "2025-11-21T09:14:32.500000Z");
+        assert!(serde_json::from_str::<Timestamp>("true").is_err());
+    }
+
+    #[test]
+    fn micros_round_trip() {
+        let now = Timestamp::now();
+        assert_eq!(Timestamp::from_micros(now.micros()), Some(now));
+    }
+}
