@@ -81,7 +81,8 @@ impl From<StoreError> for Error {
                 | sqlx::Error::Io(_)
                 | sqlx::Error::Tls(_)
                 | sqlx::Error::PoolClosed,
-            ) => Error::Unavailable(error),
+            )
+            | StoreError::Timeout => Error::Unavailable(error),
             _ => Error::Internal(error.into()),
         }
     }

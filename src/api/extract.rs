@@ -95,6 +95,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             )
         })
     })?;
+    if !value.is_object() {
+        return Err(Error::validation(Invalid {
+            input: value,
+            ..Invalid::new(
+                "model_attributes_type",
+                vec![json!("body")],
+                "Input should be a valid dictionary or object",
+            )
+        }));
+    }
     serde_path_to_error::deserialize(value).map_err(|error| {
         let mut loc = vec![json!("body")];
         loc.extend(path_segments(error.path()));

@@ -1,6 +1,7 @@
 //! Operational endpoints at the root: `/health`, `/ready`, `/metrics` (no key needed).
 
 use super::AppState;
+use crate::store::StoreError;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -20,7 +21,9 @@ async fn health() -> impl IntoResponse {
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
+    // A readiness probe must answer promptly even when the pool is waiting for a dead database.
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await;
+    match ping.unwrap_or_else(|_| Err(StoreError::Timeout)) {
         Ok(()) => (
             StatusCode::OK,
             Json(json!({"status": "ready", "service": "handoffrail", "db": true})),

@@ -1,0 +1,139 @@
+//! A server killed with SIGKILL in the middle of a create loop loses no packet it acknowledged.
+
+use crate::on_both_backends;
+use crate::support::{fresh_database, init, packet_body, Backend};
+use reqwest::StatusCode;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+on_both_backends!(acknowledged_creates_survive_sigkill);
+
+struct Process {
+    child: Child,
+    base: String,
+}
+
+/// Starts the real binary on a free port and waits for its "listening" log line.
+fn start(database_url: &str, data_dir: &std::path::Path, admin_key: &str) -> Process {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_handoffrail"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+            "--database-url",
+            database_url,
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("HANDOFFRAIL_ADMIN_KEY", admin_key)
+        .env("HANDOFFRAIL_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server binary starts");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server printed its address before exiting")
+            .expect("log line");
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let Some(addr) = event["addr"].as_str() {
+            break addr.to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Process {
+        child,
+        base: format!("http://{addr}/api/v1"),
+    }
+}
+
+async fn acknowledged_creates_survive_sigkill(backend: Backend) {
+    init();
+    let dir = tempfile::TempDir::new().expect("dir");
+    let url = fresh_database(backend, &dir).await;
+    let admin_key = handoffrail::auth::generate_key();
+    let mut server = start(&url, dir.path(), &admin_key);
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let mut writers = Vec::new();
+    for writer in 0..4 {
+        let (http, base, key, acknowledged) = (
+            http.clone(),
+            server.base.clone(),
+            admin_key.clone(),
+            acknowledged.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            for index in 0.. {
+                let body = packet_body("loop", "sink", &format!("writer {writer} packet {index}"));
+                let Ok(response) = http
+                    .post(format!("{base}/packets"))
+                    .header("X-API-Key", &key)
+                    .json(&body)
+                    .send()
+                    .await
+                else {
+                    break;
+                };
+                if response.status() != StatusCode::CREATED {
+                    break;
+                }
+                let Ok(packet) = response.json::<serde_json::Value>().await else {
+                    break;
+                };
+                if let Some(id) = packet["id"].as_str() {
+                    acknowledged.lock().expect("lock").push(id.to_string());
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // SAFETY: plain kill(2) on our own child's pid.
+    let killed = unsafe { libc::kill(server.child.id() as i32, libc::SIGKILL) };
+    assert_eq!(killed, 0, "SIGKILL sent");
+    let _ = server.child.wait();
+    for writer in writers {
+        let _ = writer.await;
+    }
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(
+        acknowledged.len() > 20,
+        "the loop made progress before the kill ({} creates)",
+        acknowledged.len()
+    );
+
+    let mut restarted = start(&url, dir.path(), &admin_key);
+    let mut missing = Vec::new();
+    for id in &acknowledged {
+        let response = http
+            .get(format!("{}/packets/{id}", restarted.base))
+            .header("X-API-Key", &admin_key)
+            .send()
+            .await
+            .expect("get after restart");
+        if response.status() != StatusCode::OK {
+            missing.push(id.clone());
+        }
+    }
+    let _ = restarted.child.kill();
+    let _ = restarted.child.wait();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged packets lost: {missing:?}",
+        missing.len(),
+        acknowledged.len()
+    );
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real server over HTTP, on SQLite and (when configured) PostgreSQL.
+
+mod support;
+
+mod cli;
+mod concurrency;
+mod durability;
+mod errors;
+mod keys;
+mod ops;
+mod packets;
+mod store;

@@ -1,0 +1,435 @@
+//! The `Store` conformance suite: every storage behaviour, called through the trait, on both backends.
+
+use crate::on_both_backends;
+use crate::support::{fresh_database, init, Backend};
+use handoffrail::auth::{hash_key, NewApiKey, Role, Tier};
+use handoffrail::packets::create::new_packet;
+use handoffrail::packets::history::NewEvent;
+use handoffrail::packets::listing::{Cursor, PacketQuery};
+use handoffrail::packets::model::{PacketCreate, Status};
+use handoffrail::store::{self, KeyChange, Store, StoreOptions};
+use handoffrail::timestamp::Timestamp;
+use serde_json::json;
+use std::sync::Arc;
+
+on_both_backends!(
+    packets_round_trip_exactly,
+    replace_is_conditional_on_the_revision,
+    reads_and_writes_are_scoped_to_the_tenant,
+    listing_filters_and_orders_in_the_store,
+    history_is_kept_in_write_order,
+    keys_are_found_by_hash_and_revoked_once,
+    bootstrap_happens_once_and_seeding_is_idempotent,
+    stale_packets_are_found_for_expiry,
+    migrations_apply_once_on_reopen,
+);
+
+async fn open(backend: Backend) -> (Arc<dyn Store>, String, tempfile::TempDir) {
+    init();
+    let dir = tempfile::TempDir::new().expect("dir");
+    let url = fresh_database(backend, &dir).await;
+    let store = store::open(&url, &StoreOptions::default())
+        .await
+        .expect("store opens");
+    (store, url, dir)
+}
+
+fn request(source: &str, tags: &[&str]) -> PacketCreate {
+    let text = format!(
+        r#"{{"metadata": {{"source_agent": {{"id": "{source}", "name": "S"}}, "target_agent": {{"id": "t", "name": "T"}},
+             "tags": {}}},
+            "context": {{"summary": "s", "custom": {{"big": 123456789012345678901234567890, "n": 1.10}}}}}}"#,
+        json!(tags)
+    );
+    serde_json::from_str(&text).expect("valid request")
+}
+
+async fn packets_round_trip_exactly(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let (packet, event) = new_packet(request("a", &["x"]), Timestamp::now());
+    store
+        .insert_packet("t1", &packet, &[event])
+        .await
+        .expect("insert");
+    let stored = store
+        .get_packet("t1", packet.id)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(stored.packet, packet);
+    assert_eq!(stored.revision, 0);
+    let custom = &serde_json::to_value(&stored.packet).expect("json")["context"]["custom"];
+    assert_eq!(custom["n"].to_string(), "1.10", "numbers keep their text");
+    assert_eq!(custom["big"].to_string(), "123456789012345678901234567890");
+}
+
+async fn replace_is_conditional_on_the_revision(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let (packet, event) = new_packet(request("a", &[]), Timestamp::now());
+    store
+        .insert_packet("t1", &packet, &[event])
+        .await
+        .expect("insert");
+    let mut claimed = packet.clone();
+    claimed.status = Status::Claimed;
+    let claim_event = NewEvent::new(
+        packet.id,
+        "claimed",
+        "agent:x".into(),
+        json!({}),
+        Timestamp::now(),
+    );
+    assert!(store
+        .replace_packet("t1", 0, &claimed, &[claim_event.clone()])
+        .await
+        .expect("first write"));
+    let mut failed = packet.clone();
+    failed.status = Status::Failed;
+    let stale = NewEvent::new(
+        packet.id,
+        "failed",
+        "agent:y".into(),
+        json!({}),
+        Timestamp::now(),
+    );
+    assert!(
+        !store
+            .replace_packet("t1", 0, &failed, &[stale])
+            .await
+            .expect("stale write"),
+        "stale revision loses"
+    );
+    let stored = store
+        .get_packet("t1", packet.id)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(
+        (stored.packet.status, stored.revision),
+        (Status::Claimed, 1)
+    );
+    let history = store
+        .packet_history("t1", packet.id)
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 2, "the losing write appended no event");
+}
+
+async fn reads_and_writes_are_scoped_to_the_tenant(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let (packet, event) = new_packet(request("a", &[]), Timestamp::now());
+    store
+        .insert_packet("t1", &packet, &[event])
+        .await
+        .expect("insert");
+    assert!(store
+        .get_packet("t2", packet.id)
+        .await
+        .expect("get")
+        .is_none());
+    assert!(!store
+        .replace_packet("t2", 0, &packet, &[])
+        .await
+        .expect("replace"));
+    assert!(store
+        .packet_history("t2", packet.id)
+        .await
+        .expect("history")
+        .is_empty());
+    let query = PacketQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_packets("t2", &query).await.expect("list").total,
+        0
+    );
+    assert_eq!(
+        store.list_packets("t1", &query).await.expect("list").total,
+        1
+    );
+}
+
+async fn listing_filters_and_orders_in_the_store(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let mut ids = Vec::new();
+    for (index, (source, tags)) in [
+        ("a", vec!["red"]),
+        ("b", vec!["red", "blue"]),
+        ("a", vec![]),
+        ("c", vec!["blue"]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = Timestamp::from_micros(1_700_000_000_000_000 + index as i64 * 1000).expect("time");
+        let (packet, event) = new_packet(request(source, &tags), at);
+        store
+            .insert_packet("t", &packet, &[event])
+            .await
+            .expect("insert");
+        ids.push(packet.id);
+    }
+    let list = |query: PacketQuery| {
+        let store = store.clone();
+        async move {
+            let page = store
+                .list_packets("t", &PacketQuery { limit: 10, ..query })
+                .await
+                .expect("list");
+            (
+                page.packets
+                    .iter()
+                    .map(|packet| packet.id)
+                    .collect::<Vec<_>>(),
+                page.total,
+                page.has_more,
+            )
+        }
+    };
+    assert_eq!(
+        list(PacketQuery::default()).await.0,
+        [ids[3], ids[2], ids[1], ids[0]]
+    );
+    assert_eq!(
+        list(PacketQuery {
+            source_agent: Some("a".into()),
+            ..Default::default()
+        })
+        .await
+        .0,
+        [ids[2], ids[0]]
+    );
+    assert_eq!(
+        list(PacketQuery {
+            tags: vec!["red".into(), "blue".into()],
+            ..Default::default()
+        })
+        .await
+        .0,
+        [ids[1]]
+    );
+    assert_eq!(
+        list(PacketQuery {
+            statuses: vec!["created".into(), "bogus".into()],
+            ..Default::default()
+        })
+        .await
+        .1,
+        4
+    );
+    let middle = Timestamp::from_micros(1_700_000_000_001_000).expect("time");
+    assert_eq!(
+        list(PacketQuery {
+            created_after: Some(middle),
+            ..Default::default()
+        })
+        .await
+        .0,
+        [ids[3], ids[2], ids[1]]
+    );
+    assert_eq!(
+        list(PacketQuery {
+            created_before: Some(middle),
+            ..Default::default()
+        })
+        .await
+        .0,
+        [ids[1], ids[0]]
+    );
+    let page = store
+        .list_packets(
+            "t",
+            &PacketQuery {
+                limit: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("page");
+    assert!(page.has_more);
+    let cursor: Cursor = page.next_cursor().expect("cursor");
+    let (rest, total, more) = list(PacketQuery {
+        cursor: Some(cursor),
+        offset: 99,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        (rest, total, more),
+        (vec![ids[1], ids[0]], 2, false),
+        "cursor ignores offset; total counts from it"
+    );
+    let offset = store
+        .list_packets(
+            "t",
+            &PacketQuery {
+                limit: 1,
+                offset: 3,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("offset");
+    assert_eq!(
+        (offset.packets[0].id, offset.total, offset.has_more),
+        (ids[0], 4, false)
+    );
+}
+
+async fn history_is_kept_in_write_order(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let at = Timestamp::now();
+    let (packet, created) = new_packet(request("a", &[]), at);
+    // Same timestamp on every event: order must come from write order, not the clock.
+    let events: Vec<NewEvent> = ["one", "two", "three"]
+        .iter()
+        .map(|kind| NewEvent::new(packet.id, kind, "system".into(), json!({"k": kind}), at))
+        .collect();
+    store
+        .insert_packet("t", &packet, &[created])
+        .await
+        .expect("insert");
+    store
+        .replace_packet("t", 0, &packet, &events)
+        .await
+        .expect("replace");
+    let history = store.packet_history("t", packet.id).await.expect("history");
+    let kinds: Vec<&str> = history
+        .iter()
+        .map(|event| event.event_type.as_str())
+        .collect();
+    assert_eq!(kinds, ["created", "one", "two", "three"]);
+    assert_eq!(history[2].details, json!({"k": "two"}));
+    assert_eq!(history[1].timestamp, at);
+}
+
+async fn keys_are_found_by_hash_and_revoked_once(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let key = NewApiKey::generate("k", "t1", Role::Agent, Tier::Pro);
+    store.insert_api_key(&key).await.expect("insert");
+    let found = store
+        .find_api_key_by_hash(&hash_key(&key.plaintext))
+        .await
+        .expect("find")
+        .expect("found");
+    assert_eq!(found, key.key);
+    assert!(store
+        .find_api_key_by_hash(&hash_key("hr_other"))
+        .await
+        .expect("find")
+        .is_none());
+    assert_eq!(
+        store
+            .revoke_api_key("t2", key.key.id)
+            .await
+            .expect("revoke"),
+        KeyChange::NotFound
+    );
+    assert_eq!(
+        store
+            .revoke_api_key("t1", key.key.id)
+            .await
+            .expect("revoke"),
+        KeyChange::Done(())
+    );
+    assert_eq!(
+        store
+            .revoke_api_key("t1", key.key.id)
+            .await
+            .expect("revoke"),
+        KeyChange::AlreadyRevoked
+    );
+    let replacement = NewApiKey::generate("k2", "t1", Role::Agent, Tier::Pro);
+    assert_eq!(
+        store
+            .rotate_api_key("t1", key.key.id, &replacement)
+            .await
+            .expect("rotate"),
+        KeyChange::AlreadyRevoked
+    );
+    assert!(
+        store
+            .find_api_key_by_hash(&replacement.key_hash)
+            .await
+            .expect("find")
+            .is_none(),
+        "refused rotation stores nothing"
+    );
+    assert!(
+        store
+            .find_api_key_by_hash(&key.key_hash)
+            .await
+            .expect("find")
+            .expect("still there")
+            .revoked
+    );
+}
+
+async fn bootstrap_happens_once_and_seeding_is_idempotent(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let first = NewApiKey::generate("admin", "default", Role::Admin, Tier::Business);
+    let second = NewApiKey::generate("admin", "default", Role::Admin, Tier::Business);
+    let (a, b) = tokio::join!(
+        store.bootstrap_admin_key(&first),
+        store.bootstrap_admin_key(&second)
+    );
+    assert_eq!(
+        [a.expect("a"), b.expect("b")]
+            .iter()
+            .filter(|won| **won)
+            .count(),
+        1,
+        "exactly one bootstrap wins"
+    );
+    assert_eq!(store.list_api_keys("default").await.expect("list").len(), 1);
+    let seeded = NewApiKey::generate("seed", "default", Role::Admin, Tier::Business);
+    assert!(store.seed_api_key(&seeded).await.expect("seed"));
+    assert!(
+        !store.seed_api_key(&seeded).await.expect("seed again"),
+        "seeding twice inserts once"
+    );
+    assert_eq!(store.list_api_keys("default").await.expect("list").len(), 2);
+}
+
+async fn stale_packets_are_found_for_expiry(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let old = Timestamp::from_micros(1_600_000_000_000_000).expect("time");
+    let (stale, event) = new_packet(request("a", &[]), old);
+    store
+        .insert_packet("t", &stale, &[event])
+        .await
+        .expect("insert");
+    let (mut finished, event) = new_packet(request("a", &[]), old);
+    finished.status = Status::Completed;
+    store
+        .insert_packet("t", &finished, &[event])
+        .await
+        .expect("insert");
+    let (fresh, event) = new_packet(request("a", &[]), Timestamp::now());
+    store
+        .insert_packet("t", &fresh, &[event])
+        .await
+        .expect("insert");
+    let cutoff = Timestamp::from_micros(1_700_000_000_000_000).expect("time");
+    assert_eq!(
+        store.stale_packet_ids(cutoff, 10).await.expect("stale"),
+        vec![("t".to_string(), stale.id)]
+    );
+}
+
+async fn migrations_apply_once_on_reopen(backend: Backend) {
+    let (store, url, _dir) = open(backend).await;
+    let key = NewApiKey::generate("k", "t", Role::Reader, Tier::Free);
+    store.insert_api_key(&key).await.expect("insert");
+    drop(store);
+    let reopened = store::open(&url, &StoreOptions::default())
+        .await
+        .expect("reopen");
+    assert!(reopened
+        .find_api_key_by_hash(&key.key_hash)
+        .await
+        .expect("find")
+        .is_some());
+    reopened.ping().await.expect("ping");
+}

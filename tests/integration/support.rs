@@ -1,0 +1,321 @@
+//! Test harness: boots the real server on port 0 against a fresh SQLite file or a fresh PostgreSQL schema
+//! (`HANDOFFRAIL_TEST_POSTGRES_URL`), and talks HTTP to it.
+
+use handoffrail::auth::generate_key;
+use handoffrail::config::ServeConfig;
+use handoffrail::server::Server;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::Connection;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs the named async test functions once per backend; Postgres runs are skipped with a notice when
+/// `HANDOFFRAIL_TEST_POSTGRES_URL` is unset.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::support::postgres_url().is_some() {
+                        super::$name($crate::support::Backend::Postgres).await
+                    } else {
+                        eprintln!("skipped {}::postgres: HANDOFFRAIL_TEST_POSTGRES_URL is not set", module_path!());
+                    }
+                }
+            }
+        )*
+    };
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("HANDOFFRAIL_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+pub fn init() {
+    handoffrail::install_crypto_provider();
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info,sqlx=warn")
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// A fresh, empty database of `backend` for one test: a file in `dir`, or a new schema.
+pub async fn fresh_database(backend: Backend, dir: &TempDir) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("handoffrail.db").display()),
+        Backend::Postgres => {
+            let base = postgres_url().expect("postgres configured");
+            let schema = format!("hrtest_{}", uuid::Uuid::new_v4().simple());
+            let mut connection = sqlx::PgConnection::connect(&base)
+                .await
+                .expect("connect to test postgres");
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&mut connection)
+                .await
+                .expect("create test schema");
+            let separator = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{separator}options=-c%20search_path%3D{schema}")
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub admin_key: String,
+    pub database_url: String,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: Arc<TempDir>,
+}
+
+pub struct AppOptions {
+    pub database_url: Option<String>,
+    pub dir: Option<Arc<TempDir>>,
+    pub configure: fn(&mut ServeConfig),
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            dir: None,
+            configure: |_| {},
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
+    init();
+    let dir = options
+        .dir
+        .unwrap_or_else(|| Arc::new(TempDir::new().expect("temp dir")));
+    let database_url = match options.database_url {
+        Some(url) => url,
+        None => fresh_database(backend, &dir).await,
+    };
+    let admin_key = generate_key();
+    let mut config = ServeConfig::with_data_dir(dir.path().to_path_buf());
+    config.database_url = Some(database_url.clone());
+    config.admin_key = Some(admin_key.clone());
+    config.db_max_connections = 8;
+    (options.configure)(&mut config);
+    let server = Server::bind(config).await.expect("server binds");
+    let addr = server.local_addr().expect("local addr");
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        admin_key,
+        database_url,
+        http: reqwest::Client::new(),
+        shutdown: Some(shutdown),
+        server: Some(handle),
+        _dir: dir,
+    }
+}
+
+/// A reply: status and the body parsed as JSON (`Value::Null` when empty or not JSON).
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        self.url(&format!("/api/v1{path}"))
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.http.request(method, self.api(path));
+        if let Some(key) = key {
+            request = request.header("X-API-Key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        into_reply(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, Some(&self.admin_key), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(&self.admin_key), Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::PATCH, path, Some(&self.admin_key), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, Some(&self.admin_key), None)
+            .await
+    }
+
+    /// Creates a packet and returns its JSON, asserting 201.
+    pub async fn create_packet(&self, body: Value) -> Value {
+        let reply = self.post("/packets", body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "create failed: {}",
+            reply.text
+        );
+        reply.body
+    }
+
+    /// Creates a key with `role` (in `tenant`, default the admin's) and returns its plaintext.
+    pub async fn key(&self, role: &str, tenant: Option<&str>) -> String {
+        let mut body = json!({"name": format!("{role} key"), "role": role});
+        if let Some(tenant) = tenant {
+            body["tenant_id"] = json!(tenant);
+        }
+        let reply = self.post("/keys", body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "key create failed: {}",
+            reply.text
+        );
+        reply.body["key"]
+            .as_str()
+            .expect("plaintext key")
+            .to_string()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+pub async fn into_reply(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let text = response.text().await.expect("body read");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply { status, body, text }
+}
+
+/// A minimal valid create body.
+pub fn packet_body(source: &str, target: &str, summary: &str) -> Value {
+    json!({
+        "metadata": {
+            "source_agent": {"id": source, "name": format!("{source} bot")},
+            "target_agent": {"id": target, "name": format!("{target} bot")}
+        },
+        "context": {"summary": summary}
+    })
+}
+
+/// The body the SDK's PacketBuilder produces, every section filled.
+pub fn full_packet_body() -> Value {
+    json!({
+        "metadata": {
+            "source_agent": {"id": "sales-01", "name": "SalesBot", "framework": "langchain", "version": "1.2"},
+            "target_agent": {"id": "billing-01", "name": "BillingBot"},
+            "created_at": "2026-11-21T09:14:32.682573Z",
+            "priority": "high",
+            "tags": ["upgrade", "business"]
+        },
+        "context": {
+            "summary": "Customer wants Business tier",
+            "conversation_state": [{"role": "user", "content": "I want to upgrade", "timestamp": 1763716472.5}],
+            "artifacts": [{"key": "quote", "value": {"amount": 1200}, "content_type": "application/json"}],
+            "custom": {"account": 42, "exact": 9007199254740993u64}
+        },
+        "decisions": [{"id": "d1", "decision": "Proceed", "rationale": "", "alternatives": ["wait"]}],
+        "actions": {
+            "pending": [{"id": "a1", "description": "Process payment", "assignee": "billing-01", "priority": "high", "depends_on": []}],
+            "completed": [{"id": "a0", "description": "Verify", "result": "ok"}],
+            "failed": [{"id": "a2", "description": "Email", "error": "bounced", "retries_remaining": "2"}]
+        },
+        "dependencies": [{"id": "stripe", "type": "api", "description": "", "status": "unknown"}]
+    })
+}
+
+impl TestApp {
+    /// Sends a raw body, either with Content-Length or chunked (no length known in advance).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: String,
+        chunked: bool,
+    ) -> Reply {
+        let request = self
+            .http
+            .request(method, self.api(path))
+            .header("X-API-Key", key)
+            .header("content-type", "application/json");
+        let request = if chunked {
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> = body
+                .into_bytes()
+                .chunks(16 * 1024)
+                .map(|chunk| Ok(chunk.to_vec()))
+                .collect();
+            request.body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        } else {
+            request.body(body)
+        };
+        into_reply(request.send().await.expect("request sent")).await
+    }
+}
