@@ -389,7 +389,8 @@ mod tests {
         assert_eq!(won.events[0].event_type, "claimed");
         assert_eq!(won.events[0].actor, "agent:c");
 
-        let cases: [(Status, fn(&Refusal) -> bool); 6] = [
+        type Expect = fn(&Refusal) -> bool;
+        let cases: [(Status, Expect); 6] = [
             (Status::Claimed, |r| {
                 matches!(r, Refusal::AlreadyClaimed { .. })
             }),

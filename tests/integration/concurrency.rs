@@ -56,7 +56,7 @@ async fn twenty_five_concurrent_claims_have_one_winner(backend: Backend) {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let (won, conflicts, winners) = race_claims(&[app.clone()], &pid, 25).await;
+    let (won, conflicts, winners) = race_claims(std::slice::from_ref(&app), &pid, 25).await;
     assert_eq!((won, conflicts), (1, 24));
     let stored = app.get(&format!("/packets/{pid}")).await;
     assert_eq!(

@@ -80,7 +80,7 @@ async fn replace_is_conditional_on_the_revision(backend: Backend) {
         Timestamp::now(),
     );
     assert!(store
-        .replace_packet("t1", 0, &claimed, &[claim_event.clone()])
+        .replace_packet("t1", 0, &claimed, std::slice::from_ref(&claim_event))
         .await
         .expect("first write"));
     let mut failed = packet.clone();
