@@ -1,0 +1,269 @@
+//! Load generator for the packet API: runs create → claim → in_progress → complete lifecycles (or single
+//! operations) against a running server at a fixed concurrency and reports throughput and latency.
+//!
+//! `scripts/load-lifecycle.sh` starts the server pinned to one core and runs this on the other; by hand:
+//!
+//!     cargo bench --bench lifecycle -- --url http://127.0.0.1:8080/api/v1 --api-key hr_… \
+//!         --concurrency 1,10,50 --seconds 10 --mode lifecycle
+
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Four requests per iteration; one sample = the whole lifecycle.
+    Lifecycle,
+    /// One create per iteration.
+    Create,
+    /// `GET /packets?limit=50` per iteration.
+    List,
+}
+
+struct Args {
+    url: String,
+    api_key: String,
+    concurrency: Vec<usize>,
+    seconds: u64,
+    mode: Mode,
+    label: String,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        url: "http://127.0.0.1:8080/api/v1".into(),
+        api_key: std::env::var("HANDOFFRAIL_API_KEY").unwrap_or_default(),
+        concurrency: vec![1, 10, 50],
+        seconds: 10,
+        mode: Mode::Lifecycle,
+        label: String::new(),
+    };
+    let mut iter = std::env::args().skip(1);
+    while let Some(flag) = iter.next() {
+        let mut value = || iter.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--url" => args.url = value()?,
+            "--api-key" => args.api_key = value()?,
+            "--seconds" => {
+                args.seconds = value()?.parse().map_err(|_| "--seconds takes a number")?
+            }
+            "--label" => args.label = value()?,
+            "--concurrency" => {
+                args.concurrency = value()?
+                    .split(',')
+                    .map(|n| {
+                        n.trim()
+                            .parse::<usize>()
+                            .map_err(|_| format!("bad concurrency {n}"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "--mode" => {
+                args.mode = match value()?.as_str() {
+                    "lifecycle" => Mode::Lifecycle,
+                    "create" => Mode::Create,
+                    "list" => Mode::List,
+                    other => return Err(format!("unknown mode {other}")),
+                }
+            }
+            "--bench" => {}
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if args.api_key.is_empty() {
+        return Err("--api-key (or HANDOFFRAIL_API_KEY) is required".into());
+    }
+    Ok(args)
+}
+
+fn packet(worker: usize, iteration: u64) -> Value {
+    // The shape of the reference benchmark's SAMPLE_PACKET: one turn, one decision, one tag.
+    json!({
+        "metadata": {
+            "source_agent": {"id": "bench-source", "name": "Bench Source", "framework": "bench"},
+            "target_agent": {"id": format!("bench-target-{worker}"), "name": "Bench Target"},
+            "priority": "normal", "tags": ["benchmark"]
+        },
+        "context": {
+            "summary": format!("Benchmark packet {worker}/{iteration}"),
+            "conversation_state": [{"role": "user", "content": "Please process my order"}]
+        },
+        "decisions": [{"id": "d1", "decision": "route to fulfilment", "rationale": "in stock", "timestamp": 1763716472.5}]
+    })
+}
+
+async fn send(
+    client: &reqwest::Client,
+    request: reqwest::RequestBuilder,
+    expected: u16,
+) -> Result<Value, String> {
+    let _ = client;
+    let response = request.send().await.map_err(|error| error.to_string())?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(|error| error.to_string())?;
+    if status != expected {
+        return Err(format!(
+            "status {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|error| error.to_string())
+}
+
+async fn iteration(
+    client: &reqwest::Client,
+    args: &Args,
+    worker: usize,
+    n: u64,
+) -> Result<(), String> {
+    let url = &args.url;
+    let key = args.api_key.as_str();
+    match args.mode {
+        Mode::List => {
+            send(
+                client,
+                client
+                    .get(format!("{url}/packets?limit=50"))
+                    .header("X-API-Key", key),
+                200,
+            )
+            .await?;
+        }
+        Mode::Create | Mode::Lifecycle => {
+            let created = send(
+                client,
+                client
+                    .post(format!("{url}/packets"))
+                    .header("X-API-Key", key)
+                    .json(&packet(worker, n)),
+                201,
+            )
+            .await?;
+            if args.mode == Mode::Create {
+                return Ok(());
+            }
+            let id = created["id"]
+                .as_str()
+                .ok_or("create returned no id")?
+                .to_string();
+            let claim =
+                json!({"agent_id": format!("bench-target-{worker}"), "agent_name": "Bench Target"});
+            send(
+                client,
+                client
+                    .post(format!("{url}/packets/{id}/claim"))
+                    .header("X-API-Key", key)
+                    .json(&claim),
+                200,
+            )
+            .await?;
+            for status in ["in_progress", "completed"] {
+                let body = json!({"status": status});
+                send(
+                    client,
+                    client
+                        .patch(format!("{url}/packets/{id}"))
+                        .header("X-API-Key", key)
+                        .json(&body),
+                    200,
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Outcome {
+    samples: Vec<Duration>,
+    errors: usize,
+    first_error: Option<String>,
+    elapsed: Duration,
+}
+
+async fn run_level(args: Arc<Args>, concurrency: usize) -> Outcome {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .expect("http client");
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let (client, args) = (client.clone(), args.clone());
+        workers.push(tokio::spawn(async move {
+            let (mut samples, mut errors, mut first_error) = (Vec::new(), 0usize, None);
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let begun = Instant::now();
+                match iteration(&client, &args, worker, n).await {
+                    Ok(()) => samples.push(begun.elapsed()),
+                    Err(error) => {
+                        errors += 1;
+                        first_error.get_or_insert(error);
+                    }
+                }
+                n += 1;
+            }
+            (samples, errors, first_error)
+        }));
+    }
+    let mut outcome = Outcome {
+        samples: Vec::new(),
+        errors: 0,
+        first_error: None,
+        elapsed: Duration::ZERO,
+    };
+    for worker in workers {
+        if let Ok((samples, errors, first_error)) = worker.await {
+            outcome.samples.extend(samples);
+            outcome.errors += errors;
+            if outcome.first_error.is_none() {
+                outcome.first_error = first_error;
+            }
+        }
+    }
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match parse_args() {
+        Ok(args) => Arc::new(args),
+        Err(error) => {
+            eprintln!("usage error: {error}");
+            std::process::exit(64);
+        }
+    };
+    let unit = match args.mode {
+        Mode::Lifecycle => "lifecycles/s",
+        Mode::Create => "creates/s",
+        Mode::List => "lists/s",
+    };
+    println!("| run | concurrency | {unit} | p50 ms | p99 ms | errors |");
+    println!("|---|---|---|---|---|---|");
+    for &concurrency in &args.concurrency {
+        let mut outcome = run_level(args.clone(), concurrency).await;
+        outcome.samples.sort();
+        let rate = outcome.samples.len() as f64 / outcome.elapsed.as_secs_f64();
+        println!(
+            "| {} | {concurrency} | {rate:.0} | {:.2} | {:.2} | {} |",
+            args.label,
+            percentile(&outcome.samples, 0.50),
+            percentile(&outcome.samples, 0.99),
+            outcome.errors
+        );
+        if let Some(error) = outcome.first_error {
+            eprintln!("first error at concurrency {concurrency}: {error}");
+        }
+    }
+}

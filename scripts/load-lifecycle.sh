@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Measures packet lifecycles (create → claim → in_progress → complete), creates and list requests per second
+# with p50/p99 latency at concurrency 1/10/50, on SQLite and on PostgreSQL. The server is pinned to core 0 and
+# the load generator to core 1, as the DESIGN.md budgets assume. Rate limits do not exist yet; nothing to turn off.
+#
+#   scripts/load-lifecycle.sh [SECONDS_PER_LEVEL]      (PostgreSQL from HANDOFFRAIL_BENCH_POSTGRES_URL,
+#                                                       default postgres://postgres@127.0.0.1:5432)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+pg_server=${HANDOFFRAIL_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
+
+cargo build --release --quiet
+cargo bench --bench lifecycle --no-run --quiet 2>/dev/null
+generator=$(ls -t target/release/deps/lifecycle-* | grep -v '\.d$' | head -1)
+key=$(python3 -c 'import base64, secrets; print("hr_" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))')
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+run_backend() {
+  local label=$1 url=$2 data_dir
+  data_dir=$(mktemp -d)
+  HANDOFFRAIL_ADMIN_KEY=$key HANDOFFRAIL_LOG=warn taskset -c 0 target/release/handoffrail serve \
+    --port "$port" --data-dir "$data_dir" --database-url "${url:-sqlite://$data_dir/handoffrail.db}" \
+    --db-max-connections 16 >"$data_dir/server.log" 2>&1 &
+  local server=$!
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
+  local rss_idle
+  rss_idle=$(ps -o rss= -p "$server" | tr -d ' ')
+  echo "# $label: idle RSS ${rss_idle} KiB"
+  for mode in lifecycle create list; do
+    taskset -c 1 "$generator" --url "http://127.0.0.1:$port/api/v1" --api-key "$key" \
+      --concurrency 1,10,50 --seconds "$seconds" --mode "$mode" --label "$label $mode"
+  done
+  echo "# $label: RSS after load $(ps -o rss= -p "$server" | tr -d ' ') KiB"
+  kill "$server"; wait "$server" 2>/dev/null || true
+  rm -rf "$data_dir"
+}
+
+run_backend sqlite ""
+psql "$pg_server/postgres" -qc 'DROP DATABASE IF EXISTS handoffrail_bench' -c 'CREATE DATABASE handoffrail_bench' >/dev/null
+run_backend postgres "$pg_server/handoffrail_bench"
+psql "$pg_server/postgres" -qc 'DROP DATABASE IF EXISTS handoffrail_bench' >/dev/null
