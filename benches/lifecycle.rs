@@ -27,6 +27,8 @@ struct Args {
     seconds: u64,
     mode: Mode,
     label: String,
+    /// Packets to create before measuring (for `list`, so the table has a known size).
+    seed: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -37,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
         seconds: 10,
         mode: Mode::Lifecycle,
         label: String::new(),
+        seed: 0,
     };
     let mut iter = std::env::args().skip(1);
     while let Some(flag) = iter.next() {
@@ -48,6 +51,7 @@ fn parse_args() -> Result<Args, String> {
                 args.seconds = value()?.parse().map_err(|_| "--seconds takes a number")?
             }
             "--label" => args.label = value()?,
+            "--seed" => args.seed = value()?.parse().map_err(|_| "--seed takes a number")?,
             "--concurrency" => {
                 args.concurrency = value()?
                     .split(',')
@@ -235,6 +239,32 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[index].as_secs_f64() * 1000.0
 }
 
+/// Creates `args.seed` packets, ten at a time.
+async fn seed(args: &Args) {
+    let client = reqwest::Client::new();
+    let per_worker = args.seed.div_ceil(10);
+    let mut workers = Vec::new();
+    for worker in 0..10 {
+        let (client, url, key) = (client.clone(), args.url.clone(), args.api_key.clone());
+        workers.push(tokio::spawn(async move {
+            for n in 0..per_worker as u64 {
+                let request = client
+                    .post(format!("{url}/packets"))
+                    .header("X-API-Key", &key)
+                    .json(&packet(worker, n));
+                if let Err(error) = send(&client, request, 201).await {
+                    eprintln!("seeding failed: {error}");
+                    return;
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        let _ = worker.await;
+    }
+    eprintln!("seeded {} packets", per_worker * 10);
+}
+
 #[tokio::main]
 async fn main() {
     let args = match parse_args() {
@@ -249,6 +279,9 @@ async fn main() {
         Mode::Create => "creates/s",
         Mode::List => "lists/s",
     };
+    if args.seed > 0 {
+        seed(&args).await;
+    }
     println!("| run | concurrency | {unit} | p50 ms | p99 ms | errors |");
     println!("|---|---|---|---|---|---|");
     for &concurrency in &args.concurrency {

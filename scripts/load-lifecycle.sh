@@ -16,27 +16,32 @@ generator=$(ls -t target/release/deps/lifecycle-* | grep -v '\.d$' | head -1)
 key=$(python3 -c 'import base64, secrets; print("hr_" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))')
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
-run_backend() {
-  local label=$1 url=$2 data_dir
+# One fresh server (and database) per measurement, so each starts from the same state.
+measure() {
+  local label=$1 url=$2 mode=$3 seed=$4 data_dir
   data_dir=$(mktemp -d)
+  if [ -n "$url" ]; then
+    psql "$pg_server/postgres" -qc 'DROP DATABASE IF EXISTS handoffrail_bench' -c 'CREATE DATABASE handoffrail_bench' 2>/dev/null
+  fi
   HANDOFFRAIL_ADMIN_KEY=$key HANDOFFRAIL_LOG=warn taskset -c 0 target/release/handoffrail serve \
     --port "$port" --data-dir "$data_dir" --database-url "${url:-sqlite://$data_dir/handoffrail.db}" \
-    --db-max-connections 16 >"$data_dir/server.log" 2>&1 &
+    >"$data_dir/server.log" 2>&1 &
   local server=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
-  local rss_idle
-  rss_idle=$(ps -o rss= -p "$server" | tr -d ' ')
-  echo "# $label: idle RSS ${rss_idle} KiB"
-  for mode in lifecycle create list; do
-    taskset -c 1 "$generator" --url "http://127.0.0.1:$port/api/v1" --api-key "$key" \
-      --concurrency 1,10,50 --seconds "$seconds" --mode "$mode" --label "$label $mode"
-  done
-  echo "# $label: RSS after load $(ps -o rss= -p "$server" | tr -d ' ') KiB"
+  [ "$mode" = lifecycle ] && echo "# $label: idle RSS $(ps -o rss= -p "$server" | tr -d ' ') KiB"
+  taskset -c 1 "$generator" --url "http://127.0.0.1:$port/api/v1" --api-key "$key" \
+    --concurrency 1,10,50 --seconds "$seconds" --mode "$mode" --seed "$seed" --label "$label $mode"
+  echo "# $label $mode: RSS after load $(ps -o rss= -p "$server" | tr -d ' ') KiB"
   kill "$server"; wait "$server" 2>/dev/null || true
   rm -rf "$data_dir"
 }
 
-run_backend sqlite ""
-psql "$pg_server/postgres" -qc 'DROP DATABASE IF EXISTS handoffrail_bench' -c 'CREATE DATABASE handoffrail_bench' >/dev/null
-run_backend postgres "$pg_server/handoffrail_bench"
-psql "$pg_server/postgres" -qc 'DROP DATABASE IF EXISTS handoffrail_bench' >/dev/null
+for backend in sqlite postgres; do
+  url=""
+  [ "$backend" = postgres ] && url="$pg_server/handoffrail_bench"
+  measure "$backend" "$url" lifecycle 0
+  measure "$backend" "$url" create 0
+  measure "$backend" "$url" list 1000
+  measure "$backend" "$url" list 10000
+done
+psql "$pg_server/postgres" -qc 'DROP DATABASE IF EXISTS handoffrail_bench' 2>/dev/null

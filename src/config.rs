@@ -45,6 +45,10 @@ pub struct ServeConfig {
     /// Seconds between two passes of the expiry task.
     #[arg(long, env = "HANDOFFRAIL_EXPIRY_INTERVAL", default_value_t = 60)]
     pub expiry_interval_seconds: u64,
+    /// Seconds an authenticated key is remembered (0: look it up on every request). Revocation clears it at
+    /// once on this instance; other instances sharing the database notice within this time.
+    #[arg(long, env = "HANDOFFRAIL_KEY_CACHE_SECONDS", default_value_t = 5)]
+    pub key_cache_seconds: u64,
     /// An admin key (`hr_` + 43 characters) to seed instead of generating one; read from the environment.
     #[arg(long, env = "HANDOFFRAIL_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
@@ -64,6 +68,7 @@ impl ServeConfig {
             default_tier: Tier::Business,
             packet_ttl_seconds: 86_400,
             expiry_interval_seconds: 60,
+            key_cache_seconds: 5,
             admin_key: None,
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::api::metrics::Metrics;
 use crate::api::{self, AppState};
-use crate::auth::{is_well_formed_key, NewApiKey, Role, Tier, DEFAULT_TENANT};
+use crate::auth::{is_well_formed_key, KeyCache, NewApiKey, Role, Tier, DEFAULT_TENANT};
 use crate::config::ServeConfig;
 use crate::packets;
 use crate::store::{self, redact_url, Store};
@@ -11,6 +11,7 @@ use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -35,10 +36,12 @@ impl Server {
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .await
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+        let keys = Arc::new(KeyCache::new(Duration::from_secs(config.key_cache_seconds)));
         let state = AppState {
             store,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
+            keys,
         };
         Ok(Self {
             listener,

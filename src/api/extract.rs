@@ -82,10 +82,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Parses a body into `T`, reporting where it went wrong the way FastAPI does.
+/// Parses a body into `T` in one pass, reporting where it went wrong the way FastAPI does.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    // Syntax first, so a syntax error is reported as such rather than as a type error.
-    let value: Value = serde_json::from_slice(bytes).map_err(|error| {
+    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first.is_some_and(|byte| *byte != b'{') {
+        // Serde would read a struct from an array positionally; an API body is an object or nothing.
+        return Err(Error::validation(Invalid {
+            input: serde_json::from_slice(bytes).unwrap_or(Value::Null),
+            ..Invalid::new(
+                "model_attributes_type",
+                vec![json!("body")],
+                "Input should be a valid dictionary or object",
+            )
+        }));
+    }
+    let syntax_error = |error: &serde_json::Error| {
         Error::validation(Invalid {
             input: json!({}),
             ..Invalid::new(
@@ -94,22 +105,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
                 format!("JSON decode error: {}", strip_position(&error.to_string())),
             )
         })
-    })?;
-    if !value.is_object() {
-        return Err(Error::validation(Invalid {
-            input: value,
-            ..Invalid::new(
-                "model_attributes_type",
-                vec![json!("body")],
-                "Input should be a valid dictionary or object",
-            )
-        }));
-    }
-    serde_path_to_error::deserialize(value).map_err(|error| {
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let inner = error.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return syntax_error(inner);
+        }
         let mut loc = vec![json!("body")];
         loc.extend(path_segments(error.path()));
-        Error::validation(describe(loc, &error.inner().to_string()))
-    })
+        Error::validation(describe(loc, &inner.to_string()))
+    })?;
+    deserializer.end().map_err(|error| syntax_error(&error))?;
+    Ok(value)
 }
 
 /// A query string parsed into `T`; failures are 422 with `loc: ["query", field]`.

@@ -97,6 +97,7 @@ async fn revoke(
     caller.require(Role::Admin)?;
     match state.store.revoke_api_key(caller.tenant(), id).await? {
         KeyChange::Done(()) => {
+            state.keys.clear();
             tracing::info!(key_id = %id, "api key revoked");
             Ok(StatusCode::NO_CONTENT)
         }
@@ -131,6 +132,7 @@ async fn rotate(
         .await?
     {
         KeyChange::Done(()) => {
+            state.keys.clear();
             tracing::info!(old_key_id = %id, key_id = %replacement.key.id, "api key rotated");
             Ok((StatusCode::CREATED, Json(replacement.into())))
         }

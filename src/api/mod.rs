@@ -8,7 +8,7 @@ pub mod metrics;
 mod ops;
 mod packets;
 
-use crate::auth::hash_key;
+use crate::auth::{hash_key, KeyCache};
 use crate::config::ServeConfig;
 use crate::store::Store;
 use axum::extract::{Request, State};
@@ -31,6 +31,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<ServeConfig>,
     pub metrics: Arc<Metrics>,
+    pub keys: Arc<KeyCache>,
 }
 
 /// The whole HTTP application: `/api/v1/*` behind API keys, operational routes at the root.
@@ -67,11 +68,19 @@ async fn authenticate(
         .map(str::trim)
         .filter(|value| !value.is_empty())
         .ok_or(Error::Unauthorized("Missing X-API-Key header"))?;
-    let key = state
-        .store
-        .find_api_key_by_hash(&hash_key(presented))
-        .await?
-        .ok_or(Error::Unauthorized("Invalid API key"))?;
+    let key_hash = hash_key(presented);
+    let key = match state.keys.get(&key_hash) {
+        Some(key) => key,
+        None => {
+            let key = state
+                .store
+                .find_api_key_by_hash(&key_hash)
+                .await?
+                .ok_or(Error::Unauthorized("Invalid API key"))?;
+            state.keys.put(key_hash, key.clone());
+            key
+        }
+    };
     if key.revoked {
         return Err(Error::Forbidden("API key has been revoked".into()));
     }

@@ -1,6 +1,9 @@
 //! Identity: API keys, roles, tiers and tenants (DESIGN.md "Identity", spec §5).
 
+mod cache;
 mod keys;
+
+pub use cache::KeyCache;
 
 pub use keys::{
     generate_key, hash_key, is_well_formed_key, ApiKey, NewApiKey, Role, Tier, DEFAULT_TENANT,

@@ -13,6 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -86,27 +87,52 @@ async fn mark_bootstrapped(
     Ok(done.rows_affected())
 }
 
-async fn insert_events(
-    tx: &mut Transaction<'_, Postgres>,
-    tenant: &str,
-    events: &[NewEvent],
-) -> Result<(), StoreError> {
-    for event in events {
-        sqlx::query(
-            "INSERT INTO packet_events (id, packet_id, tenant_id, event_type, actor, details, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(event.id)
-        .bind(event.packet_id)
-        .bind(tenant)
-        .bind(&event.event_type)
-        .bind(&event.actor)
-        .bind(Json(&event.details))
-        .bind(event.timestamp.as_datetime())
-        .execute(&mut **tx)
-        .await?;
+/// History events as parallel arrays, so a packet write and its events are one statement (one round trip,
+/// atomic without an explicit transaction).
+struct EventColumns<'a> {
+    ids: Vec<Uuid>,
+    packet_ids: Vec<Uuid>,
+    kinds: Vec<&'a str>,
+    actors: Vec<&'a str>,
+    details: Vec<Json<&'a serde_json::Value>>,
+    times: Vec<DateTime<Utc>>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn of(events: &'a [NewEvent]) -> Self {
+        Self {
+            ids: events.iter().map(|event| event.id).collect(),
+            packet_ids: events.iter().map(|event| event.packet_id).collect(),
+            kinds: events
+                .iter()
+                .map(|event| event.event_type.as_str())
+                .collect(),
+            actors: events.iter().map(|event| event.actor.as_str()).collect(),
+            details: events.iter().map(|event| Json(&event.details)).collect(),
+            times: events
+                .iter()
+                .map(|event| event.timestamp.as_datetime())
+                .collect(),
+        }
     }
-    Ok(())
+}
+
+/// Inserts the events for each row of the CTE `written`, keeping their order (it decides `seq`).
+/// Parameters `$1` (tenant) and `$N..$N+5` (the arrays) are bound by the caller.
+fn insert_events_from(written: &str, first: usize) -> String {
+    format!(
+        "INSERT INTO packet_events (id, packet_id, tenant_id, event_type, actor, details, created_at)
+         SELECT e.id, e.packet_id, $1, e.event_type, e.actor, e.details, e.created_at
+         FROM {written}, UNNEST(${a}::uuid[], ${b}::uuid[], ${c}::text[], ${d}::text[], ${e}::jsonb[], ${f}::timestamptz[])
+              WITH ORDINALITY AS e(id, packet_id, event_type, actor, details, created_at, n)
+         ORDER BY e.n",
+        a = first,
+        b = first + 1,
+        c = first + 2,
+        d = first + 3,
+        e = first + 4,
+        f = first + 5,
+    )
 }
 
 /// Appends the WHERE clause shared by a listing's page query and its count.
@@ -251,27 +277,37 @@ impl Store for PostgresStore {
         packet: &Packet,
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO packets (id, tenant_id, status, revision, source_agent_id, target_agent_id, priority, tags,
-                                  parent_packet_id, created_at, updated_at, doc)
-             VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(packet.id)
-        .bind(tenant)
-        .bind(packet.status.as_str())
-        .bind(&packet.metadata.source_agent.id)
-        .bind(&packet.metadata.target_agent.id)
-        .bind(packet.metadata.priority.as_str())
-        .bind(&packet.metadata.tags)
-        .bind(packet.parent_packet_id)
-        .bind(packet.created_at.as_datetime())
-        .bind(packet.updated_at.as_datetime())
-        .bind(Json(packet))
-        .execute(&mut *tx)
-        .await?;
-        insert_events(&mut tx, tenant, events).await?;
-        tx.commit().await?;
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH written AS (
+                 INSERT INTO packets (id, tenant_id, status, revision, source_agent_id, target_agent_id, priority,
+                                      tags, parent_packet_id, created_at, updated_at, doc)
+                 VALUES ($2, $1, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id
+             ) {}",
+                insert_events_from("written", 12)
+            )
+        });
+        let columns = EventColumns::of(events);
+        sqlx::query(SQL.as_str())
+            .bind(tenant)
+            .bind(packet.id)
+            .bind(packet.status.as_str())
+            .bind(&packet.metadata.source_agent.id)
+            .bind(&packet.metadata.target_agent.id)
+            .bind(packet.metadata.priority.as_str())
+            .bind(&packet.metadata.tags)
+            .bind(packet.parent_packet_id)
+            .bind(packet.created_at.as_datetime())
+            .bind(packet.updated_at.as_datetime())
+            .bind(Json(packet))
+            .bind(columns.ids)
+            .bind(columns.packet_ids)
+            .bind(columns.kinds)
+            .bind(columns.actors)
+            .bind(columns.details)
+            .bind(columns.times)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -297,26 +333,35 @@ impl Store for PostgresStore {
         packet: &Packet,
         events: &[NewEvent],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE packets SET status = $1, revision = revision + 1, target_agent_id = $2, updated_at = $3, doc = $4
-             WHERE tenant_id = $5 AND id = $6 AND revision = $7",
-        )
-        .bind(packet.status.as_str())
-        .bind(&packet.metadata.target_agent.id)
-        .bind(packet.updated_at.as_datetime())
-        .bind(Json(packet))
-        .bind(tenant)
-        .bind(packet.id)
-        .bind(expected_revision)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_events(&mut tx, tenant, events).await?;
-        tx.commit().await?;
-        Ok(true)
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH written AS (
+                 UPDATE packets SET status = $2, revision = revision + 1, target_agent_id = $3, updated_at = $4,
+                                    doc = $5
+                 WHERE tenant_id = $1 AND id = $6 AND revision = $7 RETURNING id
+             ), appended AS ({})
+             SELECT COUNT(*) FROM written",
+                insert_events_from("written", 8)
+            )
+        });
+        let columns = EventColumns::of(events);
+        let written: i64 = sqlx::query_scalar(SQL.as_str())
+            .bind(tenant)
+            .bind(packet.status.as_str())
+            .bind(&packet.metadata.target_agent.id)
+            .bind(packet.updated_at.as_datetime())
+            .bind(Json(packet))
+            .bind(packet.id)
+            .bind(expected_revision)
+            .bind(columns.ids)
+            .bind(columns.packet_ids)
+            .bind(columns.kinds)
+            .bind(columns.actors)
+            .bind(columns.details)
+            .bind(columns.times)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(written == 1)
     }
 
     async fn list_packets(

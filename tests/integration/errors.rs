@@ -36,6 +36,7 @@ async fn malformed_bodies_are_422_and_store_nothing(backend: Backend) {
     let cases: Vec<(Method, String, String, &str, Value)> = vec![
         (Method::POST, "/packets".into(), "{\"metadata\": ".into(), "json_invalid", json!("body")),
         (Method::POST, "/packets".into(), "".into(), "json_invalid", json!("body")),
+        (Method::POST, "/packets".into(), format!("{valid} trailing"), "json_invalid", json!("body")),
         (Method::POST, "/packets".into(), "[1, 2]".into(), "model_attributes_type", json!(["body"])),
         (Method::POST, "/packets".into(), without_context.to_string(), "missing", json!(["body", "context"])),
         (Method::POST, "/packets".into(), with("/context/summary", json!(5)).to_string(), "type_error", json!(["body", "context", "summary"])),

@@ -1,7 +1,7 @@
 //! API keys: bootstrap, administration, roles and tenant scoping (spec §1.3, §5.1, §5.3).
 
 use crate::on_both_backends;
-use crate::support::{fresh_database, packet_body, spawn_app, Backend};
+use crate::support::{fresh_database, packet_body, spawn_app, spawn_app_with, AppOptions, Backend};
 use handoffrail::config::ServeConfig;
 use handoffrail::server::Server;
 use reqwest::{Method, StatusCode};
@@ -15,6 +15,7 @@ on_both_backends!(
     keys_of_another_tenant_are_invisible,
     empty_database_bootstraps_one_admin_key,
     seeded_admin_key_is_used_as_given,
+    revocation_reaches_other_instances_within_the_cache_ttl,
 );
 
 fn find<'a>(keys: &'a Value, name: &str) -> &'a Value {
@@ -334,4 +335,59 @@ async fn seeded_admin_key_is_used_as_given(backend: Backend) {
     config.admin_key = Some("hr_not-a-real-key".into());
     let refused = Server::bind(config).await;
     assert!(refused.is_err(), "a malformed seed key is refused at start");
+}
+
+async fn revocation_reaches_other_instances_within_the_cache_ttl(backend: Backend) {
+    let first = spawn_app(backend).await;
+    let second = spawn_app_with(
+        backend,
+        AppOptions {
+            database_url: Some(first.database_url.clone()),
+            configure: |config| config.key_cache_seconds = 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let created = first
+        .post("/keys", json!({"name": "shared", "role": "reader"}))
+        .await;
+    let key = created.body["key"].as_str().unwrap_or_default().to_string();
+    let id = created.body["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(
+        second
+            .send(Method::GET, "/packets", Some(&key), None)
+            .await
+            .status,
+        StatusCode::OK,
+        "cached on the second"
+    );
+    assert_eq!(
+        first
+            .send(Method::GET, "/packets", Some(&key), None)
+            .await
+            .status,
+        StatusCode::OK,
+        "cached on the first"
+    );
+    assert_eq!(
+        first.delete(&format!("/keys/{id}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        first
+            .send(Method::GET, "/packets", Some(&key), None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN,
+        "the revoking instance refuses at once"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        second
+            .send(Method::GET, "/packets", Some(&key), None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN,
+        "another instance refuses once its cache entry is older than the TTL"
+    );
 }

@@ -1,0 +1,92 @@
+//! A short-lived cache of authenticated keys, so a request costs no database read for its key.
+//!
+//! Entries live `ttl` (default 5 s); revoking or rotating a key clears this instance's cache at once, so
+//! on one instance a revoked key stops working immediately and on others within `ttl`. Unknown keys are
+//! never cached: a key created a moment ago works on every instance.
+
+use super::ApiKey;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// More distinct keys than this within one TTL means something is wrong; start over rather than grow.
+const MAX_ENTRIES: usize = 10_000;
+
+pub struct KeyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (ApiKey, Instant)>>,
+}
+
+impl KeyCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, key_hash: &str) -> Option<ApiKey> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries
+            .get(key_hash)
+            .filter(|(_, stored)| stored.elapsed() < self.ttl)
+            .map(|(key, _)| key.clone())
+    }
+
+    pub fn put(&self, key_hash: String, key: ApiKey) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key_hash, (key, Instant::now()));
+    }
+
+    /// Forgets every key; called whenever a key is revoked or rotated.
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{NewApiKey, Role, Tier};
+
+    fn key() -> ApiKey {
+        NewApiKey::generate("k", "t", Role::Reader, Tier::Free).key
+    }
+
+    #[test]
+    fn entries_expire_and_clear() {
+        let cache = KeyCache::new(Duration::from_millis(50));
+        cache.put("h".into(), key());
+        assert!(cache.get("h").is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(cache.get("h").is_none(), "expired");
+        cache.put("h".into(), key());
+        cache.clear();
+        assert!(cache.get("h").is_none(), "cleared");
+    }
+
+    #[test]
+    fn zero_ttl_disables_caching() {
+        let cache = KeyCache::new(Duration::ZERO);
+        cache.put("h".into(), key());
+        assert!(cache.get("h").is_none());
+    }
+}
