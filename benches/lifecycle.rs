@@ -29,6 +29,8 @@ struct Args {
     label: String,
     /// Packets to create before measuring (for `list`, so the table has a known size).
     seed: usize,
+    /// Only seed, measure nothing.
+    seed_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -40,6 +42,7 @@ fn parse_args() -> Result<Args, String> {
         mode: Mode::Lifecycle,
         label: String::new(),
         seed: 0,
+        seed_only: false,
     };
     let mut iter = std::env::args().skip(1);
     while let Some(flag) = iter.next() {
@@ -70,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
                     other => return Err(format!("unknown mode {other}")),
                 }
             }
+            "--seed-only" => args.seed_only = true,
             "--bench" => {}
             other => return Err(format!("unknown flag {other}")),
         }
@@ -281,6 +285,9 @@ async fn main() {
     };
     if args.seed > 0 {
         seed(&args).await;
+    }
+    if args.seed_only {
+        return;
     }
     println!("| run | concurrency | {unit} | p50 ms | p99 ms | errors |");
     println!("|---|---|---|---|---|---|");

@@ -28,9 +28,14 @@ measure() {
     >"$data_dir/server.log" 2>&1 &
   local server=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
-  [ "$mode" = lifecycle ] && echo "# $label: idle RSS $(ps -o rss= -p "$server" | tr -d ' ') KiB"
+  if [ "$mode" = lifecycle ]; then echo "# $label: idle RSS $(ps -o rss= -p "$server" | tr -d ' ') KiB"; fi
+  if [ -n "$seed" ]; then
+    taskset -c 1 "$generator" --url "http://127.0.0.1:$port/api/v1" --api-key "$key" --seed "$seed" --seed-only
+    # Measure the steady state a production table is in once autovacuum has visited it.
+    if [ -n "$url" ]; then psql "$url" -qc 'VACUUM ANALYZE'; fi
+  fi
   taskset -c 1 "$generator" --url "http://127.0.0.1:$port/api/v1" --api-key "$key" \
-    --concurrency 1,10,50 --seconds "$seconds" --mode "$mode" --seed "$seed" --label "$label $mode"
+    --concurrency 1,10,50 --seconds "$seconds" --mode "$mode" --label "$label $mode${seed:+ ($seed rows)}"
   echo "# $label $mode: RSS after load $(ps -o rss= -p "$server" | tr -d ' ') KiB"
   kill "$server"; wait "$server" 2>/dev/null || true
   rm -rf "$data_dir"
@@ -39,8 +44,8 @@ measure() {
 for backend in sqlite postgres; do
   url=""
   [ "$backend" = postgres ] && url="$pg_server/handoffrail_bench"
-  measure "$backend" "$url" lifecycle 0
-  measure "$backend" "$url" create 0
+  measure "$backend" "$url" lifecycle ""
+  measure "$backend" "$url" create ""
   measure "$backend" "$url" list 1000
   measure "$backend" "$url" list 10000
 done

@@ -382,10 +382,13 @@ impl Store for SqliteStore {
             .push_bind(query.limit + 1)
             .push(" OFFSET ")
             .push_bind(offset);
-        let rows = page.build().fetch_all(&self.reader).await?;
         let mut count = QueryBuilder::new("SELECT COUNT(*) FROM packets");
         push_filters(&mut count, tenant, query);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.reader).await?;
+        // The page and the count are independent reads: run them side by side.
+        let (rows, total) = tokio::try_join!(
+            page.build().fetch_all(&self.reader),
+            count.build_query_scalar::<i64>().fetch_one(&self.reader)
+        )?;
         let mut packets = rows
             .iter()
             .map(packet_from_row)
