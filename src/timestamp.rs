@@ -31,6 +31,12 @@ impl Timestamp {
         self.0.timestamp_micros()
     }
 
+    /// This time plus `seconds`, or `None` past the representable range.
+    pub fn plus_seconds(&self, seconds: i64) -> Option<Self> {
+        let delta = chrono::TimeDelta::try_seconds(seconds)?;
+        self.0.checked_add_signed(delta).map(Self)
+    }
+
     /// Parses RFC 3339 (any offset), naive ISO 8601 (taken as UTC) or a date alone (midnight UTC).
     pub fn parse(text: &str) -> Option<Self> {
         let text = text.trim();

@@ -34,11 +34,13 @@ CREATE TABLE packets (
     parent_packet_id UUID,
     created_at       TIMESTAMPTZ NOT NULL,
     updated_at       TIMESTAMPTZ NOT NULL,
+    hitl_deadline    TIMESTAMPTZ,          -- when an unanswered checkpoint expires the packet
     doc              JSONB NOT NULL   -- the packet as the API returns it
 );
 CREATE INDEX packets_tenant_created ON packets (tenant_id, created_at DESC, id DESC);
 CREATE INDEX packets_tenant_status ON packets (tenant_id, status, created_at);
 CREATE INDEX packets_tags ON packets USING GIN (tags);
+CREATE INDEX packets_hitl_deadline ON packets (hitl_deadline) WHERE hitl_deadline IS NOT NULL;
 CREATE INDEX packets_live_created ON packets (created_at) WHERE status NOT IN ('completed', 'expired');
 
 CREATE TABLE packet_events (

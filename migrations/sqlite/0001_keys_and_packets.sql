@@ -34,10 +34,12 @@ CREATE TABLE packets (
     parent_packet_id TEXT,
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL,
+    hitl_deadline    INTEGER,          -- when an unanswered checkpoint expires the packet
     doc              TEXT NOT NULL    -- the packet as the API returns it
 ) STRICT;
 CREATE INDEX packets_tenant_created ON packets (tenant_id, created_at DESC, id DESC);
 CREATE INDEX packets_tenant_status ON packets (tenant_id, status, created_at);
+CREATE INDEX packets_hitl_deadline ON packets (hitl_deadline) WHERE hitl_deadline IS NOT NULL;
 CREATE INDEX packets_live_created ON packets (created_at) WHERE status NOT IN ('completed', 'expired');
 
 CREATE TABLE packet_events (

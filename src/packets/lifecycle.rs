@@ -277,6 +277,68 @@ pub fn expire(
     })
 }
 
+/// When a waiting packet expires for want of an answer (decision 7): `hitl.timeout_seconds` after it began
+/// waiting on the checkpoint it carries. The deadline holds while the packet keeps waiting on the same
+/// checkpoint; replacing the checkpoint or entering `awaiting_human` again starts it anew.
+pub fn hitl_deadline(
+    before: Option<(&Packet, Option<Timestamp>)>,
+    after: &Packet,
+    now: Timestamp,
+) -> Option<Timestamp> {
+    if after.status != Status::AwaitingHuman {
+        return None;
+    }
+    let timeout = after
+        .hitl
+        .as_ref()?
+        .timeout_seconds
+        .filter(|seconds| *seconds > 0)?;
+    if let Some((previous, deadline)) = before {
+        if previous.status == Status::AwaitingHuman && previous.hitl == after.hitl {
+            return deadline;
+        }
+    }
+    now.plus_seconds(timeout)
+}
+
+/// Why the expiry task expires a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiryReason {
+    TtlExceeded,
+    HitlTimeout,
+}
+
+impl ExpiryReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiryReason::TtlExceeded => "ttl_exceeded",
+            ExpiryReason::HitlTimeout => "hitl_timeout",
+        }
+    }
+}
+
+/// Whether `packet` is due to expire at `now`: live and older than the TTL cutoff, or waiting past its
+/// checkpoint's deadline. Decided on the packet as it is when the update is made, not when it was listed.
+pub fn expiry_due(
+    packet: &Packet,
+    hitl_deadline: Option<Timestamp>,
+    ttl_cutoff: Timestamp,
+    now: Timestamp,
+) -> Option<ExpiryReason> {
+    if !packet.status.is_live() {
+        return None;
+    }
+    if packet.status == Status::AwaitingHuman
+        && hitl_deadline.is_some_and(|deadline| deadline <= now)
+    {
+        return Some(ExpiryReason::HitlTimeout);
+    }
+    if packet.created_at < ttl_cutoff {
+        return Some(ExpiryReason::TtlExceeded);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -528,6 +590,119 @@ mod tests {
             .map(|d| d.decision.as_str())
             .collect();
         assert_eq!(texts, ["replaced", "keep", "new"]);
+    }
+
+    fn waiting(timeout: Option<i64>) -> Packet {
+        let mut packet = packet(Status::AwaitingHuman);
+        packet.hitl = Some(HitlCheckpoint {
+            required: true,
+            reason: "r".into(),
+            question: None,
+            options: None,
+            response: None,
+            responded_at: None,
+            responded_by: None,
+            notes: None,
+            timeout_seconds: timeout,
+        });
+        packet
+    }
+
+    #[test]
+    fn hitl_deadline_starts_when_waiting_begins_and_holds_while_it_lasts() {
+        let now = Timestamp::parse("2026-11-21T10:00:00Z").expect("time");
+        let later = Timestamp::parse("2026-11-21T10:05:00Z").expect("time");
+        let due = |at: Timestamp, seconds| at.plus_seconds(seconds);
+        assert_eq!(
+            hitl_deadline(None, &waiting(Some(60)), now),
+            due(now, 60),
+            "born waiting"
+        );
+        assert_eq!(
+            hitl_deadline(None, &waiting(None), now),
+            None,
+            "no timeout, no deadline"
+        );
+        assert_eq!(
+            hitl_deadline(None, &waiting(Some(0)), now),
+            None,
+            "zero means none"
+        );
+        let kept = hitl_deadline(
+            Some((&waiting(Some(60)), due(now, 60))),
+            &waiting(Some(60)),
+            later,
+        );
+        assert_eq!(kept, due(now, 60), "same checkpoint keeps its deadline");
+        let replaced = hitl_deadline(
+            Some((&waiting(Some(60)), due(now, 60))),
+            &waiting(Some(30)),
+            later,
+        );
+        assert_eq!(
+            replaced,
+            due(later, 30),
+            "a new checkpoint restarts the clock"
+        );
+        let mut entering = waiting(Some(60));
+        entering.status = Status::Claimed;
+        assert_eq!(
+            hitl_deadline(Some((&entering, None)), &waiting(Some(60)), later),
+            due(later, 60)
+        );
+        let mut answered = waiting(Some(60));
+        answered.status = Status::Claimed;
+        assert_eq!(
+            hitl_deadline(Some((&waiting(Some(60)), due(now, 60))), &answered, later),
+            None
+        );
+    }
+
+    #[test]
+    fn expiry_is_due_only_for_live_packets_past_a_limit() {
+        let now = Timestamp::parse("2026-11-21T10:00:00Z").expect("time");
+        let cutoff_before = Timestamp::parse("2026-11-21T08:00:00Z").expect("time");
+        let cutoff_after = Timestamp::parse("2026-11-21T09:30:00Z").expect("time");
+        let past = now.plus_seconds(-1);
+        let future = now.plus_seconds(1);
+        let cases = [
+            (
+                packet(Status::Created),
+                None,
+                cutoff_after,
+                Some(ExpiryReason::TtlExceeded),
+            ),
+            (
+                packet(Status::Failed),
+                None,
+                cutoff_after,
+                Some(ExpiryReason::TtlExceeded),
+            ),
+            (packet(Status::Created), None, cutoff_before, None),
+            (packet(Status::Completed), None, cutoff_after, None),
+            (packet(Status::Expired), None, cutoff_after, None),
+            (
+                waiting(Some(5)),
+                past,
+                cutoff_before,
+                Some(ExpiryReason::HitlTimeout),
+            ),
+            (waiting(Some(5)), future, cutoff_before, None),
+            (
+                waiting(Some(5)),
+                past,
+                cutoff_after,
+                Some(ExpiryReason::HitlTimeout),
+            ),
+            (packet(Status::Claimed), past, cutoff_before, None),
+        ];
+        for (index, (packet, deadline, cutoff, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                expiry_due(&packet, deadline, cutoff, now),
+                expected,
+                "case {index}"
+            );
+        }
     }
 
     #[test]

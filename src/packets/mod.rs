@@ -9,7 +9,7 @@ pub mod lifecycle;
 pub mod listing;
 pub mod model;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredPacket};
 use crate::timestamp::Timestamp;
 use lifecycle::{Change, Refusal};
 use model::{Claimant, HumanResponse, Packet, PacketCreate, PacketUpdate};
@@ -36,8 +36,12 @@ pub async fn create_packet(
     request: PacketCreate,
 ) -> Result<Packet, CommandError> {
     create::check(&request).map_err(CommandError::Invalid)?;
-    let (packet, event) = create::new_packet(request, Timestamp::now());
-    store.insert_packet(tenant, &packet, &[event]).await?;
+    let now = Timestamp::now();
+    let (packet, event) = create::new_packet(request, now);
+    let deadline = lifecycle::hitl_deadline(None, &packet, now);
+    store
+        .insert_packet(tenant, &packet, &[event], deadline)
+        .await?;
     Ok(packet)
 }
 
@@ -51,8 +55,12 @@ pub async fn chain_packet(
     if store.get_packet(tenant, parent_id).await?.is_none() {
         return Err(CommandError::NotFound(parent_id));
     }
-    let (child, events) = create::chained_packet(request, parent_id, Timestamp::now());
-    store.insert_packet(tenant, &child, &events).await?;
+    let now = Timestamp::now();
+    let (child, events) = create::chained_packet(request, parent_id, now);
+    let deadline = lifecycle::hitl_deadline(None, &child, now);
+    store
+        .insert_packet(tenant, &child, &events, deadline)
+        .await?;
     Ok(child)
 }
 
@@ -110,8 +118,7 @@ pub async fn delete_packet(
     .await
 }
 
-/// Read, decide, write-if-unchanged; on a lost race, decide again on the fresh packet. The loop ends
-/// because every retry follows another writer's successful update.
+/// Applies a change that is always decided (or refused) on the current packet.
 async fn apply<F>(
     store: &dyn Store,
     tenant: &str,
@@ -121,45 +128,100 @@ async fn apply<F>(
 where
     F: Fn(&Packet, Timestamp) -> Result<Change, Refusal>,
 {
+    let (packet, _) = apply_if(store, tenant, id, |stored, now| {
+        decide(&stored.packet, now).map(Some)
+    })
+    .await?;
+    Ok(packet)
+}
+
+/// Read, decide, write-if-unchanged; on a lost race, decide again on the fresh packet. The loop ends
+/// because every retry follows another writer's successful update. `decide` may find nothing to do
+/// (`Ok(None)`); then the current packet is returned with `false`.
+async fn apply_if<F>(
+    store: &dyn Store,
+    tenant: &str,
+    id: Uuid,
+    decide: F,
+) -> Result<(Packet, bool), CommandError>
+where
+    F: Fn(&StoredPacket, Timestamp) -> Result<Option<Change>, Refusal>,
+{
     loop {
         let stored = store
             .get_packet(tenant, id)
             .await?
             .ok_or(CommandError::NotFound(id))?;
-        let change = decide(&stored.packet, Timestamp::now()).map_err(CommandError::Refused)?;
+        let now = Timestamp::now();
+        let Some(change) = decide(&stored, now).map_err(CommandError::Refused)? else {
+            return Ok((stored.packet, false));
+        };
+        let deadline = lifecycle::hitl_deadline(
+            Some((&stored.packet, stored.hitl_deadline)),
+            &change.packet,
+            now,
+        );
         if store
-            .replace_packet(tenant, stored.revision, &change.packet, &change.events)
+            .replace_packet(
+                tenant,
+                stored.revision,
+                &change.packet,
+                &change.events,
+                deadline,
+            )
             .await?
         {
-            return Ok(change.packet);
+            return Ok((change.packet, true));
         }
     }
 }
 
-/// Expires live packets older than `ttl` (spec §3.2, decision 7); returns how many it expired.
+/// Expires live packets older than `ttl` and waiting packets past their checkpoint's deadline (spec §3.2,
+/// decision 7); returns how many it expired.
 pub async fn expire_stale(
     store: &dyn Store,
     ttl: std::time::Duration,
 ) -> Result<usize, CommandError> {
+    const BATCH: i64 = 500;
+    let now = Timestamp::now();
     let Some(cutoff) = chrono::Duration::from_std(ttl)
         .ok()
-        .and_then(|ttl| Timestamp::now().as_datetime().checked_sub_signed(ttl))
+        .and_then(|ttl| now.as_datetime().checked_sub_signed(ttl))
         .map(Timestamp::from_datetime)
     else {
         return Ok(0);
     };
     let mut expired = 0;
-    for (tenant, id) in store.stale_packet_ids(cutoff, 500).await? {
-        let outcome = apply(store, &tenant, id, |packet, now| {
-            lifecycle::expire(packet, "system:expiry_task", "ttl_exceeded", now)
-        })
-        .await;
-        match outcome {
-            Ok(_) => expired += 1,
-            // Deleted or expired by someone else meanwhile: nothing left to do.
-            Err(CommandError::Refused(_)) | Err(CommandError::NotFound(_)) => {}
-            Err(error) => return Err(error),
+    loop {
+        let due = store.due_for_expiry(cutoff, now, BATCH).await?;
+        let mut progressed = false;
+        for (tenant, id) in &due {
+            let outcome = apply_if(store, tenant, *id, |stored, now| {
+                match lifecycle::expiry_due(&stored.packet, stored.hitl_deadline, cutoff, now) {
+                    Some(reason) => lifecycle::expire(
+                        &stored.packet,
+                        "system:expiry_task",
+                        reason.as_str(),
+                        now,
+                    )
+                    .map(Some),
+                    // Answered, finished or refreshed since it was listed.
+                    None => Ok(None),
+                }
+            })
+            .await;
+            match outcome {
+                Ok((_, true)) => {
+                    expired += 1;
+                    progressed = true;
+                }
+                Ok((_, false)) | Err(CommandError::NotFound(_)) | Err(CommandError::Refused(_)) => {
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        if (due.len() as i64) < BATCH || !progressed {
+            return Ok(expired);
         }
     }
-    Ok(expired)
 }

@@ -14,6 +14,7 @@ use crate::auth::{ApiKey, NewApiKey};
 use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
+use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -52,6 +53,8 @@ impl Backend {
 pub struct StoredPacket {
     pub packet: Packet,
     pub revision: i64,
+    /// When the expiry task expires it for an unanswered checkpoint (decision 7).
+    pub hitl_deadline: Option<Timestamp>,
 }
 
 /// Outcome of revoking or rotating a key, decided by one conditional statement.
@@ -89,12 +92,13 @@ pub trait Store: Send + Sync + 'static {
     /// The key `id` of `tenant`, to copy its attributes on rotation.
     async fn get_api_key(&self, tenant: &str, id: Uuid) -> Result<Option<ApiKey>, StoreError>;
 
-    /// Inserts a new packet and its history events in one transaction.
+    /// Inserts a new packet and its history events atomically.
     async fn insert_packet(
         &self,
         tenant: &str,
         packet: &Packet,
         events: &[NewEvent],
+        hitl_deadline: Option<Timestamp>,
     ) -> Result<(), StoreError>;
     async fn get_packet(&self, tenant: &str, id: Uuid) -> Result<Option<StoredPacket>, StoreError>;
     /// Writes `packet` (and appends `events`) only if its stored revision is still `expected_revision`;
@@ -105,6 +109,7 @@ pub trait Store: Send + Sync + 'static {
         expected_revision: i64,
         packet: &Packet,
         events: &[NewEvent],
+        hitl_deadline: Option<Timestamp>,
     ) -> Result<bool, StoreError>;
     async fn list_packets(
         &self,
@@ -120,10 +125,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<PacketPage, StoreError>;
     /// History of one packet, oldest first (empty when the packet is not the tenant's).
     async fn packet_history(&self, tenant: &str, id: Uuid) -> Result<Vec<PacketEvent>, StoreError>;
-    /// Ids of live packets created before `cutoff`, for the expiry task.
-    async fn stale_packet_ids(
+    /// (tenant, id) of live packets created before `ttl_cutoff` or waiting past their deadline at `now`.
+    async fn due_for_expiry(
         &self,
-        created_before: crate::timestamp::Timestamp,
+        ttl_cutoff: Timestamp,
+        now: Timestamp,
         limit: i64,
     ) -> Result<Vec<(String, Uuid)>, StoreError>;
 }

@@ -276,15 +276,16 @@ impl Store for PostgresStore {
         tenant: &str,
         packet: &Packet,
         events: &[NewEvent],
+        hitl_deadline: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
                 "WITH written AS (
                  INSERT INTO packets (id, tenant_id, status, revision, source_agent_id, target_agent_id, priority,
-                                      tags, parent_packet_id, created_at, updated_at, doc)
-                 VALUES ($2, $1, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id
+                                      tags, parent_packet_id, created_at, updated_at, doc, hitl_deadline)
+                 VALUES ($2, $1, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id
              ) {}",
-                insert_events_from("written", 12)
+                insert_events_from("written", 13)
             )
         });
         let columns = EventColumns::of(events);
@@ -300,6 +301,7 @@ impl Store for PostgresStore {
             .bind(packet.created_at.as_datetime())
             .bind(packet.updated_at.as_datetime())
             .bind(Json(packet))
+            .bind(hitl_deadline.map(|at| at.as_datetime()))
             .bind(columns.ids)
             .bind(columns.packet_ids)
             .bind(columns.kinds)
@@ -312,15 +314,20 @@ impl Store for PostgresStore {
     }
 
     async fn get_packet(&self, tenant: &str, id: Uuid) -> Result<Option<StoredPacket>, StoreError> {
-        let row = sqlx::query("SELECT doc, revision FROM packets WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT doc, revision, hitl_deadline FROM packets WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         match row {
             Some(row) => Ok(Some(StoredPacket {
                 packet: packet_from_row(&row)?,
                 revision: row.try_get("revision")?,
+                hitl_deadline: row
+                    .try_get::<Option<DateTime<Utc>>, _>("hitl_deadline")?
+                    .map(Timestamp::from_datetime),
             })),
             None => Ok(None),
         }
@@ -332,16 +339,17 @@ impl Store for PostgresStore {
         expected_revision: i64,
         packet: &Packet,
         events: &[NewEvent],
+        hitl_deadline: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
                 "WITH written AS (
                  UPDATE packets SET status = $2, revision = revision + 1, target_agent_id = $3, updated_at = $4,
-                                    doc = $5
+                                    doc = $5, hitl_deadline = $8
                  WHERE tenant_id = $1 AND id = $6 AND revision = $7 RETURNING id
              ), appended AS ({})
              SELECT COUNT(*) FROM written",
-                insert_events_from("written", 8)
+                insert_events_from("written", 9)
             )
         });
         let columns = EventColumns::of(events);
@@ -353,6 +361,7 @@ impl Store for PostgresStore {
             .bind(Json(packet))
             .bind(packet.id)
             .bind(expected_revision)
+            .bind(hitl_deadline.map(|at| at.as_datetime()))
             .bind(columns.ids)
             .bind(columns.packet_ids)
             .bind(columns.kinds)
@@ -457,16 +466,20 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn stale_packet_ids(
+    async fn due_for_expiry(
         &self,
-        created_before: Timestamp,
+        ttl_cutoff: Timestamp,
+        now: Timestamp,
         limit: i64,
     ) -> Result<Vec<(String, Uuid)>, StoreError> {
         let rows = sqlx::query(
             "SELECT tenant_id, id FROM packets WHERE status NOT IN ('completed', 'expired') AND created_at < $1
-             ORDER BY created_at LIMIT $2",
+             UNION
+             SELECT tenant_id, id FROM packets WHERE status = 'awaiting_human' AND hitl_deadline <= $2
+             LIMIT $3",
         )
-        .bind(created_before.as_datetime())
+        .bind(ttl_cutoff.as_datetime())
+        .bind(now.as_datetime())
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

@@ -297,12 +297,13 @@ impl Store for SqliteStore {
         tenant: &str,
         packet: &Packet,
         events: &[NewEvent],
+        hitl_deadline: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO packets (id, tenant_id, status, revision, source_agent_id, target_agent_id, priority, tags,
-                                  parent_packet_id, created_at, updated_at, doc)
-             VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                  parent_packet_id, created_at, updated_at, hitl_deadline, doc)
+             VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(packet.id.to_string())
         .bind(tenant)
@@ -314,6 +315,7 @@ impl Store for SqliteStore {
         .bind(packet.parent_packet_id.map(|id| id.to_string()))
         .bind(packet.created_at.micros())
         .bind(packet.updated_at.micros())
+        .bind(hitl_deadline.map(|at| at.micros()))
         .bind(to_json(packet)?)
         .execute(&mut *tx)
         .await?;
@@ -323,15 +325,21 @@ impl Store for SqliteStore {
     }
 
     async fn get_packet(&self, tenant: &str, id: Uuid) -> Result<Option<StoredPacket>, StoreError> {
-        let row = sqlx::query("SELECT doc, revision FROM packets WHERE tenant_id = ? AND id = ?")
-            .bind(tenant)
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(
+            "SELECT doc, revision, hitl_deadline FROM packets WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(tenant)
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
         match row {
             Some(row) => Ok(Some(StoredPacket {
                 packet: packet_from_row(&row)?,
                 revision: row.try_get("revision")?,
+                hitl_deadline: row
+                    .try_get::<Option<i64>, _>("hitl_deadline")?
+                    .map(micros_to_timestamp)
+                    .transpose()?,
             })),
             None => Ok(None),
         }
@@ -343,15 +351,18 @@ impl Store for SqliteStore {
         expected_revision: i64,
         packet: &Packet,
         events: &[NewEvent],
+        hitl_deadline: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
-            "UPDATE packets SET status = ?, revision = revision + 1, target_agent_id = ?, updated_at = ?, doc = ?
+            "UPDATE packets SET status = ?, revision = revision + 1, target_agent_id = ?, updated_at = ?,
+                                hitl_deadline = ?, doc = ?
              WHERE tenant_id = ? AND id = ? AND revision = ?",
         )
         .bind(packet.status.as_str())
         .bind(&packet.metadata.target_agent.id)
         .bind(packet.updated_at.micros())
+        .bind(hitl_deadline.map(|at| at.micros()))
         .bind(to_json(packet)?)
         .bind(tenant)
         .bind(packet.id.to_string())
@@ -459,16 +470,20 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn stale_packet_ids(
+    async fn due_for_expiry(
         &self,
-        created_before: Timestamp,
+        ttl_cutoff: Timestamp,
+        now: Timestamp,
         limit: i64,
     ) -> Result<Vec<(String, Uuid)>, StoreError> {
         let rows = sqlx::query(
             "SELECT tenant_id, id FROM packets WHERE status NOT IN ('completed', 'expired') AND created_at < ?
-             ORDER BY created_at LIMIT ?",
+             UNION
+             SELECT tenant_id, id FROM packets WHERE status = 'awaiting_human' AND hitl_deadline <= ?
+             LIMIT ?",
         )
-        .bind(created_before.micros())
+        .bind(ttl_cutoff.micros())
+        .bind(now.micros())
         .bind(limit)
         .fetch_all(&self.reader)
         .await?;

@@ -99,7 +99,7 @@ async fn cors_reflects_the_origin(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_is_503_while_the_database_is_unreachable() {
     let Some(base) = postgres_url() else {
-        eprintln!("skipped: HANDOFFRAIL_TEST_POSTGRES_URL is not set");
+        crate::support::notice_postgres_skipped();
         return;
     };
     let name = format!("hrready_{}", uuid::Uuid::new_v4().simple());

@@ -23,6 +23,7 @@ on_both_backends!(
     cursor_pagination_walks_every_packet_once,
     awaiting_lists_oldest_first,
     stale_packets_expire_after_the_ttl,
+    unanswered_checkpoint_expires_after_its_timeout,
 );
 
 async fn create_returns_every_section_with_defaults_filled(backend: Backend) {
@@ -717,5 +718,60 @@ async fn stale_packets_expire_after_the_ttl(backend: Backend) {
     assert_eq!(
         finished.body["status"], "completed",
         "completed packets do not expire"
+    );
+}
+
+async fn unanswered_checkpoint_expires_after_its_timeout(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            configure: |config| config.expiry_interval_seconds = 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let timed = json!({"reason": "approve", "timeout_seconds": 1});
+    let unanswered = id(&app
+        .create_packet(with_hitl(packet_body("a", "b", "x"), timed.clone()))
+        .await);
+    let answered = id(&app
+        .create_packet(with_hitl(packet_body("a", "b", "y"), timed))
+        .await);
+    let patient = id(&app
+        .create_packet(with_hitl(
+            packet_body("a", "b", "z"),
+            json!({"reason": "no rush"}),
+        ))
+        .await);
+    let reply = app
+        .post(
+            &format!("/packets/{answered}/respond"),
+            json!({"response": "ok", "responded_by": "ann"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.get(&format!("/packets/{unanswered}")).await.body["status"] != "expired" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "unanswered checkpoint did not expire"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let history = app.get(&format!("/packets/{unanswered}/history")).await;
+    assert_eq!(
+        history.body["events"][1]["details"],
+        json!({"previous_status": "awaiting_human", "reason": "hitl_timeout"})
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(
+        app.get(&format!("/packets/{answered}")).await.body["status"],
+        "claimed",
+        "an answered checkpoint is done"
+    );
+    assert_eq!(
+        app.get(&format!("/packets/{patient}")).await.body["status"],
+        "awaiting_human",
+        "no timeout, no expiry"
     );
 }

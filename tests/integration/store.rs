@@ -21,6 +21,7 @@ on_both_backends!(
     keys_are_found_by_hash_and_revoked_once,
     bootstrap_happens_once_and_seeding_is_idempotent,
     stale_packets_are_found_for_expiry,
+    checkpoint_deadlines_are_stored_and_found,
     migrations_apply_once_on_reopen,
 );
 
@@ -48,7 +49,7 @@ async fn packets_round_trip_exactly(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
     let (packet, event) = new_packet(request("a", &["x"]), Timestamp::now());
     store
-        .insert_packet("t1", &packet, &[event])
+        .insert_packet("t1", &packet, &[event], None)
         .await
         .expect("insert");
     let stored = store
@@ -67,7 +68,7 @@ async fn replace_is_conditional_on_the_revision(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
     let (packet, event) = new_packet(request("a", &[]), Timestamp::now());
     store
-        .insert_packet("t1", &packet, &[event])
+        .insert_packet("t1", &packet, &[event], None)
         .await
         .expect("insert");
     let mut claimed = packet.clone();
@@ -80,7 +81,7 @@ async fn replace_is_conditional_on_the_revision(backend: Backend) {
         Timestamp::now(),
     );
     assert!(store
-        .replace_packet("t1", 0, &claimed, std::slice::from_ref(&claim_event))
+        .replace_packet("t1", 0, &claimed, std::slice::from_ref(&claim_event), None)
         .await
         .expect("first write"));
     let mut failed = packet.clone();
@@ -94,7 +95,7 @@ async fn replace_is_conditional_on_the_revision(backend: Backend) {
     );
     assert!(
         !store
-            .replace_packet("t1", 0, &failed, &[stale])
+            .replace_packet("t1", 0, &failed, &[stale], None)
             .await
             .expect("stale write"),
         "stale revision loses"
@@ -119,7 +120,7 @@ async fn reads_and_writes_are_scoped_to_the_tenant(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
     let (packet, event) = new_packet(request("a", &[]), Timestamp::now());
     store
-        .insert_packet("t1", &packet, &[event])
+        .insert_packet("t1", &packet, &[event], None)
         .await
         .expect("insert");
     assert!(store
@@ -128,7 +129,7 @@ async fn reads_and_writes_are_scoped_to_the_tenant(backend: Backend) {
         .expect("get")
         .is_none());
     assert!(!store
-        .replace_packet("t2", 0, &packet, &[])
+        .replace_packet("t2", 0, &packet, &[], None)
         .await
         .expect("replace"));
     assert!(store
@@ -165,7 +166,7 @@ async fn listing_filters_and_orders_in_the_store(backend: Backend) {
         let at = Timestamp::from_micros(1_700_000_000_000_000 + index as i64 * 1000).expect("time");
         let (packet, event) = new_packet(request(source, &tags), at);
         store
-            .insert_packet("t", &packet, &[event])
+            .insert_packet("t", &packet, &[event], None)
             .await
             .expect("insert");
         ids.push(packet.id);
@@ -287,11 +288,11 @@ async fn history_is_kept_in_write_order(backend: Backend) {
         .map(|kind| NewEvent::new(packet.id, kind, "system".into(), json!({"k": kind}), at))
         .collect();
     store
-        .insert_packet("t", &packet, &[created])
+        .insert_packet("t", &packet, &[created], None)
         .await
         .expect("insert");
     store
-        .replace_packet("t", 0, &packet, &events)
+        .replace_packet("t", 0, &packet, &events, None)
         .await
         .expect("replace");
     let history = store.packet_history("t", packet.id).await.expect("history");
@@ -397,25 +398,81 @@ async fn stale_packets_are_found_for_expiry(backend: Backend) {
     let old = Timestamp::from_micros(1_600_000_000_000_000).expect("time");
     let (stale, event) = new_packet(request("a", &[]), old);
     store
-        .insert_packet("t", &stale, &[event])
+        .insert_packet("t", &stale, &[event], None)
         .await
         .expect("insert");
     let (mut finished, event) = new_packet(request("a", &[]), old);
     finished.status = Status::Completed;
     store
-        .insert_packet("t", &finished, &[event])
+        .insert_packet("t", &finished, &[event], None)
         .await
         .expect("insert");
     let (fresh, event) = new_packet(request("a", &[]), Timestamp::now());
     store
-        .insert_packet("t", &fresh, &[event])
+        .insert_packet("t", &fresh, &[event], None)
         .await
         .expect("insert");
     let cutoff = Timestamp::from_micros(1_700_000_000_000_000).expect("time");
-    assert_eq!(
-        store.stale_packet_ids(cutoff, 10).await.expect("stale"),
-        vec![("t".to_string(), stale.id)]
+    let due = store
+        .due_for_expiry(cutoff, Timestamp::now(), 10)
+        .await
+        .expect("due");
+    assert_eq!(due, vec![("t".to_string(), stale.id)]);
+}
+
+async fn checkpoint_deadlines_are_stored_and_found(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let now = Timestamp::now();
+    let (mut waiting, event) = new_packet(request("a", &[]), now);
+    waiting.status = Status::AwaitingHuman;
+    let deadline = now.plus_seconds(30).expect("time");
+    store
+        .insert_packet("t", &waiting, &[event], Some(deadline))
+        .await
+        .expect("insert");
+    let stored = store
+        .get_packet("t", waiting.id)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(stored.hitl_deadline, Some(deadline));
+    let long_ago = Timestamp::from_micros(0).expect("epoch");
+    assert!(
+        store
+            .due_for_expiry(long_ago, now, 10)
+            .await
+            .expect("due")
+            .is_empty(),
+        "not yet due"
     );
+    let later = now.plus_seconds(31).expect("time");
+    assert_eq!(
+        store
+            .due_for_expiry(long_ago, later, 10)
+            .await
+            .expect("due"),
+        vec![("t".to_string(), waiting.id)]
+    );
+    let mut answered = waiting.clone();
+    answered.status = Status::Claimed;
+    assert!(store
+        .replace_packet("t", 0, &answered, &[], None)
+        .await
+        .expect("replace"));
+    let stored = store
+        .get_packet("t", waiting.id)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(
+        stored.hitl_deadline, None,
+        "a replace sets the deadline it is given"
+    );
+    assert!(store
+        .due_for_expiry(long_ago, later, 10)
+        .await
+        .expect("due")
+        .is_empty());
 }
 
 async fn migrations_apply_once_on_reopen(backend: Backend) {

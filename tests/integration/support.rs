@@ -35,12 +35,25 @@ macro_rules! on_both_backends {
                     if $crate::support::postgres_url().is_some() {
                         super::$name($crate::support::Backend::Postgres).await
                     } else {
-                        eprintln!("skipped {}::postgres: HANDOFFRAIL_TEST_POSTGRES_URL is not set", module_path!());
+                        $crate::support::notice_postgres_skipped();
                     }
                 }
             }
         )*
     };
+}
+
+/// Tells the person running the tests, once, that the PostgreSQL half was skipped. Written to the real
+/// stderr because the test harness captures `eprintln!`.
+pub fn notice_postgres_skipped() {
+    static NOTICE: std::sync::Once = std::sync::Once::new();
+    NOTICE.call_once(|| {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nnotice: HANDOFFRAIL_TEST_POSTGRES_URL is not set; the PostgreSQL variants of the tests are skipped\n"
+        );
+    });
 }
 
 pub fn postgres_url() -> Option<String> {
