@@ -384,6 +384,22 @@ mod tests {
         }
     }
 
+    fn waiting(timeout: Option<i64>) -> Packet {
+        let mut packet = packet(Status::AwaitingHuman);
+        packet.hitl = Some(HitlCheckpoint {
+            required: true,
+            reason: "r".into(),
+            question: None,
+            options: None,
+            response: None,
+            responded_at: None,
+            responded_by: None,
+            notes: None,
+            timeout_seconds: timeout,
+        });
+        packet
+    }
+
     fn patch_to(status: Status) -> PacketUpdate {
         PacketUpdate {
             status: Some(status),
@@ -525,18 +541,7 @@ mod tests {
 
     #[test]
     fn respond_fills_the_checkpoint_and_moves_to_claimed() {
-        let mut waiting = packet(Status::AwaitingHuman);
-        waiting.hitl = Some(HitlCheckpoint {
-            required: true,
-            reason: "approve".into(),
-            question: None,
-            options: None,
-            response: None,
-            responded_at: None,
-            responded_by: None,
-            notes: None,
-            timeout_seconds: None,
-        });
+        let waiting = waiting(None);
         let answer = HumanResponse {
             response: "yes".into(),
             responded_by: "ann".into(),
@@ -590,22 +595,6 @@ mod tests {
             .map(|d| d.decision.as_str())
             .collect();
         assert_eq!(texts, ["replaced", "keep", "new"]);
-    }
-
-    fn waiting(timeout: Option<i64>) -> Packet {
-        let mut packet = packet(Status::AwaitingHuman);
-        packet.hitl = Some(HitlCheckpoint {
-            required: true,
-            reason: "r".into(),
-            question: None,
-            options: None,
-            response: None,
-            responded_at: None,
-            responded_by: None,
-            notes: None,
-            timeout_seconds: timeout,
-        });
-        packet
     }
 
     #[test]

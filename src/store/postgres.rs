@@ -117,6 +117,21 @@ impl<'a> EventColumns<'a> {
     }
 }
 
+impl<'a> EventColumns<'a> {
+    /// Binds the six arrays, in the order `insert_events_from` numbers them.
+    fn bind_to(self, query: PgQuery<'a>) -> PgQuery<'a> {
+        query
+            .bind(self.ids)
+            .bind(self.packet_ids)
+            .bind(self.kinds)
+            .bind(self.actors)
+            .bind(self.details)
+            .bind(self.times)
+    }
+}
+
+type PgQuery<'a> = sqlx::query::Query<'a, Postgres, sqlx::postgres::PgArguments>;
+
 /// Inserts the events for each row of the CTE `written`, keeping their order (it decides `seq`).
 /// Parameters `$1` (tenant) and `$N..$N+5` (the arrays) are bound by the caller.
 fn insert_events_from(written: &str, first: usize) -> String {
@@ -289,7 +304,7 @@ impl Store for PostgresStore {
             )
         });
         let columns = EventColumns::of(events);
-        sqlx::query(SQL.as_str())
+        let query = sqlx::query(SQL.as_str())
             .bind(tenant)
             .bind(packet.id)
             .bind(packet.status.as_str())
@@ -301,15 +316,8 @@ impl Store for PostgresStore {
             .bind(packet.created_at.as_datetime())
             .bind(packet.updated_at.as_datetime())
             .bind(Json(packet))
-            .bind(hitl_deadline.map(|at| at.as_datetime()))
-            .bind(columns.ids)
-            .bind(columns.packet_ids)
-            .bind(columns.kinds)
-            .bind(columns.actors)
-            .bind(columns.details)
-            .bind(columns.times)
-            .execute(&self.pool)
-            .await?;
+            .bind(hitl_deadline.map(|at| at.as_datetime()));
+        columns.bind_to(query).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -353,7 +361,7 @@ impl Store for PostgresStore {
             )
         });
         let columns = EventColumns::of(events);
-        let written: i64 = sqlx::query_scalar(SQL.as_str())
+        let query = sqlx::query(SQL.as_str())
             .bind(tenant)
             .bind(packet.status.as_str())
             .bind(&packet.metadata.target_agent.id)
@@ -361,15 +369,12 @@ impl Store for PostgresStore {
             .bind(Json(packet))
             .bind(packet.id)
             .bind(expected_revision)
-            .bind(hitl_deadline.map(|at| at.as_datetime()))
-            .bind(columns.ids)
-            .bind(columns.packet_ids)
-            .bind(columns.kinds)
-            .bind(columns.actors)
-            .bind(columns.details)
-            .bind(columns.times)
+            .bind(hitl_deadline.map(|at| at.as_datetime()));
+        let written: i64 = columns
+            .bind_to(query)
             .fetch_one(&self.pool)
-            .await?;
+            .await?
+            .try_get(0)?;
         Ok(written == 1)
     }
 

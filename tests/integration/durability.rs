@@ -13,6 +13,8 @@ on_both_backends!(acknowledged_creates_survive_sigkill);
 struct Process {
     child: Child,
     base: String,
+    /// Every log line printed after the "listening" one.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 /// Starts the real binary on a free port and waits for its "listening" log line.
@@ -50,10 +52,17 @@ fn start(database_url: &str, data_dir: &std::path::Path, admin_key: &str) -> Pro
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().expect("log lock").push(line);
+        }
+    });
     Process {
         child,
         base: format!("http://{addr}/api/v1"),
+        log,
     }
 }
 
@@ -136,4 +145,42 @@ async fn acknowledged_creates_survive_sigkill(backend: Backend) {
         missing.len(),
         acknowledged.len()
     );
+}
+
+/// SIGTERM stops accepting, lets in-flight requests finish and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_cleanly() {
+    init();
+    let dir = tempfile::TempDir::new().expect("dir");
+    let url = fresh_database(Backend::Sqlite, &dir).await;
+    let admin_key = handoffrail::auth::generate_key();
+    let mut server = start(&url, dir.path(), &admin_key);
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!("{}/packets", server.base))
+        .header("X-API-Key", &admin_key)
+        .json(&packet_body("a", "b", "before shutdown"))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.child.wait();
+        (status, server.log)
+    })
+    .await
+    .expect("wait task");
+    let (status, log) = status;
+    assert!(
+        status.expect("exit status").success(),
+        "exit 0 after SIGTERM"
+    );
+    let log = log.lock().expect("log lock").join("\n");
+    assert!(log.contains("shutdown signal received"), "{log}");
+    assert!(log.contains("handoffrail stopped"), "{log}");
 }
