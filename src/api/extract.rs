@@ -5,7 +5,7 @@ use super::error::{Error, Invalid};
 use crate::auth::{ApiKey, Role};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -68,18 +68,43 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             limit,
             tier: tier.as_str(),
         };
+        let mut body = request.into_body();
         if declared.is_some_and(|length| length > limit as u64) {
+            drain(&mut body, 0).await;
             return Err(too_large(declared));
         }
-        let bytes = match Limited::new(request.into_body(), limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(too_large(None))
+        let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|_| Error::BadRequest("Could not read the request body".into()))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if bytes.len() + data.len() > limit {
+                let received = drain(&mut body, (bytes.len() + data.len()) as u64).await;
+                return Err(too_large(received));
             }
-            Err(_) => return Err(Error::BadRequest("Could not read the request body".into())),
-        };
+            bytes.extend_from_slice(&data);
+        }
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// Reads and discards the rest of a refused body, so that the client finishes sending and reads our 413
+/// instead of a reset connection. Gives up past `DRAIN_CAP` bytes (the connection is then closed). Returns
+/// the total size when the body was read to its end.
+async fn drain(body: &mut axum::body::Body, mut received: u64) -> Option<u64> {
+    const DRAIN_CAP: u64 = 8 * 1024 * 1024;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return None };
+        if let Ok(data) = frame.into_data() {
+            received += data.len() as u64;
+            if received > DRAIN_CAP {
+                return None;
+            }
+        }
+    }
+    Some(received)
 }
 
 /// Parses a body into `T` in one pass, reporting where it went wrong the way FastAPI does.
