@@ -12,6 +12,7 @@ pub mod packets;
 pub mod server;
 pub mod store;
 pub mod timestamp;
+pub mod verify;
 
 /// Installs the one rustls crypto provider (ring) for the whole process; harmless to call twice.
 pub fn install_crypto_provider() {

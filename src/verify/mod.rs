@@ -1,0 +1,16 @@
+//! The evaluator: decides, deterministically and without I/O, whether what an agent claims matches what an
+//! upstream API returned (spec `evaluator.md`). Callers resolve evidence (records, integrity and trust
+//! gates) and hand it in through a closure; everything here is a pure function, safe on any input.
+
+pub mod claim;
+pub mod compare;
+pub mod decimal;
+pub mod evaluate;
+pub mod outcome;
+
+pub use claim::{Claim, MalformedPayload, Payload};
+pub use evaluate::{evaluate, ClaimResult, Counts, Evaluation, Evidence, EvidenceRef};
+pub use outcome::{Outcome, Reason};
+
+#[cfg(test)]
+mod tests;
