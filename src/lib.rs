@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod packets;
+pub mod records;
 pub mod rules;
 pub mod server;
 pub mod store;

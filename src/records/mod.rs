@@ -1,0 +1,9 @@
+//! Records: the evidence of one upstream exchange (interceptor.md "What a record holds"), their canonical
+//! form, and the Ed25519 seal that makes them tamper-evident.
+
+pub mod canonical;
+pub mod model;
+pub mod signing;
+
+pub use model::{Header, Provenance, Record, Seal, SealedRecord, Timings};
+pub use signing::{Integrity, RecordKey};

@@ -1,0 +1,96 @@
+//! What a record holds. Bodies are raw bytes (as decoded for storage); on the wire and in the canonical
+//! form they are standard base64, so any byte sequence survives exactly.
+
+use crate::timestamp::Timestamp;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provenance {
+    /// Captured by the interceptor.
+    Proxy,
+    /// Imported from HAR or JSON lines.
+    Import,
+}
+
+/// One header line, in the order received; repeated names stay repeated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timings {
+    pub started_at: Timestamp,
+    pub first_byte_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// UUIDv7, minted when the request arrived.
+    pub id: Uuid,
+    pub tenant_id: String,
+    pub run_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub action: Option<String>,
+    pub method: String,
+    /// Full URL: scheme, host, port, path and query (repeated keys kept).
+    pub url: String,
+    pub request_headers: Vec<Header>,
+    #[serde(with = "base64_bytes")]
+    pub request_body: Vec<u8>,
+    /// Bytes the client sent, which may exceed the stored body when truncated.
+    pub request_body_size: u64,
+    pub request_truncated: bool,
+    pub status: Option<u16>,
+    pub response_headers: Vec<Header>,
+    #[serde(with = "base64_bytes")]
+    pub response_body: Vec<u8>,
+    pub response_body_size: u64,
+    pub response_truncated: bool,
+    pub timings: Timings,
+    pub upstream_error: Option<String>,
+    /// The client went away before the exchange ended.
+    pub aborted: bool,
+    pub provenance: Provenance,
+    /// Whether the destination matched a trusted endpoint when captured.
+    pub trusted: bool,
+}
+
+/// The seal over a record's canonical form.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seal {
+    /// SHA-256 of the canonical form, lower-case hex.
+    pub sha256: String,
+    /// Which record key signed (hex prefix of the SHA-256 of its public key).
+    pub key_id: String,
+    /// Ed25519 signature of the 32 digest bytes, standard base64.
+    pub signature: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedRecord {
+    #[serde(flatten)]
+    pub record: Record,
+    pub seal: Seal,
+}
+
+mod base64_bytes {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        STANDARD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
