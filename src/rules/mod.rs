@@ -1,6 +1,10 @@
-//! Rules: which upstream endpoints are trusted as evidence (and, later, reverse routes, action tags and
-//! redaction from `rules/*.toml`). Matching is pure and works on parsed URLs, never on strings.
+//! Rules from `rules/*.toml` (interceptor.md "Rules files"): trusted endpoints, reverse routes, action tags
+//! and redaction. Matching is pure and works on parsed URLs, never on strings.
 
-pub mod trusted;
+mod file;
+pub mod pattern;
+pub mod redact;
 
-pub use trusted::{InvalidTemplate, TrustedEndpoint};
+pub use file::{ActionRule, InvalidRules, Route, Rules};
+pub use pattern::{EndpointPattern, InvalidTemplate};
+pub use redact::Redaction;

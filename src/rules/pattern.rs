@@ -1,5 +1,6 @@
-//! Trusted endpoints (evaluator.md "Gate before comparison", interceptor.md rules): a record counts as
-//! evidence only if its own URL and method match one. Matching is on the parsed URL — scheme and port exact
+//! Endpoint patterns: method + URL templates for trusted endpoints (evaluator.md "Gate before comparison":
+//! a record counts as evidence only if its own URL and method match one) and for action rules. Matching is
+//! on the parsed URL — scheme and port exact
 //! (default ports normalised), host exact or `*.suffix` on a dot boundary, path segment by segment with
 //! `{name}` for one segment and `{rest:path}` for a subtree — so that `api.example.com.evil.net`,
 //! `api.example.com@evil.net` and `/v10` never pass for `api.example.com/v1`.
@@ -23,7 +24,7 @@ enum Segment {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TrustedEndpoint {
+pub struct EndpointPattern {
     template: String,
     scheme: String,
     host: Host,
@@ -48,9 +49,9 @@ fn default_port(scheme: &str) -> Option<u16> {
     }
 }
 
-impl TrustedEndpoint {
+impl EndpointPattern {
     /// Parses `https://host[:port]/path/{id}/{rest:path}` and an optional method list.
-    pub fn parse(template: &str, methods: &[String]) -> Result<TrustedEndpoint, InvalidTemplate> {
+    pub fn parse(template: &str, methods: &[String]) -> Result<EndpointPattern, InvalidTemplate> {
         let fail = |reason: &str| InvalidTemplate {
             template: template.to_string(),
             reason: reason.to_string(),
@@ -116,7 +117,7 @@ impl TrustedEndpoint {
             .iter()
             .map(|method| method.trim().to_ascii_uppercase())
             .collect();
-        Ok(TrustedEndpoint {
+        Ok(EndpointPattern {
             template: template.to_string(),
             scheme,
             host,
@@ -208,8 +209,8 @@ fn path_matches(template: &[Segment], segments: &[&str]) -> bool {
 mod tests {
     use super::*;
 
-    fn endpoint(template: &str) -> TrustedEndpoint {
-        TrustedEndpoint::parse(template, &[]).unwrap_or_else(|error| panic!("{error}"))
+    fn endpoint(template: &str) -> EndpointPattern {
+        EndpointPattern::parse(template, &[]).unwrap_or_else(|error| panic!("{error}"))
     }
 
     #[test]
@@ -368,7 +369,7 @@ mod tests {
 
     #[test]
     fn method_sets_restrict_matches() {
-        let read_only = TrustedEndpoint::parse(
+        let read_only = EndpointPattern::parse(
             "https://api.example.com/v1/orders/{id}",
             &["get".into(), "HEAD".into()],
         )
@@ -396,7 +397,7 @@ mod tests {
             "https://api.example.com/v1/pre{id}",
         ] {
             assert!(
-                TrustedEndpoint::parse(template, &[]).is_err(),
+                EndpointPattern::parse(template, &[]).is_err(),
                 "{template} should be refused"
             );
         }

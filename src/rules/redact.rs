@@ -1,0 +1,150 @@
+//! Redaction before anything is stored (interceptor.md): secret header values and query parameters become
+//! `[REDACTED]`. Redaction never changes what is forwarded; it works on the copy that is recorded.
+
+use crate::records::Header;
+use std::collections::BTreeSet;
+
+pub const REDACTED: &str = "[REDACTED]";
+const DEFAULT_HEADERS: [&str; 5] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+];
+const DEFAULT_QUERY_PARAMS: [&str; 4] = ["api_key", "token", "access_token", "key"];
+
+/// Names compared case-insensitively: `Token` is as secret as `token`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redaction {
+    headers: BTreeSet<String>,
+    query_params: BTreeSet<String>,
+}
+
+impl Default for Redaction {
+    fn default() -> Self {
+        Redaction::with(&[], &[])
+    }
+}
+
+impl Redaction {
+    /// The defaults plus the names given.
+    pub fn with(headers: &[String], query_params: &[String]) -> Redaction {
+        let lower = |names: &mut dyn Iterator<Item = &str>| {
+            names.map(str::to_ascii_lowercase).collect::<BTreeSet<_>>()
+        };
+        Redaction {
+            headers: lower(
+                &mut DEFAULT_HEADERS
+                    .into_iter()
+                    .chain(headers.iter().map(String::as_str)),
+            ),
+            query_params: lower(
+                &mut DEFAULT_QUERY_PARAMS
+                    .into_iter()
+                    .chain(query_params.iter().map(String::as_str)),
+            ),
+        }
+    }
+
+    pub fn headers(&self, headers: &mut [Header]) {
+        for header in headers {
+            if self.headers.contains(&header.name.to_ascii_lowercase()) {
+                header.value = REDACTED.to_string();
+            }
+        }
+    }
+
+    /// The URL with secret query values replaced; everything else, including order, repeated keys and
+    /// percent-encoding of other parameters, stays byte for byte.
+    pub fn url(&self, url: &str) -> String {
+        let (before_fragment, fragment) = match url.split_once('#') {
+            Some((head, fragment)) => (head, Some(fragment)),
+            None => (url, None),
+        };
+        let Some((base, query)) = before_fragment.split_once('?') else {
+            return url.to_string();
+        };
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                let decoded: String = form_urlencoded::parse(name.as_bytes())
+                    .map(|(key, _)| key.into_owned())
+                    .collect();
+                if !value.is_empty() && self.query_params.contains(&decoded.to_ascii_lowercase()) {
+                    format!("{name}={REDACTED}")
+                } else {
+                    pair.to_string()
+                }
+            })
+            .collect();
+        let mut out = format!("{base}?{}", pairs.join("&"));
+        if let Some(fragment) = fragment {
+            out.push('#');
+            out.push_str(fragment);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_headers_are_redacted_whatever_their_case() {
+        let mut headers: Vec<Header> = [
+            ("Authorization", "Bearer s3cret"),
+            ("accept", "*/*"),
+            ("Cookie", "a=b"),
+            ("X-API-Key", "hr_x"),
+            ("X-Upstream-Token", "t"),
+            ("set-cookie", "c=d"),
+        ]
+        .iter()
+        .map(|(name, value)| Header {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+        .collect();
+        Redaction::with(&["x-upstream-token".into()], &[]).headers(&mut headers);
+        let values: Vec<&str> = headers.iter().map(|header| header.value.as_str()).collect();
+        assert_eq!(
+            values,
+            [REDACTED, "*/*", REDACTED, REDACTED, REDACTED, REDACTED]
+        );
+        assert_eq!(headers[0].name, "Authorization", "names are kept as sent");
+    }
+
+    #[test]
+    fn secret_query_values_are_redacted_and_the_rest_kept_exactly() {
+        let redaction = Redaction::with(&[], &["sig".into()]);
+        let cases = [
+            (
+                "https://a.example/x?q=1&api_key=abc&q=2",
+                "https://a.example/x?q=1&api_key=[REDACTED]&q=2",
+            ),
+            (
+                "https://a.example/x?TOKEN=abc&name=J%C3%B6rg",
+                "https://a.example/x?TOKEN=[REDACTED]&name=J%C3%B6rg",
+            ),
+            (
+                "https://a.example/x?sig=zz&key=&a",
+                "https://a.example/x?sig=[REDACTED]&key=&a",
+            ),
+            (
+                "https://a.example/x?access%5Ftoken=abc",
+                "https://a.example/x?access%5Ftoken=[REDACTED]",
+            ),
+            (
+                "https://a.example/x?keys=1&monkey=2#key=3",
+                "https://a.example/x?keys=1&monkey=2#key=3",
+            ),
+            ("https://a.example/x", "https://a.example/x"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(redaction.url(url), expected, "{url}");
+        }
+    }
+}
