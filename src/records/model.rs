@@ -16,6 +16,15 @@ pub enum Provenance {
     Import,
 }
 
+impl Provenance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provenance::Proxy => "proxy",
+            Provenance::Import => "import",
+        }
+    }
+}
+
 /// One header line, in the order received; repeated names stay repeated.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
@@ -42,14 +51,14 @@ pub struct Record {
     /// Full URL: scheme, host, port, path and query (repeated keys kept).
     pub url: String,
     pub request_headers: Vec<Header>,
-    #[serde(with = "base64_bytes")]
+    #[serde(with = "base64_bytes", default)]
     pub request_body: Vec<u8>,
     /// Bytes the client sent, which may exceed the stored body when truncated.
     pub request_body_size: u64,
     pub request_truncated: bool,
     pub status: Option<u16>,
     pub response_headers: Vec<Header>,
-    #[serde(with = "base64_bytes")]
+    #[serde(with = "base64_bytes", default)]
     pub response_body: Vec<u8>,
     pub response_body_size: u64,
     pub response_truncated: bool,
@@ -71,6 +80,38 @@ pub struct Seal {
     pub key_id: String,
     /// Ed25519 signature of the 32 digest bytes, standard base64.
     pub signature: String,
+}
+
+impl Record {
+    /// The record without its bodies, as JSON: what the stores keep beside the body columns.
+    pub fn document_without_bodies(&self) -> serde_json::Value {
+        let mut document = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(object) = document.as_object_mut() {
+            object.remove("request_body");
+            object.remove("response_body");
+        }
+        document
+    }
+
+    /// The inverse of `document_without_bodies`.
+    pub fn from_parts(
+        document: serde_json::Value,
+        request_body: Vec<u8>,
+        response_body: Vec<u8>,
+    ) -> serde_json::Result<Record> {
+        let mut record: Record = serde_json::from_value(document)?;
+        record.request_body = request_body;
+        record.response_body = response_body;
+        Ok(record)
+    }
+
+    /// The host of `url`, for listing filters; empty when the URL does not parse.
+    pub fn host(&self) -> String {
+        url::Url::parse(&self.url)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

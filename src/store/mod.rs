@@ -14,6 +14,7 @@ use crate::auth::{ApiKey, NewApiKey};
 use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
+use crate::records::SealedRecord;
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -125,6 +126,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<PacketPage, StoreError>;
     /// History of one packet, oldest first (empty when the packet is not the tenant's).
     async fn packet_history(&self, tenant: &str, id: Uuid) -> Result<Vec<PacketEvent>, StoreError>;
+    /// Appends sealed records in one transaction (the recorder's batch).
+    async fn insert_records(&self, records: &[SealedRecord]) -> Result<(), StoreError>;
+    /// A record of the tenant's, with its bodies.
+    async fn get_record(&self, tenant: &str, id: Uuid) -> Result<Option<SealedRecord>, StoreError>;
+    /// The most recent record of `run_id` tagged with `action` (and made by `agent_id`, when given).
+    async fn latest_record_for_action(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        action: &str,
+        agent_id: Option<&str>,
+    ) -> Result<Option<SealedRecord>, StoreError>;
+
     /// (tenant, id) of live packets created before `ttl_cutoff` or waiting past their deadline at `now`.
     async fn due_for_expiry(
         &self,

@@ -6,6 +6,7 @@ use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
+use crate::records::{Record, Seal, SealedRecord};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -47,6 +48,23 @@ fn key_from_row(row: &PgRow) -> Result<ApiKey, StoreError> {
         revoked: row.try_get("revoked")?,
         created_at: Timestamp::from_datetime(row.try_get::<DateTime<Utc>, _>("created_at")?),
     })
+}
+
+fn sealed_record_from_row(row: &PgRow) -> Result<SealedRecord, StoreError> {
+    let document: serde_json::Value = serde_json::from_str(&row.try_get::<String, _>("doc")?)
+        .map_err(|error| StoreError::Corrupt(format!("record document: {error}")))?;
+    let record = Record::from_parts(
+        document,
+        row.try_get("request_body")?,
+        row.try_get("response_body")?,
+    )
+    .map_err(|error| StoreError::Corrupt(format!("record document: {error}")))?;
+    let seal = Seal {
+        sha256: row.try_get("sha256")?,
+        key_id: row.try_get("key_id")?,
+        signature: row.try_get("signature")?,
+    };
+    Ok(SealedRecord { record, seal })
 }
 
 fn packet_from_row(row: &PgRow) -> Result<Packet, StoreError> {
@@ -469,6 +487,71 @@ impl Store for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn insert_records(&self, records: &[SealedRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for sealed in records {
+            let record = &sealed.record;
+            sqlx::query(
+                "INSERT INTO records (id, tenant_id, run_id, agent_id, action, method, host, status, provenance,
+                                      started_at, sha256, key_id, signature, doc, request_body, response_body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+            )
+            .bind(record.id)
+            .bind(&record.tenant_id)
+            .bind(&record.run_id)
+            .bind(&record.agent_id)
+            .bind(&record.action)
+            .bind(&record.method)
+            .bind(record.host())
+            .bind(record.status.map(i32::from))
+            .bind(record.provenance.as_str())
+            .bind(record.timings.started_at.as_datetime())
+            .bind(&sealed.seal.sha256)
+            .bind(&sealed.seal.key_id)
+            .bind(&sealed.seal.signature)
+            .bind(record.document_without_bodies().to_string())
+            .bind(&record.request_body)
+            .bind(&record.response_body)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_record(&self, tenant: &str, id: Uuid) -> Result<Option<SealedRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sha256, key_id, signature, doc, request_body, response_body FROM records
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(sealed_record_from_row).transpose()
+    }
+
+    async fn latest_record_for_action(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        action: &str,
+        agent_id: Option<&str>,
+    ) -> Result<Option<SealedRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sha256, key_id, signature, doc, request_body, response_body FROM records
+             WHERE tenant_id = $1 AND run_id = $2 AND action = $3 AND ($4::text IS NULL OR agent_id = $4)
+             ORDER BY started_at DESC, id DESC LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(run_id)
+        .bind(action)
+        .bind(agent_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(sealed_record_from_row).transpose()
     }
 
     async fn due_for_expiry(

@@ -6,6 +6,7 @@ use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
+use crate::records::{Record, Seal, SealedRecord};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -81,6 +82,23 @@ fn packet_from_row(row: &SqliteRow) -> Result<Packet, StoreError> {
     let doc: String = row.try_get("doc")?;
     serde_json::from_str(&doc)
         .map_err(|error| StoreError::Corrupt(format!("packet document: {error}")))
+}
+
+fn sealed_record_from_row(row: &SqliteRow) -> Result<SealedRecord, StoreError> {
+    let document: serde_json::Value = serde_json::from_str(&row.try_get::<String, _>("doc")?)
+        .map_err(|error| StoreError::Corrupt(format!("record document: {error}")))?;
+    let record = Record::from_parts(
+        document,
+        row.try_get("request_body")?,
+        row.try_get("response_body")?,
+    )
+    .map_err(|error| StoreError::Corrupt(format!("record document: {error}")))?;
+    let seal = Seal {
+        sha256: row.try_get("sha256")?,
+        key_id: row.try_get("key_id")?,
+        signature: row.try_get("signature")?,
+    };
+    Ok(SealedRecord { record, seal })
 }
 
 fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
@@ -468,6 +486,72 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn insert_records(&self, records: &[SealedRecord]) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        for sealed in records {
+            let record = &sealed.record;
+            sqlx::query(
+                "INSERT INTO records (id, tenant_id, run_id, agent_id, action, method, host, status, provenance,
+                                      started_at, sha256, key_id, signature, doc, request_body, response_body)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(record.id.to_string())
+            .bind(&record.tenant_id)
+            .bind(&record.run_id)
+            .bind(&record.agent_id)
+            .bind(&record.action)
+            .bind(&record.method)
+            .bind(record.host())
+            .bind(record.status.map(i64::from))
+            .bind(record.provenance.as_str())
+            .bind(record.timings.started_at.micros())
+            .bind(&sealed.seal.sha256)
+            .bind(&sealed.seal.key_id)
+            .bind(&sealed.seal.signature)
+            .bind(to_json(&record.document_without_bodies())?)
+            .bind(&record.request_body)
+            .bind(&record.response_body)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_record(&self, tenant: &str, id: Uuid) -> Result<Option<SealedRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sha256, key_id, signature, doc, request_body, response_body FROM records
+             WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(tenant)
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(sealed_record_from_row).transpose()
+    }
+
+    async fn latest_record_for_action(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        action: &str,
+        agent_id: Option<&str>,
+    ) -> Result<Option<SealedRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT sha256, key_id, signature, doc, request_body, response_body FROM records
+             WHERE tenant_id = ? AND run_id = ? AND action = ? AND (? IS NULL OR agent_id = ?)
+             ORDER BY started_at DESC, id DESC LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(run_id)
+        .bind(action)
+        .bind(agent_id)
+        .bind(agent_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(sealed_record_from_row).transpose()
     }
 
     async fn due_for_expiry(

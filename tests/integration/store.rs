@@ -23,6 +23,9 @@ on_both_backends!(
     stale_packets_are_found_for_expiry,
     checkpoint_deadlines_are_stored_and_found,
     migrations_apply_once_on_reopen,
+    records_round_trip_sealed_and_tenant_scoped,
+    latest_record_for_an_action_is_found_by_run,
+    a_byte_changed_in_the_database_breaks_the_seal,
 );
 
 async fn open(backend: Backend) -> (Arc<dyn Store>, String, tempfile::TempDir) {
@@ -489,4 +492,211 @@ async fn migrations_apply_once_on_reopen(backend: Backend) {
         .expect("find")
         .is_some());
     reopened.ping().await.expect("ping");
+}
+
+fn evidence(
+    tenant: &str,
+    run: &str,
+    action: &str,
+    agent: &str,
+    started_micros: i64,
+    body: &[u8],
+) -> handoffrail::records::Record {
+    use handoffrail::records::{Header, Provenance, Record, Timings};
+    let started_at = Timestamp::from_micros(started_micros).expect("time");
+    Record {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: tenant.into(),
+        run_id: Some(run.into()),
+        agent_id: Some(agent.into()),
+        action: Some(action.into()),
+        method: "GET".into(),
+        url: "https://api.example.com/v1/orders/7?expand=a&expand=b".into(),
+        request_headers: vec![Header {
+            name: "Authorization".into(),
+            value: "[REDACTED]".into(),
+        }],
+        request_body: vec![],
+        request_body_size: 0,
+        request_truncated: false,
+        status: Some(200),
+        response_headers: vec![Header {
+            name: "content-type".into(),
+            value: "application/json".into(),
+        }],
+        response_body: body.to_vec(),
+        response_body_size: body.len() as u64,
+        response_truncated: false,
+        timings: Timings {
+            started_at,
+            first_byte_at: Some(started_at),
+            ended_at: Some(started_at),
+        },
+        upstream_error: None,
+        aborted: false,
+        provenance: Provenance::Proxy,
+        trusted: true,
+    }
+}
+
+async fn records_round_trip_sealed_and_tenant_scoped(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let key = handoffrail::records::RecordKey::generate();
+    let binary = [0u8, 159, 146, 150, 255, b'{'];
+    let sealed: Vec<_> = [b"{\"order\": {\"id\": 7}}".as_slice(), &binary, b""]
+        .iter()
+        .enumerate()
+        .map(|(index, body)| {
+            key.seal(evidence(
+                "t1",
+                "run",
+                "get_order",
+                "a",
+                1_700_000_000_000_000 + index as i64,
+                body,
+            ))
+        })
+        .collect();
+    store.insert_records(&sealed).await.expect("batch insert");
+    for original in &sealed {
+        let stored = store
+            .get_record("t1", original.record.id)
+            .await
+            .expect("get")
+            .expect("found");
+        assert_eq!(
+            &stored, original,
+            "bodies and every field come back exactly"
+        );
+        assert!(key.verify(&stored).is_valid());
+        assert!(
+            store
+                .get_record("t2", original.record.id)
+                .await
+                .expect("get")
+                .is_none(),
+            "other tenant"
+        );
+    }
+}
+
+async fn latest_record_for_an_action_is_found_by_run(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let key = handoffrail::records::RecordKey::generate();
+    let base = 1_700_000_000_000_000;
+    let records = [
+        evidence("t", "run-1", "get_order", "a", base, b"1"),
+        evidence("t", "run-1", "get_order", "b", base + 10, b"2"),
+        evidence("t", "run-1", "get_order", "a", base + 20, b"3"),
+        evidence("t", "run-1", "list_orders", "a", base + 30, b"4"),
+        evidence("t", "run-2", "get_order", "a", base + 40, b"5"),
+        evidence("other", "run-1", "get_order", "a", base + 50, b"6"),
+    ];
+    let sealed: Vec<_> = records
+        .iter()
+        .cloned()
+        .map(|record| key.seal(record))
+        .collect();
+    store.insert_records(&sealed).await.expect("insert");
+    let body = |found: Option<handoffrail::records::SealedRecord>| {
+        found.map(|sealed| sealed.record.response_body)
+    };
+    assert_eq!(
+        body(
+            store
+                .latest_record_for_action("t", "run-1", "get_order", None)
+                .await
+                .expect("lookup")
+        ),
+        Some(b"3".to_vec())
+    );
+    assert_eq!(
+        body(
+            store
+                .latest_record_for_action("t", "run-1", "get_order", Some("b"))
+                .await
+                .expect("lookup")
+        ),
+        Some(b"2".to_vec())
+    );
+    assert_eq!(
+        body(
+            store
+                .latest_record_for_action("t", "run-3", "get_order", None)
+                .await
+                .expect("lookup")
+        ),
+        None
+    );
+    assert_eq!(
+        body(
+            store
+                .latest_record_for_action("t", "run-1", "refund", None)
+                .await
+                .expect("lookup")
+        ),
+        None
+    );
+}
+
+/// Flips one bit of a stored response body behind the store's back, as an attacker with database access would.
+async fn flip_stored_body_byte(backend: Backend, url: &str, id: uuid::Uuid) {
+    use sqlx::Connection;
+    match backend {
+        Backend::Sqlite => {
+            let mut connection = sqlx::SqliteConnection::connect(url).await.expect("connect");
+            let mut body: Vec<u8> =
+                sqlx::query_scalar("SELECT response_body FROM records WHERE id = ?")
+                    .bind(id.to_string())
+                    .fetch_one(&mut connection)
+                    .await
+                    .expect("body");
+            body[3] ^= 1;
+            sqlx::query("UPDATE records SET response_body = ? WHERE id = ?")
+                .bind(body)
+                .bind(id.to_string())
+                .execute(&mut connection)
+                .await
+                .expect("tamper");
+        }
+        Backend::Postgres => {
+            let mut connection = sqlx::PgConnection::connect(url).await.expect("connect");
+            sqlx::query("UPDATE records SET response_body = set_byte(response_body, 3, get_byte(response_body, 3) # 1) WHERE id = $1")
+                .bind(id)
+                .execute(&mut connection)
+                .await
+                .expect("tamper");
+        }
+    }
+}
+
+async fn a_byte_changed_in_the_database_breaks_the_seal(backend: Backend) {
+    let (store, url, _dir) = open(backend).await;
+    let key = handoffrail::records::RecordKey::generate();
+    let sealed = key.seal(evidence(
+        "t",
+        "run",
+        "get_order",
+        "a",
+        1_700_000_000_000_000,
+        b"{\"total\": 89.5}",
+    ));
+    store
+        .insert_records(std::slice::from_ref(&sealed))
+        .await
+        .expect("insert");
+    flip_stored_body_byte(backend, &url, sealed.record.id).await;
+    let stored = store
+        .get_record("t", sealed.record.id)
+        .await
+        .expect("get")
+        .expect("found");
+    assert_ne!(
+        stored.record.response_body, sealed.record.response_body,
+        "the byte really changed"
+    );
+    assert_eq!(
+        key.verify(&stored),
+        handoffrail::records::Integrity::DigestMismatch
+    );
 }
