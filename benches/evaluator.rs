@@ -133,43 +133,14 @@ fn benches(c: &mut Criterion) {
 
 /// Sealing and verifying a record with a 1.8 KB JSON response body (the proxy's reference payload size).
 fn records(c: &mut Criterion) {
-    use handoffrail::records::{Header, Provenance, Record, RecordKey, Timings};
-    use handoffrail::timestamp::Timestamp;
+    use handoffrail::records::{Record, RecordKey};
     let body = serde_json::to_vec(&json!({"items": (0..40).map(|n| json!({"sku": format!("SKU-{n}"), "qty": n})).collect::<Vec<_>>()}))
         .unwrap_or_default();
-    let record = Record {
-        id: uuid::Uuid::now_v7(),
-        tenant_id: "default".into(),
-        run_id: Some("run".into()),
-        agent_id: Some("agent".into()),
-        action: Some("list_items".into()),
-        method: "GET".into(),
-        url: "https://api.example.com/v1/items?page=1".into(),
-        request_headers: vec![Header {
-            name: "accept".into(),
-            value: "application/json".into(),
-        }],
-        request_body: vec![],
-        request_body_size: 0,
-        request_truncated: false,
-        status: Some(200),
-        response_headers: vec![Header {
-            name: "content-type".into(),
-            value: "application/json".into(),
-        }],
-        response_body_size: body.len() as u64,
-        response_body: body,
-        response_truncated: false,
-        timings: Timings {
-            started_at: Timestamp::now(),
-            first_byte_at: Some(Timestamp::now()),
-            ended_at: Some(Timestamp::now()),
-        },
-        upstream_error: None,
-        aborted: false,
-        provenance: Provenance::Proxy,
-        trusted: true,
-    };
+    let mut record: Record =
+        serde_json::from_str(include_str!("../fixtures/records/get-order.json"))
+            .unwrap_or_else(|error| panic!("fixture: {error}"));
+    record.response_body_size = body.len() as u64;
+    record.response_body = body;
     let key = RecordKey::generate();
     let sealed = key.seal(record.clone());
     let mut group = c.benchmark_group("records");

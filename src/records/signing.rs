@@ -143,43 +143,10 @@ pub fn verify_with(public: &VerifyingKey, key_id: &str, sealed: &SealedRecord) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::model::{Header, Provenance, Timings};
-    use crate::timestamp::Timestamp;
 
     fn record() -> Record {
-        Record {
-            id: uuid::Uuid::now_v7(),
-            tenant_id: "default".into(),
-            run_id: Some("run-1".into()),
-            agent_id: Some("sales-01".into()),
-            action: Some("get_order".into()),
-            method: "GET".into(),
-            url: "https://api.example.com/v1/orders/7?expand=a&expand=b".into(),
-            request_headers: vec![Header {
-                name: "accept".into(),
-                value: "application/json".into(),
-            }],
-            request_body: vec![],
-            request_body_size: 0,
-            request_truncated: false,
-            status: Some(200),
-            response_headers: vec![Header {
-                name: "content-type".into(),
-                value: "application/json".into(),
-            }],
-            response_body: br#"{"order": {"id": 7, "total": 89.5}}"#.to_vec(),
-            response_body_size: 35,
-            response_truncated: false,
-            timings: Timings {
-                started_at: Timestamp::now(),
-                first_byte_at: None,
-                ended_at: Some(Timestamp::now()),
-            },
-            upstream_error: None,
-            aborted: false,
-            provenance: Provenance::Proxy,
-            trusted: true,
-        }
+        serde_json::from_str(include_str!("../../fixtures/records/get-order.json"))
+            .expect("fixture record")
     }
 
     #[test]

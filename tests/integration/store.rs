@@ -494,6 +494,7 @@ async fn migrations_apply_once_on_reopen(backend: Backend) {
     reopened.ping().await.expect("ping");
 }
 
+/// The fixture record, re-addressed: a fresh id, this tenant, run, action, agent, start time and body.
 fn evidence(
     tenant: &str,
     run: &str,
@@ -502,41 +503,22 @@ fn evidence(
     started_micros: i64,
     body: &[u8],
 ) -> handoffrail::records::Record {
-    use handoffrail::records::{Header, Provenance, Record, Timings};
+    let fixture = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/records/get-order.json"
+    ));
+    let mut record: handoffrail::records::Record =
+        serde_json::from_str(fixture).expect("fixture record");
     let started_at = Timestamp::from_micros(started_micros).expect("time");
-    Record {
-        id: uuid::Uuid::now_v7(),
-        tenant_id: tenant.into(),
-        run_id: Some(run.into()),
-        agent_id: Some(agent.into()),
-        action: Some(action.into()),
-        method: "GET".into(),
-        url: "https://api.example.com/v1/orders/7?expand=a&expand=b".into(),
-        request_headers: vec![Header {
-            name: "Authorization".into(),
-            value: "[REDACTED]".into(),
-        }],
-        request_body: vec![],
-        request_body_size: 0,
-        request_truncated: false,
-        status: Some(200),
-        response_headers: vec![Header {
-            name: "content-type".into(),
-            value: "application/json".into(),
-        }],
-        response_body: body.to_vec(),
-        response_body_size: body.len() as u64,
-        response_truncated: false,
-        timings: Timings {
-            started_at,
-            first_byte_at: Some(started_at),
-            ended_at: Some(started_at),
-        },
-        upstream_error: None,
-        aborted: false,
-        provenance: Provenance::Proxy,
-        trusted: true,
-    }
+    record.id = uuid::Uuid::now_v7();
+    record.tenant_id = tenant.into();
+    record.run_id = Some(run.into());
+    record.action = Some(action.into());
+    record.agent_id = Some(agent.into());
+    record.timings.started_at = started_at;
+    record.response_body = body.to_vec();
+    record.response_body_size = body.len() as u64;
+    record
 }
 
 async fn records_round_trip_sealed_and_tenant_scoped(backend: Backend) {
