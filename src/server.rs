@@ -6,6 +6,7 @@ use crate::api::{self, AppState};
 use crate::auth::{is_well_formed_key, KeyCache, NewApiKey, Role, Tier, DEFAULT_TENANT};
 use crate::config::ServeConfig;
 use crate::packets;
+use crate::records::RecordKey;
 use crate::store::{self, redact_url, Store};
 use anyhow::Context;
 use std::future::Future;
@@ -36,12 +37,15 @@ impl Server {
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .await
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+        let record_key = RecordKey::load_or_create(&config.data_dir)
+            .with_context(|| format!("record signing key in {}", config.data_dir.display()))?;
         let keys = Arc::new(KeyCache::new(Duration::from_secs(config.key_cache_seconds)));
         let state = AppState {
             store,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             keys,
+            record_key: Arc::new(record_key),
         };
         Ok(Self {
             listener,

@@ -7,9 +7,11 @@ mod keys;
 pub mod metrics;
 mod ops;
 mod packets;
+mod records;
 
 use crate::auth::{hash_key, KeyCache};
 use crate::config::ServeConfig;
+use crate::records::RecordKey;
 use crate::store::Store;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -32,6 +34,8 @@ pub struct AppState {
     pub config: Arc<ServeConfig>,
     pub metrics: Arc<Metrics>,
     pub keys: Arc<KeyCache>,
+    /// Seals records and verifies them on read.
+    pub record_key: Arc<RecordKey>,
 }
 
 /// The whole HTTP application: `/api/v1/*` behind API keys, operational routes at the root.
@@ -39,6 +43,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(packets::routes())
         .merge(keys::routes())
+        .merge(records::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .nest("/api/v1", api)

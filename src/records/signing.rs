@@ -29,6 +29,15 @@ impl Integrity {
     pub fn is_valid(self) -> bool {
         self == Integrity::Valid
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Integrity::Valid => "valid",
+            Integrity::DigestMismatch => "digest_mismatch",
+            Integrity::BadSignature => "bad_signature",
+            Integrity::UnknownKey => "unknown_key",
+        }
+    }
 }
 
 pub struct RecordKey {

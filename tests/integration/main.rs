@@ -10,4 +10,5 @@ mod jsonpath_cts;
 mod keys;
 mod ops;
 mod packets;
+mod records;
 mod store;

@@ -495,7 +495,7 @@ async fn migrations_apply_once_on_reopen(backend: Backend) {
 }
 
 /// The fixture record, re-addressed: a fresh id, this tenant, run, action, agent, start time and body.
-fn evidence(
+pub(crate) fn evidence(
     tenant: &str,
     run: &str,
     action: &str,
@@ -622,7 +622,7 @@ async fn latest_record_for_an_action_is_found_by_run(backend: Backend) {
 }
 
 /// Flips one bit of a stored response body behind the store's back, as an attacker with database access would.
-async fn flip_stored_body_byte(backend: Backend, url: &str, id: uuid::Uuid) {
+pub(crate) async fn flip_stored_body_byte(backend: Backend, url: &str, id: uuid::Uuid) {
     use sqlx::Connection;
     match backend {
         Backend::Sqlite => {

@@ -162,6 +162,11 @@ pub struct Reply {
 }
 
 impl TestApp {
+    /// The server's data directory (record key, embedded database).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
