@@ -2,18 +2,20 @@
 //! that lets anyone verify an exported record offline (interceptor.md "Records API").
 
 use super::error::Error;
-use super::extract::{Caller, PathId};
+use super::error::Invalid;
+use super::extract::{ApiQuery, Caller, PathId};
 use super::AppState;
 use crate::auth::Role;
-use crate::records::SealedRecord;
+use crate::records::{RecordCursor, RecordQuery, RecordSummary, SealedRecord};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/records", get(list))
         .route("/records/public-key", get(public_key))
         .route("/records/{record_id}", get(fetch))
 }
@@ -54,5 +56,79 @@ async fn fetch(
         sealed,
         signature_valid: integrity.is_valid(),
         integrity: integrity.as_str(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    run_id: Option<String>,
+    agent_id: Option<String>,
+    action: Option<String>,
+    host: Option<String>,
+    status: Option<u16>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RecordList {
+    records: Vec<RecordSummary>,
+    limit: i64,
+    next_cursor: Option<String>,
+}
+
+fn present(value: Option<String>) -> Option<String> {
+    value
+        .map(|text| text.trim().to_string())
+        .filter(|text| !text.is_empty())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<RecordList>, Error> {
+    caller.require(Role::Reader)?;
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(Error::validation(Invalid::query(
+            "limit",
+            "less_than_equal",
+            "Input should be between 1 and 200",
+            &limit.to_string(),
+        )));
+    }
+    let cursor = match present(params.cursor) {
+        Some(text) => Some(
+            RecordCursor::decode(&text)
+                .ok_or_else(|| Error::BadRequest("Invalid cursor".into()))?,
+        ),
+        None => None,
+    };
+    let query = RecordQuery {
+        run_id: present(params.run_id),
+        agent_id: present(params.agent_id),
+        action: present(params.action),
+        host: present(params.host).map(|host| host.to_ascii_lowercase()),
+        status: params.status,
+        cursor,
+        limit,
+    };
+    let (records, has_more) = state.store.list_records(caller.tenant(), &query).await?;
+    let next_cursor = has_more
+        .then(|| {
+            records.last().map(|last| {
+                RecordCursor {
+                    started_at: last.started_at,
+                    id: last.id,
+                }
+                .encode()
+            })
+        })
+        .flatten();
+    Ok(Json(RecordList {
+        records,
+        limit,
+        next_cursor,
     }))
 }

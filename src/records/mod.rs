@@ -2,8 +2,10 @@
 //! form, and the Ed25519 seal that makes them tamper-evident.
 
 pub mod canonical;
+pub mod listing;
 pub mod model;
 pub mod signing;
 
+pub use listing::{RecordCursor, RecordQuery, RecordSummary};
 pub use model::{Header, Provenance, Record, Seal, SealedRecord, Timings};
 pub use signing::{Integrity, RecordKey};

@@ -105,6 +105,26 @@ impl Record {
         Ok(record)
     }
 
+    /// What a listing shows of this record.
+    pub fn summary(&self) -> super::listing::RecordSummary {
+        super::listing::RecordSummary {
+            id: self.id,
+            run_id: self.run_id.clone(),
+            agent_id: self.agent_id.clone(),
+            action: self.action.clone(),
+            method: self.method.clone(),
+            url: self.url.clone(),
+            host: self.host(),
+            status: self.status,
+            provenance: self.provenance,
+            trusted: self.trusted,
+            started_at: self.timings.started_at,
+            response_body_size: self.response_body_size,
+            response_truncated: self.response_truncated,
+            upstream_error: self.upstream_error.clone(),
+        }
+    }
+
     /// The host of `url`, for listing filters; empty when the URL does not parse.
     pub fn host(&self) -> String {
         url::Url::parse(&self.url)

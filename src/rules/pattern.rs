@@ -79,7 +79,7 @@ impl EndpointPattern {
         }
         let host = match host.strip_prefix("*.") {
             Some(suffix) if !suffix.is_empty() && !suffix.contains('*') => {
-                Host::Subdomain(suffix.to_string())
+                Host::Subdomain(normalized_host(suffix).ok_or_else(|| fail("invalid host"))?)
             }
             Some(_) => return Err(fail("invalid wildcard host")),
             None if host.contains('*') => {
@@ -87,7 +87,7 @@ impl EndpointPattern {
                     "a wildcard is only allowed as the first label (*.example.com)",
                 ))
             }
-            None => Host::Exact(host),
+            None => Host::Exact(normalized_host(&host).ok_or_else(|| fail("invalid host"))?),
         };
         let raw_segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
         let mut segments = Vec::with_capacity(raw_segments.len());
@@ -169,6 +169,16 @@ impl EndpointPattern {
             .map(Iterator::collect)
             .unwrap_or_default();
         path_matches(&self.path, &segments)
+    }
+}
+
+/// A host as the URL parser writes it (IDNA to punycode, IPv4 in dotted form, IPv6 in brackets), so a
+/// template compares with `Url::host_str` like for like; `None` when it is not a valid host.
+fn normalized_host(host: &str) -> Option<String> {
+    match url::Host::parse(host).ok()? {
+        url::Host::Domain(domain) => Some(domain.to_ascii_lowercase()),
+        url::Host::Ipv4(address) => Some(address.to_string()),
+        url::Host::Ipv6(address) => Some(format!("[{address}]")),
     }
 }
 
@@ -358,6 +368,15 @@ mod tests {
             ),
             ("http://[::1]:9000/a/{id}", "http://[::1]:9000/a/1"),
             ("https://pokeapi.co", "https://pokeapi.co/"),
+            (
+                "https://bücher.example/katalog",
+                "https://xn--bcher-kva.example/katalog",
+            ),
+            (
+                "https://BÜCHER.example/katalog",
+                "https://bücher.example/katalog",
+            ),
+            ("http://127.1/x", "http://127.0.0.1/x"),
         ];
         for (template, url) in cases {
             assert!(
@@ -395,6 +414,8 @@ mod tests {
             "https://api.example.com/v1/{rest:path}/more",
             "https://api.example.com/v1/{}",
             "https://api.example.com/v1/pre{id}",
+            "https://xn--a00.a/x",
+            "https://exa mple.com/x",
         ] {
             assert!(
                 EndpointPattern::parse(template, &[]).is_err(),
@@ -410,7 +431,7 @@ mod tests {
         proptest! {
             #[test]
             fn matching_respects_host_and_segment_boundaries(
-                host in "[a-z][a-z0-9-]{0,10}(\\.[a-z][a-z0-9]{0,6}){1,3}",
+                host in "[a-z][a-z0-9]{0,10}(\\.[a-z][a-z0-9]{0,6}){1,3}",
                 extra in "[a-z0-9-]{1,8}",
                 segment in "[A-Za-z0-9_~-]{1,10}",
                 more in "[A-Za-z0-9_~-]{1,5}",

@@ -14,7 +14,7 @@ use crate::auth::{ApiKey, NewApiKey};
 use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
-use crate::records::SealedRecord;
+use crate::records::{Record, RecordQuery, RecordSummary, SealedRecord};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -130,6 +130,12 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_records(&self, records: &[SealedRecord]) -> Result<(), StoreError>;
     /// A record of the tenant's, with its bodies.
     async fn get_record(&self, tenant: &str, id: Uuid) -> Result<Option<SealedRecord>, StoreError>;
+    /// The tenant's records matching `query`, newest first, and whether more follow.
+    async fn list_records(
+        &self,
+        tenant: &str,
+        query: &RecordQuery,
+    ) -> Result<(Vec<RecordSummary>, bool), StoreError>;
     /// The most recent record of `run_id` tagged with `action` (and made by `agent_id`, when given).
     async fn latest_record_for_action(
         &self,
@@ -146,6 +152,24 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         limit: i64,
     ) -> Result<Vec<(String, Uuid)>, StoreError>;
+}
+
+/// Summaries from stored record documents (bodies are not read), and whether a row beyond `limit` exists.
+pub(crate) fn record_summaries(
+    documents: impl Iterator<Item = Result<String, sqlx::Error>>,
+    limit: i64,
+) -> Result<(Vec<RecordSummary>, bool), StoreError> {
+    let mut summaries = Vec::new();
+    for document in documents {
+        let document: serde_json::Value = serde_json::from_str(&document?)
+            .map_err(|error| StoreError::Corrupt(format!("record document: {error}")))?;
+        let record = Record::from_parts(document, Vec::new(), Vec::new())
+            .map_err(|error| StoreError::Corrupt(format!("record document: {error}")))?;
+        summaries.push(record.summary());
+    }
+    let has_more = summaries.len() as i64 > limit;
+    summaries.truncate(limit.max(0) as usize);
+    Ok((summaries, has_more))
 }
 
 /// Options that only matter to one backend or to tuning.

@@ -6,7 +6,7 @@ use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
-use crate::records::{Record, Seal, SealedRecord};
+use crate::records::{Record, RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -531,6 +531,47 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(sealed_record_from_row).transpose()
+    }
+
+    async fn list_records(
+        &self,
+        tenant: &str,
+        query: &RecordQuery,
+    ) -> Result<(Vec<RecordSummary>, bool), StoreError> {
+        let mut builder =
+            QueryBuilder::<Postgres>::new("SELECT doc FROM records WHERE tenant_id = ");
+        builder.push_bind(tenant);
+        for (column, value) in [
+            ("run_id", &query.run_id),
+            ("agent_id", &query.agent_id),
+            ("action", &query.action),
+            ("host", &query.host),
+        ] {
+            if let Some(value) = value {
+                builder
+                    .push(format!(" AND {column} = "))
+                    .push_bind(value.as_str());
+            }
+        }
+        if let Some(status) = query.status {
+            builder.push(" AND status = ").push_bind(i32::from(status));
+        }
+        if let Some(cursor) = &query.cursor {
+            builder
+                .push(" AND (started_at, id) < (")
+                .push_bind(cursor.started_at.as_datetime())
+                .push(", ")
+                .push_bind(cursor.id)
+                .push(")");
+        }
+        builder
+            .push(" ORDER BY started_at DESC, id DESC LIMIT ")
+            .push_bind(query.limit + 1);
+        let rows = builder.build().fetch_all(&self.pool).await?;
+        super::record_summaries(
+            rows.iter().map(|row| row.try_get::<String, _>("doc")),
+            query.limit,
+        )
     }
 
     async fn latest_record_for_action(

@@ -1,12 +1,12 @@
 //! SQLite store: one file in WAL mode, one writer connection (SQLite serialises writers anyway, and a
 //! single connection turns lock contention into a queue) and a pool of readers.
 
-use super::{Backend, KeyChange, Store, StoreError, StoreOptions, StoredPacket};
+use super::{record_summaries, Backend, KeyChange, Store, StoreError, StoreOptions, StoredPacket};
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
-use crate::records::{Record, Seal, SealedRecord};
+use crate::records::{Record, RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -530,6 +530,48 @@ impl Store for SqliteStore {
         .fetch_optional(&self.reader)
         .await?;
         row.as_ref().map(sealed_record_from_row).transpose()
+    }
+
+    async fn list_records(
+        &self,
+        tenant: &str,
+        query: &RecordQuery,
+    ) -> Result<(Vec<RecordSummary>, bool), StoreError> {
+        let mut builder = QueryBuilder::<Sqlite>::new("SELECT doc FROM records WHERE tenant_id = ");
+        builder.push_bind(tenant);
+        for (column, value) in [
+            ("run_id", &query.run_id),
+            ("agent_id", &query.agent_id),
+            ("action", &query.action),
+            ("host", &query.host),
+        ] {
+            if let Some(value) = value {
+                builder
+                    .push(format!(" AND {column} = "))
+                    .push_bind(value.as_str());
+            }
+        }
+        if let Some(status) = query.status {
+            builder.push(" AND status = ").push_bind(i64::from(status));
+        }
+        if let Some(cursor) = &query.cursor {
+            builder
+                .push(" AND (started_at < ")
+                .push_bind(cursor.started_at.micros())
+                .push(" OR (started_at = ")
+                .push_bind(cursor.started_at.micros())
+                .push(" AND id < ")
+                .push_bind(cursor.id.to_string())
+                .push("))");
+        }
+        builder
+            .push(" ORDER BY started_at DESC, id DESC LIMIT ")
+            .push_bind(query.limit + 1);
+        let rows = builder.build().fetch_all(&self.reader).await?;
+        record_summaries(
+            rows.iter().map(|row| row.try_get::<String, _>("doc")),
+            query.limit,
+        )
     }
 
     async fn latest_record_for_action(

@@ -11,7 +11,8 @@ use serde_json::json;
 
 on_both_backends!(
     a_stored_record_reads_back_verified_and_tampering_shows,
-    the_public_key_is_the_servers_record_key
+    the_public_key_is_the_servers_record_key,
+    records_list_newest_first_with_filters_and_cursor,
 );
 
 async fn a_stored_record_reads_back_verified_and_tampering_shows(backend: Backend) {
@@ -106,5 +107,98 @@ async fn the_public_key_is_the_servers_record_key(backend: Backend) {
             .await
             .status,
         StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn records_list_newest_first_with_filters_and_cursor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = RecordKey::load_or_create(app.data_dir()).expect("record key");
+    let recorder = store::open(&app.database_url, &StoreOptions::default())
+        .await
+        .expect("store");
+    let base = 1_700_000_000_000_000;
+    let mut records = Vec::new();
+    for (index, (run, action, agent)) in [
+        ("r1", "get_order", "a"),
+        ("r1", "list_orders", "b"),
+        ("r2", "get_order", "a"),
+        ("r1", "get_order", "a"),
+        ("r1", "get_order", "b"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut record = evidence(
+            "default",
+            run,
+            action,
+            agent,
+            base + index as i64 * 1000,
+            b"{}",
+        );
+        if index == 2 {
+            record.url = "https://other.example/x".into();
+            record.status = Some(404);
+        }
+        records.push(key.seal(record));
+    }
+    recorder.insert_records(&records).await.expect("insert");
+    recorder
+        .insert_records(&[key.seal(evidence("acme", "r1", "get_order", "a", base, b"{}"))])
+        .await
+        .expect("insert");
+    let ids = |reply: &crate::support::Reply| -> Vec<String> {
+        reply.body["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["id"].as_str().map(String::from))
+            .collect()
+    };
+    let id = |index: usize| records[index].record.id.to_string();
+    let cases = [
+        ("", vec![id(4), id(3), id(2), id(1), id(0)]),
+        ("?run_id=r1", vec![id(4), id(3), id(1), id(0)]),
+        ("?run_id=r1&action=get_order&agent_id=a", vec![id(3), id(0)]),
+        ("?host=OTHER.example", vec![id(2)]),
+        ("?status=404", vec![id(2)]),
+        ("?run_id=none", vec![]),
+    ];
+    for (query, expected) in cases {
+        let reply = app.get(&format!("/records{query}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{query}: {}", reply.text);
+        assert_eq!(ids(&reply), expected, "{query}");
+    }
+    let first = app.get("/records").await;
+    assert!(
+        first.body["records"][0].get("response_body").is_none(),
+        "listings carry no bodies"
+    );
+    assert_eq!(first.body["records"][0]["host"], "api.example.com");
+    let mut seen = Vec::new();
+    let mut page = app.get("/records?limit=2").await;
+    loop {
+        seen.extend(ids(&page));
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => page = app.get(&format!("/records?limit=2&cursor={cursor}")).await,
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [id(4), id(3), id(2), id(1), id(0)],
+        "the cursor walks every record once"
+    );
+    assert_eq!(
+        app.get("/records?limit=0").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        app.get("/records?status=abc").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        app.get("/records?cursor=zzz").await.status,
+        StatusCode::BAD_REQUEST
     );
 }
