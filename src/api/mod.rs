@@ -8,6 +8,7 @@ pub mod metrics;
 mod ops;
 mod packets;
 mod records;
+mod trust;
 
 use crate::auth::{hash_key, KeyCache};
 use crate::config::ServeConfig;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(packets::routes())
         .merge(keys::routes())
         .merge(records::routes())
+        .merge(trust::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .nest("/api/v1", api)

@@ -4,7 +4,9 @@
 mod file;
 pub mod pattern;
 pub mod redact;
+mod tenant;
 
 pub use file::{ActionRule, InvalidRules, Route, Rules};
 pub use pattern::{EndpointPattern, InvalidTemplate};
 pub use redact::Redaction;
+pub use tenant::TrustedEndpoint;

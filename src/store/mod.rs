@@ -15,6 +15,7 @@ use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
 use crate::records::{Record, RecordQuery, RecordSummary, SealedRecord};
+use crate::rules::TrustedEndpoint;
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -144,6 +145,19 @@ pub trait Store: Send + Sync + 'static {
         action: &str,
         agent_id: Option<&str>,
     ) -> Result<Option<SealedRecord>, StoreError>;
+
+    async fn insert_trusted_endpoint(
+        &self,
+        tenant: &str,
+        endpoint: &TrustedEndpoint,
+    ) -> Result<(), StoreError>;
+    /// The tenant's trusted endpoints, oldest first.
+    async fn list_trusted_endpoints(
+        &self,
+        tenant: &str,
+    ) -> Result<Vec<TrustedEndpoint>, StoreError>;
+    /// True when the endpoint existed (in this tenant) and is now gone.
+    async fn delete_trusted_endpoint(&self, tenant: &str, id: Uuid) -> Result<bool, StoreError>;
 
     /// (tenant, id) of live packets created before `ttl_cutoff` or waiting past their deadline at `now`.
     async fn due_for_expiry(

@@ -7,6 +7,7 @@ use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
 use crate::records::{Record, RecordQuery, RecordSummary, Seal, SealedRecord};
+use crate::rules::TrustedEndpoint;
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -593,6 +594,55 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(sealed_record_from_row).transpose()
+    }
+
+    async fn insert_trusted_endpoint(
+        &self,
+        tenant: &str,
+        endpoint: &TrustedEndpoint,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO trusted_endpoints (id, tenant_id, url, methods, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(endpoint.id)
+            .bind(tenant)
+            .bind(&endpoint.url)
+            .bind(&endpoint.methods)
+            .bind(endpoint.created_at.as_datetime())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_trusted_endpoints(
+        &self,
+        tenant: &str,
+    ) -> Result<Vec<TrustedEndpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, url, methods, created_at FROM trusted_endpoints WHERE tenant_id = $1 ORDER BY created_at, id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(TrustedEndpoint {
+                    id: row.try_get("id")?,
+                    url: row.try_get("url")?,
+                    methods: row.try_get("methods")?,
+                    created_at: Timestamp::from_datetime(
+                        row.try_get::<DateTime<Utc>, _>("created_at")?,
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_trusted_endpoint(&self, tenant: &str, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM trusted_endpoints WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn due_for_expiry(

@@ -7,6 +7,7 @@ use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
 use crate::records::{Record, RecordQuery, RecordSummary, Seal, SealedRecord};
+use crate::rules::TrustedEndpoint;
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -594,6 +595,55 @@ impl Store for SqliteStore {
         .fetch_optional(&self.reader)
         .await?;
         row.as_ref().map(sealed_record_from_row).transpose()
+    }
+
+    async fn insert_trusted_endpoint(
+        &self,
+        tenant: &str,
+        endpoint: &TrustedEndpoint,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO trusted_endpoints (id, tenant_id, url, methods, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(endpoint.id.to_string())
+            .bind(tenant)
+            .bind(&endpoint.url)
+            .bind(to_json(&endpoint.methods)?)
+            .bind(endpoint.created_at.micros())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_trusted_endpoints(
+        &self,
+        tenant: &str,
+    ) -> Result<Vec<TrustedEndpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, url, methods, created_at FROM trusted_endpoints WHERE tenant_id = ? ORDER BY created_at, id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let methods: String = row.try_get("methods")?;
+                Ok(TrustedEndpoint {
+                    id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+                    url: row.try_get("url")?,
+                    methods: serde_json::from_str(&methods)
+                        .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+                    created_at: micros_to_timestamp(row.try_get("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_trusted_endpoint(&self, tenant: &str, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM trusted_endpoints WHERE tenant_id = ? AND id = ?")
+            .bind(tenant)
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn due_for_expiry(

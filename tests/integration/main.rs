@@ -12,3 +12,4 @@ mod ops;
 mod packets;
 mod records;
 mod store;
+mod trust;
