@@ -45,6 +45,9 @@ pub struct ServeConfig {
     /// Seconds between two passes of the expiry task.
     #[arg(long, env = "HANDOFFRAIL_EXPIRY_INTERVAL", default_value_t = 60)]
     pub expiry_interval_seconds: u64,
+    /// Directory of rules files (*.toml) [default: ./rules when it exists]
+    #[arg(long, env = "HANDOFFRAIL_RULES")]
+    pub rules: Option<PathBuf>,
     /// Seconds an authenticated key is remembered (0: look it up on every request). Revocation clears it at
     /// once on this instance; other instances sharing the database notice within this time.
     #[arg(long, env = "HANDOFFRAIL_KEY_CACHE_SECONDS", default_value_t = 5)]
@@ -69,6 +72,7 @@ impl ServeConfig {
             packet_ttl_seconds: 86_400,
             expiry_interval_seconds: 60,
             key_cache_seconds: 5,
+            rules: None,
             admin_key: None,
         }
     }
@@ -77,6 +81,13 @@ impl ServeConfig {
         self.database_url
             .clone()
             .unwrap_or_else(|| default_database_url(&self.data_dir))
+    }
+
+    /// The rules directory to load: the one given, else `./rules` when present.
+    pub fn rules_dir(&self) -> Option<PathBuf> {
+        self.rules
+            .clone()
+            .or_else(|| Some(PathBuf::from("rules")).filter(|dir| dir.is_dir()))
     }
 
     pub fn store_options(&self) -> StoreOptions {

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod evaluations;
 pub mod packets;
 pub mod records;
 pub mod rules;

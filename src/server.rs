@@ -7,6 +7,7 @@ use crate::auth::{is_well_formed_key, KeyCache, NewApiKey, Role, Tier, DEFAULT_T
 use crate::config::ServeConfig;
 use crate::packets;
 use crate::records::RecordKey;
+use crate::rules::Rules;
 use crate::store::{self, redact_url, Store};
 use anyhow::Context;
 use std::future::Future;
@@ -39,6 +40,11 @@ impl Server {
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
         let record_key = RecordKey::load_or_create(&config.data_dir)
             .with_context(|| format!("record signing key in {}", config.data_dir.display()))?;
+        let rules = match config.rules_dir() {
+            Some(dir) => Rules::load_dir(&dir)
+                .with_context(|| format!("loading rules from {}", dir.display()))?,
+            None => Rules::default(),
+        };
         let keys = Arc::new(KeyCache::new(Duration::from_secs(config.key_cache_seconds)));
         let state = AppState {
             store,
@@ -46,6 +52,7 @@ impl Server {
             metrics: Arc::new(Metrics::default()),
             keys,
             record_key: Arc::new(record_key),
+            rules: Arc::new(rules),
         };
         Ok(Self {
             listener,

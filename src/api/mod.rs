@@ -2,6 +2,7 @@
 //! handlers translate between HTTP and the domain modules.
 
 pub mod error;
+mod evaluations;
 pub mod extract;
 mod keys;
 pub mod metrics;
@@ -13,6 +14,7 @@ mod trust;
 use crate::auth::{hash_key, KeyCache};
 use crate::config::ServeConfig;
 use crate::records::RecordKey;
+use crate::rules::Rules;
 use crate::store::Store;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     /// Seals records and verifies them on read.
     pub record_key: Arc<RecordKey>,
+    /// Rules loaded at start (`--rules`).
+    pub rules: Arc<Rules>,
 }
 
 /// The whole HTTP application: `/api/v1/*` behind API keys, operational routes at the root.
@@ -45,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(packets::routes())
         .merge(keys::routes())
         .merge(records::routes())
+        .merge(evaluations::routes())
         .merge(trust::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()

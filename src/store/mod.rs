@@ -11,6 +11,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::{SqliteStore, SqliteSynchronous};
 
 use crate::auth::{ApiKey, NewApiKey};
+use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
@@ -159,6 +160,24 @@ pub trait Store: Send + Sync + 'static {
     /// True when the endpoint existed (in this tenant) and is now gone.
     async fn delete_trusted_endpoint(&self, tenant: &str, id: Uuid) -> Result<bool, StoreError>;
 
+    async fn insert_evaluation(
+        &self,
+        tenant: &str,
+        evaluation: &StoredEvaluation,
+        payload: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    async fn get_evaluation(
+        &self,
+        tenant: &str,
+        id: Uuid,
+    ) -> Result<Option<StoredEvaluation>, StoreError>;
+    /// Newest first, and whether more follow.
+    async fn list_evaluations(
+        &self,
+        tenant: &str,
+        query: &EvaluationQuery,
+    ) -> Result<(Vec<StoredEvaluation>, bool), StoreError>;
+
     /// (tenant, id) of live packets created before `ttl_cutoff` or waiting past their deadline at `now`.
     async fn due_for_expiry(
         &self,
@@ -184,6 +203,23 @@ pub(crate) fn record_summaries(
     let has_more = summaries.len() as i64 > limit;
     summaries.truncate(limit.max(0) as usize);
     Ok((summaries, has_more))
+}
+
+/// Evaluations from stored result documents, and whether a row beyond `limit` exists.
+pub(crate) fn evaluations_from(
+    documents: impl Iterator<Item = Result<String, sqlx::Error>>,
+    limit: i64,
+) -> Result<(Vec<StoredEvaluation>, bool), StoreError> {
+    let mut evaluations = Vec::new();
+    for document in documents {
+        evaluations.push(
+            serde_json::from_str(&document?)
+                .map_err(|error| StoreError::Corrupt(format!("evaluation: {error}")))?,
+        );
+    }
+    let has_more = evaluations.len() as i64 > limit;
+    evaluations.truncate(limit.max(0) as usize);
+    Ok((evaluations, has_more))
 }
 
 /// Options that only matter to one backend or to tuning.

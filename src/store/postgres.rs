@@ -3,6 +3,7 @@
 
 use super::{Backend, KeyChange, Store, StoreError, StoreOptions, StoredPacket};
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
+use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
@@ -643,6 +644,73 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_evaluation(
+        &self,
+        tenant: &str,
+        evaluation: &StoredEvaluation,
+        payload: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO evaluations (id, tenant_id, run_id, agent_id, outcome, created_at, payload, result)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(evaluation.id)
+        .bind(tenant)
+        .bind(&evaluation.run_id)
+        .bind(&evaluation.agent_id)
+        .bind(evaluation.outcome.as_str())
+        .bind(evaluation.created_at.as_datetime())
+        .bind(payload.to_string())
+        .bind(serde_json::to_string(evaluation).map_err(|error| StoreError::Corrupt(error.to_string()))?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_evaluation(
+        &self,
+        tenant: &str,
+        id: Uuid,
+    ) -> Result<Option<StoredEvaluation>, StoreError> {
+        let row = sqlx::query("SELECT result FROM evaluations WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(
+            super::evaluations_from(row.iter().map(|row| row.try_get::<String, _>("result")), 1)?
+                .0
+                .pop(),
+        )
+    }
+
+    async fn list_evaluations(
+        &self,
+        tenant: &str,
+        query: &EvaluationQuery,
+    ) -> Result<(Vec<StoredEvaluation>, bool), StoreError> {
+        let mut builder =
+            QueryBuilder::<Postgres>::new("SELECT result FROM evaluations WHERE tenant_id = ");
+        builder.push_bind(tenant);
+        if let Some(run) = &query.run_id {
+            builder.push(" AND run_id = ").push_bind(run.as_str());
+        }
+        if let Some(outcome) = query.outcome {
+            builder.push(" AND outcome = ").push_bind(outcome.as_str());
+        }
+        if let Some(before) = query.before {
+            builder.push(" AND id < ").push_bind(before);
+        }
+        builder
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(query.limit + 1);
+        let rows = builder.build().fetch_all(&self.pool).await?;
+        super::evaluations_from(
+            rows.iter().map(|row| row.try_get::<String, _>("result")),
+            query.limit,
+        )
     }
 
     async fn due_for_expiry(

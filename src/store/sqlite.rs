@@ -1,8 +1,12 @@
 //! SQLite store: one file in WAL mode, one writer connection (SQLite serialises writers anyway, and a
 //! single connection turns lock contention into a queue) and a pool of readers.
 
-use super::{record_summaries, Backend, KeyChange, Store, StoreError, StoreOptions, StoredPacket};
+use super::{
+    evaluations_from, record_summaries, Backend, KeyChange, Store, StoreError, StoreOptions,
+    StoredPacket,
+};
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
+use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
@@ -644,6 +648,73 @@ impl Store for SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_evaluation(
+        &self,
+        tenant: &str,
+        evaluation: &StoredEvaluation,
+        payload: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO evaluations (id, tenant_id, run_id, agent_id, outcome, created_at, payload, result)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(evaluation.id.to_string())
+        .bind(tenant)
+        .bind(&evaluation.run_id)
+        .bind(&evaluation.agent_id)
+        .bind(evaluation.outcome.as_str())
+        .bind(evaluation.created_at.micros())
+        .bind(payload.to_string())
+        .bind(to_json(evaluation)?)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_evaluation(
+        &self,
+        tenant: &str,
+        id: Uuid,
+    ) -> Result<Option<StoredEvaluation>, StoreError> {
+        let row = sqlx::query("SELECT result FROM evaluations WHERE tenant_id = ? AND id = ?")
+            .bind(tenant)
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(
+            evaluations_from(row.iter().map(|row| row.try_get::<String, _>("result")), 1)?
+                .0
+                .pop(),
+        )
+    }
+
+    async fn list_evaluations(
+        &self,
+        tenant: &str,
+        query: &EvaluationQuery,
+    ) -> Result<(Vec<StoredEvaluation>, bool), StoreError> {
+        let mut builder =
+            QueryBuilder::<Sqlite>::new("SELECT result FROM evaluations WHERE tenant_id = ");
+        builder.push_bind(tenant);
+        if let Some(run) = &query.run_id {
+            builder.push(" AND run_id = ").push_bind(run.as_str());
+        }
+        if let Some(outcome) = query.outcome {
+            builder.push(" AND outcome = ").push_bind(outcome.as_str());
+        }
+        if let Some(before) = query.before {
+            builder.push(" AND id < ").push_bind(before.to_string());
+        }
+        builder
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(query.limit + 1);
+        let rows = builder.build().fetch_all(&self.reader).await?;
+        evaluations_from(
+            rows.iter().map(|row| row.try_get::<String, _>("result")),
+            query.limit,
+        )
     }
 
     async fn due_for_expiry(

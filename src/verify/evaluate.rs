@@ -5,7 +5,7 @@ use super::claim::{Aggregate, Check, Claim, Entry, Payload};
 use super::compare::{canonical_eq, claim_states, numeric};
 use super::decimal::Decimal;
 use super::outcome::{Outcome, Reason};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
@@ -33,7 +33,7 @@ pub struct EvidenceRef<'a> {
     pub action_name: Option<&'a str>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClaimResult {
     pub index: usize,
     pub action_name: Option<String>,
@@ -44,13 +44,13 @@ pub struct ClaimResult {
     pub reason: Reason,
     pub claimed: Value,
     pub actual: Option<Value>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub actual_truncated: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub pass: usize,
     pub caught: usize,

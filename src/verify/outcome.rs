@@ -1,8 +1,8 @@
 //! Outcomes, reason codes and their order (evaluator.md "Outcome").
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Outcome {
     Pass,
@@ -11,6 +11,21 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Error => "ERROR",
+            Outcome::Caught => "CAUGHT",
+        }
+    }
+
+    /// `PASS`, `CAUGHT` or `ERROR`, in any case.
+    pub fn parse(text: &str) -> Option<Outcome> {
+        [Outcome::Pass, Outcome::Error, Outcome::Caught]
+            .into_iter()
+            .find(|outcome| outcome.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+
     /// The verdict of several: any CAUGHT wins (errors never mask a caught hallucination), then any ERROR;
     /// no results at all is ERROR.
     pub fn overall(results: impl IntoIterator<Item = Outcome>) -> Outcome {
@@ -18,7 +33,7 @@ impl Outcome {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     Match,

@@ -6,6 +6,7 @@ mod cli;
 mod concurrency;
 mod durability;
 mod errors;
+mod evaluations;
 mod jsonpath_cts;
 mod keys;
 mod ops;

@@ -1,0 +1,147 @@
+//! `/api/v1/evaluations`: verify an agent's claims against recorded evidence (evaluator.md). Posting needs
+//! `agent`; reading needs `reader`.
+
+use super::error::{Error, Invalid};
+use super::extract::{ApiJson, ApiQuery, Caller, PathId};
+use super::AppState;
+use crate::auth::Role;
+use crate::evaluations::{
+    run_evaluation, Context, EvaluationError, EvaluationQuery, StoredEvaluation,
+};
+use crate::verify::Outcome;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/evaluations", post(create).get(list))
+        .route("/evaluations/{evaluation_id}", get(fetch))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(payload): ApiJson<Value>,
+) -> Result<(StatusCode, Json<StoredEvaluation>), Error> {
+    caller.require(Role::Agent)?;
+    let context = Context {
+        store: state.store.as_ref(),
+        record_key: &state.record_key,
+        rules: &state.rules,
+        tenant: caller.tenant(),
+    };
+    match run_evaluation(&context, &payload).await {
+        Ok(evaluation) => {
+            tracing::info!(evaluation_id = %evaluation.id, outcome = evaluation.outcome.as_str(), "evaluation stored");
+            Ok((StatusCode::CREATED, Json(evaluation)))
+        }
+        Err(EvaluationError::Malformed(message)) => Err(Error::validation(Invalid::new(
+            "value_error",
+            vec![json!("body")],
+            message,
+        ))),
+        Err(EvaluationError::Store(error)) => Err(error.into()),
+    }
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<Json<StoredEvaluation>, Error> {
+    caller.require(Role::Reader)?;
+    state
+        .store
+        .get_evaluation(caller.tenant(), id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Error::NotFound(format!("Evaluation {id} not found")))
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    run_id: Option<String>,
+    outcome: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct EvaluationList {
+    evaluations: Vec<StoredEvaluation>,
+    limit: i64,
+    next_cursor: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<EvaluationList>, Error> {
+    caller.require(Role::Reader)?;
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(Error::validation(Invalid::query(
+            "limit",
+            "less_than_equal",
+            "Input should be between 1 and 200",
+            &limit.to_string(),
+        )));
+    }
+    let outcome = match params
+        .outcome
+        .as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+    {
+        Some(text) => Some(Outcome::parse(text).ok_or_else(|| {
+            Error::validation(Invalid::query(
+                "outcome",
+                "enum",
+                "Input should be 'PASS', 'CAUGHT' or 'ERROR'",
+                text,
+            ))
+        })?),
+        None => None,
+    };
+    let before = match params
+        .cursor
+        .as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+    {
+        Some(text) => {
+            Some(Uuid::parse_str(text).map_err(|_| Error::BadRequest("Invalid cursor".into()))?)
+        }
+        None => None,
+    };
+    let run_id = params
+        .run_id
+        .map(|run| run.trim().to_string())
+        .filter(|run| !run.is_empty());
+    let query = EvaluationQuery {
+        run_id,
+        outcome,
+        before,
+        limit,
+    };
+    let (evaluations, has_more) = state
+        .store
+        .list_evaluations(caller.tenant(), &query)
+        .await?;
+    let next_cursor = if has_more {
+        evaluations.last().map(|last| last.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(EvaluationList {
+        evaluations,
+        limit,
+        next_cursor,
+    }))
+}
