@@ -2,6 +2,7 @@
 //! form, and the Ed25519 seal that makes them tamper-evident.
 
 pub mod canonical;
+pub mod har;
 pub mod listing;
 pub mod model;
 pub mod signing;

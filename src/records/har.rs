@@ -1,0 +1,294 @@
+//! HAR 1.2 (`log.entries`) to records and back: how records are imported and exported. HandoffRail's own
+//! fields travel in the entry's `_handoffrail` object (HAR allows custom fields starting with `_`).
+
+use super::model::{Header, Provenance, Record, SealedRecord, Timings};
+use crate::timestamp::Timestamp;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// Why an entry could not be read; `entry` is its index in `log.entries`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("log.entries[{entry}]: {message}")]
+pub struct InvalidHar {
+    pub entry: usize,
+    pub message: String,
+}
+
+fn text<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
+    object.get(field).and_then(Value::as_str)
+}
+
+fn headers(list: Option<&Value>) -> Vec<Header> {
+    list.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|header| {
+            Some(Header {
+                name: text(header, "name")?.to_string(),
+                value: text(header, "value").unwrap_or_default().to_string(),
+            })
+        })
+        .collect()
+}
+
+/// A body from `postData`/`content`: `text`, base64-decoded when `encoding` says so.
+fn body(part: Option<&Value>) -> Result<Vec<u8>, String> {
+    let Some(part) = part else {
+        return Ok(Vec::new());
+    };
+    let content = text(part, "text").unwrap_or_default();
+    match text(part, "encoding") {
+        Some("base64") => STANDARD
+            .decode(content.trim())
+            .map_err(|error| format!("body is not valid base64: {error}")),
+        Some(other) => Err(format!("unsupported body encoding {other:?}")),
+        None => Ok(content.as_bytes().to_vec()),
+    }
+}
+
+/// Reads the entries of a HAR document as records of `tenant`, with provenance `import`. Ids are new.
+pub fn records_from_har(document: &Value, tenant: &str) -> Result<Vec<Record>, InvalidHar> {
+    let entries = document
+        .pointer("/log/entries")
+        .and_then(Value::as_array)
+        .ok_or_else(|| InvalidHar {
+            entry: 0,
+            message: "a HAR document needs log.entries".into(),
+        })?;
+    entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            record_from_entry(entry, tenant).map_err(|message| InvalidHar {
+                entry: index,
+                message,
+            })
+        })
+        .collect()
+}
+
+fn record_from_entry(entry: &Value, tenant: &str) -> Result<Record, String> {
+    let request = entry
+        .get("request")
+        .filter(|value| value.is_object())
+        .ok_or("missing request")?;
+    let response = entry
+        .get("response")
+        .filter(|value| value.is_object())
+        .ok_or("missing response")?;
+    let method = text(request, "method")
+        .filter(|method| !method.is_empty())
+        .ok_or("missing request.method")?;
+    let url = text(request, "url").ok_or("missing request.url")?;
+    url::Url::parse(url).map_err(|error| format!("request.url: {error}"))?;
+    let started_at = text(entry, "startedDateTime")
+        .and_then(Timestamp::parse)
+        .ok_or("missing or invalid startedDateTime")?;
+    let elapsed_ms = entry
+        .get("time")
+        .and_then(Value::as_f64)
+        .filter(|ms| ms.is_finite() && *ms >= 0.0);
+    let ended_at = elapsed_ms
+        .and_then(|ms| Timestamp::from_micros(started_at.micros() + (ms * 1000.0) as i64));
+    let status = response
+        .get("status")
+        .and_then(Value::as_u64)
+        .filter(|status| (100..=599).contains(status))
+        .map(|status| status as u16);
+    let request_body = body(request.get("postData"))?;
+    let response_body = body(response.get("content"))?;
+    let ours = entry.get("_handoffrail").cloned().unwrap_or(Value::Null);
+    let optional = |field: &str| text(&ours, field).map(String::from);
+    Ok(Record {
+        id: Uuid::now_v7(),
+        tenant_id: tenant.to_string(),
+        run_id: optional("run_id"),
+        agent_id: optional("agent_id"),
+        action: optional("action"),
+        method: method.to_ascii_uppercase(),
+        url: url.to_string(),
+        request_headers: headers(request.get("headers")),
+        request_body_size: request_body.len() as u64,
+        request_body,
+        request_truncated: false,
+        status,
+        response_headers: headers(response.get("headers")),
+        response_body_size: response_body.len() as u64,
+        response_body,
+        response_truncated: false,
+        timings: Timings {
+            started_at,
+            first_byte_at: None,
+            ended_at,
+        },
+        upstream_error: optional("upstream_error")
+            .or_else(|| text(response, "_error").map(String::from)),
+        aborted: false,
+        provenance: Provenance::Import,
+        trusted: false,
+    })
+}
+
+/// A HAR 1.2 document of sealed records; bodies as base64, seals in `_handoffrail`.
+pub fn har_from_records(records: &[SealedRecord]) -> Value {
+    let entries: Vec<Value> = records.iter().map(entry_from_record).collect();
+    json!({"log": {"version": "1.2", "creator": {"name": "handoffrail", "version": env!("CARGO_PKG_VERSION")}, "entries": entries}})
+}
+
+fn entry_from_record(sealed: &SealedRecord) -> Value {
+    let record = &sealed.record;
+    let headers = |list: &[Header]| -> Vec<Value> {
+        list.iter()
+            .map(|header| json!({"name": header.name, "value": header.value}))
+            .collect()
+    };
+    let elapsed_ms = record
+        .timings
+        .ended_at
+        .map(|end| (end.micros() - record.timings.started_at.micros()) as f64 / 1000.0)
+        .unwrap_or(-1.0);
+    json!({
+        "startedDateTime": record.timings.started_at.to_string(),
+        "time": elapsed_ms,
+        "request": {
+            "method": record.method, "url": record.url, "httpVersion": "HTTP/1.1",
+            "headers": headers(&record.request_headers), "queryString": [], "cookies": [],
+            "headersSize": -1, "bodySize": record.request_body_size,
+            "postData": {"mimeType": "", "text": STANDARD.encode(&record.request_body), "encoding": "base64"}
+        },
+        "response": {
+            "status": record.status.unwrap_or(0), "statusText": "", "httpVersion": "HTTP/1.1",
+            "headers": headers(&record.response_headers), "cookies": [], "redirectURL": "",
+            "headersSize": -1, "bodySize": record.response_body_size,
+            "content": {"size": record.response_body_size, "mimeType": "", "text": STANDARD.encode(&record.response_body), "encoding": "base64"}
+        },
+        "cache": {},
+        "timings": {"send": 0, "wait": elapsed_ms.max(0.0), "receive": 0},
+        // The sealed record itself, so an exported HAR can be verified offline with the public key.
+        "_handoffrail": {"run_id": record.run_id, "agent_id": record.agent_id, "action": record.action, "record": sealed}
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::RecordKey;
+
+    const HAR: &str = r#"{"log": {"version": "1.2", "creator": {"name": "browser", "version": "1"}, "entries": [
+      {"startedDateTime": "2026-11-21T10:00:00.000+01:00", "time": 42.5,
+       "request": {"method": "get", "url": "https://api.example.com/v1/orders/7?expand=a&expand=b",
+                   "headers": [{"name": "Accept", "value": "application/json"}, {"name": "X-Trace", "value": "1"}, {"name": "X-Trace", "value": "2"}]},
+       "response": {"status": 200, "headers": [{"name": "Content-Type", "value": "application/json"}],
+                    "content": {"size": 16, "mimeType": "application/json", "text": "{\"total\": 89.5}"}},
+       "_handoffrail": {"run_id": "run-1", "action": "get_order", "agent_id": "sales-01"}},
+      {"startedDateTime": "2026-11-21T10:00:01Z", "time": 3,
+       "request": {"method": "POST", "url": "https://api.example.com/v1/blobs", "postData": {"mimeType": "application/octet-stream", "text": "AAEC/w==", "encoding": "base64"}},
+       "response": {"status": 201, "content": {"text": ""}}}
+    ]}}"#;
+
+    #[test]
+    fn entries_become_import_records() {
+        let document: Value = serde_json::from_str(HAR).expect("har");
+        let records = records_from_har(&document, "default").expect("records");
+        assert_eq!(records.len(), 2);
+        let first = &records[0];
+        assert_eq!((first.method.as_str(), first.status), ("GET", Some(200)));
+        assert_eq!(
+            first.url,
+            "https://api.example.com/v1/orders/7?expand=a&expand=b"
+        );
+        assert_eq!(first.response_body, br#"{"total": 89.5}"#);
+        assert_eq!(
+            first.request_headers.len(),
+            3,
+            "repeated headers stay repeated"
+        );
+        assert_eq!(
+            first.timings.started_at.to_string(),
+            "2026-11-21T09:00:00.000000Z"
+        );
+        assert_eq!(
+            first.timings.ended_at.map(|end| end.to_string()).as_deref(),
+            Some("2026-11-21T09:00:00.042500Z")
+        );
+        assert_eq!(
+            (first.run_id.as_deref(), first.action.as_deref()),
+            (Some("run-1"), Some("get_order"))
+        );
+        assert_eq!(first.provenance, Provenance::Import);
+        assert_eq!(
+            records[1].request_body,
+            [0, 1, 2, 255],
+            "base64 bodies are decoded"
+        );
+    }
+
+    #[test]
+    fn broken_entries_are_named() {
+        let cases = [
+            (r#"{"log": {}}"#, "log.entries"),
+            (
+                r#"{"log": {"entries": [{"request": {"url": "https://a.example/"}, "response": {}, "startedDateTime": "2026-11-21T10:00:00Z"}]}}"#,
+                "request.method",
+            ),
+            (
+                r#"{"log": {"entries": [{"request": {"method": "GET", "url": "not a url"}, "response": {}, "startedDateTime": "2026-11-21T10:00:00Z"}]}}"#,
+                "request.url",
+            ),
+            (
+                r#"{"log": {"entries": [{"request": {"method": "GET", "url": "https://a.example/"}, "response": {}}]}}"#,
+                "startedDateTime",
+            ),
+            (
+                r#"{"log": {"entries": [{"request": {"method": "GET", "url": "https://a.example/"}, "response": {"content": {"text": "%%%", "encoding": "base64"}}, "startedDateTime": "2026-11-21T10:00:00Z"}]}}"#,
+                "base64",
+            ),
+        ];
+        for (text, fragment) in cases {
+            let document: Value = serde_json::from_str(text).expect("json");
+            let error = records_from_har(&document, "t").expect_err(text);
+            assert!(error.to_string().contains(fragment), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn exported_har_reads_back_to_the_same_exchange() {
+        let key = RecordKey::generate();
+        let document: Value = serde_json::from_str(HAR).expect("har");
+        let sealed: Vec<SealedRecord> = records_from_har(&document, "default")
+            .expect("records")
+            .into_iter()
+            .map(|r| key.seal(r))
+            .collect();
+        let exported = har_from_records(&sealed);
+        let again = records_from_har(&exported, "default").expect("re-import");
+        for (original, copy) in sealed.iter().zip(&again) {
+            let original = &original.record;
+            assert_eq!(
+                (&copy.method, &copy.url, copy.status),
+                (&original.method, &original.url, original.status)
+            );
+            assert_eq!(
+                (&copy.request_body, &copy.response_body),
+                (&original.request_body, &original.response_body)
+            );
+            assert_eq!(
+                (&copy.request_headers, &copy.run_id, &copy.action),
+                (
+                    &original.request_headers,
+                    &original.run_id,
+                    &original.action
+                )
+            );
+        }
+        let carried: SealedRecord =
+            serde_json::from_value(exported["log"]["entries"][0]["_handoffrail"]["record"].clone())
+                .expect("sealed record in the export");
+        assert!(
+            key.verify(&carried).is_valid(),
+            "the export carries a verifiable copy of each record"
+        );
+    }
+}
