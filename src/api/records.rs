@@ -3,19 +3,22 @@
 
 use super::error::Error;
 use super::error::Invalid;
-use super::extract::{ApiQuery, Caller, PathId};
+use super::extract::{ApiJson, ApiQuery, Caller, PathId};
 use super::AppState;
 use crate::auth::Role;
-use crate::records::{RecordCursor, RecordQuery, RecordSummary, SealedRecord};
+use crate::records::har::records_from_har;
+use crate::records::{Provenance, Record, RecordCursor, RecordQuery, RecordSummary, SealedRecord};
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/records", get(list))
+        .route("/records", get(list).post(import))
         .route("/records/public-key", get(public_key))
         .route("/records/{record_id}", get(fetch))
 }
@@ -131,4 +134,113 @@ async fn list(
         limit,
         next_cursor,
     }))
+}
+
+/// Most records one import may carry; the recorder batches are smaller, this bounds one transaction.
+const MAX_IMPORT: usize = 1_000;
+
+#[derive(Serialize)]
+struct Imported {
+    imported: usize,
+    ids: Vec<Uuid>,
+}
+
+/// Native JSON: `{"records": [...]}` or a bare array of record objects (as `GET /records/{id}` returns them).
+fn records_from_native(payload: &Value, tenant: &str) -> Result<Vec<Record>, Error> {
+    let items = payload
+        .get("records")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            Error::validation(Invalid::new(
+                "value_error",
+                vec![json!("body")],
+                "expected a HAR document (log.entries) or {\"records\": [...]}",
+            ))
+        })?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let mut record: Record = serde_json::from_value(item.clone()).map_err(|error| {
+                Error::validation(Invalid::new(
+                    "value_error",
+                    vec![json!("body"), json!("records"), json!(index)],
+                    error.to_string(),
+                ))
+            })?;
+            record.id = Uuid::now_v7();
+            record.tenant_id = tenant.to_string();
+            record.provenance = Provenance::Import;
+            Ok(record)
+        })
+        .collect()
+}
+
+async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(payload): ApiJson<Value>,
+) -> Result<(StatusCode, Json<Imported>), Error> {
+    caller.require(Role::Agent)?;
+    let records = if payload.get("log").is_some() {
+        records_from_har(&payload, caller.tenant()).map_err(|error| {
+            Error::validation(Invalid::new(
+                "value_error",
+                vec![
+                    json!("body"),
+                    json!("log"),
+                    json!("entries"),
+                    json!(error.entry),
+                ],
+                error.message,
+            ))
+        })?
+    } else {
+        records_from_native(&payload, caller.tenant())?
+    };
+    if records.len() > MAX_IMPORT {
+        return Err(Error::validation(Invalid::new(
+            "value_error",
+            vec![json!("body")],
+            format!(
+                "at most {MAX_IMPORT} records per import ({} given)",
+                records.len()
+            ),
+        )));
+    }
+    let tenant_trusted: Vec<_> = state
+        .store
+        .list_trusted_endpoints(caller.tenant())
+        .await?
+        .iter()
+        .filter_map(|endpoint| endpoint.pattern().ok())
+        .collect();
+    let sealed: Vec<SealedRecord> = records
+        .into_iter()
+        .map(|mut record| {
+            // Redaction happens before anything is stored, on import as on capture.
+            state.rules.redaction.headers(&mut record.request_headers);
+            state.rules.redaction.headers(&mut record.response_headers);
+            record.url = state.rules.redaction.url(&record.url);
+            record.trusted = state.rules.is_trusted(&record.method, &record.url)
+                || tenant_trusted
+                    .iter()
+                    .any(|pattern| pattern.matches(&record.method, &record.url));
+            state.record_key.seal(record)
+        })
+        .collect();
+    state.store.insert_records(&sealed).await?;
+    let ids: Vec<Uuid> = sealed.iter().map(|sealed| sealed.record.id).collect();
+    tracing::info!(
+        tenant = caller.tenant(),
+        count = ids.len(),
+        "records imported"
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(Imported {
+            imported: ids.len(),
+            ids,
+        }),
+    ))
 }

@@ -13,6 +13,8 @@ on_both_backends!(
     a_stored_record_reads_back_verified_and_tampering_shows,
     the_public_key_is_the_servers_record_key,
     records_list_newest_first_with_filters_and_cursor,
+    har_import_is_redacted_sealed_and_usable_as_evidence,
+    native_records_reimport_and_bad_imports_are_refused,
 );
 
 async fn a_stored_record_reads_back_verified_and_tampering_shows(backend: Backend) {
@@ -200,5 +202,124 @@ async fn records_list_newest_first_with_filters_and_cursor(backend: Backend) {
     assert_eq!(
         app.get("/records?cursor=zzz").await.status,
         StatusCode::BAD_REQUEST
+    );
+}
+
+fn har(secret: &str) -> serde_json::Value {
+    json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": [{
+        "startedDateTime": "2026-11-21T10:00:00.000Z", "time": 12,
+        "request": {"method": "GET", "url": format!("https://api.example.com/v1/orders/7?api_key={secret}&expand=items"),
+                    "headers": [{"name": "Authorization", "value": format!("Bearer {secret}")}, {"name": "Accept", "value": "application/json"}]},
+        "response": {"status": 200, "headers": [{"name": "Set-Cookie", "value": format!("session={secret}")}],
+                     "content": {"mimeType": "application/json", "text": "{\"order\": {\"status\": \"shipped\"}}"}},
+        "_handoffrail": {"run_id": "run-h", "action": "get_order"}
+    }]}})
+}
+
+async fn har_import_is_redacted_sealed_and_usable_as_evidence(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let reply = app.post("/records", har("s3cr3t-value")).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    assert_eq!(reply.body["imported"], 1);
+    let id = reply.body["ids"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let record = app.get(&format!("/records/{id}")).await;
+    assert!(
+        !record.text.contains("s3cr3t-value"),
+        "secrets never stored: {}",
+        record.text
+    );
+    assert_eq!(record.body["provenance"], "import");
+    assert_eq!(record.body["signature_valid"], true);
+    assert_eq!(
+        record.body["url"],
+        "https://api.example.com/v1/orders/7?api_key=[REDACTED]&expand=items"
+    );
+    assert_eq!(
+        record.body["request_headers"][0],
+        json!({"name": "Authorization", "value": "[REDACTED]"})
+    );
+    assert_eq!(record.body["response_headers"][0]["value"], "[REDACTED]");
+    assert_eq!(
+        record.body["trusted"], false,
+        "no trusted endpoints configured"
+    );
+
+    let claim = json!({"action_name": "get_order", "verification_mode": "exact", "json_path": "$.order.status", "claimed_value": "shipped"});
+    let mut by_id = claim.clone();
+    by_id["record_id"] = json!(id);
+    let result = app.post("/evaluations", json!({"claims": [by_id]})).await;
+    assert_eq!(result.body["outcome"], "PASS", "{}", result.text);
+    let by_run = app
+        .post(
+            "/evaluations",
+            json!({"run_id": "run-h", "claims": [claim]}),
+        )
+        .await;
+    assert_eq!(
+        by_run.body["outcome"], "PASS",
+        "found by the run and action of the HAR entry: {}",
+        by_run.text
+    );
+}
+
+async fn native_records_reimport_and_bad_imports_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = app.post("/records", har("x")).await;
+    let id = first.body["ids"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let exported = app.get(&format!("/records/{id}")).await.body;
+    let again = app
+        .post("/records", json!({"records": [exported.clone()]}))
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+    let copy_id = again.body["ids"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_ne!(copy_id, id, "an import gets a new id");
+    let copy = app.get(&format!("/records/{copy_id}")).await.body;
+    assert_eq!(
+        (copy["response_body"].clone(), copy["url"].clone()),
+        (exported["response_body"].clone(), exported["url"].clone())
+    );
+    assert_eq!(copy["signature_valid"], true);
+
+    for bad in [
+        json!({"log": {"entries": [{"request": {"method": "GET"}, "response": {}, "startedDateTime": "2026-11-21T10:00:00Z"}]}}),
+        json!({"log": {}}),
+        json!({"records": [{"method": "GET"}]}),
+        json!({"something": "else"}),
+    ] {
+        let reply = app.post("/records", bad.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            reply.text
+        );
+    }
+    let reader = app.key("reader", None).await;
+    assert_eq!(
+        app.send(
+            reqwest::Method::POST,
+            "/records",
+            Some(&reader),
+            Some(har("y"))
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/records").await.body["records"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "only the two good imports"
     );
 }
