@@ -6,10 +6,11 @@ use super::error::Invalid;
 use super::extract::{ApiJson, ApiQuery, Caller, PathId};
 use super::AppState;
 use crate::auth::Role;
-use crate::records::har::records_from_har;
+use crate::records::har::{har_from_records, records_from_har};
 use crate::records::{Provenance, Record, RecordCursor, RecordQuery, RecordSummary, SealedRecord};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/records", get(list).post(import))
         .route("/records/public-key", get(public_key))
+        .route("/records/export", get(export))
         .route("/records/{record_id}", get(fetch))
 }
 
@@ -243,4 +245,60 @@ async fn import(
             ids,
         }),
     ))
+}
+
+/// Most records one export returns; narrow it with `run_id` for more.
+const MAX_EXPORT: i64 = 1_000;
+
+#[derive(Deserialize)]
+struct ExportParams {
+    format: Option<String>,
+    run_id: Option<String>,
+}
+
+/// The tenant's records (of one run, when given), oldest first, with bodies and seals: a HAR 1.2 document,
+/// or JSON lines of sealed records (`format=jsonl`).
+async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<ExportParams>,
+) -> Result<Response, Error> {
+    caller.require(Role::Reader)?;
+    let format = params
+        .format
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("har")
+        .to_ascii_lowercase();
+    if format != "har" && format != "jsonl" {
+        return Err(Error::validation(Invalid::query(
+            "format",
+            "enum",
+            "Input should be 'har' or 'jsonl'",
+            &format,
+        )));
+    }
+    let query = RecordQuery {
+        run_id: present(params.run_id),
+        limit: MAX_EXPORT,
+        ..Default::default()
+    };
+    let (summaries, _) = state.store.list_records(caller.tenant(), &query).await?;
+    let mut records = Vec::with_capacity(summaries.len());
+    for summary in summaries.iter().rev() {
+        if let Some(sealed) = state.store.get_record(caller.tenant(), summary.id).await? {
+            records.push(sealed);
+        }
+    }
+    if format == "har" {
+        return Ok(Json(har_from_records(&records)).into_response());
+    }
+    let mut lines = String::new();
+    for sealed in &records {
+        lines.push_str(
+            &serde_json::to_string(sealed).map_err(|error| Error::Internal(error.into()))?,
+        );
+        lines.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], lines).into_response())
 }

@@ -15,6 +15,7 @@ on_both_backends!(
     records_list_newest_first_with_filters_and_cursor,
     har_import_is_redacted_sealed_and_usable_as_evidence,
     native_records_reimport_and_bad_imports_are_refused,
+    exports_carry_verifiable_records,
 );
 
 async fn a_stored_record_reads_back_verified_and_tampering_shows(backend: Backend) {
@@ -321,5 +322,53 @@ async fn native_records_reimport_and_bad_imports_are_refused(backend: Backend) {
             .map(Vec::len),
         Some(2),
         "only the two good imports"
+    );
+}
+
+async fn exports_carry_verifiable_records(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.post("/records", har("a")).await;
+    let mut other_run = har("b");
+    other_run["log"]["entries"][0]["_handoffrail"]["run_id"] = json!("run-other");
+    app.post("/records", other_run).await;
+    let key = RecordKey::load_or_create(app.data_dir()).expect("key");
+
+    let exported = app.get("/records/export?format=har&run_id=run-h").await;
+    assert_eq!(exported.status, StatusCode::OK);
+    let entries = exported.body["log"]["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(entries.len(), 1, "only the run asked for");
+    let carried: handoffrail::records::SealedRecord =
+        serde_json::from_value(entries[0]["_handoffrail"]["record"].clone())
+            .expect("sealed record");
+    assert!(
+        key.verify(&carried).is_valid(),
+        "verifiable offline with the public key"
+    );
+
+    let lines = app
+        .http
+        .get(app.api("/records/export?format=jsonl"))
+        .header("X-API-Key", &app.admin_key)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(lines.headers()["content-type"], "application/x-ndjson");
+    let text = lines.text().await.expect("text");
+    let records: Vec<handoffrail::records::SealedRecord> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a sealed record per line"))
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|record| key.verify(record).is_valid()));
+    assert!(
+        records[0].record.timings.started_at <= records[1].record.timings.started_at,
+        "oldest first"
+    );
+    assert_eq!(
+        app.get("/records/export?format=csv").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
     );
 }
