@@ -77,6 +77,17 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn stored_floats_read_back_exactly() {
+        // Parsing must be correctly rounded (serde_json's `float_roundtrip`), or a stored verdict would not
+        // read back as it was returned.
+        for value in [13.91186_f64, 0.1, 2.0 / 3.0, 1e-7, 123456.789012345] {
+            let text = serde_json::to_string(&value).expect("serialise");
+            let back: f64 = serde_json::from_str(&text).expect("parse");
+            assert_eq!(back.to_bits(), value.to_bits(), "{text}");
+        }
+    }
+
+    #[test]
     fn secrets_never_reach_the_stored_payload() {
         let payload = json!({
             "run_id": "r", "provably_org_id": "org", "integration_api_key": "sk_live_123",
