@@ -6,8 +6,9 @@ use super::error::Invalid;
 use super::extract::{ApiJson, ApiQuery, Caller, PathId};
 use super::AppState;
 use crate::auth::Role;
-use crate::records::har::{har_from_records, records_from_har};
-use crate::records::{Provenance, Record, RecordCursor, RecordQuery, RecordSummary, SealedRecord};
+use crate::records::har::har_from_records;
+use crate::records::import::{self, InvalidImport};
+use crate::records::{RecordCursor, RecordQuery, RecordSummary, SealedRecord};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -138,44 +139,10 @@ async fn list(
     }))
 }
 
-/// Most records one import may carry; the recorder batches are smaller, this bounds one transaction.
-const MAX_IMPORT: usize = 1_000;
-
 #[derive(Serialize)]
 struct Imported {
     imported: usize,
     ids: Vec<Uuid>,
-}
-
-/// Native JSON: `{"records": [...]}` or a bare array of record objects (as `GET /records/{id}` returns them).
-fn records_from_native(payload: &Value, tenant: &str) -> Result<Vec<Record>, Error> {
-    let items = payload
-        .get("records")
-        .and_then(Value::as_array)
-        .ok_or_else(|| {
-            Error::validation(Invalid::new(
-                "value_error",
-                vec![json!("body")],
-                "expected a HAR document (log.entries) or {\"records\": [...]}",
-            ))
-        })?;
-    items
-        .iter()
-        .enumerate()
-        .map(|(index, item)| {
-            let mut record: Record = serde_json::from_value(item.clone()).map_err(|error| {
-                Error::validation(Invalid::new(
-                    "value_error",
-                    vec![json!("body"), json!("records"), json!(index)],
-                    error.to_string(),
-                ))
-            })?;
-            record.id = Uuid::now_v7();
-            record.tenant_id = tenant.to_string();
-            record.provenance = Provenance::Import;
-            Ok(record)
-        })
-        .collect()
 }
 
 async fn import(
@@ -184,32 +151,21 @@ async fn import(
     ApiJson(payload): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Imported>), Error> {
     caller.require(Role::Agent)?;
-    let records = if payload.get("log").is_some() {
-        records_from_har(&payload, caller.tenant()).map_err(|error| {
-            Error::validation(Invalid::new(
-                "value_error",
-                vec![
-                    json!("body"),
-                    json!("log"),
-                    json!("entries"),
-                    json!(error.entry),
-                ],
-                error.message,
-            ))
-        })?
-    } else {
-        records_from_native(&payload, caller.tenant())?
-    };
-    if records.len() > MAX_IMPORT {
-        return Err(Error::validation(Invalid::new(
-            "value_error",
-            vec![json!("body")],
-            format!(
-                "at most {MAX_IMPORT} records per import ({} given)",
-                records.len()
-            ),
-        )));
-    }
+    let records = import::parse_document(&payload, caller.tenant()).map_err(|error| {
+        let loc = match &error {
+            InvalidImport::Har(har) => vec![
+                json!("body"),
+                json!("log"),
+                json!("entries"),
+                json!(har.entry),
+            ],
+            InvalidImport::Record { index, .. } => {
+                vec![json!("body"), json!("records"), json!(index)]
+            }
+            InvalidImport::Shape | InvalidImport::TooMany(_) => vec![json!("body")],
+        };
+        Error::validation(Invalid::new("value_error", loc, error.to_string()))
+    })?;
     let tenant_trusted: Vec<_> = state
         .store
         .list_trusted_endpoints(caller.tenant())
@@ -217,20 +173,7 @@ async fn import(
         .iter()
         .filter_map(|endpoint| endpoint.pattern().ok())
         .collect();
-    let sealed: Vec<SealedRecord> = records
-        .into_iter()
-        .map(|mut record| {
-            // Redaction happens before anything is stored, on import as on capture.
-            state.rules.redaction.headers(&mut record.request_headers);
-            state.rules.redaction.headers(&mut record.response_headers);
-            record.url = state.rules.redaction.url(&record.url);
-            record.trusted = state.rules.is_trusted(&record.method, &record.url)
-                || tenant_trusted
-                    .iter()
-                    .any(|pattern| pattern.matches(&record.method, &record.url));
-            state.record_key.seal(record)
-        })
-        .collect();
+    let sealed = import::prepare(records, &state.rules, &tenant_trusted, &state.record_key);
     state.store.insert_records(&sealed).await?;
     let ids: Vec<Uuid> = sealed.iter().map(|sealed| sealed.record.id).collect();
     tracing::info!(

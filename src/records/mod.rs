@@ -3,6 +3,7 @@
 
 pub mod canonical;
 pub mod har;
+pub mod import;
 pub mod listing;
 pub mod model;
 pub mod signing;
