@@ -1,7 +1,5 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
     handoffrail::install_crypto_provider();
-    let cli = handoffrail::cli::Cli::parse();
+    let cli = handoffrail::cli::parse();
     handoffrail::cli::run(cli)
 }

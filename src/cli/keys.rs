@@ -67,7 +67,7 @@ pub async fn run(command: KeysCommand, format: Format) -> anyhow::Result<()> {
                 "created_at": key.key.created_at, "key": key.plaintext,
             }))?
         ),
-        Format::Table => {
+        Format::Table | Format::Junit => {
             println!(
                 "Created API key {} ({}, role {}, tenant {}, tier {})",
                 key.key.id,

@@ -1,5 +1,6 @@
 //! The `handoffrail` command line: `serve`, `keys create`, and the packet client commands.
 
+mod evaluate;
 mod keys;
 mod output;
 mod packets;
@@ -47,8 +48,12 @@ pub struct ClientArgs {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// For people (`text` is the same).
+    #[value(alias = "text")]
     Table,
     Json,
+    /// JUnit XML, for `evaluate` in CI.
+    Junit,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +77,27 @@ pub enum Command {
     History(packets::IdArg),
     /// Complete a claimed packet (moves it through in_progress to completed).
     Complete(packets::IdArg),
+    /// Verify an agent's claims against recorded evidence; exit 0 PASS, 1 CAUGHT, 2 ERROR, 64 usage.
+    Evaluate(evaluate::EvaluateArgs),
+}
+
+/// Parses the command line; `evaluate` reports usage errors with exit code 64 (sysexits EX_USAGE), as CI
+/// gates distinguish them from verdicts.
+pub fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let usage = !matches!(
+                error.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            if usage && std::env::args().any(|arg| arg == "evaluate") {
+                let _ = error.print();
+                std::process::exit(i32::from(evaluate::USAGE));
+            }
+            error.exit()
+        }
+    }
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -85,6 +111,9 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Evaluate(args) = cli.command {
+        return runtime.block_on(evaluate::run(args, &cli.client));
+    }
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(config) => serve::run(config).await,

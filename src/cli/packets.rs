@@ -149,7 +149,9 @@ pub async fn run(command: Command, args: &ClientArgs) -> anyhow::Result<()> {
                 format,
             )
         }
-        Command::Serve(_) | Command::Keys(_) => unreachable!("dispatched in cli::run"),
+        Command::Serve(_) | Command::Keys(_) | Command::Evaluate(_) => {
+            unreachable!("dispatched in cli::run")
+        }
     }
 }
 

@@ -152,6 +152,14 @@ impl Client {
         .await
     }
 
+    pub async fn evaluate(
+        &self,
+        payload: &Value,
+    ) -> Result<crate::evaluations::StoredEvaluation, ClientError> {
+        self.send(Method::POST, "/evaluations", Some(payload), None::<&()>)
+            .await
+    }
+
     pub async fn history(&self, id: &str) -> Result<History, ClientError> {
         self.send(
             Method::GET,

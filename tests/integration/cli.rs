@@ -233,3 +233,222 @@ async fn keys_create_writes_a_working_key_into_the_database() {
         .expect("runs");
     assert_eq!(bad_role.status.code(), Some(2), "usage errors exit 2");
 }
+
+mod evaluate {
+    use crate::support::{spawn_app_with, AppOptions, Backend};
+    use serde_json::Value;
+    use std::process::Output;
+
+    const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+    fn fixture(path: &str) -> String {
+        format!("{ROOT}/fixtures/{path}")
+    }
+
+    async fn handoffrail(env: &[(&str, &str)], args: &[&str]) -> Output {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_handoffrail"));
+        command
+            .args(args)
+            .env_remove("HANDOFFRAIL_API_KEY")
+            .env_remove("HANDOFFRAIL_URL");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().await.expect("cli runs")
+    }
+
+    /// The per-claim results and outcome, without what differs between two runs (ids, times).
+    fn verdict(output: &Output) -> (Value, Value) {
+        let result: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+            panic!(
+                "json output ({error}): {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        (result["outcome"].clone(), result["per_claim"].clone())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn offline_and_online_give_the_same_verdicts_and_exit_codes() {
+        let app = spawn_app_with(
+            Backend::Sqlite,
+            AppOptions {
+                configure: |config| {
+                    config.rules =
+                        Some(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/rules").into())
+                },
+                ..Default::default()
+            },
+        )
+        .await;
+        let har: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture("records/orders.har")).expect("har"),
+        )
+        .expect("json");
+        assert_eq!(
+            app.post("/records", har).await.status,
+            reqwest::StatusCode::CREATED
+        );
+        let online_env = [
+            ("HANDOFFRAIL_URL", app.api("")),
+            ("HANDOFFRAIL_API_KEY", app.admin_key.clone()),
+        ];
+        let online_env: Vec<(&str, &str)> = online_env
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        let records = fixture("records/orders.har");
+        let rules = fixture("rules");
+        for (payload, exit, outcome, reasons) in [
+            (
+                "passing-run",
+                0,
+                "PASS",
+                vec!["match", "match", "match", "match"],
+            ),
+            (
+                "caught-hallucination",
+                1,
+                "CAUGHT",
+                vec!["match", "value_mismatch"],
+            ),
+            (
+                "untrusted-endpoint",
+                1,
+                "CAUGHT",
+                vec!["untrusted_endpoint"],
+            ),
+            ("invalid-claim", 2, "ERROR", vec!["invalid_claim"]),
+        ] {
+            let path = fixture(&format!("payloads/{payload}.json"));
+            let offline = handoffrail(
+                &[],
+                &[
+                    "evaluate",
+                    &path,
+                    "--records",
+                    &records,
+                    "--rules",
+                    &rules,
+                    "--format",
+                    "json",
+                ],
+            )
+            .await;
+            let online = handoffrail(&online_env, &["evaluate", &path, "--format", "json"]).await;
+            assert_eq!(
+                offline.status.code(),
+                Some(exit),
+                "{payload} offline: {}",
+                String::from_utf8_lossy(&offline.stderr)
+            );
+            assert_eq!(
+                online.status.code(),
+                Some(exit),
+                "{payload} online: {}",
+                String::from_utf8_lossy(&online.stderr)
+            );
+            let (offline_outcome, offline_claims) = verdict(&offline);
+            assert_eq!(offline_outcome, outcome, "{payload}");
+            let found: Vec<&str> = offline_claims
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["reason"].as_str())
+                .collect();
+            assert_eq!(found, reasons, "{payload}");
+            assert_eq!(
+                verdict(&online),
+                (offline_outcome, offline_claims),
+                "{payload}: offline and online agree"
+            );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn text_and_junit_output_read_well_in_ci() {
+        let dir = tempfile::TempDir::new().expect("dir");
+        let report = dir.path().join("report.xml");
+        let records = fixture("records/orders.har");
+        let payload = fixture("payloads/caught-hallucination.json");
+        let text = handoffrail(&[], &["evaluate", &payload, "--records", &records]).await;
+        let stdout = String::from_utf8_lossy(&text.stdout);
+        assert_eq!(text.status.code(), Some(1));
+        assert!(stdout.contains("PASS    #0 get_order exact $.order.status: claimed \"shipped\", actual \"shipped\" [match]"), "{stdout}");
+        assert!(stdout.contains("CAUGHT  #1 get_order field_extraction $.order.total: claimed \"99.00\", actual 89.5 [value_mismatch] — claimed 99.00, record has 89.5 at $.order.total"), "{stdout}");
+        assert!(
+            stdout.contains("CAUGHT: 1 pass, 1 caught, 0 error"),
+            "{stdout}"
+        );
+        let junit = handoffrail(
+            &[],
+            &[
+                "evaluate",
+                &payload,
+                "--records",
+                &records,
+                "--format",
+                "junit",
+                "--output",
+                report.to_str().expect("path"),
+            ],
+        )
+        .await;
+        assert_eq!(junit.status.code(), Some(1));
+        let xml = std::fs::read_to_string(&report).expect("report written");
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"handoffrail evaluate\" tests=\"2\" failures=\"1\" errors=\"0\""), "{xml}");
+        assert!(xml.contains("<failure message=\"value_mismatch\">claimed 99.00, record has 89.5 at $.order.total</failure>"), "{xml}");
+        assert_eq!(
+            String::from_utf8_lossy(&junit.stdout),
+            xml,
+            "--output writes what stdout shows"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn usage_and_input_errors_exit_64_and_infrastructure_2() {
+        let records = fixture("records/orders.har");
+        let payload = fixture("payloads/passing-run.json");
+        let cases: Vec<(Vec<&str>, i32)> = vec![
+            (vec!["evaluate"], 64),
+            (vec!["evaluate", &payload, "--rules", "rules"], 64),
+            (
+                vec![
+                    "evaluate",
+                    "/nonexistent/payload.json",
+                    "--records",
+                    &records,
+                ],
+                64,
+            ),
+            (vec!["evaluate", &records, "--records", &records], 64),
+            (
+                vec!["evaluate", &payload, "--records", "/nonexistent.har"],
+                64,
+            ),
+            (vec!["evaluate", &payload], 64),
+        ];
+        for (args, code) in cases {
+            let output = handoffrail(&[], &args).await;
+            assert_eq!(
+                output.status.code(),
+                Some(code),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let unreachable = handoffrail(
+            &[
+                ("HANDOFFRAIL_URL", "http://127.0.0.1:9/api/v1"),
+                ("HANDOFFRAIL_API_KEY", "hr_x"),
+            ],
+            &["evaluate", &payload],
+        )
+        .await;
+        assert_eq!(
+            unreachable.status.code(),
+            Some(2),
+            "an unreachable server is an ERROR, never a PASS"
+        );
+    }
+}
