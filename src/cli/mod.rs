@@ -1,6 +1,7 @@
 //! The `handoffrail` command line: `serve`, `keys create`, and the packet client commands.
 
 mod evaluate;
+mod evidence;
 mod keys;
 mod output;
 mod packets;
@@ -77,6 +78,12 @@ pub enum Command {
     History(packets::IdArg),
     /// Complete a claimed packet (moves it through in_progress to completed).
     Complete(packets::IdArg),
+    /// Import or export evidence records.
+    #[command(subcommand)]
+    Records(evidence::RecordsCommand),
+    /// Manage the tenant's trusted endpoints.
+    #[command(subcommand)]
+    Trust(evidence::TrustCommand),
     /// Verify an agent's claims against recorded evidence; exit 0 PASS, 1 CAUGHT, 2 ERROR, 64 usage.
     Evaluate(evaluate::EvaluateArgs),
 }
@@ -118,6 +125,8 @@ pub fn run(cli: Cli) -> ExitCode {
         match cli.command {
             Command::Serve(config) => serve::run(config).await,
             Command::Keys(command) => keys::run(command, cli.client.format).await,
+            Command::Records(command) => evidence::records(command, &cli.client).await,
+            Command::Trust(command) => evidence::trust(command, &cli.client).await,
             command => packets::run(command, &cli.client).await,
         }
     });

@@ -149,7 +149,11 @@ pub async fn run(command: Command, args: &ClientArgs) -> anyhow::Result<()> {
                 format,
             )
         }
-        Command::Serve(_) | Command::Keys(_) | Command::Evaluate(_) => {
+        Command::Serve(_)
+        | Command::Keys(_)
+        | Command::Evaluate(_)
+        | Command::Records(_)
+        | Command::Trust(_) => {
             unreachable!("dispatched in cli::run")
         }
     }

@@ -160,6 +160,82 @@ impl Client {
             .await
     }
 
+    pub async fn import_records(&self, document: &Value) -> Result<Value, ClientError> {
+        self.send(Method::POST, "/records", Some(document), None::<&()>)
+            .await
+    }
+
+    /// The export as text (HAR JSON or JSON lines).
+    pub async fn export_records(
+        &self,
+        format: &str,
+        run_id: Option<&str>,
+    ) -> Result<String, ClientError> {
+        let mut query = vec![("format", format.to_string())];
+        if let Some(run) = run_id {
+            query.push(("run_id", run.to_string()));
+        }
+        let response = self
+            .http
+            .get(format!("{}/records/export", self.base_url))
+            .header("X-API-Key", &self.api_key)
+            .query(&query)
+            .send()
+            .await
+            .map_err(|error| ClientError::Connection(describe_transport(&error)))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|error| ClientError::Connection(error.to_string()))?;
+        if status.is_success() {
+            Ok(text)
+        } else {
+            Err(ClientError::Server {
+                status: status.as_u16(),
+                detail: error_detail(text.as_bytes()),
+            })
+        }
+    }
+
+    pub async fn trusted_endpoints(&self) -> Result<Vec<Value>, ClientError> {
+        self.send(Method::GET, "/trusted-endpoints", None, None::<&()>)
+            .await
+    }
+
+    pub async fn add_trusted_endpoint(
+        &self,
+        url: &str,
+        methods: &[String],
+    ) -> Result<Value, ClientError> {
+        let body = json!({"url": url, "methods": methods});
+        self.send(Method::POST, "/trusted-endpoints", Some(&body), None::<&()>)
+            .await
+    }
+
+    pub async fn remove_trusted_endpoint(&self, id: &str) -> Result<(), ClientError> {
+        let response = self
+            .http
+            .delete(format!("{}/trusted-endpoints/{id}", self.base_url))
+            .header("X-API-Key", &self.api_key)
+            .send()
+            .await
+            .map_err(|error| ClientError::Connection(describe_transport(&error)))?;
+        match response.status() {
+            status if status.is_success() => Ok(()),
+            StatusCode::NOT_FOUND => Err(ClientError::NotFound(format!(
+                "Trusted endpoint {id} not found"
+            ))),
+            status => {
+                let text = response.text().await.unwrap_or_default();
+                Err(ClientError::Server {
+                    status: status.as_u16(),
+                    detail: error_detail(text.as_bytes()),
+                })
+            }
+        }
+    }
+
     pub async fn history(&self, id: &str) -> Result<History, ClientError> {
         self.send(
             Method::GET,

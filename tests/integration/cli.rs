@@ -234,6 +234,93 @@ async fn keys_create_writes_a_working_key_into_the_database() {
     assert_eq!(bad_role.status.code(), Some(2), "usage errors exit 2");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_and_records_commands_drive_the_api() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = Some(app.admin_key.as_str());
+    let added = stdout_json(
+        &handoffrail(
+            &app,
+            key,
+            &[
+                "trust",
+                "add",
+                "https://api.example.com/v1/orders/{id}",
+                "--method",
+                "GET",
+                "--format",
+                "json",
+            ],
+        )
+        .await,
+    );
+    let id = added["id"].as_str().expect("id").to_string();
+    let listed = stdout_json(&handoffrail(&app, key, &["trust", "list", "--format", "json"]).await);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    let table = handoffrail(&app, key, &["trust", "list"]).await;
+    assert!(String::from_utf8_lossy(&table.stdout)
+        .contains("GET           https://api.example.com/v1/orders/{id}"));
+    assert!(handoffrail(&app, key, &["trust", "remove", &id])
+        .await
+        .status
+        .success());
+    let again = handoffrail(&app, key, &["trust", "remove", &id]).await;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).starts_with("Error: Not found:"));
+    let bad = handoffrail(&app, key, &["trust", "add", "ftp://nope"]).await;
+    assert_eq!(bad.status.code(), Some(1));
+
+    let har = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/records/orders.har");
+    let imported = handoffrail(&app, key, &["records", "import", har]).await;
+    assert!(
+        String::from_utf8_lossy(&imported.stdout).starts_with("Imported 2 records"),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let dir = tempfile::TempDir::new().expect("dir");
+    let jsonl = dir.path().join("records.jsonl");
+    let exported = handoffrail(
+        &app,
+        key,
+        &[
+            "records",
+            "export",
+            "--as",
+            "jsonl",
+            "--run-id",
+            "run-1",
+            "--output",
+            jsonl.to_str().expect("path"),
+        ],
+    )
+    .await;
+    assert!(exported.status.success());
+    let lines = std::fs::read_to_string(&jsonl).expect("export written");
+    assert_eq!(lines.lines().count(), 2);
+    assert!(!lines.contains("fixture-secret"), "redacted on import");
+    let reimported = stdout_json(
+        &handoffrail(
+            &app,
+            key,
+            &[
+                "records",
+                "import",
+                jsonl.to_str().expect("path"),
+                "--format",
+                "json",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        reimported["imported"], 2,
+        "a JSON-lines export imports back"
+    );
+    let har_export = handoffrail(&app, key, &["records", "export"]).await;
+    let document: Value = serde_json::from_slice(&har_export.stdout).expect("HAR");
+    assert_eq!(document["log"]["entries"].as_array().map(Vec::len), Some(4));
+}
+
 mod evaluate {
     use crate::support::{spawn_app_with, AppOptions, Backend};
     use serde_json::Value;

@@ -1,0 +1,155 @@
+//! `handoffrail records import|export` and `handoffrail trust add|list|remove`: thin clients of the records
+//! and trusted-endpoints API.
+
+use super::{ClientArgs, Format};
+use crate::client::Client;
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum RecordsCommand {
+    /// Import evidence: a HAR 1.2 file, a JSON document {"records": [...]}, or JSON lines of records.
+    Import {
+        /// The file ("-" reads standard input).
+        file: PathBuf,
+    },
+    /// Export records with their seals.
+    Export {
+        /// har or jsonl.
+        #[arg(long = "as", value_parser = ["har", "jsonl"], default_value = "har")]
+        kind: String,
+        /// Only this run.
+        #[arg(long)]
+        run_id: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Trust an endpoint template, e.g. https://api.example.com/v1/orders/{id}.
+    Add {
+        url: String,
+        /// Restrict to these methods (repeatable); any method when omitted.
+        #[arg(long = "method")]
+        methods: Vec<String>,
+    },
+    /// List the tenant's trusted endpoints.
+    List,
+    /// Remove a trusted endpoint by id.
+    Remove { id: String },
+}
+
+fn client(args: &ClientArgs) -> anyhow::Result<Client> {
+    let Some(key) = args.api_key.as_deref().filter(|key| !key.is_empty()) else {
+        bail!("API key required. Use --api-key or set HANDOFFRAIL_API_KEY.");
+    };
+    Ok(Client::new(&args.server_url, key)?)
+}
+
+/// A file as an import document; JSON lines become `{"records": [...]}`.
+fn import_document(file: &PathBuf) -> anyhow::Result<Value> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    if let Ok(document) = serde_json::from_str::<Value>(&text) {
+        return Ok(document);
+    }
+    let records = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .enumerate()
+        .map(|(index, line)| {
+            serde_json::from_str(line)
+                .with_context(|| format!("{} line {}: not JSON", file.display(), index + 1))
+        })
+        .collect::<anyhow::Result<Vec<Value>>>()?;
+    Ok(json!({"records": records}))
+}
+
+pub async fn records(command: RecordsCommand, args: &ClientArgs) -> anyhow::Result<()> {
+    let client = client(args)?;
+    match command {
+        RecordsCommand::Import { file } => {
+            let imported = client.import_records(&import_document(&file)?).await?;
+            match args.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&imported)?),
+                Format::Table | Format::Junit => {
+                    println!("Imported {} records", imported["imported"]);
+                    for id in imported["ids"].as_array().into_iter().flatten() {
+                        println!("{}", id.as_str().unwrap_or_default());
+                    }
+                }
+            }
+        }
+        RecordsCommand::Export {
+            kind,
+            run_id,
+            output,
+        } => {
+            let text = client.export_records(&kind, run_id.as_deref()).await?;
+            match output {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{text}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn trust(command: TrustCommand, args: &ClientArgs) -> anyhow::Result<()> {
+    let client = client(args)?;
+    match command {
+        TrustCommand::Add { url, methods } => {
+            let added = client.add_trusted_endpoint(&url, &methods).await?;
+            match args.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&added)?),
+                Format::Table | Format::Junit => println!(
+                    "Trusted {} ({})",
+                    added["url"].as_str().unwrap_or_default(),
+                    added["id"].as_str().unwrap_or_default()
+                ),
+            }
+        }
+        TrustCommand::List => {
+            let endpoints = client.trusted_endpoints().await?;
+            match args.format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&endpoints)?),
+                Format::Table | Format::Junit => {
+                    println!("{:<36}  {:<12}  URL", "ID", "METHODS");
+                    for endpoint in &endpoints {
+                        let methods: Vec<&str> = endpoint["methods"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .collect();
+                        let methods = if methods.is_empty() {
+                            "any".to_string()
+                        } else {
+                            methods.join(",")
+                        };
+                        println!(
+                            "{:<36}  {:<12}  {}",
+                            endpoint["id"].as_str().unwrap_or_default(),
+                            methods,
+                            endpoint["url"].as_str().unwrap_or_default()
+                        );
+                    }
+                }
+            }
+        }
+        TrustCommand::Remove { id } => {
+            client.remove_trusted_endpoint(&id).await?;
+            println!("Removed {id}");
+        }
+    }
+    Ok(())
+}
