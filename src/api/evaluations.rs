@@ -2,7 +2,7 @@
 //! `agent`; reading needs `reader`.
 
 use super::error::{Error, Invalid};
-use super::extract::{ApiJson, ApiQuery, Caller, PathId};
+use super::extract::{page_limit, ApiJson, ApiQuery, Caller, PathId};
 use super::AppState;
 use crate::auth::Role;
 use crate::evaluations::{
@@ -84,15 +84,7 @@ async fn list(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<EvaluationList>, Error> {
     caller.require(Role::Reader)?;
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(Error::validation(Invalid::query(
-            "limit",
-            "less_than_equal",
-            "Input should be between 1 and 200",
-            &limit.to_string(),
-        )));
-    }
+    let limit = page_limit(params.limit)?;
     let outcome = match params
         .outcome
         .as_deref()

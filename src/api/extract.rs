@@ -165,6 +165,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// The `limit` of a listing: 1 to 200, 50 when absent; anything else is 422.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
+    let limit = limit.unwrap_or(50);
+    if (1..=200).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Error::validation(Invalid::query(
+            "limit",
+            "less_than_equal",
+            "Input should be between 1 and 200",
+            &limit.to_string(),
+        )))
+    }
+}
+
 /// A UUID path parameter (`{packet_id}`, `{key_id}`); anything else is 422 as in the reference.
 pub struct PathId(pub Uuid);
 

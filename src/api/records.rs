@@ -3,7 +3,7 @@
 
 use super::error::Error;
 use super::error::Invalid;
-use super::extract::{ApiJson, ApiQuery, Caller, PathId};
+use super::extract::{page_limit, ApiJson, ApiQuery, Caller, PathId};
 use super::AppState;
 use crate::auth::Role;
 use crate::records::har::har_from_records;
@@ -95,15 +95,7 @@ async fn list(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<RecordList>, Error> {
     caller.require(Role::Reader)?;
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(Error::validation(Invalid::query(
-            "limit",
-            "less_than_equal",
-            "Input should be between 1 and 200",
-            &limit.to_string(),
-        )));
-    }
+    let limit = page_limit(params.limit)?;
     let cursor = match present(params.cursor) {
         Some(text) => Some(
             RecordCursor::decode(&text)
