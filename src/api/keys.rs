@@ -96,7 +96,7 @@ async fn revoke(
 ) -> Result<StatusCode, Error> {
     caller.require(Role::Admin)?;
     match state.store.revoke_api_key(caller.tenant(), id).await? {
-        KeyChange::Done(()) => {
+        KeyChange::Done => {
             state.keys.clear();
             tracing::info!(key_id = %id, "api key revoked");
             Ok(StatusCode::NO_CONTENT)
@@ -131,7 +131,7 @@ async fn rotate(
         .rotate_api_key(caller.tenant(), id, &replacement)
         .await?
     {
-        KeyChange::Done(()) => {
+        KeyChange::Done => {
             state.keys.clear();
             tracing::info!(old_key_id = %id, key_id = %replacement.key.id, "api key rotated");
             Ok((StatusCode::CREATED, Json(replacement.into())))

@@ -15,7 +15,7 @@ use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
-use crate::records::{Record, RecordQuery, RecordSummary, SealedRecord};
+use crate::records::{Record, RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
@@ -61,9 +61,9 @@ pub struct StoredPacket {
 }
 
 /// Outcome of revoking or rotating a key, decided by one conditional statement.
-#[derive(Clone, Debug, PartialEq)]
-pub enum KeyChange<T> {
-    Done(T),
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyChange {
+    Done,
     AlreadyRevoked,
     NotFound,
 }
@@ -84,14 +84,14 @@ pub trait Store: Send + Sync + 'static {
     async fn find_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
     /// The tenant's keys, revoked ones included, newest first.
     async fn list_api_keys(&self, tenant: &str) -> Result<Vec<ApiKey>, StoreError>;
-    async fn revoke_api_key(&self, tenant: &str, id: Uuid) -> Result<KeyChange<()>, StoreError>;
+    async fn revoke_api_key(&self, tenant: &str, id: Uuid) -> Result<KeyChange, StoreError>;
     /// Revokes `id` and stores `replacement` in one transaction.
     async fn rotate_api_key(
         &self,
         tenant: &str,
         id: Uuid,
         replacement: &NewApiKey,
-    ) -> Result<KeyChange<()>, StoreError>;
+    ) -> Result<KeyChange, StoreError>;
     /// The key `id` of `tenant`, to copy its attributes on rotation.
     async fn get_api_key(&self, tenant: &str, id: Uuid) -> Result<Option<ApiKey>, StoreError>;
 
@@ -203,6 +203,20 @@ pub(crate) fn record_summaries(
     let has_more = summaries.len() as i64 > limit;
     summaries.truncate(limit.max(0) as usize);
     Ok((summaries, has_more))
+}
+
+/// A sealed record from the stored parts: the document without bodies, the bodies, the seal.
+pub(crate) fn sealed_record(
+    document: &str,
+    request_body: Vec<u8>,
+    response_body: Vec<u8>,
+    seal: Seal,
+) -> Result<SealedRecord, StoreError> {
+    let corrupt =
+        |error: serde_json::Error| StoreError::Corrupt(format!("record document: {error}"));
+    let document = serde_json::from_str(document).map_err(corrupt)?;
+    let record = Record::from_parts(document, request_body, response_body).map_err(corrupt)?;
+    Ok(SealedRecord { record, seal })
 }
 
 /// Evaluations from stored result documents, and whether a row beyond `limit` exists.

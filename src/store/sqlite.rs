@@ -2,15 +2,15 @@
 //! single connection turns lock contention into a queue) and a pool of readers.
 
 use super::{
-    evaluations_from, record_summaries, Backend, KeyChange, Store, StoreError, StoreOptions,
-    StoredPacket,
+    evaluations_from, record_summaries, sealed_record, Backend, KeyChange, Store, StoreError,
+    StoreOptions, StoredPacket,
 };
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery};
 use crate::packets::model::Packet;
-use crate::records::{Record, RecordQuery, RecordSummary, Seal, SealedRecord};
+use crate::records::{RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
@@ -90,20 +90,17 @@ fn packet_from_row(row: &SqliteRow) -> Result<Packet, StoreError> {
 }
 
 fn sealed_record_from_row(row: &SqliteRow) -> Result<SealedRecord, StoreError> {
-    let document: serde_json::Value = serde_json::from_str(&row.try_get::<String, _>("doc")?)
-        .map_err(|error| StoreError::Corrupt(format!("record document: {error}")))?;
-    let record = Record::from_parts(
-        document,
-        row.try_get("request_body")?,
-        row.try_get("response_body")?,
-    )
-    .map_err(|error| StoreError::Corrupt(format!("record document: {error}")))?;
     let seal = Seal {
         sha256: row.try_get("sha256")?,
         key_id: row.try_get("key_id")?,
         signature: row.try_get("signature")?,
     };
-    Ok(SealedRecord { record, seal })
+    sealed_record(
+        &row.try_get::<String, _>("doc")?,
+        row.try_get("request_body")?,
+        row.try_get("response_body")?,
+        seal,
+    )
 }
 
 fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
@@ -293,7 +290,7 @@ impl Store for SqliteStore {
         row.as_ref().map(key_from_row).transpose()
     }
 
-    async fn revoke_api_key(&self, tenant: &str, id: Uuid) -> Result<KeyChange<()>, StoreError> {
+    async fn revoke_api_key(&self, tenant: &str, id: Uuid) -> Result<KeyChange, StoreError> {
         let mut tx = self.writer.begin().await?;
         let outcome = revoke_in(&mut tx, tenant, id).await?;
         tx.commit().await?;
@@ -305,10 +302,10 @@ impl Store for SqliteStore {
         tenant: &str,
         id: Uuid,
         replacement: &NewApiKey,
-    ) -> Result<KeyChange<()>, StoreError> {
+    ) -> Result<KeyChange, StoreError> {
         let mut tx = self.writer.begin().await?;
         let outcome = revoke_in(&mut tx, tenant, id).await?;
-        if outcome == KeyChange::Done(()) {
+        if outcome == KeyChange::Done {
             insert_key(&mut tx, replacement).await?;
             tx.commit().await?;
         }
@@ -750,7 +747,7 @@ async fn revoke_in(
     tx: &mut Transaction<'_, Sqlite>,
     tenant: &str,
     id: Uuid,
-) -> Result<KeyChange<()>, StoreError> {
+) -> Result<KeyChange, StoreError> {
     let done = sqlx::query("UPDATE api_keys SET revoked = 1, revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked = 0")
         .bind(Timestamp::now().micros())
         .bind(tenant)
@@ -758,7 +755,7 @@ async fn revoke_in(
         .execute(&mut **tx)
         .await?;
     if done.rows_affected() == 1 {
-        return Ok(KeyChange::Done(()));
+        return Ok(KeyChange::Done);
     }
     let exists = sqlx::query("SELECT 1 FROM api_keys WHERE tenant_id = ? AND id = ?")
         .bind(tenant)

@@ -335,7 +335,7 @@ async fn keys_are_found_by_hash_and_revoked_once(backend: Backend) {
             .revoke_api_key("t1", key.key.id)
             .await
             .expect("revoke"),
-        KeyChange::Done(())
+        KeyChange::Done
     );
     assert_eq!(
         store
