@@ -2,7 +2,7 @@
 //! `agent`; reading needs `reader`.
 
 use super::error::{Error, Invalid};
-use super::extract::{page_limit, ApiJson, ApiQuery, Caller, PathId};
+use super::extract::{non_empty, page_limit, ApiJson, ApiQuery, Caller, PathId};
 use super::AppState;
 use crate::auth::Role;
 use crate::evaluations::{
@@ -85,39 +85,25 @@ async fn list(
 ) -> Result<Json<EvaluationList>, Error> {
     caller.require(Role::Reader)?;
     let limit = page_limit(params.limit)?;
-    let outcome = match params
-        .outcome
-        .as_deref()
-        .map(str::trim)
-        .filter(|text| !text.is_empty())
-    {
-        Some(text) => Some(Outcome::parse(text).ok_or_else(|| {
+    let outcome = match non_empty(params.outcome) {
+        Some(text) => Some(Outcome::parse(&text).ok_or_else(|| {
             Error::validation(Invalid::query(
                 "outcome",
                 "enum",
                 "Input should be 'PASS', 'CAUGHT' or 'ERROR'",
-                text,
+                &text,
             ))
         })?),
         None => None,
     };
-    let before = match params
-        .cursor
-        .as_deref()
-        .map(str::trim)
-        .filter(|text| !text.is_empty())
-    {
+    let before = match non_empty(params.cursor) {
         Some(text) => {
-            Some(Uuid::parse_str(text).map_err(|_| Error::BadRequest("Invalid cursor".into()))?)
+            Some(Uuid::parse_str(&text).map_err(|_| Error::BadRequest("Invalid cursor".into()))?)
         }
         None => None,
     };
-    let run_id = params
-        .run_id
-        .map(|run| run.trim().to_string())
-        .filter(|run| !run.is_empty());
     let query = EvaluationQuery {
-        run_id,
+        run_id: non_empty(params.run_id),
         outcome,
         before,
         limit,

@@ -165,6 +165,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// An optional query parameter, trimmed; empty counts as absent.
+pub fn non_empty(value: Option<String>) -> Option<String> {
+    value
+        .map(|text| text.trim().to_string())
+        .filter(|text| !text.is_empty())
+}
+
 /// The `limit` of a listing: 1 to 200, 50 when absent; anything else is 422.
 pub fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
     let limit = limit.unwrap_or(50);

@@ -1,7 +1,7 @@
 //! `/api/v1/packets…`: the single-packet routes of spec §1.1.
 
 use super::error::{Error, Invalid};
-use super::extract::{ApiJson, ApiQuery, Caller, PathId};
+use super::extract::{non_empty, ApiJson, ApiQuery, Caller, PathId};
 use super::metrics::ClaimOutcome;
 use super::AppState;
 use crate::auth::Role;
@@ -212,12 +212,6 @@ fn page_bounds(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), Er
     } else {
         Err(Error::Validation(issues))
     }
-}
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value
-        .map(|text| text.trim().to_string())
-        .filter(|text| !text.is_empty())
 }
 
 fn comma_list(value: Option<String>) -> Vec<String> {

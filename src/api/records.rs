@@ -3,12 +3,13 @@
 
 use super::error::Error;
 use super::error::Invalid;
-use super::extract::{page_limit, ApiJson, ApiQuery, Caller, PathId};
+use super::extract::{non_empty, page_limit, ApiJson, ApiQuery, Caller, PathId};
 use super::AppState;
 use crate::auth::Role;
 use crate::records::har::har_from_records;
 use crate::records::import::{self, InvalidImport};
 use crate::records::{RecordCursor, RecordQuery, RecordSummary, SealedRecord};
+use crate::rules::TrustList;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -83,12 +84,6 @@ struct RecordList {
     next_cursor: Option<String>,
 }
 
-fn present(value: Option<String>) -> Option<String> {
-    value
-        .map(|text| text.trim().to_string())
-        .filter(|text| !text.is_empty())
-}
-
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -96,7 +91,7 @@ async fn list(
 ) -> Result<Json<RecordList>, Error> {
     caller.require(Role::Reader)?;
     let limit = page_limit(params.limit)?;
-    let cursor = match present(params.cursor) {
+    let cursor = match non_empty(params.cursor) {
         Some(text) => Some(
             RecordCursor::decode(&text)
                 .ok_or_else(|| Error::BadRequest("Invalid cursor".into()))?,
@@ -104,10 +99,10 @@ async fn list(
         None => None,
     };
     let query = RecordQuery {
-        run_id: present(params.run_id),
-        agent_id: present(params.agent_id),
-        action: present(params.action),
-        host: present(params.host).map(|host| host.to_ascii_lowercase()),
+        run_id: non_empty(params.run_id),
+        agent_id: non_empty(params.agent_id),
+        action: non_empty(params.action),
+        host: non_empty(params.host).map(|host| host.to_ascii_lowercase()),
         status: params.status,
         cursor,
         limit,
@@ -158,14 +153,11 @@ async fn import(
         };
         Error::validation(Invalid::new("value_error", loc, error.to_string()))
     })?;
-    let tenant_trusted: Vec<_> = state
-        .store
-        .list_trusted_endpoints(caller.tenant())
-        .await?
-        .iter()
-        .filter_map(|endpoint| endpoint.pattern().ok())
-        .collect();
-    let sealed = import::prepare(records, &state.rules, &tenant_trusted, &state.record_key);
+    let trust = TrustList::new(
+        &state.rules,
+        &state.store.list_trusted_endpoints(caller.tenant()).await?,
+    );
+    let sealed = import::prepare(records, &state.rules.redaction, &trust, &state.record_key);
     state.store.insert_records(&sealed).await?;
     let ids: Vec<Uuid> = sealed.iter().map(|sealed| sealed.record.id).collect();
     tracing::info!(
@@ -214,7 +206,7 @@ async fn export(
         )));
     }
     let query = RecordQuery {
-        run_id: present(params.run_id),
+        run_id: non_empty(params.run_id),
         limit: MAX_EXPORT,
         ..Default::default()
     };

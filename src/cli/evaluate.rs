@@ -8,7 +8,7 @@ use crate::auth::DEFAULT_TENANT;
 use crate::client::{Client, ClientError};
 use crate::evaluations::{run_evaluation, Context, EvaluationError, StoredEvaluation};
 use crate::records::{import, RecordKey};
-use crate::rules::Rules;
+use crate::rules::{Rules, TrustList};
 use crate::store::{self, StoreOptions};
 use crate::verify::Outcome;
 use serde_json::Value;
@@ -135,7 +135,7 @@ async fn offline(
         .await
         .map_err(|error| Failure::Infrastructure(format!("{error:#}")))?;
     let key = RecordKey::generate();
-    let sealed = import::prepare(parsed, &rules, &[], &key);
+    let sealed = import::prepare(parsed, &rules.redaction, &TrustList::new(&rules, &[]), &key);
     store
         .insert_records(&sealed)
         .await
@@ -167,7 +167,7 @@ fn render(evaluation: &StoredEvaluation, format: Format) -> String {
     }
 }
 
-fn shown(value: &Option<Value>) -> String {
+fn shown(value: Option<&Value>) -> String {
     match value {
         Some(Value::String(text)) => format!("{text:?}"),
         Some(other) => other.to_string(),
@@ -179,10 +179,7 @@ fn shown(value: &Option<Value>) -> String {
 fn text(evaluation: &StoredEvaluation) -> String {
     let mut out = String::new();
     for claim in &evaluation.per_claim {
-        let reason = serde_json::to_value(claim.reason)
-            .ok()
-            .and_then(|value| value.as_str().map(String::from))
-            .unwrap_or_default();
+        let reason = claim.reason.as_str();
         out.push_str(&format!(
             "{:<6}  #{} {} {} {}: claimed {}, actual {} [{reason}]",
             claim.result.as_str(),
@@ -190,8 +187,8 @@ fn text(evaluation: &StoredEvaluation) -> String {
             claim.action_name.as_deref().unwrap_or("?"),
             claim.verification_mode.as_deref().unwrap_or("?"),
             claim.json_path,
-            shown(&Some(claim.claimed.clone())),
-            shown(&claim.actual),
+            shown(Some(&claim.claimed)),
+            shown(claim.actual.as_ref()),
         ));
         if let Some(detail) = claim
             .detail
@@ -247,10 +244,7 @@ fn junit(evaluation: &StoredEvaluation) -> String {
             xml(claim.action_name.as_deref().unwrap_or("claim")),
             xml(&name)
         ));
-        let reason = serde_json::to_value(claim.reason)
-            .ok()
-            .and_then(|value| value.as_str().map(String::from))
-            .unwrap_or_default();
+        let reason = claim.reason.as_str();
         let detail = xml(claim.detail.as_deref().unwrap_or_default());
         match claim.result {
             Outcome::Pass => {}

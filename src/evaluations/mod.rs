@@ -7,7 +7,7 @@ mod stored;
 pub use stored::{storable_payload, EvaluationQuery, StoredEvaluation};
 
 use crate::records::{Provenance, RecordKey, RecordQuery, SealedRecord};
-use crate::rules::{EndpointPattern, Rules};
+use crate::rules::{EndpointPattern, Rules, TrustList};
 use crate::store::{Store, StoreError};
 use crate::timestamp::Timestamp;
 use crate::verify::claim::Check;
@@ -135,15 +135,8 @@ async fn gather(
             Err(_) => {}
         }
     }
-    let trusted = match context.store.list_trusted_endpoints(context.tenant).await {
-        Ok(endpoints) => {
-            let mut patterns: Vec<EndpointPattern> = endpoints
-                .iter()
-                .filter_map(|endpoint| endpoint.pattern().ok())
-                .collect();
-            patterns.extend(context.rules.trusted.iter().cloned());
-            Some(patterns)
-        }
+    let trust = match context.store.list_trusted_endpoints(context.tenant).await {
+        Ok(endpoints) => Some(TrustList::new(context.rules, &endpoints)),
         Err(error) => {
             tracing::warn!(%error, "trusted endpoints unavailable");
             None
@@ -161,14 +154,14 @@ async fn gather(
                 None => Ok(None),
             },
         };
-        let outcome = match (record, &trusted) {
+        let outcome = match (record, &trust) {
             (Err(error), _) => {
                 tracing::warn!(%error, "evidence store unavailable");
                 Found::Unavailable
             }
             (Ok(_), None) => Found::Unavailable,
             (Ok(None), _) => Found::Missing,
-            (Ok(Some(sealed)), Some(trusted)) => gate(context, &sealed, trusted),
+            (Ok(Some(sealed)), Some(trust)) => gate(context, &sealed, trust),
         };
         found.insert(reference, outcome);
     }
@@ -248,7 +241,7 @@ async fn fetch_action(
 }
 
 /// Integrity, provenance, trust, then the body.
-fn gate(context: &Context<'_>, sealed: &SealedRecord, trusted: &[EndpointPattern]) -> Found {
+fn gate(context: &Context<'_>, sealed: &SealedRecord, trust: &TrustList) -> Found {
     if !context.record_key.verify(sealed).is_valid() {
         return Found::Tampered;
     }
@@ -256,11 +249,7 @@ fn gate(context: &Context<'_>, sealed: &SealedRecord, trusted: &[EndpointPattern
     if context.rules.require_proxy_provenance && record.provenance == Provenance::Import {
         return Found::Missing;
     }
-    if !trusted.is_empty()
-        && !trusted
-            .iter()
-            .any(|pattern| pattern.matches(&record.method, &record.url))
-    {
+    if !trust.is_empty() && !trust.covers(&record.method, &record.url) {
         return Found::Untrusted;
     }
     match serde_json::from_slice(&record.response_body) {

@@ -4,7 +4,7 @@
 use super::har::{records_from_har, InvalidHar};
 use super::model::{Provenance, Record, SealedRecord};
 use super::signing::RecordKey;
-use crate::rules::{EndpointPattern, Rules};
+use crate::rules::{Redaction, TrustList};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -82,24 +82,20 @@ fn native(item: &Value, index: usize, tenant: &str) -> Result<Record, InvalidImp
     Ok(record)
 }
 
-/// Redacts (before anything is stored), marks `trusted` against the rules and the tenant's endpoints,
-/// and seals each record.
+/// Redacts (before anything is stored), marks `trusted` against the trust list, and seals each record.
 pub fn prepare(
     records: Vec<Record>,
-    rules: &Rules,
-    tenant_trusted: &[EndpointPattern],
+    redaction: &Redaction,
+    trust: &TrustList,
     key: &RecordKey,
 ) -> Vec<SealedRecord> {
     records
         .into_iter()
         .map(|mut record| {
-            rules.redaction.headers(&mut record.request_headers);
-            rules.redaction.headers(&mut record.response_headers);
-            record.url = rules.redaction.url(&record.url);
-            record.trusted = rules.is_trusted(&record.method, &record.url)
-                || tenant_trusted
-                    .iter()
-                    .any(|pattern| pattern.matches(&record.method, &record.url));
+            redaction.headers(&mut record.request_headers);
+            redaction.headers(&mut record.response_headers);
+            record.url = redaction.url(&record.url);
+            record.trusted = trust.covers(&record.method, &record.url);
             key.seal(record)
         })
         .collect()

@@ -167,12 +167,6 @@ impl Rules {
         Ok(rules)
     }
 
-    pub fn is_trusted(&self, method: &str, url: &str) -> bool {
-        self.trusted
-            .iter()
-            .any(|pattern| pattern.matches(method, url))
-    }
-
     /// The action a request to `url` is tagged with, if a rule names one (first match wins).
     pub fn action_for(&self, method: &str, url: &str) -> Option<&str> {
         self.actions
@@ -264,9 +258,10 @@ mod tests {
     fn a_full_rules_file_loads_and_answers() {
         let rules = parse(EXAMPLE).expect("rules");
         assert!(rules.require_proxy_provenance);
-        assert!(rules.is_trusted("GET", "https://api.example.com/v1/orders/7"));
-        assert!(!rules.is_trusted("POST", "https://api.example.com/v1/orders/7"));
-        assert!(rules.is_trusted("POST", "https://eu.payments.example/charges/1"));
+        let trust = crate::rules::TrustList::new(&rules, &[]);
+        assert!(trust.covers("GET", "https://api.example.com/v1/orders/7"));
+        assert!(!trust.covers("POST", "https://api.example.com/v1/orders/7"));
+        assert!(trust.covers("POST", "https://eu.payments.example/charges/1"));
         assert_eq!(
             rules.action_for("GET", "https://api.example.com/v1/orders/7"),
             Some("get_order")

@@ -9,4 +9,4 @@ mod tenant;
 pub use file::{ActionRule, InvalidRules, Route, Rules};
 pub use pattern::{EndpointPattern, InvalidTemplate};
 pub use redact::Redaction;
-pub use tenant::TrustedEndpoint;
+pub use tenant::{TrustList, TrustedEndpoint};

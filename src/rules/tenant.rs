@@ -1,5 +1,7 @@
-//! A tenant's own trusted endpoint, managed through `/api/v1/trusted-endpoints`.
+//! A tenant's own trusted endpoints, managed through `/api/v1/trusted-endpoints`, and the trust list they
+//! form together with the rules' `[[trusted]]` entries.
 
+use super::file::Rules;
 use super::pattern::{EndpointPattern, InvalidTemplate};
 use crate::timestamp::Timestamp;
 use serde::Serialize;
@@ -35,5 +37,26 @@ impl TrustedEndpoint {
     /// The matcher; stored endpoints were validated when created.
     pub fn pattern(&self) -> Result<EndpointPattern, InvalidTemplate> {
         EndpointPattern::parse(&self.url, &self.methods)
+    }
+}
+
+/// Everything a tenant trusts: its own endpoints and the rules' `[[trusted]]`. When empty, the trust gate
+/// is off (evaluator.md: trust applies "when the tenant has any trusted endpoints configured").
+#[derive(Clone, Debug, Default)]
+pub struct TrustList(Vec<EndpointPattern>);
+
+impl TrustList {
+    pub fn new(rules: &Rules, tenant: &[TrustedEndpoint]) -> TrustList {
+        let own = tenant.iter().filter_map(|endpoint| endpoint.pattern().ok());
+        TrustList(own.chain(rules.trusted.iter().cloned()).collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether a request to `url` with `method` matches any trusted endpoint.
+    pub fn covers(&self, method: &str, url: &str) -> bool {
+        self.0.iter().any(|pattern| pattern.matches(method, url))
     }
 }

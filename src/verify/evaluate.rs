@@ -102,7 +102,7 @@ pub fn evaluate<'e>(
         }
     }
     let errors = if per_claim.is_empty() {
-        vec!["no_claims".to_string()]
+        vec![Reason::NoClaims.as_str().to_string()]
     } else {
         vec![]
     };

@@ -53,6 +53,43 @@ pub enum Reason {
 }
 
 impl Reason {
+    pub const ALL: [Reason; 14] = [
+        Reason::Match,
+        Reason::ValueMismatch,
+        Reason::PathNotFound,
+        Reason::PresenceMismatch,
+        Reason::NotNumeric,
+        Reason::OutOfRange,
+        Reason::EvidenceMissing,
+        Reason::EvidenceTampered,
+        Reason::UntrustedEndpoint,
+        Reason::EvidenceNotJson,
+        Reason::InvalidPath,
+        Reason::InvalidClaim,
+        Reason::NoClaims,
+        Reason::StoreUnavailable,
+    ];
+
+    /// The reason code as the result and the CLI show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Match => "match",
+            Reason::ValueMismatch => "value_mismatch",
+            Reason::PathNotFound => "path_not_found",
+            Reason::PresenceMismatch => "presence_mismatch",
+            Reason::NotNumeric => "not_numeric",
+            Reason::OutOfRange => "out_of_range",
+            Reason::EvidenceMissing => "evidence_missing",
+            Reason::EvidenceTampered => "evidence_tampered",
+            Reason::UntrustedEndpoint => "untrusted_endpoint",
+            Reason::EvidenceNotJson => "evidence_not_json",
+            Reason::InvalidPath => "invalid_path",
+            Reason::InvalidClaim => "invalid_claim",
+            Reason::NoClaims => "no_claims",
+            Reason::StoreUnavailable => "store_unavailable",
+        }
+    }
+
     /// The outcome a reason implies.
     pub fn outcome(self) -> Outcome {
         match self {
@@ -86,6 +123,16 @@ mod tests {
                 Outcome::overall(results.iter().copied()),
                 expected,
                 "{results:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn reason_codes_read_the_same_in_json_and_text() {
+        for reason in Reason::ALL {
+            assert_eq!(
+                serde_json::to_value(reason).ok(),
+                Some(serde_json::json!(reason.as_str()))
             );
         }
     }
