@@ -7,8 +7,8 @@ use super::extract::{non_empty, page_limit, ApiJson, ApiQuery, Caller, PathId};
 use super::AppState;
 use crate::auth::Role;
 use crate::records::har::har_from_records;
-use crate::records::import::{self, InvalidImport};
-use crate::records::{RecordCursor, RecordQuery, RecordSummary, SealedRecord};
+use crate::records::import::{self, Importer, InvalidImport};
+use crate::records::{Keyring, RecordCursor, RecordQuery, RecordSummary, SealedRecord};
 use crate::rules::TrustList;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -129,7 +129,10 @@ async fn list(
 #[derive(Serialize)]
 struct Imported {
     imported: usize,
+    /// The stored records' ids, in the order they arrived.
     ids: Vec<Uuid>,
+    /// Ids already stored (a re-import of records that kept their ids): left as they were.
+    already_stored: Vec<Uuid>,
 }
 
 async fn import(
@@ -157,9 +160,21 @@ async fn import(
         &state.rules,
         &state.store.list_trusted_endpoints(caller.tenant()).await?,
     );
-    let sealed = import::prepare(records, &state.rules.redaction, &trust, &state.record_key);
-    state.store.insert_records(&sealed).await?;
-    let ids: Vec<Uuid> = sealed.iter().map(|sealed| sealed.record.id).collect();
+    let importer = Importer {
+        tenant: caller.tenant(),
+        redaction: &state.rules.redaction,
+        trust: &trust,
+        keyring: &Keyring::of(&state.record_key),
+        key: &state.record_key,
+        keep_foreign_ids: false,
+    };
+    let sealed = importer.prepare(records);
+    let already_stored = state.store.insert_records(&sealed).await?;
+    let ids: Vec<Uuid> = sealed
+        .iter()
+        .map(|sealed| sealed.record.id)
+        .filter(|id| !already_stored.contains(id))
+        .collect();
     tracing::info!(
         tenant = caller.tenant(),
         count = ids.len(),
@@ -170,6 +185,7 @@ async fn import(
         Json(Imported {
             imported: ids.len(),
             ids,
+            already_stored,
         }),
     ))
 }

@@ -7,7 +7,8 @@ use super::{ClientArgs, Format};
 use crate::auth::DEFAULT_TENANT;
 use crate::client::{Client, ClientError};
 use crate::evaluations::{run_evaluation, Context, EvaluationError, StoredEvaluation};
-use crate::records::{import, RecordKey};
+use crate::records::import::{self, Importer};
+use crate::records::{Keyring, RecordKey};
 use crate::rules::{Rules, TrustList};
 use crate::store::{self, StoreOptions};
 use crate::verify::Outcome;
@@ -27,6 +28,11 @@ pub struct EvaluateArgs {
     /// Rules directory for offline evaluation (trusted endpoints, action rules, redaction).
     #[arg(long, requires = "records")]
     pub rules: Option<PathBuf>,
+    /// The record-signing public key of the server that exported --records (base64, or a file holding it or
+    /// the JSON of GET /api/v1/records/public-key); repeatable. Records sealed by it are verified: an altered
+    /// one is CAUGHT evidence_tampered. Records sealed by other keys count as plain imports.
+    #[arg(long = "public-key", value_name = "KEY", requires = "records")]
+    pub public_keys: Vec<String>,
     /// Also write the result, in --format, to this file.
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -71,7 +77,7 @@ pub async fn run(args: EvaluateArgs, client: &ClientArgs) -> ExitCode {
 async fn evaluate(args: &EvaluateArgs, client: &ClientArgs) -> Result<StoredEvaluation, Failure> {
     let payload = read_payload(&args.payload)?;
     match &args.records {
-        Some(records) => offline(&payload, records, args.rules.as_deref()).await,
+        Some(records) => offline(&payload, records, args.rules.as_deref(), &args.public_keys).await,
         None => online(&payload, client).await,
     }
 }
@@ -112,10 +118,29 @@ impl Drop for Scratch {
     }
 }
 
+/// `--public-key` as given: the key itself, or a file holding it (bare or as the public-key endpoint's JSON).
+fn public_key_text(given: &str) -> Result<String, Failure> {
+    let path = Path::new(given);
+    if !path.is_file() {
+        return Ok(given.to_string());
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| Failure::Input(format!("reading {given}: {error}")))?;
+    match serde_json::from_str::<Value>(&text) {
+        Ok(document) => document
+            .get("public_key")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .ok_or_else(|| Failure::Input(format!("{given}: JSON without a \"public_key\" string"))),
+        Err(_) => Ok(text),
+    }
+}
+
 async fn offline(
     payload: &Value,
     records: &Path,
     rules: Option<&Path>,
+    public_keys: &[String],
 ) -> Result<StoredEvaluation, Failure> {
     let rules = match rules {
         Some(dir) => Rules::load_dir(dir).map_err(|error| Failure::Input(error.to_string()))?,
@@ -135,7 +160,32 @@ async fn offline(
         .await
         .map_err(|error| Failure::Infrastructure(format!("{error:#}")))?;
     let key = RecordKey::generate();
-    let sealed = import::prepare(parsed, &rules.redaction, &TrustList::new(&rules, &[]), &key);
+    let mut keyring = Keyring::of(&key);
+    for given in public_keys {
+        keyring
+            .add_base64(&public_key_text(given)?)
+            .map_err(|error| Failure::Input(format!("--public-key {given}: {error}")))?;
+    }
+    let unverifiable = parsed
+        .iter()
+        .filter_map(|incoming| incoming.seal.as_ref())
+        .filter(|seal| !keyring.knows(&seal.key_id))
+        .count();
+    if unverifiable > 0 {
+        eprintln!(
+            "warning: {unverifiable} record(s) in {} are sealed by a key not given with --public-key; they count as unverified imports",
+            records.display()
+        );
+    }
+    let importer = Importer {
+        tenant: DEFAULT_TENANT,
+        redaction: &rules.redaction,
+        trust: &TrustList::new(&rules, &[]),
+        keyring: &keyring,
+        key: &key,
+        keep_foreign_ids: true,
+    };
+    let sealed = importer.prepare(parsed);
     store
         .insert_records(&sealed)
         .await

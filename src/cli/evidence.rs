@@ -27,6 +27,13 @@ pub enum RecordsCommand {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// The server's record-signing public key, as JSON: what `evaluate --public-key` takes to verify an
+    /// export offline.
+    PublicKey {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +92,10 @@ pub async fn records(command: RecordsCommand, args: &ClientArgs) -> anyhow::Resu
                     for id in imported["ids"].as_array().into_iter().flatten() {
                         println!("{}", id.as_str().unwrap_or_default());
                     }
+                    let kept = imported["already_stored"].as_array().map_or(0, Vec::len);
+                    if kept > 0 {
+                        println!("{kept} already stored, left as they were");
+                    }
                 }
             }
         }
@@ -94,14 +105,26 @@ pub async fn records(command: RecordsCommand, args: &ClientArgs) -> anyhow::Resu
             output,
         } => {
             let text = client.export_records(&kind, run_id.as_deref()).await?;
-            match output {
-                Some(path) => std::fs::write(&path, text)
-                    .with_context(|| format!("writing {}", path.display()))?,
-                None => print!("{text}"),
-            }
+            write_out(output, &text)?;
+        }
+        RecordsCommand::PublicKey { output } => {
+            let key = client.record_public_key().await?;
+            write_out(output, &format!("{}\n", serde_json::to_string_pretty(&key)?))?;
         }
     }
     Ok(())
+}
+
+fn write_out(output: Option<PathBuf>, text: &str) -> anyhow::Result<()> {
+    match output {
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+        }
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
 }
 
 pub async fn trust(command: TrustCommand, args: &ClientArgs) -> anyhow::Result<()> {

@@ -165,6 +165,12 @@ impl Client {
             .await
     }
 
+    /// The record-signing public key, as `GET /records/public-key` returns it.
+    pub async fn record_public_key(&self) -> Result<Value, ClientError> {
+        self.send(Method::GET, "/records/public-key", None, None::<&()>)
+            .await
+    }
+
     /// The export as text (HAR JSON or JSON lines).
     pub async fn export_records(
         &self,

@@ -1,6 +1,7 @@
 //! HAR 1.2 (`log.entries`) to records and back: how records are imported and exported. HandoffRail's own
 //! fields travel in the entry's `_handoffrail` object (HAR allows custom fields starting with `_`).
 
+use super::import::Incoming;
 use super::model::{Header, Provenance, Record, SealedRecord, Timings};
 use crate::timestamp::Timestamp;
 use base64::engine::general_purpose::STANDARD;
@@ -48,8 +49,9 @@ fn body(part: Option<&Value>) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Reads the entries of a HAR document as records of `tenant`, with provenance `import`. Ids are new.
-pub fn records_from_har(document: &Value, tenant: &str) -> Result<Vec<Record>, InvalidHar> {
+/// Reads the entries of a HAR document as records of `tenant`, with provenance `import` and new ids; an entry
+/// that carries a sealed record (as our export writes) arrives with that record's seal, see [`Incoming`].
+pub fn records_from_har(document: &Value, tenant: &str) -> Result<Vec<Incoming>, InvalidHar> {
     let entries = document
         .pointer("/log/entries")
         .and_then(Value::as_array)
@@ -61,12 +63,42 @@ pub fn records_from_har(document: &Value, tenant: &str) -> Result<Vec<Record>, I
         .iter()
         .enumerate()
         .map(|(index, entry)| {
-            record_from_entry(entry, tenant).map_err(|message| InvalidHar {
+            incoming_from_entry(entry, tenant).map_err(|message| InvalidHar {
                 entry: index,
                 message,
             })
         })
         .collect()
+}
+
+/// The entry as a reader of the HAR sees it. When it also carries a sealed record, that record is taken with the
+/// entry's visible exchange laid over it: an edit anywhere a reader would look (URL, headers, bodies, status,
+/// run tags) then no longer matches the seal, while an untouched export verifies exactly.
+fn incoming_from_entry(entry: &Value, tenant: &str) -> Result<Incoming, String> {
+    let visible = record_from_entry(entry, tenant)?;
+    let Some(carried) = entry.pointer("/_handoffrail/record") else {
+        return Ok(Incoming {
+            record: visible,
+            seal: None,
+        });
+    };
+    let sealed: SealedRecord = serde_json::from_value(carried.clone())
+        .map_err(|error| format!("_handoffrail.record is not a sealed record: {error}"))?;
+    let mut record = sealed.record;
+    record.run_id = visible.run_id;
+    record.agent_id = visible.agent_id;
+    record.action = visible.action;
+    record.method = visible.method;
+    record.url = visible.url;
+    record.request_headers = visible.request_headers;
+    record.request_body = visible.request_body;
+    record.status = visible.status;
+    record.response_headers = visible.response_headers;
+    record.response_body = visible.response_body;
+    Ok(Incoming {
+        record,
+        seal: Some(sealed.seal),
+    })
 }
 
 fn record_from_entry(entry: &Value, tenant: &str) -> Result<Record, String> {
@@ -174,7 +206,7 @@ fn entry_from_record(sealed: &SealedRecord) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::RecordKey;
+    use crate::records::{Integrity, RecordKey};
 
     const HAR: &str = r#"{"log": {"version": "1.2", "creator": {"name": "browser", "version": "1"}, "entries": [
       {"startedDateTime": "2026-11-21T10:00:00.000+01:00", "time": 42.5,
@@ -193,7 +225,8 @@ mod tests {
         let document: Value = serde_json::from_str(HAR).expect("har");
         let records = records_from_har(&document, "default").expect("records");
         assert_eq!(records.len(), 2);
-        let first = &records[0];
+        assert!(records.iter().all(|incoming| incoming.seal.is_none()));
+        let first = &records[0].record;
         assert_eq!((first.method.as_str(), first.status), ("GET", Some(200)));
         assert_eq!(
             first.url,
@@ -260,11 +293,21 @@ mod tests {
         let sealed: Vec<SealedRecord> = records_from_har(&document, "default")
             .expect("records")
             .into_iter()
-            .map(|r| key.seal(r))
+            .map(|incoming| key.seal(incoming.record))
             .collect();
         let exported = har_from_records(&sealed);
         let again = records_from_har(&exported, "default").expect("re-import");
         for (original, copy) in sealed.iter().zip(&again) {
+            assert_eq!(copy.seal.as_ref(), Some(&original.seal));
+            assert_eq!(
+                key.verify(&SealedRecord {
+                    record: copy.record.clone(),
+                    seal: original.seal.clone()
+                }),
+                Integrity::Valid,
+                "an untouched export reads back to exactly the sealed record"
+            );
+            let copy = &copy.record;
             let original = &original.record;
             assert_eq!(
                 (&copy.method, &copy.url, copy.status),
@@ -290,5 +333,43 @@ mod tests {
             key.verify(&carried).is_valid(),
             "the export carries a verifiable copy of each record"
         );
+    }
+
+    #[test]
+    fn an_edit_to_what_a_reader_sees_breaks_the_carried_seal() {
+        let key = RecordKey::generate();
+        let document: Value = serde_json::from_str(HAR).expect("har");
+        let sealed: Vec<SealedRecord> = records_from_har(&document, "default")
+            .expect("records")
+            .into_iter()
+            .map(|incoming| key.seal(incoming.record))
+            .collect();
+        let exported = har_from_records(&sealed);
+        let edits: [(&str, Value); 5] = [
+            ("/response/content/text", json!(STANDARD.encode(br#"{"total": 98.5}"#))),
+            ("/response/status", json!(201)),
+            ("/request/url", json!("https://api.example.com/v1/orders/8")),
+            ("/_handoffrail/run_id", json!("run-2")),
+            ("/_handoffrail/record/timings/started_at", json!("2026-11-21T09:00:01.000000Z")),
+        ];
+        for (pointer, value) in edits {
+            let mut edited = exported.clone();
+            *edited
+                .pointer_mut(&format!("/log/entries/0{pointer}"))
+                .expect(pointer) = value;
+            let incoming = records_from_har(&edited, "default")
+                .expect("still a HAR")
+                .swap_remove(0);
+            let seal = incoming.seal.expect("the carried seal");
+            let verdict = key.verify(&SealedRecord {
+                record: incoming.record,
+                seal,
+            });
+            assert_eq!(verdict, Integrity::DigestMismatch, "{pointer}");
+        }
+        let mut garbage = exported.clone();
+        garbage["log"]["entries"][0]["_handoffrail"]["record"] = json!({"seal": 1});
+        let error = records_from_har(&garbage, "default").expect_err("not a sealed record");
+        assert!(error.to_string().contains("_handoffrail.record"), "{error}");
     }
 }

@@ -1,9 +1,15 @@
 //! Bringing records from outside (HAR 1.2 or native JSON) in as evidence: parse, redact, mark trust, seal.
 //! Shared by `POST /api/v1/records` and the offline `handoffrail evaluate`, so both treat a file alike.
+//!
+//! A record that arrives with a seal by a key in the importer's [`Keyring`] (our own export, or one whose
+//! public key the operator supplied) is checked as it arrived. If it verifies it keeps its id and provenance
+//! and is re-sealed for its new tenant; if not, it is stored with the broken seal it came with, so every later
+//! look at it (`signature_valid`, the evaluation gate) sees the tampering. Anything else is new evidence of
+//! provenance `import`, with a new id, sealed by the importer.
 
 use super::har::{records_from_har, InvalidHar};
-use super::model::{Provenance, Record, SealedRecord};
-use super::signing::RecordKey;
+use super::model::{Provenance, Record, Seal, SealedRecord};
+use super::signing::{Keyring, RecordKey};
 use crate::rules::{Redaction, TrustList};
 use serde_json::Value;
 use uuid::Uuid;
@@ -25,8 +31,15 @@ pub enum InvalidImport {
     TooMany(usize),
 }
 
+/// A record as read from an import, with the seal it carried, if any.
+#[derive(Clone, Debug)]
+pub struct Incoming {
+    pub record: Record,
+    pub seal: Option<Seal>,
+}
+
 /// Reads a HAR document or `{"records": [...]}` into records of `tenant` with provenance `import`.
-pub fn parse_document(document: &Value, tenant: &str) -> Result<Vec<Record>, InvalidImport> {
+pub fn parse_document(document: &Value, tenant: &str) -> Result<Vec<Incoming>, InvalidImport> {
     let records = if document.get("log").is_some() {
         records_from_har(document, tenant)?
     } else {
@@ -47,7 +60,7 @@ pub fn parse_document(document: &Value, tenant: &str) -> Result<Vec<Record>, Inv
 }
 
 /// Reads JSON lines of records (the `jsonl` export), or a JSON document, whichever `text` is.
-pub fn parse_text(text: &str, tenant: &str) -> Result<Vec<Record>, InvalidImport> {
+pub fn parse_text(text: &str, tenant: &str) -> Result<Vec<Incoming>, InvalidImport> {
     if let Ok(document) = serde_json::from_str::<Value>(text) {
         return parse_document(&document, tenant);
     }
@@ -70,33 +83,74 @@ pub fn parse_text(text: &str, tenant: &str) -> Result<Vec<Record>, InvalidImport
     Ok(records)
 }
 
-fn native(item: &Value, index: usize, tenant: &str) -> Result<Record, InvalidImport> {
-    let mut record: Record =
-        serde_json::from_value(item.clone()).map_err(|error| InvalidImport::Record {
-            index,
-            message: error.to_string(),
-        })?;
-    record.id = Uuid::now_v7();
-    record.tenant_id = tenant.to_string();
-    record.provenance = Provenance::Import;
-    Ok(record)
+/// A record as `GET /records/{id}` or the `jsonl` export writes it; its `seal`, when present, comes along.
+fn native(item: &Value, index: usize, tenant: &str) -> Result<Incoming, InvalidImport> {
+    let invalid = |error: serde_json::Error| InvalidImport::Record {
+        index,
+        message: error.to_string(),
+    };
+    let mut record: Record = serde_json::from_value(item.clone()).map_err(invalid)?;
+    let seal = match item.get("seal") {
+        Some(seal) => Some(serde_json::from_value::<Seal>(seal.clone()).map_err(invalid)?),
+        None => {
+            record.tenant_id = tenant.to_string();
+            None
+        }
+    };
+    Ok(Incoming { record, seal })
 }
 
-/// Redacts (before anything is stored), marks `trusted` against the trust list, and seals each record.
-pub fn prepare(
-    records: Vec<Record>,
-    redaction: &Redaction,
-    trust: &TrustList,
-    key: &RecordKey,
-) -> Vec<SealedRecord> {
-    records
-        .into_iter()
-        .map(|mut record| {
-            redaction.headers(&mut record.request_headers);
-            redaction.headers(&mut record.response_headers);
-            record.url = redaction.url(&record.url);
-            record.trusted = trust.covers(&record.method, &record.url);
-            key.seal(record)
-        })
-        .collect()
+/// Who imports, and what the import applies: the same for the API and the offline CLI.
+pub struct Importer<'a> {
+    pub tenant: &'a str,
+    pub redaction: &'a Redaction,
+    pub trust: &'a TrustList,
+    /// Seals from these keys are checked and honoured.
+    pub keyring: &'a Keyring,
+    /// Seals what is stored.
+    pub key: &'a RecordKey,
+    /// Keep the ids of honoured records from other tenants too: right for a private store that holds only
+    /// this import (offline evaluation), wrong for a shared one, where the copy would collide with the original.
+    pub keep_foreign_ids: bool,
+}
+
+impl Importer<'_> {
+    /// Redacts (before anything is stored), marks `trusted` against the trust list, and seals each record,
+    /// honouring the seals it arrived with as the module documentation describes.
+    pub fn prepare(&self, records: Vec<Incoming>) -> Vec<SealedRecord> {
+        records
+            .into_iter()
+            .map(|incoming| self.prepare_one(incoming))
+            .collect()
+    }
+
+    fn prepare_one(&self, Incoming { mut record, seal }: Incoming) -> SealedRecord {
+        let honoured = seal.filter(|seal| self.keyring.knows(&seal.key_id));
+        let verdict = honoured.map(|seal| {
+            let arrived = SealedRecord {
+                record: record.clone(),
+                seal,
+            };
+            let valid = self.keyring.verify(&arrived).is_valid();
+            (arrived.seal, valid)
+        });
+        let keep_id = record.tenant_id == self.tenant || self.keep_foreign_ids;
+        if verdict.is_none() || !keep_id {
+            record.id = Uuid::now_v7();
+        }
+        if !matches!(verdict, Some((_, true))) {
+            record.provenance = Provenance::Import;
+        }
+        record.tenant_id = self.tenant.to_string();
+        self.redaction.headers(&mut record.request_headers);
+        self.redaction.headers(&mut record.response_headers);
+        record.url = self.redaction.url(&record.url);
+        match verdict {
+            Some((seal, false)) => SealedRecord { record, seal },
+            _ => {
+                record.trusted = self.trust.covers(&record.method, &record.url);
+                self.key.seal(record)
+            }
+        }
+    }
 }

@@ -10,4 +10,4 @@ pub mod signing;
 
 pub use listing::{RecordCursor, RecordQuery, RecordSummary};
 pub use model::{Header, Provenance, Record, Seal, SealedRecord, Timings};
-pub use signing::{Integrity, RecordKey};
+pub use signing::{Integrity, InvalidPublicKey, Keyring, RecordKey};

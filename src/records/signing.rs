@@ -51,7 +51,7 @@ impl RecordKey {
     }
 
     fn from_signing(signing: SigningKey) -> RecordKey {
-        let key_id = hex(&Sha256::digest(signing.verifying_key().as_bytes())[..8]);
+        let key_id = key_id_of(&signing.verifying_key());
         RecordKey { signing, key_id }
     }
 
@@ -115,6 +115,61 @@ impl RecordKey {
 
     pub fn verify(&self, sealed: &SealedRecord) -> Integrity {
         verify_with(&self.signing.verifying_key(), &self.key_id, sealed)
+    }
+
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.signing.verifying_key()
+    }
+}
+
+fn key_id_of(public: &VerifyingKey) -> String {
+    hex(&Sha256::digest(public.as_bytes())[..8])
+}
+
+/// The public keys whose seals an import accepts: the server's own and any the operator names, so records
+/// exported by another instance keep their ids and provenance when they verify, and a record altered on the
+/// way in is kept with its broken seal (caught as `evidence_tampered`) rather than re-sealed as genuine.
+pub struct Keyring {
+    keys: Vec<(String, VerifyingKey)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not an Ed25519 public key: expected the base64 of 32 bytes (as GET /api/v1/records/public-key returns)")]
+pub struct InvalidPublicKey;
+
+impl Keyring {
+    pub fn of(key: &RecordKey) -> Keyring {
+        Keyring {
+            keys: vec![(key.key_id.clone(), key.verifying_key())],
+        }
+    }
+
+    /// Adds a public key given as standard base64 of its 32 bytes.
+    pub fn add_base64(&mut self, text: &str) -> Result<(), InvalidPublicKey> {
+        let public = STANDARD
+            .decode(text.trim())
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+            .ok_or(InvalidPublicKey)?;
+        let key_id = key_id_of(&public);
+        if !self.knows(&key_id) {
+            self.keys.push((key_id, public));
+        }
+        Ok(())
+    }
+
+    pub fn knows(&self, key_id: &str) -> bool {
+        self.keys.iter().any(|(id, _)| id == key_id)
+    }
+
+    pub fn verify(&self, sealed: &SealedRecord) -> Integrity {
+        self.keys
+            .iter()
+            .find(|(id, _)| *id == sealed.seal.key_id)
+            .map_or(Integrity::UnknownKey, |(id, public)| {
+                verify_with(public, id, sealed)
+            })
     }
 }
 
@@ -198,6 +253,27 @@ mod tests {
         assert_eq!(key.verify(&garbage), Integrity::BadSignature);
         let other = RecordKey::generate();
         assert_eq!(other.verify(&sealed), Integrity::UnknownKey);
+    }
+
+    #[test]
+    fn a_keyring_verifies_seals_of_every_key_it_holds() {
+        let own = RecordKey::generate();
+        let other = RecordKey::generate();
+        let sealed = other.seal(record());
+        let mut keyring = Keyring::of(&own);
+        assert_eq!(keyring.verify(&sealed), Integrity::UnknownKey);
+        keyring
+            .add_base64(&format!("  {}\n", other.public_key_base64()))
+            .expect("a base64 public key");
+        assert!(keyring.knows(other.key_id()));
+        assert_eq!(keyring.verify(&sealed), Integrity::Valid);
+        assert_eq!(keyring.verify(&own.seal(record())), Integrity::Valid);
+        let mut altered = sealed.clone();
+        altered.record.url.push('x');
+        assert_eq!(keyring.verify(&altered), Integrity::DigestMismatch);
+        for bad in ["", "not base64", "AAAA", &STANDARD.encode([7u8; 31])] {
+            assert_eq!(keyring.add_base64(bad), Err(InvalidPublicKey), "{bad:?}");
+        }
     }
 
     #[test]

@@ -128,8 +128,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<PacketPage, StoreError>;
     /// History of one packet, oldest first (empty when the packet is not the tenant's).
     async fn packet_history(&self, tenant: &str, id: Uuid) -> Result<Vec<PacketEvent>, StoreError>;
-    /// Appends sealed records in one transaction (the recorder's batch).
-    async fn insert_records(&self, records: &[SealedRecord]) -> Result<(), StoreError>;
+    /// Appends sealed records in one transaction (the recorder's batch). A record whose id is already stored
+    /// is left as it was (a re-import, or a copy of a record that must not replace it); those ids are returned.
+    async fn insert_records(&self, records: &[SealedRecord]) -> Result<Vec<Uuid>, StoreError>;
     /// A record of the tenant's, with its bodies.
     async fn get_record(&self, tenant: &str, id: Uuid) -> Result<Option<SealedRecord>, StoreError>;
     /// The tenant's records matching `query`, newest first, and whether more follow.

@@ -490,14 +490,16 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn insert_records(&self, records: &[SealedRecord]) -> Result<(), StoreError> {
+    async fn insert_records(&self, records: &[SealedRecord]) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = self.writer.begin().await?;
+        let mut already_stored = Vec::new();
         for sealed in records {
             let record = &sealed.record;
-            sqlx::query(
+            let inserted = sqlx::query(
                 "INSERT INTO records (id, tenant_id, run_id, agent_id, action, method, host, status, provenance,
                                       started_at, sha256, key_id, signature, doc, request_body, response_body)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO NOTHING",
             )
             .bind(record.id.to_string())
             .bind(&record.tenant_id)
@@ -517,9 +519,12 @@ impl Store for SqliteStore {
             .bind(&record.response_body)
             .execute(&mut *tx)
             .await?;
+            if inserted.rows_affected() == 0 {
+                already_stored.push(record.id);
+            }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(already_stored)
     }
 
     async fn get_record(&self, tenant: &str, id: Uuid) -> Result<Option<SealedRecord>, StoreError> {

@@ -313,12 +313,21 @@ async fn trust_and_records_commands_drive_the_api() {
         .await,
     );
     assert_eq!(
-        reimported["imported"], 2,
-        "a JSON-lines export imports back"
+        (
+            reimported["imported"].clone(),
+            reimported["already_stored"].as_array().map(Vec::len)
+        ),
+        (serde_json::json!(0), Some(2)),
+        "a JSON-lines export reads back as the records it came from"
+    );
+    let public_key = stdout_json(&handoffrail(&app, key, &["records", "public-key"]).await);
+    assert_eq!(
+        public_key["public_key"],
+        app.get("/records/public-key").await.body["public_key"]
     );
     let har_export = handoffrail(&app, key, &["records", "export"]).await;
     let document: Value = serde_json::from_slice(&har_export.stdout).expect("HAR");
-    assert_eq!(document["log"]["entries"].as_array().map(Vec::len), Some(4));
+    assert_eq!(document["log"]["entries"].as_array().map(Vec::len), Some(2));
 }
 
 mod evaluate {
@@ -450,6 +459,81 @@ mod evaluate {
                 "{payload}: offline and online agree"
             );
         }
+    }
+
+    fn reasons(output: &Output) -> Vec<String> {
+        let (_, claims) = verdict(output);
+        claims
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|claim| claim["reason"].as_str().map(String::from))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tampered_export_is_caught_offline_with_the_public_key() {
+        let payload = fixture("payloads/tampered-record.json");
+        let rules = fixture("rules");
+        let public_key = fixture("records/record-key.pub.json");
+        let run = |records: &'static str, key: Option<String>| {
+            let payload = payload.clone();
+            let rules = rules.clone();
+            async move {
+                let records = fixture(records);
+                let mut args = vec![
+                    "evaluate".to_string(),
+                    payload,
+                    "--records".into(),
+                    records,
+                    "--rules".into(),
+                    rules,
+                    "--format".into(),
+                    "json".into(),
+                ];
+                if let Some(key) = key {
+                    args.extend(["--public-key".to_string(), key]);
+                }
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                handoffrail(&[], &args).await
+            }
+        };
+
+        let tampered = run("records/orders-tampered.har", Some(public_key.clone())).await;
+        assert_eq!(tampered.status.code(), Some(1));
+        assert_eq!(reasons(&tampered), ["evidence_tampered", "evidence_tampered"]);
+
+        // The untouched export: the record id in the payload resolves (ids survive), and the forger's figure
+        // is simply wrong against the genuine body.
+        let sealed = run("records/orders-sealed.har", Some(public_key.clone())).await;
+        assert_eq!(sealed.status.code(), Some(1));
+        assert_eq!(reasons(&sealed), ["value_mismatch", "match"]);
+
+        // The key given inline works the same as the file.
+        let document: Value = serde_json::from_str(
+            &std::fs::read_to_string(&public_key).expect("public key file"),
+        )
+        .expect("json");
+        let inline = document["public_key"].as_str().unwrap_or_default().to_string();
+        let inline = run("records/orders-tampered.har", Some(inline)).await;
+        assert_eq!(reasons(&inline), ["evidence_tampered", "evidence_tampered"]);
+
+        // Without the key nothing can be verified: the seals are not honoured, and the CLI says so.
+        let unverified = run("records/orders-tampered.har", None).await;
+        assert_eq!(reasons(&unverified), ["evidence_missing", "match"]);
+        let warning = String::from_utf8_lossy(&unverified.stderr);
+        assert!(
+            warning.contains("2 record(s)") && warning.contains("--public-key"),
+            "{warning}"
+        );
+
+        let bad = run("records/orders-sealed.har", Some("not-a-key".into())).await;
+        assert_eq!(bad.status.code(), Some(64));
+        assert!(
+            String::from_utf8_lossy(&bad.stderr).contains("not an Ed25519 public key"),
+            "{}",
+            String::from_utf8_lossy(&bad.stderr)
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,9 @@
 
 use crate::on_both_backends;
 use crate::store::{evidence, flip_stored_body_byte};
-use crate::support::{spawn_app, Backend};
+use crate::support::{fresh_database, spawn_app, spawn_app_with, AppOptions, Backend};
+use std::sync::Arc;
+use tempfile::TempDir;
 use base64::Engine;
 use handoffrail::records::RecordKey;
 use handoffrail::store::{self, StoreOptions};
@@ -16,6 +18,7 @@ on_both_backends!(
     har_import_is_redacted_sealed_and_usable_as_evidence,
     native_records_reimport_and_bad_imports_are_refused,
     exports_carry_verifiable_records,
+    sealed_imports_keep_ids_and_a_tampered_copy_stays_caught,
 );
 
 async fn a_stored_record_reads_back_verified_and_tampering_shows(backend: Backend) {
@@ -278,17 +281,56 @@ async fn native_records_reimport_and_bad_imports_are_refused(backend: Backend) {
         .post("/records", json!({"records": [exported.clone()]}))
         .await;
     assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
-    let copy_id = again.body["ids"][0]
+    assert_eq!(
+        (again.body["imported"].clone(), again.body["already_stored"].clone()),
+        (json!(0), json!([id])),
+        "re-importing a record of ours keeps its id and leaves the stored one alone"
+    );
+
+    let acme = app.key("admin", Some("acme")).await;
+    let other_tenant = app
+        .send(
+            reqwest::Method::POST,
+            "/records",
+            Some(&acme),
+            Some(json!({"records": [exported.clone()]})),
+        )
+        .await;
+    assert_eq!(other_tenant.status, StatusCode::CREATED, "{}", other_tenant.text);
+    let copy_id = other_tenant.body["ids"][0]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    assert_ne!(copy_id, id, "an import gets a new id");
-    let copy = app.get(&format!("/records/{copy_id}")).await.body;
+    assert_ne!(copy_id, id, "another tenant's copy gets its own id");
+    let copy = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/records/{copy_id}"),
+            Some(&acme),
+            None,
+        )
+        .await
+        .body;
     assert_eq!(
         (copy["response_body"].clone(), copy["url"].clone()),
         (exported["response_body"].clone(), exported["url"].clone())
     );
+    assert_eq!(copy["tenant_id"], "acme");
     assert_eq!(copy["signature_valid"], true);
+
+    let mut unsealed = exported.clone();
+    if let Some(object) = unsealed.as_object_mut() {
+        object.remove("seal");
+    }
+    let plain = app.post("/records", json!({"records": [unsealed]})).await;
+    assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.text);
+    let plain_id = plain.body["ids"][0].as_str().unwrap_or_default().to_string();
+    assert_ne!(plain_id, id, "without a seal it is new evidence");
+    let plain = app.get(&format!("/records/{plain_id}")).await.body;
+    assert_eq!(
+        (plain["provenance"].clone(), plain["signature_valid"].clone()),
+        (json!("import"), json!(true))
+    );
 
     for bad in [
         json!({"log": {"entries": [{"request": {"method": "GET"}, "response": {}, "startedDateTime": "2026-11-21T10:00:00Z"}]}}),
@@ -321,7 +363,7 @@ async fn native_records_reimport_and_bad_imports_are_refused(backend: Backend) {
             .as_array()
             .map(Vec::len),
         Some(2),
-        "only the two good imports"
+        "only the two new records of this tenant"
     );
 }
 
@@ -371,4 +413,92 @@ async fn exports_carry_verifiable_records(backend: Backend) {
         app.get("/records/export?format=csv").await.status,
         StatusCode::UNPROCESSABLE_ENTITY
     );
+}
+
+/// Two servers sharing a record key (one data directory), each with its own database: evidence moves between
+/// them with its ids, and a copy altered on the way is stored with its broken seal and caught.
+async fn sealed_imports_keep_ids_and_a_tampered_copy_stays_caught(backend: Backend) {
+    let dir = Arc::new(TempDir::new().expect("dir"));
+    let first = spawn_app_with(
+        backend,
+        AppOptions {
+            dir: Some(dir.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let second_database = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("second.db").display()),
+        Backend::Postgres => fresh_database(backend, &dir).await,
+    };
+    let second = spawn_app_with(
+        backend,
+        AppOptions {
+            dir: Some(dir.clone()),
+            database_url: Some(second_database),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut two = har("x");
+    let mut customer = two["log"]["entries"][0].clone();
+    customer["request"]["url"] = json!("https://api.example.com/v1/customers/3");
+    customer["_handoffrail"]["action"] = json!("get_customer");
+    two["log"]["entries"].as_array_mut().expect("entries").push(customer);
+    let imported = first.post("/records", two).await;
+    assert_eq!(imported.status, StatusCode::CREATED, "{}", imported.text);
+    let ids = imported.body["ids"].clone();
+    let export = first.get("/records/export?format=har").await.body;
+
+    let mut tampered = export.clone();
+    let content = &mut tampered["log"]["entries"][0]["response"]["content"]["text"];
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(content.as_str().unwrap_or_default())
+        .expect("base64 body");
+    let forged = String::from_utf8(body)
+        .expect("utf-8")
+        .replace("shipped", "refunded");
+    *content = json!(base64::engine::general_purpose::STANDARD.encode(forged));
+
+    let moved = second.post("/records", tampered.clone()).await;
+    assert_eq!(moved.status, StatusCode::CREATED, "{}", moved.text);
+    assert_eq!(moved.body["ids"], ids, "sealed records keep their ids");
+    let order = ids[0].as_str().unwrap_or_default();
+    let customer = ids[1].as_str().unwrap_or_default();
+    let altered = second.get(&format!("/records/{order}")).await.body;
+    assert_eq!(
+        (altered["signature_valid"].clone(), altered["integrity"].clone()),
+        (json!(false), json!("digest_mismatch")),
+        "{altered}"
+    );
+    let intact = second.get(&format!("/records/{customer}")).await.body;
+    assert_eq!(intact["signature_valid"], true, "{intact}");
+
+    let claims = |status: &str| {
+        json!({"run_id": "run-h", "claims": [
+            {"action_name": "get_order", "record_id": order, "verification_mode": "exact",
+             "json_path": "$.order.status", "claimed_value": status},
+            {"action_name": "get_customer", "record_id": customer, "verification_mode": "presence",
+             "json_path": "$.order", "claimed_value": true}]})
+    };
+    let caught = second.post("/evaluations", claims("refunded")).await;
+    assert_eq!(caught.status, StatusCode::CREATED, "{}", caught.text);
+    let reasons: Vec<&str> = caught.body["per_claim"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|claim| claim["reason"].as_str())
+        .collect();
+    assert_eq!(reasons, ["evidence_tampered", "match"], "{}", caught.text);
+
+    let again = first.post("/records", tampered).await;
+    assert_eq!(again.body["already_stored"], ids);
+    let genuine = first.post("/evaluations", claims("shipped")).await;
+    assert_eq!(
+        genuine.body["outcome"], "PASS",
+        "a tampered copy never replaces the genuine record: {}",
+        genuine.text
+    );
+    second.stop().await;
+    first.stop().await;
 }
