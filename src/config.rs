@@ -45,7 +45,7 @@ pub struct ServeConfig {
     /// Seconds between two passes of the expiry task.
     #[arg(long, env = "HANDOFFRAIL_EXPIRY_INTERVAL", default_value_t = 60)]
     pub expiry_interval_seconds: u64,
-    /// Directory of rules files (*.toml) [default: ./rules when it exists]
+    /// Directory of rules files (*.toml), re-read on SIGHUP [default: ./rules when it exists]
     #[arg(long, env = "HANDOFFRAIL_RULES")]
     pub rules: Option<PathBuf>,
     /// Seconds an authenticated key is remembered (0: look it up on every request). Revocation clears it at

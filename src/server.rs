@@ -7,7 +7,7 @@ use crate::auth::{is_well_formed_key, KeyCache, NewApiKey, Role, Tier, DEFAULT_T
 use crate::config::ServeConfig;
 use crate::packets;
 use crate::records::RecordKey;
-use crate::rules::Rules;
+use crate::rules::LiveRules;
 use crate::store::{self, redact_url, Store};
 use anyhow::Context;
 use std::future::Future;
@@ -40,11 +40,7 @@ impl Server {
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
         let record_key = RecordKey::load_or_create(&config.data_dir)
             .with_context(|| format!("record signing key in {}", config.data_dir.display()))?;
-        let rules = match config.rules_dir() {
-            Some(dir) => Rules::load_dir(&dir)
-                .with_context(|| format!("loading rules from {}", dir.display()))?,
-            None => Rules::default(),
-        };
+        let rules = LiveRules::load(config.rules_dir()).context("loading rules")?;
         let keys = Arc::new(KeyCache::new(Duration::from_secs(config.key_cache_seconds)));
         let state = AppState {
             store,
@@ -80,7 +76,8 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let expiry = tokio::spawn(run_expiry(self.state.clone(), stop_rx));
+        let expiry = tokio::spawn(run_expiry(self.state.clone(), stop_rx.clone()));
+        let reloads = tokio::spawn(reload_rules_on_sighup(self.state.rules.clone(), stop_rx));
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, backend = self.state.store.backend().as_str(), "handoffrail API listening");
         let app = api::router(self.state);
@@ -89,8 +86,65 @@ impl Server {
             .await?;
         let _ = stop_tx.send(true);
         let _ = expiry.await;
+        let _ = reloads.await;
         tracing::info!("handoffrail stopped");
         Ok(())
+    }
+}
+
+/// Re-reads the rules directory on every SIGHUP until shutdown. A bad file is logged and the rules in force stay.
+/// The handler is installed before this returns, so a SIGHUP sent once the server is ready never kills it.
+fn reload_rules_on_sighup(
+    rules: Arc<LiveRules>,
+    mut stop: watch::Receiver<bool>,
+) -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    async move {
+        #[cfg(unix)]
+        {
+            let mut hangups = match hangups {
+                Ok(hangups) => hangups,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGHUP; rules reload only on restart");
+                    return;
+                }
+            };
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    received = hangups.recv() => {
+                        if received.is_none() {
+                            return;
+                        }
+                        reload(&rules);
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (rules, stop.changed().await);
+        }
+    }
+}
+
+fn reload(rules: &LiveRules) {
+    let Some(dir) = rules.dir().map(|dir| dir.display().to_string()) else {
+        tracing::info!("SIGHUP: no --rules directory to reload");
+        return;
+    };
+    match rules.reload() {
+        Ok(loaded) => tracing::info!(
+            dir,
+            trusted = loaded.trusted.len(),
+            routes = loaded.routes.len(),
+            actions = loaded.actions.len(),
+            "rules reloaded"
+        ),
+        Err(error) => {
+            tracing::error!(%error, "rules not reloaded; the previous rules stay in force")
+        }
     }
 }
 

@@ -29,10 +29,11 @@ async fn create(
     ApiJson(payload): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<StoredEvaluation>), Error> {
     caller.require(Role::Agent)?;
+    let rules = state.rules.current();
     let context = Context {
         store: state.store.as_ref(),
         record_key: &state.record_key,
-        rules: &state.rules,
+        rules: &rules,
         tenant: caller.tenant(),
     };
     match run_evaluation(&context, &payload).await {

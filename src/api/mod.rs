@@ -14,7 +14,7 @@ mod trust;
 use crate::auth::{hash_key, KeyCache};
 use crate::config::ServeConfig;
 use crate::records::RecordKey;
-use crate::rules::Rules;
+use crate::rules::LiveRules;
 use crate::store::Store;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -39,8 +39,8 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     /// Seals records and verifies them on read.
     pub record_key: Arc<RecordKey>,
-    /// Rules loaded at start (`--rules`).
-    pub rules: Arc<Rules>,
+    /// Rules from `--rules`, loaded at start and on SIGHUP; take one `current()` snapshot per request.
+    pub rules: Arc<LiveRules>,
 }
 
 /// The whole HTTP application: `/api/v1/*` behind API keys, operational routes at the root.

@@ -156,13 +156,14 @@ async fn import(
         };
         Error::validation(Invalid::new("value_error", loc, error.to_string()))
     })?;
+    let rules = state.rules.current();
     let trust = TrustList::new(
-        &state.rules,
+        &rules,
         &state.store.list_trusted_endpoints(caller.tenant()).await?,
     );
     let importer = Importer {
         tenant: caller.tenant(),
-        redaction: &state.rules.redaction,
+        redaction: &rules.redaction,
         trust: &trust,
         keyring: &Keyring::of(&state.record_key),
         key: &state.record_key,

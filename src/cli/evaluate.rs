@@ -131,7 +131,9 @@ fn public_key_text(given: &str) -> Result<String, Failure> {
             .get("public_key")
             .and_then(Value::as_str)
             .map(String::from)
-            .ok_or_else(|| Failure::Input(format!("{given}: JSON without a \"public_key\" string"))),
+            .ok_or_else(|| {
+                Failure::Input(format!("{given}: JSON without a \"public_key\" string"))
+            }),
         Err(_) => Ok(text),
     }
 }

@@ -109,7 +109,10 @@ pub async fn records(command: RecordsCommand, args: &ClientArgs) -> anyhow::Resu
         }
         RecordsCommand::PublicKey { output } => {
             let key = client.record_public_key().await?;
-            write_out(output, &format!("{}\n", serde_json::to_string_pretty(&key)?))?;
+            write_out(
+                output,
+                &format!("{}\n", serde_json::to_string_pretty(&key)?),
+            )?;
         }
     }
     Ok(())

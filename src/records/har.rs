@@ -346,11 +346,17 @@ mod tests {
             .collect();
         let exported = har_from_records(&sealed);
         let edits: [(&str, Value); 5] = [
-            ("/response/content/text", json!(STANDARD.encode(br#"{"total": 98.5}"#))),
+            (
+                "/response/content/text",
+                json!(STANDARD.encode(br#"{"total": 98.5}"#)),
+            ),
             ("/response/status", json!(201)),
             ("/request/url", json!("https://api.example.com/v1/orders/8")),
             ("/_handoffrail/run_id", json!("run-2")),
-            ("/_handoffrail/record/timings/started_at", json!("2026-11-21T09:00:01.000000Z")),
+            (
+                "/_handoffrail/record/timings/started_at",
+                json!("2026-11-21T09:00:01.000000Z"),
+            ),
         ];
         for (pointer, value) in edits {
             let mut edited = exported.clone();

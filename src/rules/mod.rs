@@ -2,11 +2,13 @@
 //! and redaction. Matching is pure and works on parsed URLs, never on strings.
 
 mod file;
+mod live;
 pub mod pattern;
 pub mod redact;
 mod tenant;
 
 pub use file::{ActionRule, InvalidRules, Route, Rules};
+pub use live::LiveRules;
 pub use pattern::{EndpointPattern, InvalidTemplate};
 pub use redact::Redaction;
 pub use tenant::{TrustList, TrustedEndpoint};

@@ -501,7 +501,10 @@ mod evaluate {
 
         let tampered = run("records/orders-tampered.har", Some(public_key.clone())).await;
         assert_eq!(tampered.status.code(), Some(1));
-        assert_eq!(reasons(&tampered), ["evidence_tampered", "evidence_tampered"]);
+        assert_eq!(
+            reasons(&tampered),
+            ["evidence_tampered", "evidence_tampered"]
+        );
 
         // The untouched export: the record id in the payload resolves (ids survive), and the forger's figure
         // is simply wrong against the genuine body.
@@ -510,11 +513,13 @@ mod evaluate {
         assert_eq!(reasons(&sealed), ["value_mismatch", "match"]);
 
         // The key given inline works the same as the file.
-        let document: Value = serde_json::from_str(
-            &std::fs::read_to_string(&public_key).expect("public key file"),
-        )
-        .expect("json");
-        let inline = document["public_key"].as_str().unwrap_or_default().to_string();
+        let document: Value =
+            serde_json::from_str(&std::fs::read_to_string(&public_key).expect("public key file"))
+                .expect("json");
+        let inline = document["public_key"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let inline = run("records/orders-tampered.har", Some(inline)).await;
         assert_eq!(reasons(&inline), ["evidence_tampered", "evidence_tampered"]);
 

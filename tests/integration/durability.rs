@@ -1,70 +1,12 @@
 //! A server killed with SIGKILL in the middle of a create loop loses no packet it acknowledged.
 
 use crate::on_both_backends;
-use crate::support::{fresh_database, init, packet_body, Backend};
+use crate::support::{fresh_database, init, packet_body, start_binary as start, Backend};
 use reqwest::StatusCode;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 on_both_backends!(acknowledged_creates_survive_sigkill);
-
-struct Process {
-    child: Child,
-    base: String,
-    /// Every log line printed after the "listening" one.
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-/// Starts the real binary on a free port and waits for its "listening" log line.
-fn start(database_url: &str, data_dir: &std::path::Path, admin_key: &str) -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_handoffrail"))
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            "--database-url",
-            database_url,
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("HANDOFFRAIL_ADMIN_KEY", admin_key)
-        .env("HANDOFFRAIL_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("server binary starts");
-    let stderr = child.stderr.take().expect("stderr piped");
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("server printed its address before exiting")
-            .expect("log line");
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if let Some(addr) = event["addr"].as_str() {
-            break addr.to_string();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            sink.lock().expect("log lock").push(line);
-        }
-    });
-    Process {
-        child,
-        base: format!("http://{addr}/api/v1"),
-        log,
-    }
-}
 
 async fn acknowledged_creates_survive_sigkill(backend: Backend) {
     init();

@@ -3,13 +3,13 @@
 use crate::on_both_backends;
 use crate::store::{evidence, flip_stored_body_byte};
 use crate::support::{fresh_database, spawn_app, spawn_app_with, AppOptions, Backend};
-use std::sync::Arc;
-use tempfile::TempDir;
 use base64::Engine;
 use handoffrail::records::RecordKey;
 use handoffrail::store::{self, StoreOptions};
 use reqwest::StatusCode;
 use serde_json::json;
+use std::sync::Arc;
+use tempfile::TempDir;
 
 on_both_backends!(
     a_stored_record_reads_back_verified_and_tampering_shows,
@@ -282,7 +282,10 @@ async fn native_records_reimport_and_bad_imports_are_refused(backend: Backend) {
         .await;
     assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
     assert_eq!(
-        (again.body["imported"].clone(), again.body["already_stored"].clone()),
+        (
+            again.body["imported"].clone(),
+            again.body["already_stored"].clone()
+        ),
         (json!(0), json!([id])),
         "re-importing a record of ours keeps its id and leaves the stored one alone"
     );
@@ -296,7 +299,12 @@ async fn native_records_reimport_and_bad_imports_are_refused(backend: Backend) {
             Some(json!({"records": [exported.clone()]})),
         )
         .await;
-    assert_eq!(other_tenant.status, StatusCode::CREATED, "{}", other_tenant.text);
+    assert_eq!(
+        other_tenant.status,
+        StatusCode::CREATED,
+        "{}",
+        other_tenant.text
+    );
     let copy_id = other_tenant.body["ids"][0]
         .as_str()
         .unwrap_or_default()
@@ -324,11 +332,17 @@ async fn native_records_reimport_and_bad_imports_are_refused(backend: Backend) {
     }
     let plain = app.post("/records", json!({"records": [unsealed]})).await;
     assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.text);
-    let plain_id = plain.body["ids"][0].as_str().unwrap_or_default().to_string();
+    let plain_id = plain.body["ids"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert_ne!(plain_id, id, "without a seal it is new evidence");
     let plain = app.get(&format!("/records/{plain_id}")).await.body;
     assert_eq!(
-        (plain["provenance"].clone(), plain["signature_valid"].clone()),
+        (
+            plain["provenance"].clone(),
+            plain["signature_valid"].clone()
+        ),
         (json!("import"), json!(true))
     );
 
@@ -444,7 +458,10 @@ async fn sealed_imports_keep_ids_and_a_tampered_copy_stays_caught(backend: Backe
     let mut customer = two["log"]["entries"][0].clone();
     customer["request"]["url"] = json!("https://api.example.com/v1/customers/3");
     customer["_handoffrail"]["action"] = json!("get_customer");
-    two["log"]["entries"].as_array_mut().expect("entries").push(customer);
+    two["log"]["entries"]
+        .as_array_mut()
+        .expect("entries")
+        .push(customer);
     let imported = first.post("/records", two).await;
     assert_eq!(imported.status, StatusCode::CREATED, "{}", imported.text);
     let ids = imported.body["ids"].clone();
@@ -467,7 +484,10 @@ async fn sealed_imports_keep_ids_and_a_tampered_copy_stays_caught(backend: Backe
     let customer = ids[1].as_str().unwrap_or_default();
     let altered = second.get(&format!("/records/{order}")).await.body;
     assert_eq!(
-        (altered["signature_valid"].clone(), altered["integrity"].clone()),
+        (
+            altered["signature_valid"].clone(),
+            altered["integrity"].clone()
+        ),
         (json!(false), json!("digest_mismatch")),
         "{altered}"
     );

@@ -337,3 +337,72 @@ impl TestApp {
         into_reply(request.send().await.expect("request sent")).await
     }
 }
+
+/// The real binary serving on a free port.
+pub struct Process {
+    pub child: std::process::Child,
+    pub base: String,
+    /// Every log line printed after the "listening" one.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// Starts `handoffrail serve` on a free port (plus `extra` arguments) and waits for its "listening" log line.
+pub fn start_binary_with(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    admin_key: &str,
+    extra: &[&str],
+) -> Process {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_handoffrail"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+            "--database-url",
+            database_url,
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(extra)
+        .env("HANDOFFRAIL_ADMIN_KEY", admin_key)
+        .env("HANDOFFRAIL_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server binary starts");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server printed its address before exiting")
+            .expect("log line");
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let Some(addr) = event["addr"].as_str() {
+            break addr.to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().expect("log lock").push(line);
+        }
+    });
+    Process {
+        child,
+        base: format!("http://{addr}/api/v1"),
+        log,
+    }
+}
+
+pub fn start_binary(database_url: &str, data_dir: &std::path::Path, admin_key: &str) -> Process {
+    start_binary_with(database_url, data_dir, admin_key, &[])
+}
