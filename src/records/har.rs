@@ -252,7 +252,7 @@ mod tests {
         );
         assert_eq!(first.provenance, Provenance::Import);
         assert_eq!(
-            records[1].request_body,
+            records[1].record.request_body,
             [0, 1, 2, 255],
             "base64 bodies are decoded"
         );
