@@ -1,5 +1,7 @@
-//! Load generator for the packet API: runs create → claim → in_progress → complete lifecycles (or single
-//! operations) against a running server at a fixed concurrency and reports throughput and latency.
+//! Load generator for the packet and evaluation APIs: runs create → claim → in_progress → complete lifecycles,
+//! single operations, or whole evaluation requests (`--mode evaluate`: 10 mixed claims against a stored 20 KB
+//! record, by id and by run + action, each verdict stored) against a running server at a fixed concurrency and
+//! reports throughput and latency.
 //!
 //! `scripts/load-lifecycle.sh` starts the server pinned to one core and runs this on the other; by hand:
 //!
@@ -18,6 +20,8 @@ enum Mode {
     Create,
     /// `GET /packets?limit=50` per iteration.
     List,
+    /// `POST /evaluations` with ten claims per iteration.
+    Evaluate,
 }
 
 struct Args {
@@ -31,6 +35,8 @@ struct Args {
     seed: usize,
     /// Only seed, measure nothing.
     seed_only: bool,
+    /// The evaluation payload (`--mode evaluate`), made once its evidence is imported.
+    evaluation: Value,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -43,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
         label: String::new(),
         seed: 0,
         seed_only: false,
+        evaluation: Value::Null,
     };
     let mut iter = std::env::args().skip(1);
     while let Some(flag) = iter.next() {
@@ -70,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
                     "lifecycle" => Mode::Lifecycle,
                     "create" => Mode::Create,
                     "list" => Mode::List,
+                    "evaluate" => Mode::Evaluate,
                     other => return Err(format!("unknown mode {other}")),
                 }
             }
@@ -127,6 +135,22 @@ async fn iteration(
     let url = &args.url;
     let key = args.api_key.as_str();
     match args.mode {
+        Mode::Evaluate => {
+            let verdict = send(
+                client,
+                client
+                    .post(format!("{url}/evaluations"))
+                    .header("X-API-Key", key)
+                    .json(&args.evaluation),
+                201,
+            )
+            .await?;
+            if verdict["outcome"] != "PASS" {
+                let mut shown = verdict.to_string();
+                shown.truncate(400);
+                return Err(format!("expected PASS: {shown}"));
+            }
+        }
         Mode::List => {
             send(
                 client,
@@ -269,19 +293,82 @@ async fn seed(args: &Args) {
     eprintln!("seeded {} packets", per_worker * 10);
 }
 
+/// An order with 200 line items (about 20 KB of JSON), as an upstream API would answer.
+fn order_document() -> Value {
+    let items: Vec<Value> = (0..200)
+        .map(|n| json!({"sku": format!("SKU-{n}"), "qty": 1 + n % 5, "price": format!("{}.{:02}", 3 + n % 40, n % 100), "description": "a line item with some descriptive text"}))
+        .collect();
+    json!({"order": {"id": 7, "status": "shipped", "total": 1234.56, "currency": "EUR", "items": items}})
+}
+
+/// Imports the evidence and returns the payload every iteration posts: ten claims, half by record id and half
+/// by run + action, across the four modes.
+async fn prepare_evaluation(args: &Args) -> Result<Value, String> {
+    let client = reqwest::Client::new();
+    let har = json!({"log": {"version": "1.2", "creator": {"name": "bench", "version": "1"}, "entries": [{
+        "startedDateTime": "2026-11-21T10:00:00Z", "time": 12,
+        "request": {"method": "GET", "url": "https://api.example.com/v1/orders/7"},
+        "response": {"status": 200, "content": {"mimeType": "application/json", "text": order_document().to_string()}},
+        "_handoffrail": {"run_id": "bench-run", "agent_id": "bench-agent", "action": "get_order"}}]}});
+    let imported = send(
+        &client,
+        client
+            .post(format!("{}/records", args.url))
+            .header("X-API-Key", &args.api_key)
+            .json(&har),
+        201,
+    )
+    .await?;
+    let id = imported["ids"][0].as_str().ok_or("import returned no id")?;
+    let claim = |mode: &str, path: &str, by_id: bool| {
+        let mut claim = json!({"action_name": "get_order", "verification_mode": mode, "json_path": path});
+        if by_id {
+            claim["record_id"] = json!(id);
+        }
+        claim
+    };
+    let mut claims = Vec::new();
+    for by_id in [true, false] {
+        let mut exact = claim("exact", "$.order.status", by_id);
+        exact["claimed_value"] = json!("shipped");
+        let mut total = claim("field_extraction", "$.order.total", by_id);
+        total["claimed_value"] = json!("1234.560");
+        let mut range = claim("range_threshold", "$.order.items[*].qty", by_id);
+        range["range_min"] = json!(1);
+        range["range_max"] = json!(5);
+        range["aggregate"] = json!("each");
+        let presence = claim("presence", "$.order.items[?@.sku=='SKU-150']", by_id);
+        let mut filtered = claim("exact", "$.order.items[?@.sku=='SKU-42'].qty", by_id);
+        filtered["claimed_value"] = json!(3);
+        claims.extend([exact, total, range, presence, filtered]);
+    }
+    Ok(json!({"run_id": "bench-run", "agent_id": "bench-agent", "claims": claims}))
+}
+
 #[tokio::main]
 async fn main() {
-    let args = match parse_args() {
-        Ok(args) => Arc::new(args),
+    let mut args = match parse_args() {
+        Ok(args) => args,
         Err(error) => {
             eprintln!("usage error: {error}");
             std::process::exit(64);
         }
     };
+    if args.mode == Mode::Evaluate {
+        match prepare_evaluation(&args).await {
+            Ok(payload) => args.evaluation = payload,
+            Err(error) => {
+                eprintln!("preparing the evaluation failed: {error}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let args = Arc::new(args);
     let unit = match args.mode {
         Mode::Lifecycle => "lifecycles/s",
         Mode::Create => "creates/s",
         Mode::List => "lists/s",
+        Mode::Evaluate => "evaluations/s",
     };
     if args.seed > 0 {
         seed(&args).await;

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Measures packet lifecycles (create → claim → in_progress → complete), creates and list requests per second
-# with p50/p99 latency at concurrency 1/10/50, on SQLite and on PostgreSQL. The server is pinned to core 0 and
+# Measures packet lifecycles (create → claim → in_progress → complete), creates, list requests and whole
+# evaluation requests (10 claims over a stored 20 KB record, verdict stored) per second with p50/p99 latency at
+# concurrency 1/10/50, on SQLite and on PostgreSQL. The server is pinned to core 0 and
 # the load generator to core 1, as the DESIGN.md budgets assume. Rate limits do not exist yet; nothing to turn off.
 #
 #   scripts/load-lifecycle.sh [SECONDS_PER_LEVEL]      (PostgreSQL from HANDOFFRAIL_BENCH_POSTGRES_URL,
-#                                                       default postgres://postgres@127.0.0.1:5432)
+#                                                       default postgres://postgres@127.0.0.1:5432;
+#                                                       MODES="lifecycle create list evaluate" to choose)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -17,8 +19,11 @@ key=$(python3 -c 'import base64, secrets; print("hr_" + base64.urlsafe_b64encode
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 # One fresh server (and database) per measurement, so each starts from the same state.
+modes=${MODES:-lifecycle create list evaluate}
+
 measure() {
   local label=$1 url=$2 mode=$3 seed=$4 data_dir
+  case " $modes " in *" $mode "*) ;; *) return 0 ;; esac
   data_dir=$(mktemp -d)
   if [ -n "$url" ]; then
     psql "$pg_server/postgres" -qc 'DROP DATABASE IF EXISTS handoffrail_bench' -c 'CREATE DATABASE handoffrail_bench' 2>/dev/null
@@ -48,5 +53,6 @@ for backend in sqlite postgres; do
   measure "$backend" "$url" create ""
   measure "$backend" "$url" list 1000
   measure "$backend" "$url" list 10000
+  measure "$backend" "$url" evaluate ""
 done
 psql "$pg_server/postgres" -qc 'DROP DATABASE IF EXISTS handoffrail_bench' 2>/dev/null
