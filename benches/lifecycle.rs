@@ -321,7 +321,8 @@ async fn prepare_evaluation(args: &Args) -> Result<Value, String> {
     .await?;
     let id = imported["ids"][0].as_str().ok_or("import returned no id")?;
     let claim = |mode: &str, path: &str, by_id: bool| {
-        let mut claim = json!({"action_name": "get_order", "verification_mode": mode, "json_path": path});
+        let mut claim =
+            json!({"action_name": "get_order", "verification_mode": mode, "json_path": path});
         if by_id {
             claim["record_id"] = json!(id);
         }
