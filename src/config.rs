@@ -55,6 +55,82 @@ pub struct ServeConfig {
     /// An admin key (`hr_` + 43 characters) to seed instead of generating one; read from the environment.
     #[arg(long, env = "HANDOFFRAIL_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
+    #[command(flatten)]
+    pub proxy: ProxyConfig,
+}
+
+/// The interceptor proxy (interceptor.md).
+#[derive(Clone, Debug, clap::Args)]
+pub struct ProxyConfig {
+    /// Proxy port (0 picks a free one).
+    #[arg(
+        id = "proxy_port",
+        long = "proxy-port",
+        env = "HANDOFFRAIL_PROXY_PORT",
+        default_value_t = 8081
+    )]
+    pub port: u16,
+    /// Do not run the proxy.
+    #[arg(long = "no-proxy", env = "HANDOFFRAIL_NO_PROXY")]
+    pub disabled: bool,
+    /// Bytes of each body (request and response) kept in a record; the rest streams through unrecorded and
+    /// the record is marked truncated. Accepts K/M/G (KiB/MiB/GiB) suffixes.
+    #[arg(long, env = "HANDOFFRAIL_RECORD_BODY_LIMIT", default_value = "10MiB", value_parser = parse_size)]
+    pub record_body_limit: u64,
+    /// Seconds to wait for an upstream to connect and answer with headers before a 504.
+    #[arg(long, env = "HANDOFFRAIL_UPSTREAM_TIMEOUT", default_value_t = 30.0)]
+    pub upstream_timeout: f64,
+    /// Extra PEM certificates trusted for upstream TLS, besides the webpki roots (private or test CAs).
+    #[arg(long, env = "HANDOFFRAIL_UPSTREAM_CA")]
+    pub upstream_ca: Option<PathBuf>,
+    /// Refuse (403, no upstream connection) requests to destinations that are not trusted endpoints.
+    #[arg(long, env = "HANDOFFRAIL_BLOCK_UNTRUSTED")]
+    pub block_untrusted: bool,
+    /// Tunnel CONNECT blindly instead of terminating TLS (nothing inside a tunnel is recorded).
+    #[arg(long, env = "HANDOFFRAIL_NO_MITM")]
+    pub no_mitm: bool,
+}
+
+impl ProxyConfig {
+    pub fn upstream_timeout(&self) -> Duration {
+        Duration::try_from_secs_f64(self.upstream_timeout).unwrap_or(Duration::from_secs(30))
+    }
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            port: 8081,
+            disabled: false,
+            record_body_limit: 10 * 1024 * 1024,
+            upstream_timeout: 30.0,
+            upstream_ca: None,
+            block_untrusted: false,
+            no_mitm: false,
+        }
+    }
+}
+
+/// `1048576`, `64K`, `10MiB`, `1G`: binary units.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 10MiB"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit {other:?} (use K, M or G)")),
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 impl ServeConfig {
@@ -74,6 +150,10 @@ impl ServeConfig {
             key_cache_seconds: 5,
             rules: None,
             admin_key: None,
+            proxy: ProxyConfig {
+                port: 0,
+                ..ProxyConfig::default()
+            },
         }
     }
 
@@ -108,4 +188,26 @@ impl ServeConfig {
 
 pub fn default_database_url(data_dir: &std::path::Path) -> String {
     format!("sqlite://{}", data_dir.join("handoffrail.db").display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        for (text, bytes) in [
+            ("1048576", 1 << 20),
+            ("64K", 64 << 10),
+            ("10MiB", 10 << 20),
+            ("10 mb", 10 << 20),
+            ("1G", 1 << 30),
+            ("0", 0),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+        for bad in ["", "ten", "10X", "99999999999999999999G", "-1"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod evaluations;
+pub mod intercept;
 pub mod packets;
 pub mod records;
 pub mod rules;

@@ -5,6 +5,7 @@ use crate::api::metrics::Metrics;
 use crate::api::{self, AppState};
 use crate::auth::{is_well_formed_key, KeyCache, NewApiKey, Role, Tier, DEFAULT_TENANT};
 use crate::config::ServeConfig;
+use crate::intercept::{Proxy, Shared};
 use crate::packets;
 use crate::records::RecordKey;
 use crate::rules::LiveRules;
@@ -19,6 +20,7 @@ use tokio::sync::watch;
 
 pub struct Server {
     listener: TcpListener,
+    proxy: Option<Proxy>,
     state: AppState,
     bootstrap_key: Option<String>,
 }
@@ -42,16 +44,31 @@ impl Server {
             .with_context(|| format!("record signing key in {}", config.data_dir.display()))?;
         let rules = LiveRules::load(config.rules_dir()).context("loading rules")?;
         let keys = Arc::new(KeyCache::new(Duration::from_secs(config.key_cache_seconds)));
+        let record_key = Arc::new(record_key);
+        let rules = Arc::new(rules);
+        let proxy = if config.proxy.disabled {
+            None
+        } else {
+            let shared = Shared {
+                store: store.clone(),
+                keys: keys.clone(),
+                rules: rules.clone(),
+                record_key: record_key.clone(),
+                cache_ttl: Duration::from_secs(config.key_cache_seconds),
+            };
+            Some(Proxy::bind(&config.host, &config.proxy, shared).await?)
+        };
         let state = AppState {
             store,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             keys,
-            record_key: Arc::new(record_key),
-            rules: Arc::new(rules),
+            record_key,
+            rules,
         };
         Ok(Self {
             listener,
+            proxy,
             state,
             bootstrap_key,
         })
@@ -59,6 +76,13 @@ impl Server {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The proxy's address, unless `--no-proxy`.
+    pub fn proxy_addr(&self) -> Option<SocketAddr> {
+        self.proxy
+            .as_ref()
+            .and_then(|proxy| proxy.local_addr().ok())
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
@@ -77,14 +101,34 @@ impl Server {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let expiry = tokio::spawn(run_expiry(self.state.clone(), stop_rx.clone()));
-        let reloads = tokio::spawn(reload_rules_on_sighup(self.state.rules.clone(), stop_rx));
+        let reloads = tokio::spawn(reload_rules_on_sighup(
+            self.state.rules.clone(),
+            stop_rx.clone(),
+        ));
+        let proxy = self.proxy.map(|proxy| {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(proxy.run(async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            }))
+        });
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, backend = self.state.store.backend().as_str(), "handoffrail API listening");
         let app = api::router(self.state);
+        let stopping = stop_tx.clone();
         axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stopping.send(true);
+            })
             .await?;
         let _ = stop_tx.send(true);
+        if let Some(proxy) = proxy {
+            match proxy.await {
+                Ok(Err(error)) => tracing::error!(%error, "proxy failed"),
+                Err(error) => tracing::error!(%error, "proxy task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         let _ = expiry.await;
         let _ = reloads.await;
         tracing::info!("handoffrail stopped");

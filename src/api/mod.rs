@@ -11,7 +11,7 @@ mod packets;
 mod records;
 mod trust;
 
-use crate::auth::{hash_key, KeyCache};
+use crate::auth::KeyCache;
 use crate::config::ServeConfig;
 use crate::records::RecordKey;
 use crate::rules::LiveRules;
@@ -80,19 +80,11 @@ async fn authenticate(
         .map(str::trim)
         .filter(|value| !value.is_empty())
         .ok_or(Error::Unauthorized("Missing X-API-Key header"))?;
-    let key_hash = hash_key(presented);
-    let key = match state.keys.get(&key_hash) {
-        Some(key) => key,
-        None => {
-            let key = state
-                .store
-                .find_api_key_by_hash(&key_hash)
-                .await?
-                .ok_or(Error::Unauthorized("Invalid API key"))?;
-            state.keys.put(key_hash, key.clone());
-            key
-        }
-    };
+    let key = state
+        .keys
+        .find(state.store.as_ref(), presented)
+        .await?
+        .ok_or(Error::Unauthorized("Invalid API key"))?;
     if key.revoked {
         return Err(Error::Forbidden("API key has been revoked".into()));
     }

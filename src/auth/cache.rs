@@ -53,6 +53,23 @@ impl KeyCache {
         entries.insert(key_hash, (key, Instant::now()));
     }
 
+    /// The key `presented` (a plaintext API key) belongs to, from the cache or the store; `None` when unknown.
+    pub async fn find(
+        &self,
+        store: &dyn crate::store::Store,
+        presented: &str,
+    ) -> Result<Option<ApiKey>, crate::store::StoreError> {
+        let key_hash = super::hash_key(presented);
+        if let Some(key) = self.get(&key_hash) {
+            return Ok(Some(key));
+        }
+        let found = store.find_api_key_by_hash(&key_hash).await?;
+        if let Some(key) = &found {
+            self.put(key_hash, key.clone());
+        }
+        Ok(found)
+    }
+
     /// Forgets every key; called whenever a key is revoked or rotated.
     pub fn clear(&self) {
         self.entries

@@ -138,3 +138,12 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // Clap checks names, ids and defaults of every subcommand only when asked (or at run time).
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}

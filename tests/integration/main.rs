@@ -11,6 +11,8 @@ mod jsonpath_cts;
 mod keys;
 mod ops;
 mod packets;
+mod proxy;
 mod records;
 mod store;
 mod trust;
+mod upstream;

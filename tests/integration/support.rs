@@ -94,6 +94,8 @@ pub async fn fresh_database(backend: Backend, dir: &TempDir) -> String {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The interceptor proxy's address.
+    pub proxy_addr: Option<SocketAddr>,
     pub admin_key: String,
     pub database_url: String,
     pub http: reqwest::Client,
@@ -106,6 +108,8 @@ pub struct AppOptions {
     pub database_url: Option<String>,
     pub dir: Option<Arc<TempDir>>,
     pub configure: fn(&mut ServeConfig),
+    /// `--rules` (a directory the test wrote, e.g. with routes to its upstream).
+    pub rules: Option<std::path::PathBuf>,
 }
 
 impl Default for AppOptions {
@@ -114,6 +118,7 @@ impl Default for AppOptions {
             database_url: None,
             dir: None,
             configure: |_| {},
+            rules: None,
         }
     }
 }
@@ -136,15 +141,20 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     config.database_url = Some(database_url.clone());
     config.admin_key = Some(admin_key.clone());
     config.db_max_connections = 8;
+    if options.rules.is_some() {
+        config.rules = options.rules;
+    }
     (options.configure)(&mut config);
     let server = Server::bind(config).await.expect("server binds");
     let addr = server.local_addr().expect("local addr");
+    let proxy_addr = server.proxy_addr();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(server.run(async move {
         let _ = stopped.await;
     }));
     TestApp {
         addr,
+        proxy_addr,
         admin_key,
         database_url,
         http: reqwest::Client::new(),
@@ -362,6 +372,8 @@ pub fn start_binary_with(
             "0",
             "--log-format",
             "json",
+            "--proxy-port",
+            "0",
             "--database-url",
             database_url,
         ])
@@ -384,8 +396,10 @@ pub fn start_binary_with(
         let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
-        if let Some(addr) = event["addr"].as_str() {
-            break addr.to_string();
+        if event["message"] == "handoffrail API listening" {
+            if let Some(addr) = event["addr"].as_str() {
+                break addr.to_string();
+            }
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.

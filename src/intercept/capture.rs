@@ -1,0 +1,234 @@
+//! The tee: bodies stream through the proxy frame by frame, never buffered whole, while up to the record body
+//! limit of each is copied for the record. The response side also finishes the record when the body ends (or
+//! the client goes away) and hands it to the recorder, waiting while the recorder's queue is full.
+
+use super::recorder::Pending;
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+
+/// The recorded copy of one body.
+#[derive(Debug, Default)]
+pub struct Capture {
+    pub bytes: Vec<u8>,
+    /// Bytes that passed through, recorded or not.
+    pub size: u64,
+    pub truncated: bool,
+    limit: usize,
+}
+
+impl Capture {
+    pub fn new(limit: u64) -> Capture {
+        Capture {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            ..Capture::default()
+        }
+    }
+
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.size += chunk.len() as u64;
+        let room = self.limit.saturating_sub(self.bytes.len());
+        if chunk.len() > room {
+            self.truncated = true;
+        }
+        self.bytes
+            .extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+}
+
+pub type SharedCapture = Arc<Mutex<Capture>>;
+
+fn push_shared(capture: &SharedCapture, chunk: &[u8]) {
+    // A poisoned capture only loses the copy, never the forwarded bytes.
+    if let Ok(mut capture) = capture.lock() {
+        capture.push(chunk);
+    }
+}
+
+/// The client's request body on its way upstream, copied into a capture the record reads later.
+pub struct RequestTee {
+    inner: Incoming,
+    capture: SharedCapture,
+}
+
+impl RequestTee {
+    pub fn new(inner: Incoming, capture: SharedCapture) -> RequestTee {
+        RequestTee { inner, capture }
+    }
+}
+
+impl Body for RequestTee {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(frame)) = &frame {
+            if let Some(data) = frame.data_ref() {
+                push_shared(&self.capture, data);
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// How the response body ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Every byte reached the client.
+    Complete,
+    /// The upstream broke off mid-body.
+    UpstreamFailed,
+    /// The client went away before the end.
+    ClientGone,
+}
+
+enum State {
+    Streaming,
+    /// The body has ended; the record waits for room in the recorder's queue.
+    Handing,
+    Done,
+}
+
+/// The upstream's response body on its way to the client; finishes the exchange's record at the end.
+pub struct ResponseTee {
+    inner: Incoming,
+    capture: Capture,
+    pending: Option<Pending>,
+    upstream_error: Option<String>,
+    state: State,
+}
+
+impl ResponseTee {
+    pub fn new(inner: Incoming, limit: u64, pending: Pending) -> ResponseTee {
+        ResponseTee {
+            inner,
+            capture: Capture::new(limit),
+            pending: Some(pending),
+            upstream_error: None,
+            state: State::Streaming,
+        }
+    }
+
+    fn finish(&mut self, ending: Ending) {
+        if let Some(pending) = self.pending.as_mut() {
+            pending.finish_response(
+                std::mem::take(&mut self.capture),
+                ending,
+                self.upstream_error.take(),
+            );
+        }
+    }
+}
+
+impl Body for ResponseTee {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        loop {
+            match self.state {
+                State::Streaming => match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+                    Some(Ok(frame)) => {
+                        if let Some(data) = frame.data_ref() {
+                            self.capture.push(data);
+                        }
+                        // With a Content-Length, hyper stops polling once that many bytes went out, so the
+                        // last frame is where the exchange ends: finish now and hand over on the next poll.
+                        if self.inner.is_end_stream() {
+                            self.finish(Ending::Complete);
+                            self.state = State::Handing;
+                        }
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
+                    Some(Err(error)) => {
+                        self.upstream_error = Some(format!("upstream body: {error}"));
+                        self.finish(Ending::UpstreamFailed);
+                        // Hand the record over before passing the failure on: hyper drops the body after.
+                        if let Some(pending) = self.pending.take() {
+                            pending.hand_over_now();
+                        }
+                        self.state = State::Done;
+                        return Poll::Ready(Some(Err(error)));
+                    }
+                    None => {
+                        self.finish(Ending::Complete);
+                        self.state = State::Handing;
+                    }
+                },
+                State::Handing => {
+                    if let Some(pending) = self.pending.as_mut() {
+                        ready!(pending.poll_hand_over(cx));
+                    }
+                    self.pending = None;
+                    self.state = State::Done;
+                }
+                State::Done => return Poll::Ready(None),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.state {
+            State::Streaming => self.inner.size_hint(),
+            _ => SizeHint::with_exact(0),
+        }
+    }
+}
+
+impl Drop for ResponseTee {
+    fn drop(&mut self) {
+        if matches!(self.state, State::Streaming) {
+            let ending = if self.inner.is_end_stream() {
+                Ending::Complete
+            } else {
+                Ending::ClientGone
+            };
+            self.finish(ending);
+        }
+        if let Some(pending) = self.pending.take() {
+            pending.hand_over_now();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Capture;
+
+    #[test]
+    fn a_capture_keeps_the_first_limit_bytes_and_counts_all() {
+        let mut capture = Capture::new(5);
+        capture.push(b"abc");
+        assert!(!capture.truncated);
+        capture.push(b"defg");
+        capture.push(b"hij");
+        assert_eq!(capture.bytes, b"abcde");
+        assert_eq!(capture.size, 10);
+        assert!(capture.truncated);
+        let mut exact = Capture::new(3);
+        exact.push(b"abc");
+        exact.push(b"");
+        assert!(!exact.truncated, "exactly the limit is not truncated");
+    }
+}

@@ -1,0 +1,322 @@
+//! One proxied exchange as a sequence of phases, after pingora: identify the caller → find the upstream →
+//! check trust → build the upstream request → send it → filter the response → stream the body, recording
+//! last. Each phase either passes the exchange on or ends it with a response of its own; failures say where
+//! they came from (downstream, upstream, internal) and are recorded like any other exchange.
+
+use super::capture::{Capture, RequestTee, ResponseTee, SharedCapture};
+use super::destination::{destination, Destination, Leg};
+use super::headers::{self, Tags};
+use super::Interceptor;
+use crate::auth::{ApiKey, Role};
+use crate::records::{Provenance, Record, Timings};
+use crate::timestamp::Timestamp;
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, HOST};
+use hyper::{Request, Response, StatusCode};
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
+
+pub type ProxyBody = Either<ResponseTee, Full<Bytes>>;
+
+/// Who sent the request: the key's tenant owns the record.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub key: ApiKey,
+    /// From the proxy credentials' user name, unless `X-HandoffRail-Agent` says otherwise.
+    pub agent_id: Option<String>,
+}
+
+/// A response the proxy makes itself.
+pub fn reply(status: StatusCode, detail: &str) -> Response<ProxyBody> {
+    let body = json!({ "detail": detail }).to_string();
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn with_record_id(mut response: Response<ProxyBody>, id: Uuid) -> Response<ProxyBody> {
+    response
+        .headers_mut()
+        .insert(headers::RECORD, headers::record_id_value(id));
+    response
+}
+
+/// Phase 1, request filter: the caller, from `Proxy-Authorization` (forward and reverse) or `X-API-Key`
+/// (reverse routes only; it is ours then, so it is not forwarded).
+pub async fn identify_caller(
+    interceptor: &Interceptor,
+    request: &mut Request<Incoming>,
+    reverse: bool,
+) -> Result<Caller, Response<ProxyBody>> {
+    let refuse = |detail: &str| {
+        if reverse {
+            reply(StatusCode::UNAUTHORIZED, detail)
+        } else {
+            let mut response = reply(StatusCode::PROXY_AUTHENTICATION_REQUIRED, detail);
+            response.headers_mut().insert(
+                hyper::header::PROXY_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"handoffrail\""),
+            );
+            response
+        }
+    };
+    let (agent_id, presented) =
+        match headers::proxy_credentials(request.headers()) {
+            Some((agent, key)) => (Some(agent).filter(|agent| !agent.is_empty()), key),
+            None if reverse => {
+                let key = request
+                    .headers()
+                    .get("x-api-key")
+                    .and_then(|value| value.to_str().ok())
+                    .map(|value| value.trim().to_string())
+                    .filter(|value| !value.is_empty())
+                    .ok_or_else(|| refuse("Missing X-API-Key header or proxy credentials"))?;
+                request.headers_mut().remove("x-api-key");
+                (None, key)
+            }
+            None => return Err(refuse(
+                "Proxy credentials required: Proxy-Authorization: Basic base64(AGENT_ID:API_KEY)",
+            )),
+        };
+    let key = match interceptor
+        .keys
+        .find(interceptor.store.as_ref(), &presented)
+        .await
+    {
+        Ok(Some(key)) => key,
+        Ok(None) => return Err(refuse("Invalid API key")),
+        Err(error) => {
+            tracing::error!(%error, source = "internal", "key lookup failed");
+            return Err(reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is unavailable",
+            ));
+        }
+    };
+    if key.revoked {
+        return Err(reply(StatusCode::FORBIDDEN, "API key has been revoked"));
+    }
+    if !key.role.grants(Role::Agent) {
+        return Err(reply(
+            StatusCode::FORBIDDEN,
+            "Recording traffic needs an agent, writer or admin key",
+        ));
+    }
+    Ok(Caller { key, agent_id })
+}
+
+/// Phases 2–7 for a request on the proxy port (forward or reverse) or inside a tunnel.
+pub async fn proxy(
+    interceptor: Arc<Interceptor>,
+    mut request: Request<Incoming>,
+    leg: Leg,
+    tunnel_caller: Option<Caller>,
+) -> Response<ProxyBody> {
+    let arrived = Timestamp::now();
+    let id = Uuid::now_v7();
+    let rules = interceptor.rules.current();
+
+    // Phase 2, upstream peer.
+    let destination = match destination(request.uri(), &leg, &rules.routes) {
+        Ok(destination) => destination,
+        Err(error) => return reply(StatusCode::NOT_FOUND, &error.to_string()),
+    };
+    let caller = match tunnel_caller {
+        Some(caller) => caller,
+        None => {
+            match identify_caller(&interceptor, &mut request, destination.route.is_some()).await {
+                Ok(caller) => caller,
+                Err(refusal) => return refusal,
+            }
+        }
+    };
+    let tags = headers::tags(request.headers());
+    let method = request.method().as_str().to_string();
+    let url = destination.url.as_str().to_string();
+
+    // Phase 3, trust.
+    let trusted = match interceptor
+        .trust
+        .trust_list(interceptor.store.as_ref(), &caller.key.tenant_id, &rules)
+        .await
+    {
+        Ok(list) => list.covers(&method, &url),
+        Err(error) => {
+            tracing::error!(%error, source = "internal", "trusted endpoints unavailable");
+            return reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is unavailable",
+            );
+        }
+    };
+    let mut record = skeleton(id, &caller, &tags, &method, &url, trusted, arrived);
+    if interceptor.options.block_untrusted && !trusted {
+        record.upstream_error = Some("blocked: not a trusted endpoint (--block-untrusted)".into());
+        record.timings.ended_at = Some(Timestamp::now());
+        interceptor.recorder.record(record).await;
+        return with_record_id(
+            reply(
+                StatusCode::FORBIDDEN,
+                &format!("{method} {url} is not a trusted endpoint"),
+            ),
+            id,
+        );
+    }
+
+    // Phase 4, upstream request.
+    let request_capture: SharedCapture = Arc::new(Mutex::new(Capture::new(
+        interceptor.options.record_body_limit,
+    )));
+    let upstream_request = upstream_request(request, &destination, request_capture.clone());
+    record.request_headers = headers::recorded(upstream_request.headers());
+
+    // Phase 5, send.
+    let sent = tokio::time::timeout(
+        interceptor.options.upstream_timeout,
+        interceptor.client.request(upstream_request),
+    )
+    .await;
+    let response = match sent {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => {
+            let detail = upstream_failure(&error);
+            tracing::info!(record_id = %id, %url, error = %detail, source = "upstream", "upstream failed");
+            return failed(
+                &interceptor,
+                record,
+                &request_capture,
+                StatusCode::BAD_GATEWAY,
+                detail,
+            )
+            .await;
+        }
+        Err(_) => {
+            let detail = format!(
+                "upstream did not answer within {:?} (--upstream-timeout)",
+                interceptor.options.upstream_timeout
+            );
+            tracing::info!(record_id = %id, %url, source = "upstream", "upstream timed out");
+            return failed(
+                &interceptor,
+                record,
+                &request_capture,
+                StatusCode::GATEWAY_TIMEOUT,
+                detail,
+            )
+            .await;
+        }
+    };
+
+    // Phase 6, response filter.
+    record.timings.first_byte_at = Some(Timestamp::now());
+    record.status = Some(response.status().as_u16());
+    let (mut parts, body) = response.into_parts();
+    headers::strip_for_client(&mut parts.headers);
+    record.response_headers = headers::recorded(&parts.headers);
+    parts
+        .headers
+        .insert(headers::RECORD, headers::record_id_value(id));
+
+    // Phase 7, body filter and recording.
+    let pending = interceptor.recorder.pending(record, request_capture);
+    let tee = ResponseTee::new(body, interceptor.options.record_body_limit, pending);
+    Response::from_parts(parts, Either::Left(tee))
+}
+
+fn skeleton(
+    id: Uuid,
+    caller: &Caller,
+    tags: &Tags,
+    method: &str,
+    url: &str,
+    trusted: bool,
+    arrived: Timestamp,
+) -> Record {
+    Record {
+        id,
+        tenant_id: caller.key.tenant_id.clone(),
+        run_id: tags.run_id.clone(),
+        agent_id: tags.agent_id.clone().or_else(|| caller.agent_id.clone()),
+        action: tags.action.clone(),
+        method: method.to_string(),
+        url: url.to_string(),
+        request_headers: Vec::new(),
+        request_body: Vec::new(),
+        request_body_size: 0,
+        request_truncated: false,
+        status: None,
+        response_headers: Vec::new(),
+        response_body: Vec::new(),
+        response_body_size: 0,
+        response_truncated: false,
+        timings: Timings {
+            started_at: arrived,
+            first_byte_at: None,
+            ended_at: None,
+        },
+        upstream_error: None,
+        aborted: false,
+        provenance: Provenance::Proxy,
+        trusted,
+    }
+}
+
+/// The request as the upstream gets it: same method, path, query, headers (less hop-by-hop and control
+/// headers) and body; HTTP/1.1; `Host` is the upstream's on a reverse route.
+fn upstream_request(
+    request: Request<Incoming>,
+    destination: &Destination,
+    capture: SharedCapture,
+) -> Request<RequestTee> {
+    let (mut parts, body) = request.into_parts();
+    headers::strip_for_upstream(&mut parts.headers);
+    if destination.route.is_some() || !parts.headers.contains_key(HOST) {
+        if let Some(authority) = destination.uri.authority() {
+            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                parts.headers.insert(HOST, host);
+            }
+        }
+    }
+    parts.uri = destination.uri.clone();
+    parts.version = hyper::Version::HTTP_11;
+    Request::from_parts(parts, RequestTee::new(body, capture))
+}
+
+fn upstream_failure(error: &hyper_util::client::legacy::Error) -> String {
+    let mut detail = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    detail
+}
+
+/// The exchange failed upstream: record it without a response and answer 502 or 504.
+async fn failed(
+    interceptor: &Interceptor,
+    mut record: Record,
+    request: &SharedCapture,
+    status: StatusCode,
+    detail: String,
+) -> Response<ProxyBody> {
+    if let Ok(mut request) = request.lock() {
+        let request = std::mem::take(&mut *request);
+        record.request_body = request.bytes;
+        record.request_body_size = request.size;
+        record.request_truncated = request.truncated;
+    }
+    record.upstream_error = Some(detail.clone());
+    record.timings.ended_at = Some(Timestamp::now());
+    let id = record.id;
+    interceptor.recorder.record(record).await;
+    with_record_id(reply(status, &detail), id)
+}

@@ -1,0 +1,200 @@
+//! Which request and response headers cross the proxy, and which are ours. Pure: the exchange phases call
+//! these on hyper's header maps.
+
+use crate::records::Header;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+
+pub const RUN: &str = "x-handoffrail-run";
+pub const AGENT: &str = "x-handoffrail-agent";
+pub const ACTION: &str = "x-handoffrail-action";
+/// On every proxied response: the id of the record of the exchange.
+pub const RECORD: &str = "x-handoffrail-record";
+
+/// Connection-scoped headers (RFC 9110 §7.6.1): they describe one hop and are never forwarded.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The control headers an agent sends to tag its records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tags {
+    pub run_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub action: Option<String>,
+}
+
+fn text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .map(String::from)
+}
+
+pub fn tags(headers: &HeaderMap) -> Tags {
+    Tags {
+        run_id: text(headers, RUN),
+        agent_id: text(headers, AGENT),
+        action: text(headers, ACTION),
+    }
+}
+
+/// Removes hop-by-hop headers (including those the `Connection` header names) and our control headers, in
+/// place; everything else is forwarded as the client sent it.
+pub fn strip_for_upstream(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(hyper::header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP.into_iter().chain([RUN, AGENT, ACTION]) {
+        headers.remove(name);
+    }
+}
+
+/// Removes hop-by-hop headers from an upstream response before it goes back to the client.
+pub fn strip_for_client(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(hyper::header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Headers as a record keeps them: in order, repeated names repeated, values as text (invalid UTF-8 lossily).
+pub fn recorded(headers: &HeaderMap) -> Vec<Header> {
+    headers
+        .iter()
+        .map(|(name, value)| Header {
+            name: name.as_str().to_string(),
+            value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        })
+        .collect()
+}
+
+/// The agent id and API key of `Proxy-Authorization: Basic base64(agent:key)`.
+pub fn proxy_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers
+        .get(hyper::header::PROXY_AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (agent, key) = decoded.split_once(':')?;
+    Some((agent.to_string(), key.to_string()))
+}
+
+pub fn record_id_value(id: uuid::Uuid) -> HeaderValue {
+    // A hyphenated UUID is always a valid header value.
+    HeaderValue::from_str(&id.to_string()).unwrap_or(HeaderValue::from_static(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                HeaderValue::from_str(value).expect("value"),
+            );
+        }
+        headers
+    }
+
+    #[test]
+    fn hop_by_hop_and_control_headers_stay_behind() {
+        let mut headers = map(&[
+            ("Connection", "keep-alive, X-Hop"),
+            ("X-Hop", "1"),
+            ("Proxy-Authorization", "Basic abc"),
+            ("Keep-Alive", "timeout=5"),
+            ("TE", "trailers"),
+            ("X-HandoffRail-Run", "run-1"),
+            ("X-HandoffRail-Action", "get_order"),
+            ("Authorization", "Bearer upstream-secret"),
+            ("Cookie", "a=1"),
+            ("X-API-Key", "upstream-key"),
+            ("Accept", "application/json"),
+            ("Accept", "text/plain"),
+        ]);
+        strip_for_upstream(&mut headers);
+        let left: Vec<(String, String)> = recorded(&headers)
+            .into_iter()
+            .map(|header| (header.name, header.value))
+            .collect();
+        let expect = |name: &str, value: &str| (name.to_string(), value.to_string());
+        assert_eq!(
+            left,
+            [
+                expect("authorization", "Bearer upstream-secret"),
+                expect("cookie", "a=1"),
+                expect("x-api-key", "upstream-key"),
+                expect("accept", "application/json"),
+                expect("accept", "text/plain"),
+            ],
+            "the upstream's own credentials are forwarded; repeated headers stay repeated"
+        );
+    }
+
+    #[test]
+    fn tags_and_credentials_are_read_from_the_request() {
+        let headers = map(&[
+            ("X-HandoffRail-Run", " run-1 "),
+            ("X-HandoffRail-Agent", ""),
+            ("X-HandoffRail-Action", "get_order"),
+            (
+                "Proxy-Authorization",
+                &format!("basic {}", STANDARD.encode("sales-01:hr_key:with:colons")),
+            ),
+        ]);
+        assert_eq!(
+            tags(&headers),
+            Tags {
+                run_id: Some("run-1".into()),
+                agent_id: None,
+                action: Some("get_order".into())
+            }
+        );
+        assert_eq!(
+            proxy_credentials(&headers),
+            Some(("sales-01".into(), "hr_key:with:colons".into()))
+        );
+        for bad in ["Bearer x", "Basic !!!", "Basic bm9jb2xvbg=="] {
+            assert_eq!(
+                proxy_credentials(&map(&[("Proxy-Authorization", bad)])),
+                None,
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The interceptor (interceptor.md): an HTTP proxy agents' tool traffic passes through. It forwards every
+//! request unchanged (less its own control headers), streams the response back, and records the exchange as
+//! sealed evidence through the recorder. `exchange` holds the per-request phases; this module owns the
+//! listener and the connections.
+
+pub mod capture;
+pub mod destination;
+pub mod exchange;
+pub mod headers;
+pub mod recorder;
+pub mod trust;
+pub mod upstream;
+
+use crate::auth::KeyCache;
+use crate::config::ProxyConfig;
+use crate::records::RecordKey;
+use crate::rules::LiveRules;
+use crate::store::Store;
+use destination::Leg;
+use exchange::{reply, ProxyBody};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use recorder::Recorder;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
+use trust::TrustCache;
+use upstream::UpstreamClient;
+
+/// How long shutdown waits for open exchanges before it lets go of them.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// What the proxy's phases need, shared by every connection.
+pub struct Options {
+    pub record_body_limit: u64,
+    pub upstream_timeout: Duration,
+    pub block_untrusted: bool,
+}
+
+pub struct Interceptor {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<KeyCache>,
+    pub rules: Arc<LiveRules>,
+    pub trust: TrustCache,
+    pub recorder: Recorder,
+    pub client: UpstreamClient,
+    pub options: Options,
+}
+
+pub struct Proxy {
+    listener: TcpListener,
+    interceptor: Arc<Interceptor>,
+    recorder_task: JoinHandle<()>,
+}
+
+/// Everything the proxy shares with the API server.
+pub struct Shared {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<KeyCache>,
+    pub rules: Arc<LiveRules>,
+    pub record_key: Arc<RecordKey>,
+    pub cache_ttl: Duration,
+}
+
+impl Proxy {
+    pub async fn bind(host: &str, config: &ProxyConfig, shared: Shared) -> anyhow::Result<Proxy> {
+        let roots = upstream::roots(config.upstream_ca.as_deref())?;
+        let listener = TcpListener::bind((host, config.port))
+            .await
+            .map_err(|error| anyhow::anyhow!("binding proxy {host}:{}: {error}", config.port))?;
+        let (recorder, recorder_task) = Recorder::spawn(
+            shared.store.clone(),
+            shared.record_key.clone(),
+            shared.rules.clone(),
+        );
+        let upstream_timeout = config.upstream_timeout();
+        let interceptor = Interceptor {
+            store: shared.store,
+            keys: shared.keys,
+            rules: shared.rules,
+            trust: TrustCache::new(shared.cache_ttl),
+            recorder,
+            client: upstream::client(roots, upstream_timeout),
+            options: Options {
+                record_body_limit: config.record_body_limit,
+                upstream_timeout,
+                block_untrusted: config.block_untrusted,
+            },
+        };
+        Ok(Proxy {
+            listener,
+            interceptor: Arc::new(interceptor),
+            recorder_task,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown`, then lets open exchanges finish (up to 10 s) and flushes the recorder.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let Proxy {
+            listener,
+            interceptor,
+            recorder_task,
+        } = self;
+        tracing::info!(addr = %listener.local_addr()?, "handoffrail proxy listening");
+        let connections = TaskTracker::new();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "accepting a proxy connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let interceptor = interceptor.clone();
+            let service = service_fn(move |request: Request<Incoming>| {
+                let interceptor = interceptor.clone();
+                async move { Ok::<_, Infallible>(serve_request(interceptor, request).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .preserve_header_case(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut stop = stop_rx.clone();
+            connections.spawn(async move {
+                let mut connection = std::pin::pin!(connection);
+                let ended = tokio::select! {
+                    ended = connection.as_mut() => ended,
+                    _ = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                };
+                if let Err(error) = ended {
+                    tracing::debug!(%peer, %error, source = "downstream", "proxy connection ended");
+                }
+            });
+        }
+        drop(listener);
+        let _ = stop_tx.send(true);
+        connections.close();
+        if tokio::time::timeout(DRAIN, connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("proxy exchanges still open after {DRAIN:?}; stopping anyway");
+        }
+        // The recorder ends when the last sender (held by the interceptor and open exchanges) is gone.
+        drop(interceptor);
+        if tokio::time::timeout(DRAIN, recorder_task).await.is_err() {
+            tracing::error!(
+                "the recorder did not drain within {DRAIN:?}; records still queued may be lost"
+            );
+        }
+        tracing::info!("handoffrail proxy stopped");
+        Ok(())
+    }
+}
+
+async fn serve_request(
+    interceptor: Arc<Interceptor>,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    if request.method() == Method::CONNECT {
+        return reply(StatusCode::NOT_IMPLEMENTED, "CONNECT is not supported yet");
+    }
+    exchange::proxy(interceptor, request, Leg::Plain, None).await
+}

@@ -1,0 +1,180 @@
+//! The recorder (interceptor.md "Writing records"): exchanges are handed over a bounded channel to one task
+//! that redacts, seals and writes them in batches, many records per transaction, as fast as they arrive. A full
+//! channel makes the proxy wait (back-pressure); nothing is dropped silently; shutdown drains the channel.
+
+use super::capture::{Capture, Ending, SharedCapture};
+use crate::records::{Record, RecordKey};
+use crate::rules::LiveRules;
+use crate::store::Store;
+use crate::timestamp::Timestamp;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::PollSender;
+
+/// Records queued before the proxy waits.
+pub const QUEUE: usize = 4096;
+/// Most records per transaction.
+const BATCH: usize = 512;
+/// Attempts to write one batch before it is given up, loudly.
+const ATTEMPTS: u32 = 8;
+
+#[derive(Clone)]
+pub struct Recorder {
+    sender: mpsc::Sender<Record>,
+}
+
+impl Recorder {
+    /// Starts the recorder task; it ends once every `Recorder` clone is dropped and the queue is written.
+    pub fn spawn(
+        store: Arc<dyn Store>,
+        key: Arc<RecordKey>,
+        rules: Arc<LiveRules>,
+    ) -> (Recorder, JoinHandle<()>) {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(write_batches(receiver, store, key, rules));
+        (Recorder { sender }, task)
+    }
+
+    /// Queues a record, waiting while the queue is full.
+    pub async fn record(&self, record: Record) {
+        if self.sender.send(record).await.is_err() {
+            tracing::error!("recorder stopped; a record could not be queued");
+        }
+    }
+
+    /// A record whose response is still streaming.
+    pub fn pending(&self, record: Record, request: SharedCapture) -> Pending {
+        Pending {
+            record: Some(record),
+            request,
+            sender: PollSender::new(self.sender.clone()),
+        }
+    }
+}
+
+/// The record of an exchange in flight, finished by the response body.
+pub struct Pending {
+    record: Option<Record>,
+    request: SharedCapture,
+    sender: PollSender<Record>,
+}
+
+impl Pending {
+    /// Fills in both bodies and the end of the exchange.
+    pub fn finish_response(
+        &mut self,
+        response: Capture,
+        ending: Ending,
+        upstream_error: Option<String>,
+    ) {
+        let Some(record) = self.record.as_mut() else {
+            return;
+        };
+        if let Ok(mut request) = self.request.lock() {
+            let request = std::mem::take(&mut *request);
+            record.request_body = request.bytes;
+            record.request_body_size = request.size;
+            record.request_truncated = request.truncated;
+        }
+        record.response_body = response.bytes;
+        record.response_body_size = response.size;
+        record.response_truncated = response.truncated;
+        record.timings.ended_at = Some(Timestamp::now());
+        record.aborted = ending == Ending::ClientGone;
+        if upstream_error.is_some() {
+            record.upstream_error = upstream_error;
+        }
+    }
+
+    /// Queues the record, or registers to be woken when there is room.
+    pub fn poll_hand_over(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.record.is_none() {
+            return Poll::Ready(());
+        }
+        match self.sender.poll_reserve(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(())) => {
+                if let Some(record) = self.record.take() {
+                    if self.sender.send_item(record).is_err() {
+                        tracing::error!("recorder stopped; a record was lost");
+                    }
+                }
+                Poll::Ready(())
+            }
+            Poll::Ready(Err(_)) => {
+                tracing::error!("recorder stopped; a record was lost");
+                self.record = None;
+                Poll::Ready(())
+            }
+        }
+    }
+
+    /// Queues the record without a task to wait in (the body was dropped): at once when there is room, else
+    /// from a task of its own.
+    pub fn hand_over_now(mut self) {
+        let Some(record) = self.record.take() else {
+            return;
+        };
+        let Some(sender) = self.sender.get_ref().cloned() else {
+            tracing::error!(record_id = %record.id, "recorder stopped; a record was lost");
+            return;
+        };
+        match sender.try_send(record) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(record)) => {
+                tokio::spawn(async move {
+                    let id = record.id;
+                    if sender.send(record).await.is_err() {
+                        tracing::error!(record_id = %id, "recorder stopped; a record was lost");
+                    }
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(record)) => {
+                tracing::error!(record_id = %record.id, "recorder stopped; a record was lost");
+            }
+        }
+    }
+}
+
+async fn write_batches(
+    mut receiver: mpsc::Receiver<Record>,
+    store: Arc<dyn Store>,
+    key: Arc<RecordKey>,
+    rules: Arc<LiveRules>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        let rules = rules.current();
+        let sealed: Vec<_> = batch
+            .drain(..)
+            .map(|mut record| {
+                rules.redaction.headers(&mut record.request_headers);
+                rules.redaction.headers(&mut record.response_headers);
+                record.url = rules.redaction.url(&record.url);
+                key.seal(record)
+            })
+            .collect();
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1..=ATTEMPTS {
+            match store.insert_records(&sealed).await {
+                Ok(_) => break,
+                Err(error) if attempt < ATTEMPTS => {
+                    tracing::warn!(%error, attempt, records = sealed.len(), "writing records failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(error) => {
+                    let ids: Vec<String> = sealed
+                        .iter()
+                        .map(|sealed| sealed.record.id.to_string())
+                        .collect();
+                    tracing::error!(%error, ?ids, "records could not be written and are lost");
+                }
+            }
+        }
+    }
+    tracing::debug!("recorder drained");
+}

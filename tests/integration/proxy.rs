@@ -1,0 +1,402 @@
+//! The interceptor proxy against real upstreams on loopback: forwarding is byte-exact, every exchange is
+//! recorded (redacted, sealed), failures are answered and recorded, and proxied records work as evidence.
+
+use crate::on_both_backends;
+use crate::support::{spawn_app_with, AppOptions, Backend, TestApp};
+use crate::upstream::{spawn_upstream, Upstream, CHUNKS, EVENTS};
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+on_both_backends!(
+    forwarded_requests_are_byte_exact_and_recorded,
+    no_credentials_no_forwarding,
+    reverse_routes_forward_and_authenticate_with_the_api_key,
+    upstream_failures_are_answered_and_recorded,
+    proxied_records_are_evidence_for_claims,
+    chunked_and_sse_responses_stream_and_are_recorded_as_received,
+);
+
+fn unb64(value: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(value.as_str().unwrap_or_default())
+        .expect("base64")
+}
+
+/// A client that sends everything through the app's proxy as `agent` with `key`.
+pub fn through_proxy(app: &TestApp, agent: &str, key: &str) -> reqwest::Client {
+    let proxy = reqwest::Proxy::all(format!("http://{}", app.proxy_addr.expect("proxy runs")))
+        .expect("proxy url")
+        .basic_auth(agent, key);
+    reqwest::Client::builder()
+        .proxy(proxy)
+        .build()
+        .expect("client")
+}
+
+/// The record, once the recorder has written it.
+pub async fn record(app: &TestApp, id: &str) -> Value {
+    for _ in 0..60 {
+        let reply = app.get(&format!("/records/{id}")).await;
+        if reply.status == StatusCode::OK {
+            return reply.body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("record {id} never appeared");
+}
+
+fn record_id(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-handoffrail-record")
+        .and_then(|value| value.to_str().ok())
+        .expect("X-HandoffRail-Record on every proxied response")
+        .to_string()
+}
+
+fn header<'a>(list: &'a Value, name: &str) -> Vec<&'a str> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|header| {
+            header["name"]
+                .as_str()
+                .or(header[0].as_str())
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+        .filter_map(|header| header["value"].as_str().or(header[1].as_str()))
+        .collect()
+}
+
+async fn forwarded_requests_are_byte_exact_and_recorded(backend: Backend) {
+    let app = spawn_app_with(backend, AppOptions::default()).await;
+    let upstream = spawn_upstream().await;
+    let client = through_proxy(&app, "sales-01", &app.admin_key);
+    let body = b"\x00binary \xffbody\n{\"a\": 1}".to_vec();
+    let target = "/echo/v1/orders/7?expand=a&expand=b&q=%20x&api_key=query-secret";
+    let response = client
+        .post(upstream.url(target))
+        .header("Authorization", "Bearer upstream-secret")
+        .header("Cookie", "session=cookie-secret")
+        .header("X-API-Key", "upstream-key-secret")
+        .header("X-Trace", "1")
+        .header("X-HandoffRail-Run", "run-p")
+        .header("X-HandoffRail-Action", "get_order")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("proxied");
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = record_id(&response);
+    let repeated: Vec<String> = response
+        .headers()
+        .get_all("x-repeated")
+        .iter()
+        .map(|value| value.to_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(repeated, ["1", "2"], "response headers come back as sent");
+    let received = response.bytes().await.expect("body");
+    let seen: Value = serde_json::from_slice(&received).expect("echo");
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["target"], target, "path and query byte for byte");
+    assert_eq!(unb64(&seen["body"]), body);
+    assert_eq!(
+        header(&seen["headers"], "authorization"),
+        ["Bearer upstream-secret"]
+    );
+    assert_eq!(
+        header(&seen["headers"], "cookie"),
+        ["session=cookie-secret"]
+    );
+    assert_eq!(
+        header(&seen["headers"], "x-api-key"),
+        ["upstream-key-secret"]
+    );
+    assert_eq!(header(&seen["headers"], "x-trace"), ["1"]);
+    for ours in [
+        "proxy-authorization",
+        "x-handoffrail-run",
+        "x-handoffrail-action",
+    ] {
+        assert!(
+            header(&seen["headers"], ours).is_empty(),
+            "{ours} is not forwarded"
+        );
+    }
+
+    let stored = record(&app, &id).await;
+    assert_eq!(stored["signature_valid"], true, "{stored}");
+    assert_eq!(
+        (
+            stored["provenance"].clone(),
+            stored["method"].clone(),
+            stored["status"].clone()
+        ),
+        (json!("proxy"), json!("POST"), json!(200))
+    );
+    assert_eq!(
+        (
+            stored["run_id"].clone(),
+            stored["action"].clone(),
+            stored["agent_id"].clone()
+        ),
+        (json!("run-p"), json!("get_order"), json!("sales-01"))
+    );
+    assert_eq!(
+        stored["url"],
+        upstream.url("/echo/v1/orders/7?expand=a&expand=b&q=%20x&api_key=[REDACTED]")
+    );
+    assert_eq!(unb64(&stored["request_body"]), body);
+    assert_eq!(
+        unb64(&stored["response_body"]),
+        received,
+        "recorded as the client got it"
+    );
+    assert_eq!(stored["response_body_size"], received.len());
+    for secret in ["authorization", "cookie", "x-api-key"] {
+        assert_eq!(
+            header(&stored["request_headers"], secret),
+            ["[REDACTED]"],
+            "{secret}"
+        );
+    }
+    assert_eq!(
+        header(&stored["response_headers"], "set-cookie"),
+        ["[REDACTED]"]
+    );
+    let text = stored.to_string();
+    for secret in [
+        "upstream-secret",
+        "cookie-secret",
+        "upstream-key-secret",
+        "query-secret",
+    ] {
+        assert!(!text.contains(secret), "{secret} stored: {text}");
+    }
+    assert!(stored["timings"]["first_byte_at"].is_string());
+    assert!(stored["timings"]["ended_at"].is_string());
+    assert_eq!(stored["aborted"], false);
+}
+
+async fn no_credentials_no_forwarding(backend: Backend) {
+    let app = spawn_app_with(backend, AppOptions::default()).await;
+    let upstream = spawn_upstream().await;
+    let proxy = format!("http://{}", app.proxy_addr.expect("proxy"));
+    let anonymous = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(&proxy).expect("proxy"))
+        .build()
+        .expect("client");
+    let refused = anonymous
+        .get(upstream.url("/echo"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(refused.status(), StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+    assert_eq!(
+        refused
+            .headers()
+            .get("proxy-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some("Basic realm=\"handoffrail\"")
+    );
+    let wrong = through_proxy(&app, "a", &handoffrail::auth::generate_key());
+    let refused = wrong
+        .get(upstream.url("/echo"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(refused.status(), StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+    let reader = app.key("reader", None).await;
+    let low = through_proxy(&app, "a", &reader);
+    assert_eq!(
+        low.get(upstream.url("/echo"))
+            .send()
+            .await
+            .expect("answered")
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(upstream.hits(), 0, "nothing was forwarded");
+    let unrouted = reqwest::get(format!("{proxy}/not/a/route"))
+        .await
+        .expect("answered");
+    assert_eq!(unrouted.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/records").await.body["records"]
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "and nothing was recorded"
+    );
+}
+
+fn rules_with_route(upstream: &Upstream) -> tempfile::TempDir {
+    let dir = tempfile::TempDir::new().expect("rules dir");
+    std::fs::write(
+        dir.path().join("routes.toml"),
+        format!(
+            "[[routes]]\nprefix = \"/up\"\nupstream = \"{}\"\n",
+            upstream.url("")
+        ),
+    )
+    .expect("write rules");
+    dir
+}
+
+async fn reverse_routes_forward_and_authenticate_with_the_api_key(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let rules = rules_with_route(&upstream);
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            rules: Some(rules.path().to_path_buf()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let proxy = format!("http://{}", app.proxy_addr.expect("proxy"));
+    let http = reqwest::Client::new();
+    let refused = http
+        .get(format!("{proxy}/up/echo/x"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(upstream.hits(), 0);
+
+    let response = http
+        .put(format!("{proxy}/up/echo/x?a=1&a=2"))
+        .header("X-API-Key", &app.admin_key)
+        .header("X-HandoffRail-Run", "run-r")
+        .body("payload")
+        .send()
+        .await
+        .expect("routed");
+    assert_eq!(response.status(), StatusCode::OK);
+    let id = record_id(&response);
+    let seen: Value = response.json().await.expect("echo");
+    assert_eq!(
+        (seen["method"].clone(), seen["target"].clone()),
+        (json!("PUT"), json!("/echo/x?a=1&a=2"))
+    );
+    assert_eq!(
+        header(&seen["headers"], "host"),
+        [upstream.addr.to_string()]
+    );
+    assert!(
+        header(&seen["headers"], "x-api-key").is_empty(),
+        "our key is not handed to the upstream"
+    );
+    assert_eq!(unb64(&seen["body"]), b"payload");
+    let stored = record(&app, &id).await;
+    assert_eq!(stored["url"], upstream.url("/echo/x?a=1&a=2"));
+    assert_eq!(stored["run_id"], "run-r");
+    assert_eq!(stored["signature_valid"], true);
+}
+
+async fn upstream_failures_are_answered_and_recorded(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            configure: |config| config.proxy.upstream_timeout = 0.5,
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = through_proxy(&app, "a", &app.admin_key);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let refused_url = format!("http://{}/nothing", closed.local_addr().expect("addr"));
+    drop(closed);
+    let refused = client.get(&refused_url).send().await.expect("answered");
+    assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
+    let refused_id = record_id(&refused);
+    let timed_out = client
+        .get(upstream.url("/slow"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(timed_out.status(), StatusCode::GATEWAY_TIMEOUT);
+    let timed_out_id = record_id(&timed_out);
+
+    let stored = record(&app, &refused_id).await;
+    assert_eq!(stored["status"], Value::Null);
+    assert!(
+        stored["upstream_error"]
+            .as_str()
+            .is_some_and(|e| e.to_lowercase().contains("connect")),
+        "{stored}"
+    );
+    assert_eq!(stored["signature_valid"], true);
+    let stored = record(&app, &timed_out_id).await;
+    assert!(
+        stored["upstream_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("--upstream-timeout")),
+        "{stored}"
+    );
+    assert_eq!(stored["response_body"], "");
+}
+
+async fn proxied_records_are_evidence_for_claims(backend: Backend) {
+    let app = spawn_app_with(backend, AppOptions::default()).await;
+    let upstream = spawn_upstream().await;
+    let client = through_proxy(&app, "sales-01", &app.admin_key);
+    let response = client
+        .get(upstream.url("/echo/orders/7"))
+        .header("X-HandoffRail-Run", "run-e")
+        .header("X-HandoffRail-Action", "get_order")
+        .send()
+        .await
+        .expect("proxied");
+    let id = record_id(&response);
+    // Straight away, as an agent would: a fresh id is waited for while the recorder writes it.
+    let claims = |method: &str| {
+        json!({"run_id": "run-e", "claims": [
+            {"action_name": "get_order", "record_id": id, "verification_mode": "exact",
+             "json_path": "$.method", "claimed_value": method},
+            {"action_name": "get_order", "verification_mode": "exact",
+             "json_path": "$.target", "claimed_value": "/echo/orders/7"}]})
+    };
+    let passed = app.post("/evaluations", claims("GET")).await;
+    assert_eq!(passed.status, StatusCode::CREATED, "{}", passed.text);
+    assert_eq!(passed.body["outcome"], "PASS", "{}", passed.text);
+    let caught = app.post("/evaluations", claims("DELETE")).await;
+    assert_eq!(caught.body["outcome"], "CAUGHT", "{}", caught.text);
+    assert_eq!(caught.body["per_claim"][0]["reason"], "value_mismatch");
+    assert_eq!(
+        caught.body["per_claim"][1]["result"], "PASS",
+        "found by run + action"
+    );
+}
+
+async fn chunked_and_sse_responses_stream_and_are_recorded_as_received(backend: Backend) {
+    let app = spawn_app_with(backend, AppOptions::default()).await;
+    let upstream = spawn_upstream().await;
+    let client = through_proxy(&app, "a", &app.admin_key);
+    for (path, expected) in [("/chunked", CHUNKS.concat()), ("/sse", EVENTS.concat())] {
+        let mut response = client
+            .get(upstream.url(path))
+            .send()
+            .await
+            .expect("proxied");
+        let id = record_id(&response);
+        let mut chunks = 0;
+        let mut received = Vec::new();
+        while let Some(chunk) = response.chunk().await.expect("chunk") {
+            chunks += 1;
+            received.extend_from_slice(&chunk);
+        }
+        assert_eq!(String::from_utf8_lossy(&received), expected, "{path}");
+        assert!(chunks > 1, "{path} arrived in pieces, not buffered whole");
+        let stored = record(&app, &id).await;
+        assert_eq!(
+            unb64(&stored["response_body"]),
+            expected.as_bytes(),
+            "{path}"
+        );
+        assert_eq!(stored["response_truncated"], false);
+    }
+}

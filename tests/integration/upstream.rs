@@ -1,0 +1,139 @@
+//! A real upstream on loopback for the proxy tests: echoes what it received, streams chunked and SSE bodies,
+//! answers slowly, or sends a very large body.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use base64::Engine;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Default)]
+pub struct Seen {
+    pub hits: Arc<AtomicUsize>,
+}
+
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub seen: Seen,
+}
+
+impl Upstream {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn hits(&self) -> usize {
+        self.seen.hits.load(Ordering::SeqCst)
+    }
+}
+
+pub async fn spawn_upstream() -> Upstream {
+    let seen = Seen::default();
+    let app = Router::new()
+        .route("/echo", any(echo))
+        .route("/echo/{*rest}", any(echo))
+        .route("/chunked", get(chunked))
+        .route("/sse", get(sse))
+        .route("/slow", get(slow))
+        .route("/big/{mib}", get(big))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("upstream binds");
+    let addr = listener.local_addr().expect("upstream addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Upstream { addr, seen }
+}
+
+/// Everything the upstream received, as JSON.
+async fn echo(State(seen): State<Seen>, request: Request) -> Response {
+    seen.hits.fetch_add(1, Ordering::SeqCst);
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let headers: Vec<Value> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| json!([name.as_str(), String::from_utf8_lossy(value.as_bytes())]))
+        .collect();
+    let seen = json!({
+        "method": parts.method.as_str(),
+        "target": parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/"),
+        "headers": headers,
+        "body": base64::engine::general_purpose::STANDARD.encode(&body),
+    });
+    let mut response_headers = HeaderMap::new();
+    response_headers.insert("content-type", "application/json".parse().expect("value"));
+    response_headers.insert(
+        "set-cookie",
+        "session=upstream-secret".parse().expect("value"),
+    );
+    response_headers.append("x-repeated", "1".parse().expect("value"));
+    response_headers.append("x-repeated", "2".parse().expect("value"));
+    (StatusCode::OK, response_headers, seen.to_string()).into_response()
+}
+
+pub const CHUNKS: [&str; 4] = ["{\"parts\": [", "1, ", "2, ", "3]}"];
+
+async fn chunked(State(seen): State<Seen>) -> Response {
+    seen.hits.fetch_add(1, Ordering::SeqCst);
+    let stream = futures::stream::iter(CHUNKS).then(|chunk| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Ok::<_, std::io::Error>(Bytes::from(chunk))
+    });
+    (
+        [("content-type", "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+pub const EVENTS: [&str; 3] = [
+    "event: token\ndata: {\"n\": 1}\n\n",
+    "event: token\ndata: {\"n\": 2}\n\n",
+    "event: done\ndata: {}\n\n",
+];
+
+async fn sse(State(seen): State<Seen>) -> Response {
+    seen.hits.fetch_add(1, Ordering::SeqCst);
+    let stream = futures::stream::iter(EVENTS).then(|event| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Ok::<_, std::io::Error>(Bytes::from(event))
+    });
+    (
+        [("content-type", "text/event-stream")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+async fn slow(State(seen): State<Seen>) -> Response {
+    seen.hits.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    "too late".into_response()
+}
+
+/// `mib` MiB of JSON-ish text in 64 KiB chunks, generated as it is sent.
+async fn big(
+    State(seen): State<Seen>,
+    axum::extract::Path(mib): axum::extract::Path<usize>,
+) -> Response {
+    seen.hits.fetch_add(1, Ordering::SeqCst);
+    let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+    let stream =
+        futures::stream::iter(0..mib * 16).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+    let length = (mib * 1024 * 1024).to_string();
+    ([("content-length", length)], Body::from_stream(stream)).into_response()
+}
+
+use futures::StreamExt;
