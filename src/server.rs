@@ -5,6 +5,7 @@ use crate::api::metrics::Metrics;
 use crate::api::{self, AppState};
 use crate::auth::{is_well_formed_key, KeyCache, NewApiKey, Role, Tier, DEFAULT_TENANT};
 use crate::config::ServeConfig;
+use crate::intercept::ca::CertificateAuthority;
 use crate::intercept::{Proxy, Shared};
 use crate::packets;
 use crate::records::RecordKey;
@@ -46,6 +47,10 @@ impl Server {
         let keys = Arc::new(KeyCache::new(Duration::from_secs(config.key_cache_seconds)));
         let record_key = Arc::new(record_key);
         let rules = Arc::new(rules);
+        let ca = Arc::new(
+            CertificateAuthority::load_or_create(&config.data_dir)
+                .with_context(|| format!("MITM CA in {}", config.data_dir.display()))?,
+        );
         let proxy = if config.proxy.disabled {
             None
         } else {
@@ -54,6 +59,7 @@ impl Server {
                 keys: keys.clone(),
                 rules: rules.clone(),
                 record_key: record_key.clone(),
+                ca: ca.clone(),
                 cache_ttl: Duration::from_secs(config.key_cache_seconds),
             };
             Some(Proxy::bind(&config.host, &config.proxy, shared).await?)
@@ -65,6 +71,7 @@ impl Server {
             keys,
             record_key,
             rules,
+            ca,
         };
         Ok(Self {
             listener,

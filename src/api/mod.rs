@@ -41,6 +41,8 @@ pub struct AppState {
     pub record_key: Arc<RecordKey>,
     /// Rules from `--rules`, loaded at start and on SIGHUP; take one `current()` snapshot per request.
     pub rules: Arc<LiveRules>,
+    /// The proxy's MITM CA (`GET /api/v1/ca.pem`).
+    pub ca: Arc<crate::intercept::ca::CertificateAuthority>,
 }
 
 /// The whole HTTP application: `/api/v1/*` behind API keys, operational routes at the root.

@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/records", get(list).post(import))
         .route("/records/public-key", get(public_key))
+        .route("/ca.pem", get(ca_certificate))
         .route("/records/export", get(export))
         .route("/records/{record_id}", get(fetch))
 }
@@ -45,6 +46,16 @@ async fn public_key(State(state): State<AppState>, caller: Caller) -> Result<Jso
         "public_key": state.record_key.public_key_base64(),
         "signed_message": "the 32 bytes of seal.sha256 (SHA-256 of the record's canonical JSON)",
     })))
+}
+
+/// The MITM CA agents trust for HTTPS through the proxy.
+async fn ca_certificate(State(state): State<AppState>, caller: Caller) -> Result<Response, Error> {
+    caller.require(Role::Reader)?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-pem-file")],
+        state.ca.certificate_pem().to_string(),
+    )
+        .into_response())
 }
 
 async fn fetch(

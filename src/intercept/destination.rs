@@ -43,6 +43,7 @@ pub enum NoDestination {
 pub fn destination(uri: &Uri, leg: &Leg, routes: &[Route]) -> Result<Destination, NoDestination> {
     let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
     if let Leg::Tunnel(authority) = leg {
+        let authority = authority.strip_suffix(":443").unwrap_or(authority);
         return target(format!("https://{authority}{path_and_query}"), None);
     }
     if uri.scheme().is_some() {

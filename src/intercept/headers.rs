@@ -50,39 +50,41 @@ pub fn tags(headers: &HeaderMap) -> Tags {
     }
 }
 
-/// Removes hop-by-hop headers (including those the `Connection` header names) and our control headers, in
-/// place; everything else is forwarded as the client sent it.
-pub fn strip_for_upstream(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+/// Names the `Connection` header lists: hop-by-hop for this message only.
+fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
         .get_all(hyper::header::CONNECTION)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+        .collect()
+}
+
+/// The headers without `dropped` ones, in the order they came (removing in place would reorder them).
+fn without(headers: &HeaderMap, dropped: &[&str], listed: &[HeaderName]) -> HeaderMap {
+    let mut kept = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if dropped.contains(&name.as_str()) || listed.contains(name) {
+            continue;
+        }
+        kept.append(name.clone(), value.clone());
     }
-    for name in HOP_BY_HOP.into_iter().chain([RUN, AGENT, ACTION]) {
-        headers.remove(name);
-    }
+    kept
+}
+
+/// Removes hop-by-hop headers (including those the `Connection` header names) and our control headers;
+/// everything else is forwarded as the client sent it, in its order.
+pub fn strip_for_upstream(headers: &mut HeaderMap) {
+    let listed = connection_listed(headers);
+    let dropped: Vec<&str> = HOP_BY_HOP.into_iter().chain([RUN, AGENT, ACTION]).collect();
+    *headers = without(headers, &dropped, &listed);
 }
 
 /// Removes hop-by-hop headers from an upstream response before it goes back to the client.
 pub fn strip_for_client(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(hyper::header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
+    let listed = connection_listed(headers);
+    *headers = without(headers, &HOP_BY_HOP, &listed);
 }
 
 /// Headers as a record keeps them: in order, repeated names repeated, values as text (invalid UTF-8 lossily).

@@ -3,12 +3,14 @@
 //! sealed evidence through the recorder. `exchange` holds the per-request phases; this module owns the
 //! listener and the connections.
 
+pub mod ca;
 pub mod capture;
 pub mod destination;
 pub mod exchange;
 pub mod headers;
 pub mod recorder;
 pub mod trust;
+pub mod tunnel;
 pub mod upstream;
 
 use crate::auth::KeyCache;
@@ -16,11 +18,12 @@ use crate::config::ProxyConfig;
 use crate::records::RecordKey;
 use crate::rules::LiveRules;
 use crate::store::Store;
+use ca::CertificateAuthority;
 use destination::Leg;
-use exchange::{reply, ProxyBody};
+use exchange::ProxyBody;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use recorder::Recorder;
 use std::convert::Infallible;
@@ -46,6 +49,8 @@ pub struct Options {
 }
 
 pub struct Interceptor {
+    /// The MITM CA; `None` with `--no-mitm` (CONNECT is tunnelled blindly).
+    pub ca: Option<Arc<CertificateAuthority>>,
     pub store: Arc<dyn Store>,
     pub keys: Arc<KeyCache>,
     pub rules: Arc<LiveRules>,
@@ -67,6 +72,7 @@ pub struct Shared {
     pub keys: Arc<KeyCache>,
     pub rules: Arc<LiveRules>,
     pub record_key: Arc<RecordKey>,
+    pub ca: Arc<CertificateAuthority>,
     pub cache_ttl: Duration,
 }
 
@@ -83,6 +89,7 @@ impl Proxy {
         );
         let upstream_timeout = config.upstream_timeout();
         let interceptor = Interceptor {
+            ca: (!config.no_mitm).then_some(shared.ca),
             store: shared.store,
             keys: shared.keys,
             rules: shared.rules,
@@ -180,7 +187,7 @@ async fn serve_request(
     request: Request<Incoming>,
 ) -> Response<ProxyBody> {
     if request.method() == Method::CONNECT {
-        return reply(StatusCode::NOT_IMPLEMENTED, "CONNECT is not supported yet");
+        return tunnel::connect(interceptor, request).await;
     }
     exchange::proxy(interceptor, request, Leg::Plain, None).await
 }

@@ -369,10 +369,10 @@ mod evaluate {
         let app = spawn_app_with(
             Backend::Sqlite,
             AppOptions {
-                configure: |config| {
+                configure: Box::new(|config| {
                     config.rules =
                         Some(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/rules").into())
-                },
+                }),
                 ..Default::default()
             },
         )

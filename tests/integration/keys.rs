@@ -343,7 +343,7 @@ async fn revocation_reaches_other_instances_within_the_cache_ttl(backend: Backen
         backend,
         AppOptions {
             database_url: Some(first.database_url.clone()),
-            configure: |config| config.key_cache_seconds = 1,
+            configure: Box::new(|config| config.key_cache_seconds = 1),
             ..Default::default()
         },
     )

@@ -674,10 +674,10 @@ async fn stale_packets_expire_after_the_ttl(backend: Backend) {
     let app = spawn_app_with(
         backend,
         AppOptions {
-            configure: |config| {
+            configure: Box::new(|config| {
                 config.packet_ttl_seconds = 1;
                 config.expiry_interval_seconds = 1;
-            },
+            }),
             ..Default::default()
         },
     )
@@ -725,7 +725,7 @@ async fn unanswered_checkpoint_expires_after_its_timeout(backend: Backend) {
     let app = spawn_app_with(
         backend,
         AppOptions {
-            configure: |config| config.expiry_interval_seconds = 1,
+            configure: Box::new(|config| config.expiry_interval_seconds = 1),
             ..Default::default()
         },
     )

@@ -3,7 +3,7 @@
 
 use crate::on_both_backends;
 use crate::support::{spawn_app_with, AppOptions, Backend, TestApp};
-use crate::upstream::{spawn_upstream, Upstream, CHUNKS, EVENTS};
+use crate::upstream::{spawn_tls_upstream, spawn_upstream, Upstream, CHUNKS, EVENTS};
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -16,6 +16,7 @@ on_both_backends!(
     upstream_failures_are_answered_and_recorded,
     proxied_records_are_evidence_for_claims,
     chunked_and_sse_responses_stream_and_are_recorded_as_received,
+    https_through_connect_is_intercepted_and_recorded,
 );
 
 fn unb64(value: &Value) -> Vec<u8> {
@@ -301,7 +302,7 @@ async fn upstream_failures_are_answered_and_recorded(backend: Backend) {
     let app = spawn_app_with(
         backend,
         AppOptions {
-            configure: |config| config.proxy.upstream_timeout = 0.5,
+            configure: Box::new(|config| config.proxy.upstream_timeout = 0.5),
             ..Default::default()
         },
     )
@@ -399,4 +400,144 @@ async fn chunked_and_sse_responses_stream_and_are_recorded_as_received(backend: 
         );
         assert_eq!(stored["response_truncated"], false);
     }
+}
+
+/// A client of the proxy that trusts the app's MITM CA, as an agent configured per the README would.
+async fn through_proxy_trusting_ca(app: &TestApp, key: &str) -> reqwest::Client {
+    let ca = app
+        .http
+        .get(app.api("/ca.pem"))
+        .header("X-API-Key", &app.admin_key)
+        .send()
+        .await
+        .expect("ca.pem")
+        .text()
+        .await
+        .expect("pem");
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    let proxy = reqwest::Proxy::all(format!("http://{}", app.proxy_addr.expect("proxy")))
+        .expect("proxy url")
+        .basic_auth("tls-agent", key);
+    reqwest::Client::builder()
+        .proxy(proxy)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).expect("ca"))
+        .build()
+        .expect("client")
+}
+
+async fn https_through_connect_is_intercepted_and_recorded(backend: Backend) {
+    let tls = spawn_tls_upstream().await;
+    let upstream_ca = tls.ca_pem.clone();
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            configure: Box::new(move |config| config.proxy.upstream_ca = Some(upstream_ca)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = through_proxy_trusting_ca(&app, &app.admin_key).await;
+    let url = format!(
+        "https://localhost:{}/echo/secure?x=1&x=2",
+        tls.upstream.addr.port()
+    );
+    for _ in 0..2 {
+        // Twice: the second tunnel to the host reuses its cached leaf certificate.
+        let response = client
+            .post(&url)
+            .header("Authorization", "Bearer tls-secret")
+            .header("X-HandoffRail-Run", "run-tls")
+            .body("over tls")
+            .send()
+            .await
+            .expect("proxied over TLS");
+        assert_eq!(response.status(), StatusCode::OK);
+        let id = record_id(&response);
+        let seen: Value = response.json().await.expect("echo");
+        assert_eq!(seen["target"], "/echo/secure?x=1&x=2");
+        assert_eq!(
+            header(&seen["headers"], "authorization"),
+            ["Bearer tls-secret"]
+        );
+        assert_eq!(unb64(&seen["body"]), b"over tls");
+        let stored = record(&app, &id).await;
+        assert_eq!(stored["url"], url);
+        assert_eq!(stored["run_id"], "run-tls");
+        assert_eq!(stored["agent_id"], "tls-agent");
+        assert_eq!(stored["signature_valid"], true);
+        assert_eq!(unb64(&stored["request_body"]), b"over tls");
+        assert_eq!(
+            header(&stored["request_headers"], "authorization"),
+            ["[REDACTED]"]
+        );
+    }
+    assert_eq!(tls.upstream.hits(), 2);
+
+    // Without --upstream-ca the upstream's certificate is not trusted: 502, recorded.
+    let strict = spawn_app_with(backend, AppOptions::default()).await;
+    let client = through_proxy_trusting_ca(&strict, &strict.admin_key).await;
+    let refused = client.get(&url).send().await.expect("answered");
+    assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
+    let stored = record(&strict, &record_id(&refused)).await;
+    assert!(
+        stored["upstream_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("certificate")),
+        "{stored}"
+    );
+    assert_eq!(
+        tls.upstream.hits(),
+        2,
+        "the untrusted upstream got no request"
+    );
+
+    // Without credentials, no tunnel.
+    let anonymous = reqwest::Client::builder()
+        .proxy(
+            reqwest::Proxy::all(format!("http://{}", app.proxy_addr.expect("proxy")))
+                .expect("proxy"),
+        )
+        .danger_accept_invalid_certs(true)
+        .build()
+        .expect("client");
+    assert!(
+        anonymous.get(&url).send().await.is_err(),
+        "CONNECT refused with 407"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_mitm_tunnels_blindly_and_records_nothing() {
+    let tls = spawn_tls_upstream().await;
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        AppOptions {
+            configure: Box::new(|config| config.proxy.no_mitm = true),
+            ..Default::default()
+        },
+    )
+    .await;
+    let upstream_ca = std::fs::read(&tls.ca_pem).expect("upstream ca");
+    let proxy = reqwest::Proxy::all(format!("http://{}", app.proxy_addr.expect("proxy")))
+        .expect("proxy url")
+        .basic_auth("a", &app.admin_key);
+    let client = reqwest::Client::builder()
+        .proxy(proxy)
+        .add_root_certificate(reqwest::Certificate::from_pem(&upstream_ca).expect("ca"))
+        .build()
+        .expect("client");
+    let url = format!("https://localhost:{}/echo/blind", tls.upstream.addr.port());
+    let response = client.get(&url).send().await.expect("tunnelled");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers().get("x-handoffrail-record").is_none(),
+        "the proxy never saw inside the tunnel"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        app.get("/records").await.body["records"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
 }

@@ -107,7 +107,7 @@ pub struct TestApp {
 pub struct AppOptions {
     pub database_url: Option<String>,
     pub dir: Option<Arc<TempDir>>,
-    pub configure: fn(&mut ServeConfig),
+    pub configure: Box<dyn FnOnce(&mut ServeConfig) + Send>,
     /// `--rules` (a directory the test wrote, e.g. with routes to its upstream).
     pub rules: Option<std::path::PathBuf>,
 }
@@ -117,7 +117,7 @@ impl Default for AppOptions {
         Self {
             database_url: None,
             dir: None,
-            configure: |_| {},
+            configure: Box::new(|_| {}),
             rules: None,
         }
     }

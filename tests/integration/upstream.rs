@@ -34,16 +34,20 @@ impl Upstream {
     }
 }
 
-pub async fn spawn_upstream() -> Upstream {
-    let seen = Seen::default();
-    let app = Router::new()
+fn router(seen: Seen) -> Router {
+    Router::new()
         .route("/echo", any(echo))
         .route("/echo/{*rest}", any(echo))
         .route("/chunked", get(chunked))
         .route("/sse", get(sse))
         .route("/slow", get(slow))
         .route("/big/{mib}", get(big))
-        .with_state(seen.clone());
+        .with_state(seen)
+}
+
+pub async fn spawn_upstream() -> Upstream {
+    let seen = Seen::default();
+    let app = router(seen.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("upstream binds");
@@ -52,6 +56,65 @@ pub async fn spawn_upstream() -> Upstream {
         let _ = axum::serve(listener, app).await;
     });
     Upstream { addr, seen }
+}
+
+/// The same upstream over TLS, with a certificate for `localhost` and 127.0.0.1 from a test CA of its own.
+pub struct TlsUpstream {
+    pub upstream: Upstream,
+    /// The test CA, PEM: what `--upstream-ca` (or a client talking to it directly) must trust.
+    pub ca_pem: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_tls_upstream() -> TlsUpstream {
+    handoffrail::install_crypto_provider();
+    let dir = tempfile::TempDir::new().expect("dir");
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "upstream test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
+    let leaf =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("leaf params")
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .expect("leaf");
+    let ca_pem = dir.path().join("upstream-ca.pem");
+    std::fs::write(&ca_pem, ca.pem()).expect("write ca");
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .expect("tls config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let seen = Seen::default();
+    let app = router(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("upstream binds");
+    let addr = listener.local_addr().expect("upstream addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    TlsUpstream {
+        upstream: Upstream { addr, seen },
+        ca_pem,
+        _dir: dir,
+    }
 }
 
 /// Everything the upstream received, as JSON.

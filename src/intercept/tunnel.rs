@@ -1,0 +1,120 @@
+//! CONNECT: the agent asks for a tunnel to `host:port`. With MITM (the default) the proxy answers 200, terminates
+//! TLS with a leaf certificate for the host signed by its CA, and serves the requests inside the tunnel through
+//! the same phases as plain ones, as the caller who opened it. With `--no-mitm` it splices bytes blindly and
+//! records nothing.
+
+use super::destination::Leg;
+use super::exchange::{self, reply, Caller, ProxyBody};
+use super::Interceptor;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::upgrade::Upgraded;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+pub async fn connect(
+    interceptor: Arc<Interceptor>,
+    mut request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let caller = match exchange::identify_caller(&interceptor, &mut request, false).await {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal,
+    };
+    let Some(authority) = request
+        .uri()
+        .authority()
+        .filter(|authority| authority.port_u16().is_some())
+        .map(|authority| authority.as_str().to_string())
+    else {
+        return reply(
+            StatusCode::BAD_REQUEST,
+            "CONNECT needs host:port (authority-form)",
+        );
+    };
+    let upgrade = hyper::upgrade::on(&mut request);
+    let mitm = interceptor.ca.clone();
+    tokio::spawn(async move {
+        let upgraded = match upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => {
+                tracing::debug!(%error, source = "downstream", "CONNECT upgrade failed");
+                return;
+            }
+        };
+        match mitm {
+            Some(_) => intercept(interceptor, upgraded, authority, caller).await,
+            None => splice(interceptor, upgraded, authority).await,
+        }
+    });
+    Response::new(ProxyBody::Right(http_body_util::Full::default()))
+}
+
+/// Terminates the agent's TLS and proxies every request inside the tunnel.
+async fn intercept(
+    interceptor: Arc<Interceptor>,
+    upgraded: Upgraded,
+    authority: String,
+    caller: Caller,
+) {
+    let Some(ca) = interceptor.ca.clone() else {
+        return;
+    };
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority.as_str(), |(host, _)| host);
+    let config = match ca.server_config(host) {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(%error, host, source = "internal", "minting a leaf certificate failed");
+            return;
+        }
+    };
+    let tls = match tokio_rustls::TlsAcceptor::from(config)
+        .accept(TokioIo::new(upgraded))
+        .await
+    {
+        Ok(tls) => tls,
+        Err(error) => {
+            tracing::info!(%error, host, source = "downstream", "TLS handshake with the agent failed (does it trust the HandoffRail CA?)");
+            return;
+        }
+    };
+    let service = service_fn(move |request: Request<Incoming>| {
+        let interceptor = interceptor.clone();
+        let leg = Leg::Tunnel(authority.clone());
+        let caller = caller.clone();
+        async move {
+            Ok::<_, Infallible>(exchange::proxy(interceptor, request, leg, Some(caller)).await)
+        }
+    });
+    if let Err(error) = hyper::server::conn::http1::Builder::new()
+        .preserve_header_case(true)
+        .serve_connection(TokioIo::new(tls), service)
+        .await
+    {
+        tracing::debug!(%error, source = "downstream", "tunnel connection ended");
+    }
+}
+
+/// `--no-mitm`: bytes both ways, nothing recorded.
+async fn splice(interceptor: Arc<Interceptor>, upgraded: Upgraded, authority: String) {
+    let connect = tokio::net::TcpStream::connect(authority.as_str());
+    let mut upstream =
+        match tokio::time::timeout(interceptor.options.upstream_timeout, connect).await {
+            Ok(Ok(upstream)) => upstream,
+            Ok(Err(error)) => {
+                tracing::info!(%error, authority, source = "upstream", "tunnel upstream refused");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(authority, source = "upstream", "tunnel upstream timed out");
+                return;
+            }
+        };
+    let mut agent = TokioIo::new(upgraded);
+    if let Err(error) = tokio::io::copy_bidirectional(&mut agent, &mut upstream).await {
+        tracing::debug!(%error, authority, "tunnel ended");
+    }
+}
