@@ -19,8 +19,16 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// What a process serves: `serve` runs both, `proxy` only the interceptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listeners {
+    ApiAndProxy,
+    ProxyOnly,
+}
+
 pub struct Server {
-    listener: TcpListener,
+    /// The API listener; `None` for `handoffrail proxy`.
+    listener: Option<TcpListener>,
     proxy: Option<Proxy>,
     state: AppState,
     bootstrap_key: Option<String>,
@@ -28,6 +36,21 @@ pub struct Server {
 
 impl Server {
     pub async fn bind(config: ServeConfig) -> anyhow::Result<Self> {
+        Server::bind_listeners(config, Listeners::ApiAndProxy).await
+    }
+
+    pub async fn bind_listeners(
+        mut config: ServeConfig,
+        listeners: Listeners,
+    ) -> anyhow::Result<Self> {
+        if listeners == Listeners::ProxyOnly {
+            anyhow::ensure!(
+                !config.proxy.disabled,
+                "`handoffrail proxy` with --no-proxy would serve nothing"
+            );
+            // The API process bootstraps the first admin key; a proxy only checks keys.
+            config.admin_key = None;
+        }
         let url = config.database_url();
         if url.starts_with("sqlite:") {
             std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -37,10 +60,17 @@ impl Server {
         let store = store::open(&url, &config.store_options())
             .await
             .with_context(|| format!("opening database {}", redact_url(&url)))?;
-        let bootstrap_key = bootstrap_admin_key(store.as_ref(), &config).await?;
-        let listener = TcpListener::bind((config.host.as_str(), config.port))
-            .await
-            .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+        let (bootstrap_key, listener) = match listeners {
+            Listeners::ApiAndProxy => (
+                bootstrap_admin_key(store.as_ref(), &config).await?,
+                Some(
+                    TcpListener::bind((config.host.as_str(), config.port))
+                        .await
+                        .with_context(|| format!("binding {}:{}", config.host, config.port))?,
+                ),
+            ),
+            Listeners::ProxyOnly => (None, None),
+        };
         let record_key = RecordKey::load_or_create(&config.data_dir)
             .with_context(|| format!("record signing key in {}", config.data_dir.display()))?;
         let rules = LiveRules::load(config.rules_dir()).context("loading rules")?;
@@ -81,8 +111,12 @@ impl Server {
         })
     }
 
+    /// The API's address (an error for `handoffrail proxy`, which has none).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        match &self.listener {
+            Some(listener) => listener.local_addr(),
+            None => Err(std::io::Error::other("this process serves no API")),
+        }
     }
 
     /// The proxy's address, unless `--no-proxy`.
@@ -118,16 +152,21 @@ impl Server {
                 let _ = stop.wait_for(|stopped| *stopped).await;
             }))
         });
-        let addr = self.listener.local_addr()?;
-        tracing::info!(%addr, backend = self.state.store.backend().as_str(), "handoffrail API listening");
-        let app = api::router(self.state);
-        let stopping = stop_tx.clone();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stopping.send(true);
-            })
-            .await?;
+        match self.listener {
+            Some(listener) => {
+                let addr = listener.local_addr()?;
+                tracing::info!(%addr, backend = self.state.store.backend().as_str(), "handoffrail API listening");
+                let app = api::router(self.state);
+                let stopping = stop_tx.clone();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        shutdown.await;
+                        let _ = stopping.send(true);
+                    })
+                    .await?;
+            }
+            None => shutdown.await,
+        }
         let _ = stop_tx.send(true);
         if let Some(proxy) = proxy {
             match proxy.await {

@@ -1,5 +1,6 @@
 //! The `handoffrail` command line: `serve`, `keys create`, and the packet client commands.
 
+mod ca;
 mod evaluate;
 mod evidence;
 mod keys;
@@ -7,6 +8,7 @@ mod output;
 mod packets;
 mod serve;
 
+use crate::server::Listeners;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -59,8 +61,13 @@ pub enum Format {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP API (SQLite in ./.handoffrail by default).
+    /// Run the HTTP API and the interceptor proxy (SQLite in ./.handoffrail by default).
     Serve(crate::config::ServeConfig),
+    /// Run the interceptor proxy alone (same flags as serve; no API port is opened).
+    Proxy(crate::config::ServeConfig),
+    /// The proxy's MITM certificate authority.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
     /// Manage API keys directly in the database.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -123,7 +130,9 @@ pub fn run(cli: Cli) -> ExitCode {
     }
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(config) => serve::run(config).await,
+            Command::Serve(config) => serve::run(config, Listeners::ApiAndProxy).await,
+            Command::Proxy(config) => serve::run(config, Listeners::ProxyOnly).await,
+            Command::Ca(command) => ca::run(command),
             Command::Keys(command) => keys::run(command, cli.client.format).await,
             Command::Records(command) => evidence::records(command, &cli.client).await,
             Command::Trust(command) => evidence::trust(command, &cli.client).await,

@@ -150,6 +150,8 @@ pub async fn run(command: Command, args: &ClientArgs) -> anyhow::Result<()> {
             )
         }
         Command::Serve(_)
+        | Command::Proxy(_)
+        | Command::Ca(_)
         | Command::Keys(_)
         | Command::Evaluate(_)
         | Command::Records(_)

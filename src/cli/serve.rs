@@ -1,12 +1,12 @@
-//! `handoffrail serve`.
+//! `handoffrail serve` (API and proxy) and `handoffrail proxy` (the proxy alone, same flags).
 
 use crate::config::{LogFormat, ServeConfig};
-use crate::server::{shutdown_signal, Server};
+use crate::server::{shutdown_signal, Listeners, Server};
 use tracing_subscriber::EnvFilter;
 
-pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+pub async fn run(config: ServeConfig, listeners: Listeners) -> anyhow::Result<()> {
     init_logging(config.log_format);
-    let server = Server::bind(config).await?;
+    let server = Server::bind_listeners(config, listeners).await?;
     server.run(shutdown_signal()).await
 }
 
