@@ -3,6 +3,7 @@
 //! the client goes away) and hands it to the recorder, waiting while the recorder's queue is full.
 
 use super::recorder::Pending;
+use crate::records::Record;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use std::pin::Pin;
@@ -38,7 +39,32 @@ impl Capture {
     }
 }
 
+impl Capture {
+    /// Moves the copy into `record` as its request body.
+    pub fn into_request_of(self, record: &mut Record) {
+        record.request_body = self.bytes;
+        record.request_body_size = self.size;
+        record.request_truncated = self.truncated;
+    }
+
+    /// Moves the copy into `record` as its response body.
+    pub fn into_response_of(self, record: &mut Record) {
+        record.response_body = self.bytes;
+        record.response_body_size = self.size;
+        record.response_truncated = self.truncated;
+    }
+}
+
+/// The request body's copy, written by the upstream leg and read when the record is finished.
 pub type SharedCapture = Arc<Mutex<Capture>>;
+
+/// Takes what a shared capture holds (an empty capture if a panic poisoned it mid-copy).
+pub fn take(capture: &SharedCapture) -> Capture {
+    capture
+        .lock()
+        .map(|mut capture| std::mem::take(&mut *capture))
+        .unwrap_or_default()
+}
 
 fn push_shared(capture: &SharedCapture, chunk: &[u8]) {
     // A poisoned capture only loses the copy, never the forwarded bytes.

@@ -3,7 +3,7 @@
 //! last. Each phase either passes the exchange on or ends it with a response of its own; failures say where
 //! they came from (downstream, upstream, internal) and are recorded like any other exchange.
 
-use super::capture::{Capture, RequestTee, ResponseTee, SharedCapture};
+use super::capture::{self, Capture, RequestTee, ResponseTee, SharedCapture};
 use super::destination::{destination, Destination, Leg};
 use super::headers::{self, Tags};
 use super::Interceptor;
@@ -308,12 +308,7 @@ async fn failed(
     status: StatusCode,
     detail: String,
 ) -> Response<ProxyBody> {
-    if let Ok(mut request) = request.lock() {
-        let request = std::mem::take(&mut *request);
-        record.request_body = request.bytes;
-        record.request_body_size = request.size;
-        record.request_truncated = request.truncated;
-    }
+    capture::take(request).into_request_of(&mut record);
     record.upstream_error = Some(detail.clone());
     record.timings.ended_at = Some(Timestamp::now());
     let id = record.id;

@@ -2,7 +2,7 @@
 //! that redacts, seals and writes them in batches, many records per transaction, as fast as they arrive. A full
 //! channel makes the proxy wait (back-pressure); nothing is dropped silently; shutdown drains the channel.
 
-use super::capture::{Capture, Ending, SharedCapture};
+use super::capture::{self, Capture, Ending, SharedCapture};
 use crate::records::{Record, RecordKey};
 use crate::rules::LiveRules;
 use crate::store::Store;
@@ -73,15 +73,8 @@ impl Pending {
         let Some(record) = self.record.as_mut() else {
             return;
         };
-        if let Ok(mut request) = self.request.lock() {
-            let request = std::mem::take(&mut *request);
-            record.request_body = request.bytes;
-            record.request_body_size = request.size;
-            record.request_truncated = request.truncated;
-        }
-        record.response_body = response.bytes;
-        record.response_body_size = response.size;
-        record.response_truncated = response.truncated;
+        capture::take(&self.request).into_request_of(record);
+        response.into_response_of(record);
         record.timings.ended_at = Some(Timestamp::now());
         record.aborted = ending == Ending::ClientGone;
         if upstream_error.is_some() {

@@ -286,15 +286,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn exported_har_reads_back_to_the_same_exchange() {
-        let key = RecordKey::generate();
+    /// The entries of `HAR`, sealed by `key`.
+    fn sealed_fixture(key: &RecordKey) -> Vec<SealedRecord> {
         let document: Value = serde_json::from_str(HAR).expect("har");
-        let sealed: Vec<SealedRecord> = records_from_har(&document, "default")
+        records_from_har(&document, "default")
             .expect("records")
             .into_iter()
             .map(|incoming| key.seal(incoming.record))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn exported_har_reads_back_to_the_same_exchange() {
+        let key = RecordKey::generate();
+        let sealed = sealed_fixture(&key);
         let exported = har_from_records(&sealed);
         let again = records_from_har(&exported, "default").expect("re-import");
         for (original, copy) in sealed.iter().zip(&again) {
@@ -338,12 +343,7 @@ mod tests {
     #[test]
     fn an_edit_to_what_a_reader_sees_breaks_the_carried_seal() {
         let key = RecordKey::generate();
-        let document: Value = serde_json::from_str(HAR).expect("har");
-        let sealed: Vec<SealedRecord> = records_from_har(&document, "default")
-            .expect("records")
-            .into_iter()
-            .map(|incoming| key.seal(incoming.record))
-            .collect();
+        let sealed = sealed_fixture(&key);
         let exported = har_from_records(&sealed);
         let edits: [(&str, Value); 5] = [
             (

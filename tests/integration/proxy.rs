@@ -25,15 +25,26 @@ fn unb64(value: &Value) -> Vec<u8> {
         .expect("base64")
 }
 
-/// A client that sends everything through the app's proxy as `agent` with `key`.
-pub fn through_proxy(app: &TestApp, agent: &str, key: &str) -> reqwest::Client {
-    let proxy = reqwest::Proxy::all(format!("http://{}", app.proxy_addr.expect("proxy runs")))
+/// A client that sends everything through the proxy at `addr` as `agent` with `key`, trusting `root` (PEM)
+/// besides the webpki roots.
+fn proxied_client(addr: &str, agent: &str, key: &str, root: Option<&[u8]>) -> reqwest::Client {
+    let proxy = reqwest::Proxy::all(format!("http://{addr}"))
         .expect("proxy url")
         .basic_auth(agent, key);
-    reqwest::Client::builder()
-        .proxy(proxy)
-        .build()
-        .expect("client")
+    let mut builder = reqwest::Client::builder().proxy(proxy);
+    if let Some(pem) = root {
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem).expect("pem"));
+    }
+    builder.build().expect("client")
+}
+
+fn proxy_addr(app: &TestApp) -> String {
+    app.proxy_addr.expect("proxy runs").to_string()
+}
+
+/// A client that sends everything through the app's proxy as `agent` with `key`.
+pub fn through_proxy(app: &TestApp, agent: &str, key: &str) -> reqwest::Client {
+    proxied_client(&proxy_addr(app), agent, key, None)
 }
 
 /// The record, once the recorder has written it.
@@ -415,14 +426,7 @@ async fn through_proxy_trusting_ca(app: &TestApp, key: &str) -> reqwest::Client 
         .await
         .expect("pem");
     assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
-    let proxy = reqwest::Proxy::all(format!("http://{}", app.proxy_addr.expect("proxy")))
-        .expect("proxy url")
-        .basic_auth("tls-agent", key);
-    reqwest::Client::builder()
-        .proxy(proxy)
-        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).expect("ca"))
-        .build()
-        .expect("client")
+    proxied_client(&proxy_addr(app), "tls-agent", key, Some(ca.as_bytes()))
 }
 
 async fn https_through_connect_is_intercepted_and_recorded(backend: Backend) {
@@ -518,14 +522,7 @@ async fn no_mitm_tunnels_blindly_and_records_nothing() {
     )
     .await;
     let upstream_ca = std::fs::read(&tls.ca_pem).expect("upstream ca");
-    let proxy = reqwest::Proxy::all(format!("http://{}", app.proxy_addr.expect("proxy")))
-        .expect("proxy url")
-        .basic_auth("a", &app.admin_key);
-    let client = reqwest::Client::builder()
-        .proxy(proxy)
-        .add_root_certificate(reqwest::Certificate::from_pem(&upstream_ca).expect("ca"))
-        .build()
-        .expect("client");
+    let client = proxied_client(&proxy_addr(&app), "a", &app.admin_key, Some(&upstream_ca));
     let url = format!("https://localhost:{}/echo/blind", tls.upstream.addr.port());
     let response = client.get(&url).send().await.expect("tunnelled");
     assert_eq!(response.status(), StatusCode::OK);
@@ -584,14 +581,7 @@ async fn the_standalone_proxy_records_into_the_shared_database() {
         }
     };
     std::thread::spawn(move || lines.for_each(drop));
-    let client = reqwest::Client::builder()
-        .proxy(
-            reqwest::Proxy::all(format!("http://{addr}"))
-                .expect("proxy")
-                .basic_auth("standalone", &app.admin_key),
-        )
-        .build()
-        .expect("client");
+    let client = proxied_client(&addr, "standalone", &app.admin_key, None);
     let response = client
         .get(upstream.url("/echo/alone"))
         .send()
