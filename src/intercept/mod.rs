@@ -5,6 +5,7 @@
 
 pub mod ca;
 pub mod capture;
+pub mod decode;
 pub mod destination;
 pub mod exchange;
 pub mod headers;
@@ -86,6 +87,7 @@ impl Proxy {
             shared.store.clone(),
             shared.record_key.clone(),
             shared.rules.clone(),
+            config.record_body_limit,
         );
         let upstream_timeout = config.upstream_timeout();
         let interceptor = Interceptor {

@@ -3,6 +3,7 @@
 //! channel makes the proxy wait (back-pressure); nothing is dropped silently; shutdown drains the channel.
 
 use super::capture::{self, Capture, Ending, SharedCapture};
+use super::decode;
 use crate::records::{Record, RecordKey};
 use crate::rules::LiveRules;
 use crate::store::Store;
@@ -32,9 +33,10 @@ impl Recorder {
         store: Arc<dyn Store>,
         key: Arc<RecordKey>,
         rules: Arc<LiveRules>,
+        body_limit: u64,
     ) -> (Recorder, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(write_batches(receiver, store, key, rules));
+        let task = tokio::spawn(write_batches(receiver, store, key, rules, body_limit));
         (Recorder { sender }, task)
     }
 
@@ -132,11 +134,35 @@ impl Pending {
     }
 }
 
+/// The stored copy of a content-encoded response body, decoded; the headers keep saying how it travelled. A body
+/// that does not decode (cut by the body limit, or malformed) is kept as received.
+fn decode_response(record: &mut Record, limit: u64) {
+    let Some(encoding) = record
+        .response_headers
+        .iter()
+        .find(|header| header.name.eq_ignore_ascii_case("content-encoding"))
+        .map(|header| header.value.clone())
+    else {
+        return;
+    };
+    match decode::decode(&encoding, &record.response_body, limit) {
+        Ok(Some(decoded)) => {
+            record.response_body = decoded.bytes;
+            record.response_truncated |= decoded.truncated;
+        }
+        Ok(None) => {}
+        Err(error) => {
+            tracing::debug!(record_id = %record.id, %error, "response body kept as received");
+        }
+    }
+}
+
 async fn write_batches(
     mut receiver: mpsc::Receiver<Record>,
     store: Arc<dyn Store>,
     key: Arc<RecordKey>,
     rules: Arc<LiveRules>,
+    body_limit: u64,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
@@ -144,6 +170,7 @@ async fn write_batches(
         let sealed: Vec<_> = batch
             .drain(..)
             .map(|mut record| {
+                decode_response(&mut record, body_limit);
                 rules.redaction.headers(&mut record.request_headers);
                 rules.redaction.headers(&mut record.response_headers);
                 record.url = rules.redaction.url(&record.url);

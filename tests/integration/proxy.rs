@@ -3,7 +3,9 @@
 
 use crate::on_both_backends;
 use crate::support::{spawn_app_with, AppOptions, Backend, TestApp};
-use crate::upstream::{spawn_tls_upstream, spawn_upstream, Upstream, CHUNKS, EVENTS};
+use crate::upstream::{
+    gzipped_order, spawn_tls_upstream, spawn_upstream, Upstream, CHUNKS, EVENTS, ORDER,
+};
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -17,6 +19,7 @@ on_both_backends!(
     proxied_records_are_evidence_for_claims,
     chunked_and_sse_responses_stream_and_are_recorded_as_received,
     https_through_connect_is_intercepted_and_recorded,
+    encoded_responses_pass_unchanged_and_are_stored_decoded,
 );
 
 fn unb64(value: &Value) -> Vec<u8> {
@@ -615,4 +618,49 @@ async fn the_standalone_proxy_records_into_the_shared_database() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().expect("exit");
     assert!(status.success(), "the proxy stops cleanly on SIGTERM");
+}
+
+async fn encoded_responses_pass_unchanged_and_are_stored_decoded(backend: Backend) {
+    let app = spawn_app_with(backend, AppOptions::default()).await;
+    let upstream = spawn_upstream().await;
+    let client = through_proxy(&app, "a", &app.admin_key);
+    let response = client
+        .get(upstream.url("/gzip"))
+        .header("X-HandoffRail-Run", "run-gz")
+        .header("X-HandoffRail-Action", "get_order")
+        .send()
+        .await
+        .expect("proxied");
+    assert_eq!(
+        response
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("gzip")
+    );
+    let id = record_id(&response);
+    let received = response.bytes().await.expect("body");
+    assert_eq!(
+        received.as_ref(),
+        gzipped_order().as_slice(),
+        "the client gets the encoded bytes"
+    );
+    let stored = record(&app, &id).await;
+    assert_eq!(
+        unb64(&stored["response_body"]),
+        ORDER.as_bytes(),
+        "the record keeps them decoded"
+    );
+    assert_eq!(
+        header(&stored["response_headers"], "content-encoding"),
+        ["gzip"]
+    );
+    let verdict = app
+        .post(
+            "/evaluations",
+            json!({"run_id": "run-gz", "claims": [{"action_name": "get_order", "verification_mode": "field_extraction",
+                   "json_path": "$.order.total", "claimed_value": "89.50"}]}),
+        )
+        .await;
+    assert_eq!(verdict.body["outcome"], "PASS", "{}", verdict.text);
 }

@@ -42,6 +42,7 @@ fn router(seen: Seen) -> Router {
         .route("/sse", get(sse))
         .route("/slow", get(slow))
         .route("/big/{mib}", get(big))
+        .route("/gzip", get(gzipped))
         .with_state(seen)
 }
 
@@ -144,6 +145,28 @@ async fn echo(State(seen): State<Seen>, request: Request) -> Response {
     response_headers.append("x-repeated", "1".parse().expect("value"));
     response_headers.append("x-repeated", "2".parse().expect("value"));
     (StatusCode::OK, response_headers, seen.to_string()).into_response()
+}
+
+pub const ORDER: &str = r#"{"order": {"id": 7, "status": "shipped", "total": 89.5}}"#;
+
+/// `ORDER`, gzip-encoded, as the `/gzip` route sends it.
+pub fn gzipped_order() -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(ORDER.as_bytes()).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+async fn gzipped(State(seen): State<Seen>) -> Response {
+    seen.hits.fetch_add(1, Ordering::SeqCst);
+    (
+        [
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ],
+        gzipped_order(),
+    )
+        .into_response()
 }
 
 pub const CHUNKS: [&str; 4] = ["{\"parts\": [", "1, ", "2, ", "3]}"];
