@@ -20,6 +20,7 @@ on_both_backends!(
     chunked_and_sse_responses_stream_and_are_recorded_as_received,
     https_through_connect_is_intercepted_and_recorded,
     encoded_responses_pass_unchanged_and_are_stored_decoded,
+    concurrent_exchanges_are_each_recorded_exactly_once,
 );
 
 fn unb64(value: &Value) -> Vec<u8> {
@@ -663,4 +664,69 @@ async fn encoded_responses_pass_unchanged_and_are_stored_decoded(backend: Backen
         )
         .await;
     assert_eq!(verdict.body["outcome"], "PASS", "{}", verdict.text);
+}
+
+async fn concurrent_exchanges_are_each_recorded_exactly_once(backend: Backend) {
+    const EXCHANGES: usize = 500;
+    let app = spawn_app_with(backend, AppOptions::default()).await;
+    let upstream = spawn_upstream().await;
+    let client = through_proxy(&app, "load", &app.admin_key);
+    let sends = (0..EXCHANGES).map(|n| {
+        let client = client.clone();
+        let url = upstream.url(&format!("/echo/{n}"));
+        async move {
+            let response = client
+                .post(url)
+                .header("X-HandoffRail-Run", "run-load")
+                .body(format!("request {n}"))
+                .send()
+                .await
+                .expect("proxied");
+            assert_eq!(response.status(), StatusCode::OK);
+            let id = record_id(&response);
+            let seen: Value = response.json().await.expect("echo");
+            assert_eq!(seen["target"], format!("/echo/{n}"));
+            (n, id)
+        }
+    });
+    let sent = futures::future::join_all(sends).await;
+    let ids: std::collections::HashSet<&str> = sent.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(ids.len(), EXCHANGES, "one record id per exchange");
+    assert_eq!(upstream.hits(), EXCHANGES);
+
+    let key = handoffrail::records::RecordKey::load_or_create(app.data_dir()).expect("record key");
+    let mut stored = Vec::new();
+    for _ in 0..100 {
+        let export = app
+            .http
+            .get(app.api("/records/export?format=jsonl&run_id=run-load"))
+            .header("X-API-Key", &app.admin_key)
+            .send()
+            .await
+            .expect("export")
+            .text()
+            .await
+            .expect("text");
+        stored = export
+            .lines()
+            .map(|line| serde_json::from_str::<handoffrail::records::SealedRecord>(line).expect("record"))
+            .collect();
+        if stored.len() >= EXCHANGES {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored.len(), EXCHANGES, "every exchange recorded exactly once");
+    let stored_ids: std::collections::HashSet<String> =
+        stored.iter().map(|sealed| sealed.record.id.to_string()).collect();
+    assert_eq!(stored_ids.len(), EXCHANGES);
+    assert!(sent.iter().all(|(_, id)| stored_ids.contains(id)));
+    for (n, id) in &sent {
+        let sealed = stored
+            .iter()
+            .find(|sealed| sealed.record.id.to_string() == *id)
+            .expect("recorded");
+        assert!(key.verify(sealed).is_valid(), "record {id} verifies");
+        assert_eq!(sealed.record.request_body, format!("request {n}").as_bytes());
+    }
 }
