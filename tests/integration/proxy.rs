@@ -709,16 +709,24 @@ async fn concurrent_exchanges_are_each_recorded_exactly_once(backend: Backend) {
             .expect("text");
         stored = export
             .lines()
-            .map(|line| serde_json::from_str::<handoffrail::records::SealedRecord>(line).expect("record"))
+            .map(|line| {
+                serde_json::from_str::<handoffrail::records::SealedRecord>(line).expect("record")
+            })
             .collect();
         if stored.len() >= EXCHANGES {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(stored.len(), EXCHANGES, "every exchange recorded exactly once");
-    let stored_ids: std::collections::HashSet<String> =
-        stored.iter().map(|sealed| sealed.record.id.to_string()).collect();
+    assert_eq!(
+        stored.len(),
+        EXCHANGES,
+        "every exchange recorded exactly once"
+    );
+    let stored_ids: std::collections::HashSet<String> = stored
+        .iter()
+        .map(|sealed| sealed.record.id.to_string())
+        .collect();
     assert_eq!(stored_ids.len(), EXCHANGES);
     assert!(sent.iter().all(|(_, id)| stored_ids.contains(id)));
     for (n, id) in &sent {
@@ -727,6 +735,70 @@ async fn concurrent_exchanges_are_each_recorded_exactly_once(backend: Backend) {
             .find(|sealed| sealed.record.id.to_string() == *id)
             .expect("recorded");
         assert!(key.verify(sealed).is_valid(), "record {id} verifies");
-        assert_eq!(sealed.record.request_body, format!("request {n}").as_bytes());
+        assert_eq!(
+            sealed.record.request_body,
+            format!("request {n}").as_bytes()
+        );
     }
+}
+
+/// The peak resident memory of a process, from /proc (Linux), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A 200 MiB response streams through the real binary without the proxy holding it: its peak memory grows by
+/// less than 64 MiB, and the record keeps the first 10 MiB, marked truncated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_mib_response_streams_through_in_bounded_memory() {
+    crate::support::init();
+    let dir = tempfile::TempDir::new().expect("dir");
+    let url = crate::support::fresh_database(Backend::Sqlite, &dir).await;
+    let key = handoffrail::auth::generate_key();
+    let mut server = crate::support::start_binary(&url, dir.path(), &key);
+    let upstream = spawn_upstream().await;
+    let before = peak_rss_kib(server.child.id());
+    assert!(before > 0, "VmHWM readable");
+    let client = proxied_client(&server.proxy, "big", &key, None);
+    let mut response = client
+        .get(upstream.url("/big/200"))
+        .send()
+        .await
+        .expect("proxied");
+    let id = record_id(&response);
+    let mut received: u64 = 0;
+    while let Some(chunk) = response.chunk().await.expect("chunk") {
+        received += chunk.len() as u64;
+    }
+    assert_eq!(received, 200 << 20);
+    let growth_mib = (peak_rss_kib(server.child.id()).saturating_sub(before)) / 1024;
+    assert!(growth_mib < 64, "peak memory grew by {growth_mib} MiB");
+
+    let http = reqwest::Client::new();
+    let mut stored = Value::Null;
+    for _ in 0..100 {
+        let reply = http
+            .get(format!("{}/records/{id}", server.base))
+            .header("X-API-Key", &key)
+            .send()
+            .await
+            .expect("record");
+        if reply.status() == StatusCode::OK {
+            stored = reply.json().await.expect("json");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored["response_truncated"], true, "{}", stored["id"]);
+    assert_eq!(stored["response_body_size"], 200u64 << 20);
+    assert_eq!(unb64(&stored["response_body"]).len(), 10 << 20);
+    assert_eq!(stored["signature_valid"], true);
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    let _ = server.child.wait();
 }

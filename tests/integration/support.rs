@@ -352,6 +352,8 @@ impl TestApp {
 pub struct Process {
     pub child: std::process::Child,
     pub base: String,
+    /// The proxy's `host:port`.
+    pub proxy: String,
     /// Every log line printed after the "listening" one.
     pub log: Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -388,20 +390,23 @@ pub fn start_binary_with(
         .expect("server binary starts");
     let stderr = child.stderr.take().expect("stderr piped");
     let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
+    let (mut addr, mut proxy) = (None, None);
+    while addr.is_none() || proxy.is_none() {
         let line = lines
             .next()
-            .expect("server printed its address before exiting")
+            .expect("server printed its addresses before exiting")
             .expect("log line");
         let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
+        let listening = event["addr"].as_str().map(String::from);
         if event["message"] == "handoffrail API listening" {
-            if let Some(addr) = event["addr"].as_str() {
-                break addr.to_string();
-            }
+            addr = listening;
+        } else if event["message"] == "handoffrail proxy listening" {
+            proxy = listening;
         }
-    };
+    }
+    let (addr, proxy) = (addr.unwrap_or_default(), proxy.unwrap_or_default());
     // Keep draining stderr so the server never blocks on a full pipe.
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = log.clone();
@@ -413,6 +418,7 @@ pub fn start_binary_with(
     Process {
         child,
         base: format!("http://{addr}/api/v1"),
+        proxy,
         log,
     }
 }
