@@ -21,6 +21,8 @@ on_both_backends!(
     https_through_connect_is_intercepted_and_recorded,
     encoded_responses_pass_unchanged_and_are_stored_decoded,
     concurrent_exchanges_are_each_recorded_exactly_once,
+    untrusted_destinations_are_blocked_when_asked,
+    a_client_that_leaves_mid_body_leaves_an_aborted_record,
 );
 
 fn unb64(value: &Value) -> Vec<u8> {
@@ -801,4 +803,77 @@ async fn a_200_mib_response_streams_through_in_bounded_memory() {
     // SAFETY: plain kill(2) on our own child's pid.
     unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
     let _ = server.child.wait();
+}
+
+async fn untrusted_destinations_are_blocked_when_asked(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let rules = tempfile::TempDir::new().expect("rules dir");
+    std::fs::write(
+        rules.path().join("trust.toml"),
+        format!(
+            "[[trusted]]\nurl = \"{}\"\n",
+            upstream.url("/echo/trusted/{rest:path}")
+        ),
+    )
+    .expect("write rules");
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            rules: Some(rules.path().to_path_buf()),
+            configure: Box::new(|config| config.proxy.block_untrusted = true),
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = through_proxy(&app, "a", &app.admin_key);
+    let allowed = client
+        .get(upstream.url("/echo/trusted/orders/7"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(allowed.status(), StatusCode::OK);
+    let allowed = record(&app, &record_id(&allowed)).await;
+    assert_eq!(allowed["trusted"], true);
+    let blocked = client
+        .get(upstream.url("/echo/secret"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(blocked.status(), StatusCode::FORBIDDEN);
+    let blocked = record(&app, &record_id(&blocked)).await;
+    assert_eq!(
+        upstream.hits(),
+        1,
+        "no upstream request for the untrusted destination"
+    );
+    assert_eq!(blocked["trusted"], false);
+    assert_eq!(blocked["status"], Value::Null);
+    assert!(
+        blocked["upstream_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("--block-untrusted")),
+        "{blocked}"
+    );
+}
+
+async fn a_client_that_leaves_mid_body_leaves_an_aborted_record(backend: Backend) {
+    let app = spawn_app_with(backend, AppOptions::default()).await;
+    let upstream = spawn_upstream().await;
+    let client = through_proxy(&app, "a", &app.admin_key);
+    let mut response = client
+        .get(upstream.url("/big/50"))
+        .send()
+        .await
+        .expect("proxied");
+    let id = record_id(&response);
+    let first = response.chunk().await.expect("chunk").expect("some body");
+    assert!(!first.is_empty());
+    drop(response);
+    drop(client);
+    let stored = record(&app, &id).await;
+    assert_eq!(stored["aborted"], true, "{}", stored["id"]);
+    assert!(stored["response_body_size"]
+        .as_u64()
+        .is_some_and(|size| size < 50 << 20));
+    assert_eq!(stored["signature_valid"], true);
 }
