@@ -171,17 +171,18 @@ async fn gzipped(State(seen): State<Seen>) -> Response {
 
 pub const CHUNKS: [&str; 4] = ["{\"parts\": [", "1, ", "2, ", "3]}"];
 
+/// `parts` as a streamed body of `content_type`, one part every 20 ms.
+fn drip(parts: &'static [&'static str], content_type: &'static str) -> Response {
+    let stream = futures::stream::iter(parts).then(|part| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Ok::<_, std::io::Error>(Bytes::from(*part))
+    });
+    ([("content-type", content_type)], Body::from_stream(stream)).into_response()
+}
+
 async fn chunked(State(seen): State<Seen>) -> Response {
     seen.hits.fetch_add(1, Ordering::SeqCst);
-    let stream = futures::stream::iter(CHUNKS).then(|chunk| async move {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        Ok::<_, std::io::Error>(Bytes::from(chunk))
-    });
-    (
-        [("content-type", "application/json")],
-        Body::from_stream(stream),
-    )
-        .into_response()
+    drip(&CHUNKS, "application/json")
 }
 
 pub const EVENTS: [&str; 3] = [
@@ -192,15 +193,7 @@ pub const EVENTS: [&str; 3] = [
 
 async fn sse(State(seen): State<Seen>) -> Response {
     seen.hits.fetch_add(1, Ordering::SeqCst);
-    let stream = futures::stream::iter(EVENTS).then(|event| async move {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        Ok::<_, std::io::Error>(Bytes::from(event))
-    });
-    (
-        [("content-type", "text/event-stream")],
-        Body::from_stream(stream),
-    )
-        .into_response()
+    drip(&EVENTS, "text/event-stream")
 }
 
 async fn slow(State(seen): State<Seen>) -> Response {
