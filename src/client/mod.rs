@@ -188,7 +188,7 @@ impl Client {
             .query(&query)
             .send()
             .await
-            .map_err(|error| ClientError::Connection(describe_transport(&error)))?;
+            .map_err(|error| ClientError::Connection(crate::describe_error(&error)))?;
         let status = response.status();
         let text = response
             .text()
@@ -226,7 +226,7 @@ impl Client {
             .header("X-API-Key", &self.api_key)
             .send()
             .await
-            .map_err(|error| ClientError::Connection(describe_transport(&error)))?;
+            .map_err(|error| ClientError::Connection(crate::describe_error(&error)))?;
         match response.status() {
             status if status.is_success() => Ok(()),
             StatusCode::NOT_FOUND => Err(ClientError::NotFound(format!(
@@ -272,7 +272,7 @@ impl Client {
         let response = request
             .send()
             .await
-            .map_err(|error| ClientError::Connection(describe_transport(&error)))?;
+            .map_err(|error| ClientError::Connection(crate::describe_error(&error)))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -303,17 +303,6 @@ impl Client {
             },
         })
     }
-}
-
-fn describe_transport(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The server's `detail`, flattened to one line: a string, the message of an object, or the 422 list.

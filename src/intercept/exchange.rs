@@ -138,8 +138,8 @@ pub async fn proxy(
         }
     };
     let tags = headers::tags(request.headers());
-    let method = request.method().as_str().to_string();
-    let url = destination.url.as_str().to_string();
+    let method = request.method().clone();
+    let url = destination.url.as_str();
 
     // Phase 3, trust.
     let trusted = match interceptor
@@ -147,7 +147,7 @@ pub async fn proxy(
         .trust_list(interceptor.store.as_ref(), &caller.key.tenant_id, &rules)
         .await
     {
-        Ok(list) => list.covers(&method, &url),
+        Ok(list) => list.covers_url(method.as_str(), &destination.url),
         Err(error) => {
             tracing::error!(%error, source = "internal", "trusted endpoints unavailable");
             return reply(
@@ -156,7 +156,7 @@ pub async fn proxy(
             );
         }
     };
-    let mut record = skeleton(id, &caller, &tags, &method, &url, trusted, arrived);
+    let mut record = skeleton(id, &caller, &tags, method.as_str(), url, trusted, arrived);
     if interceptor.options.block_untrusted && !trusted {
         record.upstream_error = Some("blocked: not a trusted endpoint (--block-untrusted)".into());
         record.timings.ended_at = Some(Timestamp::now());
@@ -186,7 +186,7 @@ pub async fn proxy(
     let response = match sent {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
-            let detail = upstream_failure(&error);
+            let detail = crate::describe_error(&error);
             tracing::info!(record_id = %id, %url, error = %detail, source = "upstream", "upstream failed");
             return failed(
                 &interceptor,
@@ -287,17 +287,6 @@ fn upstream_request(
     parts.uri = destination.uri.clone();
     parts.version = hyper::Version::HTTP_11;
     Request::from_parts(parts, RequestTee::new(body, capture))
-}
-
-fn upstream_failure(error: &hyper_util::client::legacy::Error) -> String {
-    let mut detail = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        detail.push_str(": ");
-        detail.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    detail
 }
 
 /// The exchange failed upstream: record it without a response and answer 502 or 504.

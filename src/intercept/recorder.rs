@@ -171,9 +171,7 @@ async fn write_batches(
             .drain(..)
             .map(|mut record| {
                 decode_response(&mut record, body_limit);
-                rules.redaction.headers(&mut record.request_headers);
-                rules.redaction.headers(&mut record.response_headers);
-                record.url = rules.redaction.url(&record.url);
+                rules.redaction.record(&mut record);
                 key.seal(record)
             })
             .collect();

@@ -142,9 +142,7 @@ impl Importer<'_> {
             record.provenance = Provenance::Import;
         }
         record.tenant_id = self.tenant.to_string();
-        self.redaction.headers(&mut record.request_headers);
-        self.redaction.headers(&mut record.response_headers);
-        record.url = self.redaction.url(&record.url);
+        self.redaction.record(&mut record);
         match verdict {
             Some((seal, false)) => SealedRecord { record, seal },
             _ => {

@@ -134,9 +134,11 @@ impl EndpointPattern {
     /// Whether a request to `url` with `method` is covered. Unparsable URLs and URLs with user information
     /// are never trusted.
     pub fn matches(&self, method: &str, url: &str) -> bool {
-        let Ok(url) = Url::parse(url) else {
-            return false;
-        };
+        Url::parse(url).is_ok_and(|url| self.matches_url(method, &url))
+    }
+
+    /// [`matches`](Self::matches) for a URL already parsed, so a list of patterns parses it once.
+    pub fn matches_url(&self, method: &str, url: &Url) -> bool {
         if !url.username().is_empty() || url.password().is_some() {
             return false;
         }

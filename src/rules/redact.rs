@@ -1,7 +1,7 @@
 //! Redaction before anything is stored (interceptor.md): secret header values and query parameters become
 //! `[REDACTED]`. Redaction never changes what is forwarded; it works on the copy that is recorded.
 
-use crate::records::Header;
+use crate::records::{Header, Record};
 use std::collections::BTreeSet;
 
 pub const REDACTED: &str = "[REDACTED]";
@@ -45,6 +45,13 @@ impl Redaction {
                     .chain(query_params.iter().map(String::as_str)),
             ),
         }
+    }
+
+    /// Everything secret in a record before it is stored: both header lists and the URL's query.
+    pub fn record(&self, record: &mut Record) {
+        self.headers(&mut record.request_headers);
+        self.headers(&mut record.response_headers);
+        record.url = self.url(&record.url);
     }
 
     pub fn headers(&self, headers: &mut [Header]) {

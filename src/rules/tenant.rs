@@ -57,6 +57,13 @@ impl TrustList {
 
     /// Whether a request to `url` with `method` matches any trusted endpoint.
     pub fn covers(&self, method: &str, url: &str) -> bool {
-        self.0.iter().any(|pattern| pattern.matches(method, url))
+        url::Url::parse(url).is_ok_and(|url| self.covers_url(method, &url))
+    }
+
+    /// [`covers`](Self::covers) for a URL already parsed (the proxy has one per request).
+    pub fn covers_url(&self, method: &str, url: &url::Url) -> bool {
+        self.0
+            .iter()
+            .any(|pattern| pattern.matches_url(method, url))
     }
 }
