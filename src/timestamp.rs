@@ -75,7 +75,25 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+        use chrono::{Datelike, Timelike};
+        let time = &self.0;
+        // Years beyond four digits and leap seconds take chrono's general path.
+        if !(0..=9999).contains(&time.year()) || time.nanosecond() >= 1_000_000_000 {
+            return write!(f, "{}", time.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+        }
+        // Every record carries several timestamps; writing the fields directly is several times faster than
+        // interpreting a strftime pattern each time.
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            time.year(),
+            time.month(),
+            time.day(),
+            time.hour(),
+            time.minute(),
+            time.second(),
+            time.timestamp_subsec_micros()
+        )
     }
 }
 
@@ -136,6 +154,20 @@ mod tests {
         let parsed: Timestamp = serde_json::from_str("1763716472.5").expect("number timestamp");
         assert_eq!(parsed.to_string(), "2025-11-21T09:14:32.500000Z");
         assert!(serde_json::from_str::<Timestamp>("true").is_err());
+    }
+
+    #[test]
+    fn display_agrees_with_the_strftime_pattern() {
+        let pattern = "%Y-%m-%dT%H:%M:%S%.6fZ";
+        let mut micros: i64 = -62_167_219_200_000_000 - 86_400_000_000; // the day before year 0
+        let step = 7_919_999_999_937; // about three months, never a round number of seconds
+        while micros < 253_402_300_800_000_000 + 86_400_000_000 {
+            let at = Timestamp::from_micros(micros).expect("in range");
+            assert_eq!(at.to_string(), at.0.format(pattern).to_string(), "{micros}");
+            micros += step;
+        }
+        let leap = Timestamp::parse("2016-12-31T23:59:60.5Z").expect("leap second");
+        assert_eq!(leap.to_string(), leap.0.format(pattern).to_string());
     }
 
     #[test]

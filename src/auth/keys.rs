@@ -141,12 +141,7 @@ pub fn generate_key() -> String {
 }
 
 pub fn hash_key(plaintext: &str) -> String {
-    let digest = Sha256::digest(plaintext.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
+    crate::records::canonical::hex(&Sha256::digest(plaintext.as_bytes()))
 }
 
 /// The shape `generate_key` produces; seeded keys must have it too.

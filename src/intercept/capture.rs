@@ -124,8 +124,10 @@ pub enum Ending {
 
 enum State {
     Streaming,
-    /// The body has ended; the record waits for room in the recorder's queue.
-    Handing,
+    /// The body has ended; the record waits for room in the recorder's queue, holding back the body's last
+    /// frame (if it came with one) until it is queued, so a full queue slows the proxy down instead of
+    /// piling records up in memory.
+    Handing(Option<Frame<Bytes>>),
     Done,
 }
 
@@ -176,10 +178,12 @@ impl Body for ResponseTee {
                             self.capture.push(data);
                         }
                         // With a Content-Length, hyper stops polling once that many bytes went out, so the
-                        // last frame is where the exchange ends: finish now and hand over on the next poll.
+                        // last frame is where the exchange ends: finish now, and pass the frame on once the
+                        // record is queued.
                         if self.inner.is_end_stream() {
                             self.finish(Ending::Complete);
-                            self.state = State::Handing;
+                            self.state = State::Handing(Some(frame));
+                            continue;
                         }
                         return Poll::Ready(Some(Ok(frame)));
                     }
@@ -195,15 +199,19 @@ impl Body for ResponseTee {
                     }
                     None => {
                         self.finish(Ending::Complete);
-                        self.state = State::Handing;
+                        self.state = State::Handing(None);
                     }
                 },
-                State::Handing => {
+                State::Handing(_) => {
                     if let Some(pending) = self.pending.as_mut() {
                         ready!(pending.poll_hand_over(cx));
                     }
                     self.pending = None;
-                    self.state = State::Done;
+                    if let State::Handing(Some(frame)) =
+                        std::mem::replace(&mut self.state, State::Done)
+                    {
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
                 }
                 State::Done => return Poll::Ready(None),
             }
@@ -215,8 +223,11 @@ impl Body for ResponseTee {
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.state {
+        match &self.state {
             State::Streaming => self.inner.size_hint(),
+            State::Handing(Some(frame)) => {
+                SizeHint::with_exact(frame.data_ref().map_or(0, |data| data.len() as u64))
+            }
             _ => SizeHint::with_exact(0),
         }
     }
@@ -232,7 +243,11 @@ impl Drop for ResponseTee {
             };
             self.finish(ending);
         }
-        if let Some(pending) = self.pending.take() {
+        if let Some(mut pending) = self.pending.take() {
+            if matches!(self.state, State::Handing(Some(_))) {
+                // The client left while the last frame waited for the recorder.
+                pending.client_gone();
+            }
             pending.hand_over_now();
         }
     }

@@ -1,17 +1,19 @@
 //! The recorder (interceptor.md "Writing records"): exchanges are handed over a bounded channel to one task
-//! that redacts, seals and writes them in batches, many records per transaction, as fast as they arrive. A full
-//! channel makes the proxy wait (back-pressure); nothing is dropped silently; shutdown drains the channel.
+//! that writes them in batches, many records per transaction (a short batch waits up to `LINGER` for more);
+//! decoding, redaction and sealing happen on a lower-priority thread beside the runtime. A full channel makes
+//! the proxy wait (back-pressure: the last frame of a response is held until its record is queued); nothing is
+//! dropped silently; shutdown drains the channel.
 
 use super::capture::{self, Capture, Ending, SharedCapture};
 use super::decode;
-use crate::records::{Record, RecordKey};
-use crate::rules::LiveRules;
+use crate::records::{Record, RecordKey, SealedRecord};
+use crate::rules::{LiveRules, Rules};
 use crate::store::Store;
 use crate::timestamp::Timestamp;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::PollSender;
 
@@ -19,6 +21,12 @@ use tokio_util::sync::PollSender;
 pub const QUEUE: usize = 4096;
 /// Most records per transaction.
 const BATCH: usize = 512;
+/// The sealer thread's nice value. 10 gives it about a tenth of a core the proxy keeps busy (19 starved it
+/// into long stalls at saturation; 0 let it delay exchanges at low rates; see BENCHMARKS.md).
+#[cfg(target_os = "linux")]
+const SEALER_NICE: libc::c_int = 10;
+/// How long a short batch waits for more records before it is written.
+const LINGER: Duration = Duration::from_millis(5);
 /// Attempts to write one batch before it is given up, loudly.
 const ATTEMPTS: u32 = 8;
 
@@ -81,6 +89,13 @@ impl Pending {
         record.aborted = ending == Ending::ClientGone;
         if upstream_error.is_some() {
             record.upstream_error = upstream_error;
+        }
+    }
+
+    /// Marks the exchange aborted: the client left before it had the whole response.
+    pub fn client_gone(&mut self) {
+        if let Some(record) = self.record.as_mut() {
+            record.aborted = true;
         }
     }
 
@@ -157,6 +172,77 @@ fn decode_response(record: &mut Record, limit: u64) {
     }
 }
 
+/// What is stored of each exchange: the response body decoded, secrets redacted, the whole sealed.
+fn seal_batch(
+    records: Vec<Record>,
+    rules: &Rules,
+    key: &RecordKey,
+    body_limit: u64,
+) -> Vec<SealedRecord> {
+    records
+        .into_iter()
+        .map(|mut record| {
+            decode_response(&mut record, body_limit);
+            rules.redaction.record(&mut record);
+            key.seal(record)
+        })
+        .collect()
+}
+
+/// Decodes, redacts and seals batches on a thread of its own at a lower CPU priority: recording is background
+/// work, so on a busy core the forwarding path runs first; the bounded queue bounds how far behind recording
+/// can fall before the proxy waits for it.
+struct Sealer {
+    jobs: std::sync::mpsc::Sender<SealJob>,
+}
+
+struct SealJob {
+    records: Vec<Record>,
+    rules: Arc<Rules>,
+    done: oneshot::Sender<Vec<SealedRecord>>,
+}
+
+impl Sealer {
+    fn start(key: Arc<RecordKey>, body_limit: u64) -> std::io::Result<Sealer> {
+        let (jobs, queue) = std::sync::mpsc::channel::<SealJob>();
+        std::thread::Builder::new()
+            .name("record-sealer".into())
+            .spawn(move || {
+                lower_this_threads_priority();
+                for job in queue {
+                    let sealed = seal_batch(job.records, &job.rules, &key, body_limit);
+                    let _ = job.done.send(sealed);
+                }
+            })?;
+        Ok(Sealer { jobs })
+    }
+
+    async fn seal(&self, records: Vec<Record>, rules: Arc<Rules>) -> Option<Vec<SealedRecord>> {
+        let (done, sealed) = oneshot::channel();
+        self.jobs
+            .send(SealJob {
+                records,
+                rules,
+                done,
+            })
+            .ok()?;
+        sealed.await.ok()
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_this_threads_priority() {
+    // On Linux a nice value belongs to a thread; `who = 0` is the calling thread. Failure only costs latency.
+    // SAFETY: setpriority reads its integer arguments and touches no memory of ours.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, SEALER_NICE) };
+    if result != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "record sealer keeps normal priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority() {}
+
 async fn write_batches(
     mut receiver: mpsc::Receiver<Record>,
     store: Arc<dyn Store>,
@@ -164,17 +250,36 @@ async fn write_batches(
     rules: Arc<LiveRules>,
     body_limit: u64,
 ) {
+    let sealer = match Sealer::start(key.clone(), body_limit) {
+        Ok(sealer) => Some(sealer),
+        Err(error) => {
+            tracing::warn!(%error, "no sealer thread; sealing on the runtime");
+            None
+        }
+    };
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        // Wait a moment for more: at low rates a few exchanges then share one transaction.
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while batch.len() < BATCH {
+            let room = BATCH - batch.len();
+            match tokio::time::timeout_at(deadline, receiver.recv_many(&mut batch, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let records = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
         let rules = rules.current();
-        let sealed: Vec<_> = batch
-            .drain(..)
-            .map(|mut record| {
-                decode_response(&mut record, body_limit);
-                rules.redaction.record(&mut record);
-                key.seal(record)
-            })
-            .collect();
+        let sealed = match &sealer {
+            Some(sealer) => match sealer.seal(records, rules).await {
+                Some(sealed) => sealed,
+                None => {
+                    tracing::error!("the record sealer stopped; a batch of records is lost");
+                    continue;
+                }
+            },
+            None => seal_batch(records, &rules, &key, body_limit),
+        };
         let mut delay = Duration::from_millis(50);
         for attempt in 1..=ATTEMPTS {
             match store.insert_records(&sealed).await {

@@ -83,14 +83,9 @@ pub struct Seal {
 }
 
 impl Record {
-    /// The record without its bodies, as JSON: what the stores keep beside the body columns.
-    pub fn document_without_bodies(&self) -> serde_json::Value {
-        let mut document = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        if let Some(object) = document.as_object_mut() {
-            object.remove("request_body");
-            object.remove("response_body");
-        }
-        document
+    /// The record without its bodies, as JSON text: what the stores keep beside the body columns.
+    pub fn document_without_bodies(&self) -> String {
+        super::canonical::document_without_bodies(self)
     }
 
     /// The inverse of `document_without_bodies`.

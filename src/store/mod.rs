@@ -220,6 +220,43 @@ pub(crate) fn sealed_record(
     Ok(SealedRecord { record, seal })
 }
 
+/// Records per INSERT statement: many rows per statement, bounded so that one statement stays a reasonable
+/// message (SQLite allows 32,766 bound values; bodies of up to 10 MiB each are bound too).
+const RECORDS_PER_STATEMENT: usize = 256;
+const BODY_BYTES_PER_STATEMENT: usize = 16 << 20;
+
+/// `records` cut into runs that each make one multi-row INSERT: at most `RECORDS_PER_STATEMENT` rows and, unless
+/// a single record is larger, `BODY_BYTES_PER_STATEMENT` bytes of bodies.
+pub(crate) fn insert_chunks(records: &[SealedRecord]) -> Vec<&[SealedRecord]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (index, sealed) in records.iter().enumerate() {
+        let size = sealed.record.request_body.len() + sealed.record.response_body.len();
+        if index > start
+            && (index - start == RECORDS_PER_STATEMENT || bytes + size > BODY_BYTES_PER_STATEMENT)
+        {
+            chunks.push(&records[start..index]);
+            (start, bytes) = (index, 0);
+        }
+        bytes += size;
+    }
+    if start < records.len() {
+        chunks.push(&records[start..]);
+    }
+    chunks
+}
+
+/// The ids of `records` that an `INSERT … ON CONFLICT (id) DO NOTHING RETURNING id` did not insert: stored
+/// before, or repeated within the same batch (the first copy wins).
+pub(crate) fn not_inserted(records: &[SealedRecord], inserted: Vec<Uuid>) -> Vec<Uuid> {
+    let mut inserted: std::collections::HashSet<Uuid> = inserted.into_iter().collect();
+    records
+        .iter()
+        .map(|sealed| sealed.record.id)
+        .filter(|id| !inserted.remove(id))
+        .collect()
+}
+
 /// Evaluations from stored result documents, and whether a row beyond `limit` exists.
 pub(crate) fn evaluations_from(
     documents: impl Iterator<Item = Result<String, sqlx::Error>>,
@@ -288,6 +325,58 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::records::{Record, RecordKey, SealedRecord};
+
+    fn records(count: usize, body_bytes: usize) -> Vec<SealedRecord> {
+        let key = RecordKey::generate();
+        let template: Record =
+            serde_json::from_str(include_str!("../../fixtures/records/get-order.json"))
+                .expect("fixture record");
+        (0..count)
+            .map(|_| {
+                let mut record = template.clone();
+                record.id = uuid::Uuid::now_v7();
+                record.response_body = vec![b'x'; body_bytes];
+                key.seal(record)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn inserts_are_cut_by_rows_and_by_body_bytes() {
+        let many = records(600, 10);
+        let sizes: Vec<usize> = super::insert_chunks(&many)
+            .iter()
+            .map(|c| c.len())
+            .collect();
+        assert_eq!(sizes, [256, 256, 88]);
+
+        // 6 MiB bodies: two fit under 16 MiB, the third starts a new statement; one alone may exceed it.
+        let large = records(5, 6 << 20);
+        let sizes: Vec<usize> = super::insert_chunks(&large)
+            .iter()
+            .map(|c| c.len())
+            .collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        let huge = records(2, 20 << 20);
+        let sizes: Vec<usize> = super::insert_chunks(&huge)
+            .iter()
+            .map(|c| c.len())
+            .collect();
+        assert_eq!(sizes, [1, 1]);
+        assert!(super::insert_chunks(&[]).is_empty());
+    }
+
+    #[test]
+    fn ids_not_returned_by_the_insert_were_already_stored() {
+        let mut batch = records(3, 0);
+        batch.push(batch[0].clone());
+        let ids: Vec<_> = batch.iter().map(|sealed| sealed.record.id).collect();
+        // The first and the third were inserted; the second existed; the repeat of the first lost.
+        let already = super::not_inserted(&batch, vec![ids[2], ids[0]]);
+        assert_eq!(already, [ids[1], ids[0]]);
+    }
+
     #[test]
     fn passwords_are_redacted_from_urls() {
         assert_eq!(

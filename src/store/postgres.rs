@@ -1,7 +1,10 @@
 //! PostgreSQL store: JSONB documents beside indexed columns, a connection pool, and conditional updates
 //! so that several HandoffRail instances can share one database.
 
-use super::{sealed_record, Backend, KeyChange, Store, StoreError, StoreOptions, StoredPacket};
+use super::{
+    insert_chunks, not_inserted, sealed_record, Backend, KeyChange, Store, StoreError,
+    StoreOptions, StoredPacket,
+};
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{NewEvent, PacketEvent};
@@ -490,39 +493,41 @@ impl Store for PostgresStore {
 
     async fn insert_records(&self, records: &[SealedRecord]) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut already_stored = Vec::new();
-        for sealed in records {
-            let record = &sealed.record;
-            let inserted = sqlx::query(
-                "INSERT INTO records (id, tenant_id, run_id, agent_id, action, method, host, status, provenance,
-                                      started_at, sha256, key_id, signature, doc, request_body, response_body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(record.id)
-            .bind(&record.tenant_id)
-            .bind(&record.run_id)
-            .bind(&record.agent_id)
-            .bind(&record.action)
-            .bind(&record.method)
-            .bind(record.host())
-            .bind(record.status.map(i32::from))
-            .bind(record.provenance.as_str())
-            .bind(record.timings.started_at.as_datetime())
-            .bind(&sealed.seal.sha256)
-            .bind(&sealed.seal.key_id)
-            .bind(&sealed.seal.signature)
-            .bind(record.document_without_bodies().to_string())
-            .bind(&record.request_body)
-            .bind(&record.response_body)
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                already_stored.push(record.id);
-            }
+        let mut inserted = Vec::with_capacity(records.len());
+        for chunk in insert_chunks(records) {
+            let columns = RecordColumns::of(chunk);
+            inserted.extend(
+                sqlx::query_scalar::<_, Uuid>(
+                    "INSERT INTO records (id, tenant_id, run_id, agent_id, action, method, host, status, provenance,
+                                          started_at, sha256, key_id, signature, doc, request_body, response_body)
+                     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                          $7::text[], $8::int4[], $9::text[], $10::timestamptz[], $11::text[],
+                                          $12::text[], $13::text[], $14::text[], $15::bytea[], $16::bytea[])
+                     ON CONFLICT (id) DO NOTHING
+                     RETURNING id",
+                )
+                .bind(columns.id)
+                .bind(columns.tenant_id)
+                .bind(columns.run_id)
+                .bind(columns.agent_id)
+                .bind(columns.action)
+                .bind(columns.method)
+                .bind(columns.host)
+                .bind(columns.status)
+                .bind(columns.provenance)
+                .bind(columns.started_at)
+                .bind(columns.sha256)
+                .bind(columns.key_id)
+                .bind(columns.signature)
+                .bind(columns.doc)
+                .bind(columns.request_body)
+                .bind(columns.response_body)
+                .fetch_all(&mut *tx)
+                .await?,
+            );
         }
         tx.commit().await?;
-        Ok(already_stored)
+        Ok(not_inserted(records, inserted))
     }
 
     async fn get_record(&self, tenant: &str, id: Uuid) -> Result<Option<SealedRecord>, StoreError> {
@@ -764,4 +769,68 @@ async fn revoke_in(
     } else {
         KeyChange::NotFound
     })
+}
+
+/// A run of records column by column, for one `INSERT … SELECT * FROM UNNEST(…)`.
+struct RecordColumns<'a> {
+    id: Vec<Uuid>,
+    tenant_id: Vec<&'a str>,
+    run_id: Vec<Option<&'a str>>,
+    agent_id: Vec<Option<&'a str>>,
+    action: Vec<Option<&'a str>>,
+    method: Vec<&'a str>,
+    host: Vec<String>,
+    status: Vec<Option<i32>>,
+    provenance: Vec<&'static str>,
+    started_at: Vec<chrono::DateTime<chrono::Utc>>,
+    sha256: Vec<&'a str>,
+    key_id: Vec<&'a str>,
+    signature: Vec<&'a str>,
+    doc: Vec<String>,
+    request_body: Vec<&'a [u8]>,
+    response_body: Vec<&'a [u8]>,
+}
+
+impl<'a> RecordColumns<'a> {
+    fn of(records: &'a [SealedRecord]) -> Self {
+        let mut columns = RecordColumns {
+            id: Vec::with_capacity(records.len()),
+            tenant_id: Vec::with_capacity(records.len()),
+            run_id: Vec::with_capacity(records.len()),
+            agent_id: Vec::with_capacity(records.len()),
+            action: Vec::with_capacity(records.len()),
+            method: Vec::with_capacity(records.len()),
+            host: Vec::with_capacity(records.len()),
+            status: Vec::with_capacity(records.len()),
+            provenance: Vec::with_capacity(records.len()),
+            started_at: Vec::with_capacity(records.len()),
+            sha256: Vec::with_capacity(records.len()),
+            key_id: Vec::with_capacity(records.len()),
+            signature: Vec::with_capacity(records.len()),
+            doc: Vec::with_capacity(records.len()),
+            request_body: Vec::with_capacity(records.len()),
+            response_body: Vec::with_capacity(records.len()),
+        };
+        for SealedRecord { record, seal } in records {
+            columns.id.push(record.id);
+            columns.tenant_id.push(&record.tenant_id);
+            columns.run_id.push(record.run_id.as_deref());
+            columns.agent_id.push(record.agent_id.as_deref());
+            columns.action.push(record.action.as_deref());
+            columns.method.push(&record.method);
+            columns.host.push(record.host());
+            columns.status.push(record.status.map(i32::from));
+            columns.provenance.push(record.provenance.as_str());
+            columns
+                .started_at
+                .push(record.timings.started_at.as_datetime());
+            columns.sha256.push(&seal.sha256);
+            columns.key_id.push(&seal.key_id);
+            columns.signature.push(&seal.signature);
+            columns.doc.push(record.document_without_bodies());
+            columns.request_body.push(&record.request_body);
+            columns.response_body.push(&record.response_body);
+        }
+        columns
+    }
 }

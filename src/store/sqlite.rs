@@ -2,8 +2,8 @@
 //! single connection turns lock contention into a queue) and a pool of readers.
 
 use super::{
-    evaluations_from, record_summaries, sealed_record, Backend, KeyChange, Store, StoreError,
-    StoreOptions, StoredPacket,
+    evaluations_from, insert_chunks, not_inserted, record_summaries, sealed_record, Backend,
+    KeyChange, Store, StoreError, StoreOptions, StoredPacket,
 };
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
@@ -492,39 +492,52 @@ impl Store for SqliteStore {
 
     async fn insert_records(&self, records: &[SealedRecord]) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let mut already_stored = Vec::new();
-        for sealed in records {
-            let record = &sealed.record;
-            let inserted = sqlx::query(
+        let mut inserted = Vec::with_capacity(records.len());
+        for chunk in insert_chunks(records) {
+            let documents: Vec<String> = chunk
+                .iter()
+                .map(|sealed| sealed.record.document_without_bodies())
+                .collect();
+            let mut builder = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO records (id, tenant_id, run_id, agent_id, action, method, host, status, provenance,
-                                      started_at, sha256, key_id, signature, doc, request_body, response_body)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(record.id.to_string())
-            .bind(&record.tenant_id)
-            .bind(&record.run_id)
-            .bind(&record.agent_id)
-            .bind(&record.action)
-            .bind(&record.method)
-            .bind(record.host())
-            .bind(record.status.map(i64::from))
-            .bind(record.provenance.as_str())
-            .bind(record.timings.started_at.micros())
-            .bind(&sealed.seal.sha256)
-            .bind(&sealed.seal.key_id)
-            .bind(&sealed.seal.signature)
-            .bind(to_json(&record.document_without_bodies())?)
-            .bind(&record.request_body)
-            .bind(&record.response_body)
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
-                already_stored.push(record.id);
+                                      started_at, sha256, key_id, signature, doc, request_body, response_body) ",
+            );
+            builder.push_values(
+                chunk.iter().zip(documents),
+                |mut row, (sealed, document)| {
+                    let record = &sealed.record;
+                    row.push_bind(record.id.to_string())
+                        .push_bind(&record.tenant_id)
+                        .push_bind(&record.run_id)
+                        .push_bind(&record.agent_id)
+                        .push_bind(&record.action)
+                        .push_bind(&record.method)
+                        .push_bind(record.host())
+                        .push_bind(record.status.map(i64::from))
+                        .push_bind(record.provenance.as_str())
+                        .push_bind(record.timings.started_at.micros())
+                        .push_bind(&sealed.seal.sha256)
+                        .push_bind(&sealed.seal.key_id)
+                        .push_bind(&sealed.seal.signature)
+                        .push_bind(document)
+                        .push_bind(&record.request_body)
+                        .push_bind(&record.response_body);
+                },
+            );
+            builder.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+            for id in builder
+                .build_query_scalar::<String>()
+                .fetch_all(&mut *tx)
+                .await?
+            {
+                inserted.push(
+                    Uuid::parse_str(&id)
+                        .map_err(|error| StoreError::Corrupt(format!("record id: {error}")))?,
+                );
             }
         }
         tx.commit().await?;
-        Ok(already_stored)
+        Ok(not_inserted(records, inserted))
     }
 
     async fn get_record(&self, tenant: &str, id: Uuid) -> Result<Option<SealedRecord>, StoreError> {
