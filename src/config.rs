@@ -77,6 +77,10 @@ pub struct ProxyConfig {
     /// the record is marked truncated. Accepts K/M/G (KiB/MiB/GiB) suffixes.
     #[arg(long, env = "HANDOFFRAIL_RECORD_BODY_LIMIT", default_value = "10MiB", value_parser = parse_size)]
     pub record_body_limit: u64,
+    /// Records waiting to be written before the proxy holds back responses until the database catches up
+    /// (back-pressure; records are never dropped).
+    #[arg(long, env = "HANDOFFRAIL_RECORD_QUEUE", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub record_queue: u32,
     /// Seconds to wait for an upstream to connect and answer with headers before a 504.
     #[arg(long, env = "HANDOFFRAIL_UPSTREAM_TIMEOUT", default_value_t = 30.0)]
     pub upstream_timeout: f64,
@@ -103,6 +107,7 @@ impl Default for ProxyConfig {
             port: 8081,
             disabled: false,
             record_body_limit: 10 * 1024 * 1024,
+            record_queue: 4096,
             upstream_timeout: 30.0,
             upstream_ca: None,
             block_untrusted: false,

@@ -88,6 +88,7 @@ impl Proxy {
             shared.record_key.clone(),
             shared.rules.clone(),
             config.record_body_limit,
+            config.record_queue as usize,
         );
         let upstream_timeout = config.upstream_timeout();
         let interceptor = Interceptor {

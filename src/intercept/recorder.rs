@@ -17,8 +17,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::PollSender;
 
-/// Records queued before the proxy waits.
-pub const QUEUE: usize = 4096;
 /// Most records per transaction.
 const BATCH: usize = 512;
 /// The sealer thread's nice value. 10 gives it about a tenth of a core the proxy keeps busy (19 starved it
@@ -36,14 +34,15 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts the recorder task; it ends once every `Recorder` clone is dropped and the queue is written.
+    /// Starts the recorder task with room for `queue` records; it ends once every `Recorder` clone is dropped and the queue is written.
     pub fn spawn(
         store: Arc<dyn Store>,
         key: Arc<RecordKey>,
         rules: Arc<LiveRules>,
         body_limit: u64,
+        queue: usize,
     ) -> (Recorder, JoinHandle<()>) {
-        let (sender, receiver) = mpsc::channel(QUEUE);
+        let (sender, receiver) = mpsc::channel(queue.max(1));
         let task = tokio::spawn(write_batches(receiver, store, key, rules, body_limit));
         (Recorder { sender }, task)
     }

@@ -23,6 +23,7 @@ on_both_backends!(
     concurrent_exchanges_are_each_recorded_exactly_once,
     untrusted_destinations_are_blocked_when_asked,
     a_client_that_leaves_mid_body_leaves_an_aborted_record,
+    a_full_record_queue_holds_responses_back_until_records_are_written,
 );
 
 fn unb64(value: &Value) -> Vec<u8> {
@@ -876,4 +877,117 @@ async fn a_client_that_leaves_mid_body_leaves_an_aborted_record(backend: Backend
         .as_u64()
         .is_some_and(|size| size < 50 << 20));
     assert_eq!(stored["signature_valid"], true);
+}
+
+/// Holds the records table so that the recorder's inserts wait: an exclusive transaction on SQLite, an
+/// EXCLUSIVE table lock on PostgreSQL (reads go on).
+enum TableLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl TableLock {
+    async fn take(app: &TestApp, backend: Backend) -> TableLock {
+        use sqlx::Connection;
+        match backend {
+            Backend::Sqlite => {
+                let mut connection = sqlx::SqliteConnection::connect(&app.database_url)
+                    .await
+                    .expect("sqlite");
+                sqlx::raw_sql("BEGIN EXCLUSIVE")
+                    .execute(&mut connection)
+                    .await
+                    .expect("lock");
+                TableLock::Sqlite(connection)
+            }
+            Backend::Postgres => {
+                let mut connection = sqlx::PgConnection::connect(&app.database_url)
+                    .await
+                    .expect("postgres");
+                sqlx::raw_sql("BEGIN; LOCK TABLE records IN EXCLUSIVE MODE")
+                    .execute(&mut connection)
+                    .await
+                    .expect("lock");
+                TableLock::Postgres(connection)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            TableLock::Sqlite(mut connection) => sqlx::raw_sql("ROLLBACK")
+                .execute(&mut connection)
+                .await
+                .map(drop),
+            TableLock::Postgres(mut connection) => sqlx::raw_sql("ROLLBACK")
+                .execute(&mut connection)
+                .await
+                .map(drop),
+        }
+        .expect("unlock");
+    }
+}
+
+async fn a_full_record_queue_holds_responses_back_until_records_are_written(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            configure: Box::new(|config| config.proxy.record_queue = 1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let upstream = spawn_upstream().await;
+    let client = through_proxy(&app, "a", &app.admin_key);
+    let lock = TableLock::take(&app, backend).await;
+
+    // The recorder takes the first record and waits on the locked table.
+    let first = client
+        .get(upstream.url("/echo/first"))
+        .send()
+        .await
+        .expect("proxied");
+    let mut ids = vec![record_id(&first)];
+    first.bytes().await.expect("the first response completes");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // One more fits the queue; the rest must wait for room, their responses held back.
+    let completed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut exchanges = Vec::new();
+    for n in 0..5 {
+        let (client, url, completed) = (
+            client.clone(),
+            upstream.url(&format!("/echo/held/{n}")),
+            completed.clone(),
+        );
+        exchanges.push(tokio::spawn(async move {
+            let response = client.get(url).send().await.expect("proxied");
+            let id = record_id(&response);
+            let body = response.bytes().await.expect("body");
+            completed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            (id, body)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let done = completed.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        done <= 1,
+        "{done} responses completed while the queue (1) was full and nothing could be written"
+    );
+    assert_eq!(upstream.hits(), 6, "every request reached the upstream");
+
+    lock.release().await;
+    for exchange in exchanges {
+        let (id, body) = tokio::time::timeout(Duration::from_secs(30), exchange)
+            .await
+            .expect("held responses complete once records are written")
+            .expect("exchange task");
+        assert!(!body.is_empty());
+        ids.push(id);
+    }
+    for id in ids {
+        let stored = record(&app, &id).await;
+        assert_eq!(stored["signature_valid"], true);
+        assert_eq!(stored["aborted"], false);
+    }
 }
