@@ -144,6 +144,18 @@ fn records(c: &mut Criterion) {
     let key = RecordKey::generate();
     let sealed = key.seal(record.clone());
     let mut group = c.benchmark_group("records");
+    group.bench_function("canonical form + sha256, written directly", |b| {
+        b.iter(|| handoffrail::records::canonical::digest(black_box(&record)))
+    });
+    group.bench_function(
+        "canonical form, through a serde_json::Value tree (the reference)",
+        |b| {
+            b.iter(|| {
+                let value = serde_json::to_value(black_box(&record)).unwrap_or_default();
+                handoffrail::records::canonical::canonical_json(&value)
+            })
+        },
+    );
     group.bench_function(
         "seal (canonical form + sha256 + ed25519 sign), 1.8 KB body",
         |b| {
