@@ -94,10 +94,14 @@ impl Server {
             };
             Some(Proxy::bind(&config.host, &config.proxy, shared).await?)
         };
+        let metrics = Metrics::default();
+        if let Some(proxy) = &proxy {
+            metrics.watch_recorder(proxy.recorder_stats());
+        }
         let state = AppState {
             store,
             config: Arc::new(config),
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(metrics),
             keys,
             record_key,
             rules,

@@ -1,13 +1,15 @@
-//! Prometheus metrics: request count and latency by route template, packets created, claims.
+//! Prometheus metrics: request count and latency by route template, packets created, claims, and the
+//! proxy's recorder (records queued, written, lost; queue depth).
 //! A small registry behind short-held locks; rendering is text format 0.0.4.
 
+use crate::intercept::recorder::RecorderStats;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -28,6 +30,8 @@ pub struct Metrics {
     packets_created: Mutex<BTreeMap<String, u64>>,
     claims_won: AtomicU64,
     claims_refused: AtomicU64,
+    /// The proxy's recorder, when this process runs one.
+    recorder: OnceLock<Arc<RecorderStats>>,
 }
 
 /// What a claim attempt came to, for `handoffrail_claims_total`.
@@ -73,6 +77,10 @@ impl Metrics {
             ClaimOutcome::Refused => &self.claims_refused,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn watch_recorder(&self, stats: Arc<RecorderStats>) {
+        let _ = self.recorder.set(stats);
     }
 
     pub fn render(&self) -> String {
@@ -132,6 +140,24 @@ impl Metrics {
             "handoffrail_claims_total{{outcome=\"refused\"}} {}",
             self.claims_refused.load(Ordering::Relaxed)
         );
+        if let Some(recorder) = self.recorder.get() {
+            let (queued, written, lost) = recorder.counts();
+            out.push_str("# HELP handoffrail_proxy_records_total Proxied exchanges handed to the recorder, written to the database, and lost (never silently: each is logged).\n");
+            out.push_str("# TYPE handoffrail_proxy_records_total counter\n");
+            for (state, count) in [("queued", queued), ("written", written), ("lost", lost)] {
+                let _ = writeln!(
+                    out,
+                    "handoffrail_proxy_records_total{{state=\"{state}\"}} {count}"
+                );
+            }
+            out.push_str("# HELP handoffrail_proxy_record_queue_depth Records in flight or waiting to be written.\n");
+            out.push_str("# TYPE handoffrail_proxy_record_queue_depth gauge\n");
+            let _ = writeln!(
+                out,
+                "handoffrail_proxy_record_queue_depth {}",
+                queued.saturating_sub(written + lost)
+            );
+        }
         out
     }
 }

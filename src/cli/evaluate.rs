@@ -232,14 +232,18 @@ fn text(evaluation: &StoredEvaluation) -> String {
     let mut out = String::new();
     for claim in &evaluation.per_claim {
         let reason = claim.reason.as_str();
+        // Range and presence claims state no value; an exact claim of null does.
+        let claimed = match claim.verification_mode.as_deref() {
+            Some("range_threshold" | "presence") if claim.claimed.is_null() => String::new(),
+            _ => format!("claimed {}, ", shown(Some(&claim.claimed))),
+        };
         out.push_str(&format!(
-            "{:<6}  #{} {} {} {}: claimed {}, actual {} [{reason}]",
+            "{:<6}  #{} {} {} {}: {claimed}actual {} [{reason}]",
             claim.result.as_str(),
             claim.index,
             claim.action_name.as_deref().unwrap_or("?"),
             claim.verification_mode.as_deref().unwrap_or("?"),
             claim.json_path,
-            shown(Some(&claim.claimed)),
             shown(claim.actual.as_ref()),
         ));
         if let Some(detail) = claim

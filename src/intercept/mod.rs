@@ -116,6 +116,11 @@ impl Proxy {
         self.listener.local_addr()
     }
 
+    /// The recorder's counters, for `/metrics`.
+    pub fn recorder_stats(&self) -> Arc<recorder::RecorderStats> {
+        self.interceptor.recorder.stats()
+    }
+
     /// Serves until `shutdown`, then lets open exchanges finish (up to 10 s) and flushes the recorder.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let Proxy {

@@ -10,6 +10,7 @@ use crate::records::{Record, RecordKey, SealedRecord};
 use crate::rules::{LiveRules, Rules};
 use crate::store::Store;
 use crate::timestamp::Timestamp;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -31,6 +32,29 @@ const ATTEMPTS: u32 = 8;
 #[derive(Clone)]
 pub struct Recorder {
     sender: mpsc::Sender<Record>,
+    stats: Arc<RecorderStats>,
+}
+
+/// Counters for `/metrics`: records handed to the recorder, written, and given up on.
+#[derive(Debug, Default)]
+pub struct RecorderStats {
+    queued: AtomicU64,
+    written: AtomicU64,
+    lost: AtomicU64,
+}
+
+impl RecorderStats {
+    fn queued(&self) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (queued, written, lost) so far.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        // Written and lost first: a record is queued before it is written, so depth never goes negative.
+        let written = self.written.load(Ordering::Relaxed);
+        let lost = self.lost.load(Ordering::Relaxed);
+        (self.queued.load(Ordering::Relaxed), written, lost)
+    }
 }
 
 impl Recorder {
@@ -43,23 +67,39 @@ impl Recorder {
         queue: usize,
     ) -> (Recorder, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(queue.max(1));
-        let task = tokio::spawn(write_batches(receiver, store, key, rules, body_limit));
-        (Recorder { sender }, task)
+        let stats = Arc::new(RecorderStats::default());
+        let task = tokio::spawn(write_batches(
+            receiver,
+            store,
+            key,
+            rules,
+            body_limit,
+            stats.clone(),
+        ));
+        (Recorder { sender, stats }, task)
+    }
+
+    pub fn stats(&self) -> Arc<RecorderStats> {
+        self.stats.clone()
     }
 
     /// Queues a record, waiting while the queue is full.
     pub async fn record(&self, record: Record) {
+        self.stats.queued();
         if self.sender.send(record).await.is_err() {
+            self.stats.lost.fetch_add(1, Ordering::Relaxed);
             tracing::error!("recorder stopped; a record could not be queued");
         }
     }
 
     /// A record whose response is still streaming.
     pub fn pending(&self, record: Record, request: SharedCapture) -> Pending {
+        self.stats.queued();
         Pending {
             record: Some(record),
             request,
             sender: PollSender::new(self.sender.clone()),
+            stats: self.stats.clone(),
         }
     }
 }
@@ -69,6 +109,8 @@ pub struct Pending {
     record: Option<Record>,
     request: SharedCapture,
     sender: PollSender<Record>,
+    /// Counts the record as queued from the start, so a record still streaming shows in the queue depth.
+    stats: Arc<RecorderStats>,
 }
 
 impl Pending {
@@ -108,12 +150,14 @@ impl Pending {
             Poll::Ready(Ok(())) => {
                 if let Some(record) = self.record.take() {
                     if self.sender.send_item(record).is_err() {
+                        self.stats.lost.fetch_add(1, Ordering::Relaxed);
                         tracing::error!("recorder stopped; a record was lost");
                     }
                 }
                 Poll::Ready(())
             }
             Poll::Ready(Err(_)) => {
+                self.stats.lost.fetch_add(1, Ordering::Relaxed);
                 tracing::error!("recorder stopped; a record was lost");
                 self.record = None;
                 Poll::Ready(())
@@ -127,7 +171,9 @@ impl Pending {
         let Some(record) = self.record.take() else {
             return;
         };
+        let stats = self.stats.clone();
         let Some(sender) = self.sender.get_ref().cloned() else {
+            stats.lost.fetch_add(1, Ordering::Relaxed);
             tracing::error!(record_id = %record.id, "recorder stopped; a record was lost");
             return;
         };
@@ -137,11 +183,13 @@ impl Pending {
                 tokio::spawn(async move {
                     let id = record.id;
                     if sender.send(record).await.is_err() {
+                        stats.lost.fetch_add(1, Ordering::Relaxed);
                         tracing::error!(record_id = %id, "recorder stopped; a record was lost");
                     }
                 });
             }
             Err(mpsc::error::TrySendError::Closed(record)) => {
+                stats.lost.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(record_id = %record.id, "recorder stopped; a record was lost");
             }
         }
@@ -248,6 +296,7 @@ async fn write_batches(
     key: Arc<RecordKey>,
     rules: Arc<LiveRules>,
     body_limit: u64,
+    stats: Arc<RecorderStats>,
 ) {
     let sealer = match Sealer::start(key.clone(), body_limit) {
         Ok(sealer) => Some(sealer),
@@ -268,11 +317,13 @@ async fn write_batches(
             }
         }
         let records = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+        let batch_size = records.len();
         let rules = rules.current();
         let sealed = match &sealer {
             Some(sealer) => match sealer.seal(records, rules).await {
                 Some(sealed) => sealed,
                 None => {
+                    stats.lost.fetch_add(batch_size as u64, Ordering::Relaxed);
                     tracing::error!("the record sealer stopped; a batch of records is lost");
                     continue;
                 }
@@ -282,7 +333,12 @@ async fn write_batches(
         let mut delay = Duration::from_millis(50);
         for attempt in 1..=ATTEMPTS {
             match store.insert_records(&sealed).await {
-                Ok(_) => break,
+                Ok(_) => {
+                    stats
+                        .written
+                        .fetch_add(sealed.len() as u64, Ordering::Relaxed);
+                    break;
+                }
                 Err(error) if attempt < ATTEMPTS => {
                     tracing::warn!(%error, attempt, records = sealed.len(), "writing records failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -293,6 +349,7 @@ async fn write_batches(
                         .iter()
                         .map(|sealed| sealed.record.id.to_string())
                         .collect();
+                    stats.lost.fetch_add(sealed.len() as u64, Ordering::Relaxed);
                     tracing::error!(%error, ?ids, "records could not be written and are lost");
                 }
             }

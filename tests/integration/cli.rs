@@ -556,6 +556,14 @@ mod evaluate {
             stdout.contains("CAUGHT: 1 pass, 1 caught, 0 error"),
             "{stdout}"
         );
+        // Range and presence claims state no value, so their lines show only what the record has.
+        let passing = fixture("payloads/passing-run.json");
+        let text = handoffrail(&[], &["evaluate", &passing, "--records", &records]).await;
+        let stdout = String::from_utf8_lossy(&text.stdout);
+        assert!(
+            stdout.contains("PASS    #2 get_order range_threshold $.order.items[*].qty: actual ["),
+            "{stdout}"
+        );
         let junit = handoffrail(
             &[],
             &[

@@ -24,6 +24,7 @@ on_both_backends!(
     untrusted_destinations_are_blocked_when_asked,
     a_client_that_leaves_mid_body_leaves_an_aborted_record,
     a_full_record_queue_holds_responses_back_until_records_are_written,
+    the_recorder_shows_in_metrics,
 );
 
 fn unb64(value: &Value) -> Vec<u8> {
@@ -990,4 +991,50 @@ async fn a_full_record_queue_holds_responses_back_until_records_are_written(back
         assert_eq!(stored["signature_valid"], true);
         assert_eq!(stored["aborted"], false);
     }
+}
+
+async fn the_recorder_shows_in_metrics(backend: Backend) {
+    let app = spawn_app_with(backend, AppOptions::default()).await;
+    let upstream = spawn_upstream().await;
+    let client = through_proxy(&app, "a", &app.admin_key);
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let response = client
+            .get(upstream.url(&format!("/echo/{n}")))
+            .send()
+            .await
+            .expect("proxied");
+        ids.push(record_id(&response));
+        response.bytes().await.expect("body");
+    }
+    for id in &ids {
+        record(&app, id).await;
+    }
+    // The counter moves just after the commit that made the records visible.
+    let expected = [
+        "handoffrail_proxy_records_total{state=\"queued\"} 3",
+        "handoffrail_proxy_records_total{state=\"written\"} 3",
+        "handoffrail_proxy_records_total{state=\"lost\"} 0",
+        "handoffrail_proxy_record_queue_depth 0",
+    ];
+    let mut metrics = String::new();
+    for _ in 0..40 {
+        metrics = app
+            .http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if expected
+            .iter()
+            .all(|line| metrics.lines().any(|l| l == *line))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("expected {expected:?} in:\n{metrics}");
 }
