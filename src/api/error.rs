@@ -130,9 +130,10 @@ fn grouped(number: u64) -> String {
     out
 }
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let (status, body) = match self {
+impl Error {
+    /// The status and JSON body this error answers with (logging what the operator must see).
+    pub fn into_parts(self) -> (StatusCode, Value) {
+        match self {
             Error::Validation(issues) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": issues}))
             }
@@ -162,15 +163,10 @@ impl IntoResponse for Error {
             }
             Error::Unavailable(error) => {
                 tracing::warn!(%error, "database unavailable");
-                let mut response = (
+                (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    Json(json!({"detail": "Database unavailable"})),
+                    json!({"detail": "Database unavailable"}),
                 )
-                    .into_response();
-                response
-                    .headers_mut()
-                    .insert("retry-after", HeaderValue::from_static("1"));
-                return response;
             }
             Error::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
@@ -179,8 +175,36 @@ impl IntoResponse for Error {
                     json!({"detail": "Internal server error"}),
                 )
             }
+        }
+    }
+
+    /// One line for a batch item: the status the single-item route would answer, and its detail (a 422
+    /// list reads as its messages).
+    pub fn summary(self) -> String {
+        let (status, body) = self.into_parts();
+        let detail = match &body["detail"] {
+            Value::String(text) => text.clone(),
+            Value::Array(issues) => issues
+                .iter()
+                .filter_map(|issue| issue["msg"].as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
         };
-        (status, Json(body)).into_response()
+        format!("{}: {detail}", status.as_u16())
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, body) = self.into_parts();
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 

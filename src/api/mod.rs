@@ -1,6 +1,7 @@
 //! The HTTP API: routes, extractors and the JSON error type. No SQL and no business rules live here;
 //! handlers translate between HTTP and the domain modules.
 
+mod batch;
 pub mod error;
 mod evaluations;
 pub mod extract;
@@ -49,6 +50,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(packets::routes())
+        .merge(batch::routes())
         .merge(keys::routes())
         .merge(records::routes())
         .merge(evaluations::routes())

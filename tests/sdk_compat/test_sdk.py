@@ -244,3 +244,34 @@ def test_async_client_runs_the_same_lifecycle(base_url, admin_key, unique):
                 await client.claim_packet(packet.id, agent_id="b", agent_name="B")
 
     asyncio.run(scenario())
+
+
+def test_batch_create_claim_and_complete(client, unique):
+    created = client.batch_create_packets([full_packet(f"{unique}-{n}") for n in range(3)])
+    assert len(created.created) == 3 and created.errors == []
+    ids = [str(packet.id) for packet in created.created]
+    unknown = str(uuid.uuid4())
+
+    claimed = client.batch_claim_packets(ids + [unknown], agent_id="billing-01", agent_name="BillingBot")
+    assert {str(packet.id) for packet in claimed.claimed} == set(ids)
+    assert all(packet.status == "claimed" for packet in claimed.claimed)
+    assert [(str(error.packet_id), error.error) for error in claimed.errors] == [(unknown, f"Packet {unknown} not found")]
+
+    again = client.batch_claim_packets(ids[:1], agent_id="other", agent_name="Other", framework="crewai")
+    assert again.claimed == [] and again.errors[0].error == "Already claimed by billing-01"
+
+    client.update_packet(ids[0], PacketUpdate(status="in_progress"))
+    completed = client.batch_complete_packets(ids[:2])
+    assert [str(packet.id) for packet in completed.completed] == [ids[0]]
+    assert completed.completed[0].status == "completed"
+    assert completed.errors[0].error == "Cannot complete from status 'claimed'"
+
+
+def test_batch_limits_map_to_sdk_errors(client, unique):
+    with pytest.raises(ValidationError) as too_many:
+        client.batch_create_packets([full_packet(f"{unique}-{n}") for n in range(51)])
+    assert too_many.value.status_code == 400
+    assert "Batch size exceeds maximum of 50" in too_many.value.message
+    with pytest.raises(ServerError) as empty:
+        client.batch_claim_packets([], agent_id="a", agent_name="A")
+    assert empty.value.status_code == 422
