@@ -6,7 +6,7 @@ use super::metrics::ClaimOutcome;
 use super::AppState;
 use crate::auth::Role;
 use crate::packets::history::PacketEvent;
-use crate::packets::listing::{Cursor, PacketPage, PacketQuery};
+use crate::packets::listing::{Cursor, PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::{Claimant, HumanResponse, Packet, PacketCreate, PacketUpdate};
 use crate::packets::{self, CommandError};
 use crate::timestamp::Timestamp;
@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/packets", post(create).get(list))
         .route("/packets/awaiting", get(awaiting))
+        .route("/packets/search", get(search))
         .route(
             "/packets/{packet_id}",
             get(fetch).patch(update).delete(delete),
@@ -280,5 +281,52 @@ async fn awaiting(
         .store
         .list_awaiting(caller.tenant(), limit, offset)
         .await?;
+    Ok(Json(PacketList::new(page, limit, offset)))
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    q: Option<String>,
+    status: Option<String>,
+    priority: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// Full-text search (decision 8): `q` is plain text, the most relevant packets come first, and `total`
+/// counts every hit.
+async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<SearchParams>,
+) -> Result<Json<PacketList>, Error> {
+    caller.require(Role::Reader)?;
+    let text = match params.q {
+        None => {
+            return Err(Error::validation(Invalid::new(
+                "missing",
+                vec![serde_json::json!("query"), serde_json::json!("q")],
+                "Field required",
+            )))
+        }
+        Some(text) if text.chars().count() < 2 => {
+            return Err(Error::validation(Invalid::query(
+                "q",
+                "string_too_short",
+                "String should have at least 2 characters",
+                &text,
+            )))
+        }
+        Some(text) => text,
+    };
+    let (limit, offset) = page_bounds(params.limit, params.offset)?;
+    let query = SearchQuery {
+        text,
+        status: non_empty(params.status),
+        priority: non_empty(params.priority),
+        limit,
+        offset,
+    };
+    let page = state.store.search_packets(caller.tenant(), &query).await?;
     Ok(Json(PacketList::new(page, limit, offset)))
 }

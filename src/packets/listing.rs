@@ -53,6 +53,31 @@ pub struct PacketQuery {
     pub offset: i64,
 }
 
+/// `GET /packets/search`: `text` is plain words (no operators); most relevant first.
+#[derive(Clone, Debug, Default)]
+pub struct SearchQuery {
+    pub text: String,
+    pub status: Option<String>,
+    pub priority: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl SearchQuery {
+    /// The words of `text` as FTS5 strings ANDed together (`"order" "refund"`), or `None` when it has no
+    /// word at all. Every word is quoted, so quotes, dashes, `OR`, `NEAR`, `*` and column filters in the
+    /// user's text are searched for as words, never read as query syntax.
+    pub fn fts5_words(&self) -> Option<String> {
+        let words: Vec<String> = self
+            .text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .map(|word| format!("\"{word}\""))
+            .collect();
+        (!words.is_empty()).then(|| words.join(" "))
+    }
+}
+
 /// One page of a listing. `total` counts every match from the cursor on.
 #[derive(Clone, Debug)]
 pub struct PacketPage {
@@ -74,6 +99,7 @@ impl PacketPage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
@@ -84,6 +110,40 @@ mod tests {
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
         for garbage in ["", "!!!", "bm90IGpzb24", "eyJpZCI6MX0"] {
             assert_eq!(Cursor::decode(garbage), None, "{garbage}");
+        }
+    }
+
+    fn words(text: &str) -> Option<String> {
+        SearchQuery {
+            text: text.into(),
+            ..SearchQuery::default()
+        }
+        .fts5_words()
+    }
+
+    #[test]
+    fn search_text_becomes_quoted_words() {
+        assert_eq!(
+            words("refund order-42").as_deref(),
+            Some(r#""refund" "order" "42""#)
+        );
+        assert_eq!(
+            words(r#"a "quoted" OR NOT x*"#).as_deref(),
+            Some(r#""a" "quoted" "OR" "NOT" "x""#)
+        );
+        assert_eq!(words("Zürich café").as_deref(), Some(r#""Zürich" "café""#));
+        assert_eq!(words("-- ** ()"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn quoted_words_hold_no_quote(text in "\\PC{0,40}") {
+            if let Some(query) = words(&text) {
+                for word in query.split(' ') {
+                    prop_assert!(word.len() >= 3 && word.starts_with('"') && word.ends_with('"'));
+                    prop_assert!(!word[1..word.len() - 1].contains('"'));
+                }
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ pub use sqlite::{SqliteStore, SqliteSynchronous};
 use crate::auth::{ApiKey, NewApiKey};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{NewEvent, PacketEvent};
-use crate::packets::listing::{PacketPage, PacketQuery};
+use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
 use crate::records::{Record, RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
@@ -118,6 +118,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         tenant: &str,
         query: &PacketQuery,
+    ) -> Result<PacketPage, StoreError>;
+    /// Full-text search over summaries and context, most relevant first (an exact summary match before
+    /// anything else); `total` counts every hit.
+    async fn search_packets(
+        &self,
+        tenant: &str,
+        query: &SearchQuery,
     ) -> Result<PacketPage, StoreError>;
     /// Packets awaiting a human, oldest first.
     async fn list_awaiting(

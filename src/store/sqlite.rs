@@ -8,7 +8,7 @@ use super::{
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{NewEvent, PacketEvent};
-use crate::packets::listing::{PacketPage, PacketQuery};
+use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
 use crate::records::{RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
@@ -30,6 +30,9 @@ pub enum SqliteSynchronous {
     Full,
 }
 
+/// Write transactions begin IMMEDIATE: the write lock is taken (waiting up to the busy timeout) before the
+/// first read, so a transaction never has to upgrade a stale read snapshot, which SQLite refuses at once with
+/// SQLITE_BUSY when another process (a second instance on the same file) wrote in between.
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
@@ -239,7 +242,7 @@ impl Store for SqliteStore {
     }
 
     async fn bootstrap_admin_key(&self, key: &NewApiKey) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         if mark_bootstrapped(&mut tx, key).await? == 0 {
             return Ok(false);
         }
@@ -249,7 +252,7 @@ impl Store for SqliteStore {
     }
 
     async fn seed_api_key(&self, key: &NewApiKey) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let inserted = insert_key(&mut tx, key).await? == 1;
         mark_bootstrapped(&mut tx, key).await?;
         tx.commit().await?;
@@ -257,7 +260,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_api_key(&self, key: &NewApiKey) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         insert_key(&mut tx, key).await?;
         tx.commit().await?;
         Ok(())
@@ -291,7 +294,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_api_key(&self, tenant: &str, id: Uuid) -> Result<KeyChange, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let outcome = revoke_in(&mut tx, tenant, id).await?;
         tx.commit().await?;
         Ok(outcome)
@@ -303,7 +306,7 @@ impl Store for SqliteStore {
         id: Uuid,
         replacement: &NewApiKey,
     ) -> Result<KeyChange, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let outcome = revoke_in(&mut tx, tenant, id).await?;
         if outcome == KeyChange::Done {
             insert_key(&mut tx, replacement).await?;
@@ -319,7 +322,7 @@ impl Store for SqliteStore {
         events: &[NewEvent],
         hitl_deadline: Option<Timestamp>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO packets (id, tenant_id, status, revision, source_agent_id, target_agent_id, priority, tags,
                                   parent_packet_id, created_at, updated_at, hitl_deadline, doc)
@@ -373,7 +376,7 @@ impl Store for SqliteStore {
         events: &[NewEvent],
         hitl_deadline: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "UPDATE packets SET status = ?, revision = revision + 1, target_agent_id = ?, updated_at = ?,
                                 hitl_deadline = ?, doc = ?
@@ -430,6 +433,57 @@ impl Store for SqliteStore {
             packets,
             total,
             has_more,
+        })
+    }
+
+    async fn search_packets(
+        &self,
+        tenant: &str,
+        query: &SearchQuery,
+    ) -> Result<PacketPage, StoreError> {
+        let Some(words) = query.fts5_words() else {
+            return Ok(PacketPage {
+                packets: Vec::new(),
+                total: 0,
+                has_more: false,
+            });
+        };
+        let filters = "packets_fts MATCH ?1 AND p.tenant_id = ?2
+                       AND (?3 IS NULL OR p.status = ?3) AND (?4 IS NULL OR p.priority = ?4)";
+        // Summary hits weigh ten times context hits; bm25 is lower for better matches.
+        let rows = sqlx::query(&format!(
+            "SELECT p.doc FROM packets_fts JOIN packets p ON p.rowid = packets_fts.rowid
+             WHERE {filters}
+             ORDER BY lower(json_extract(p.doc, '$.context.summary')) = lower(?5) DESC,
+                      bm25(packets_fts, 10.0, 1.0), p.created_at DESC, p.id DESC
+             LIMIT ?6 OFFSET ?7"
+        ))
+        .bind(&words)
+        .bind(tenant)
+        .bind(&query.status)
+        .bind(&query.priority)
+        .bind(&query.text)
+        .bind(query.limit)
+        .bind(query.offset)
+        .fetch_all(&self.reader)
+        .await?;
+        let total: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM packets_fts JOIN packets p ON p.rowid = packets_fts.rowid WHERE {filters}"
+        ))
+        .bind(&words)
+        .bind(tenant)
+        .bind(&query.status)
+        .bind(&query.priority)
+        .fetch_one(&self.reader)
+        .await?;
+        let packets = rows
+            .iter()
+            .map(packet_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PacketPage {
+            packets,
+            total,
+            has_more: false,
         })
     }
 
@@ -491,7 +545,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_records(&self, records: &[SealedRecord]) -> Result<Vec<Uuid>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut inserted = Vec::with_capacity(records.len());
         for chunk in insert_chunks(records) {
             let documents: Vec<String> = chunk

@@ -14,6 +14,7 @@ mod ops;
 mod packets;
 mod proxy;
 mod records;
+mod search;
 mod store;
 mod trust;
 mod upstream;

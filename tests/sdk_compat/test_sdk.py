@@ -275,3 +275,21 @@ def test_batch_limits_map_to_sdk_errors(client, unique):
     with pytest.raises(ServerError) as empty:
         client.batch_claim_packets([], agent_id="a", agent_name="A")
     assert empty.value.status_code == 422
+
+
+def test_search_ranks_the_exact_summary_first_and_counts_every_hit(client, unique):
+    from handoffrail.sdk.models import SearchOptions
+
+    exact = f"Quarterly invoice {unique}"
+    for summary in [exact, f"Question about the quarterly invoice {unique} and shipping", "unrelated"]:
+        client.create_packet(PacketBuilder().from_("a", "A").to("b", "B").with_summary(summary).build())
+    found = client.search_packets(exact)
+    assert found.total == 2
+    assert found.packets[0].context.summary == exact
+    page = client.search_packets(f"invoice {unique}", SearchOptions(limit=1, offset=1))
+    assert len(page.packets) == 1 and page.total == 2
+    # Query syntax is just text: no error, whatever the punctuation.
+    assert client.search_packets(f'"{unique}" OR -x* (a:b) & !c <-> d').total == 0
+    with pytest.raises(ServerError) as short:
+        client.search_packets("x")
+    assert short.value.status_code == 422
