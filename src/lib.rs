@@ -15,6 +15,7 @@ pub mod records;
 pub mod rules;
 pub mod server;
 pub mod store;
+pub mod tenants;
 pub mod timestamp;
 pub mod verify;
 

@@ -32,7 +32,7 @@ struct KeyCreate {
 
 /// The ApiKey object of §1.3; `key` holds the plaintext only in create and rotate responses.
 #[derive(Serialize)]
-struct KeyView {
+pub(super) struct KeyView {
     #[serde(flatten)]
     key: ApiKey,
     #[serde(rename = "key")]

@@ -10,6 +10,7 @@ pub mod metrics;
 mod ops;
 mod packets;
 mod records;
+mod tenants;
 mod trust;
 
 use crate::auth::KeyCache;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(records::routes())
         .merge(evaluations::routes())
         .merge(trust::routes())
+        .merge(tenants::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .nest("/api/v1", api)

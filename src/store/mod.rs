@@ -17,6 +17,7 @@ use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
 use crate::records::{Record, RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
+use crate::tenants::{Tenant, TenantWrite};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -94,6 +95,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<KeyChange, StoreError>;
     /// The key `id` of `tenant`, to copy its attributes on rotation.
     async fn get_api_key(&self, tenant: &str, id: Uuid) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Stores a new tenant unless a live tenant already has its name.
+    async fn insert_tenant(&self, tenant: &Tenant) -> Result<TenantWrite, StoreError>;
+    /// Live tenants, newest first.
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// A live tenant.
+    async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError>;
+    /// Writes a live tenant's fields (not its id or creation time).
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<TenantWrite, StoreError>;
+    /// Marks a live tenant deleted; NotFound when there is none.
+    async fn delete_tenant(&self, id: &str, at: Timestamp) -> Result<TenantWrite, StoreError>;
 
     /// Inserts a new packet and its history events atomically.
     async fn insert_packet(
@@ -225,6 +237,19 @@ pub(crate) fn sealed_record(
     let document = serde_json::from_str(document).map_err(corrupt)?;
     let record = Record::from_parts(document, request_body, response_body).map_err(corrupt)?;
     Ok(SealedRecord { record, seal })
+}
+
+/// A write that broke a unique index (a live tenant's name) is a refusal, not a failure.
+pub(crate) fn unique_violation<T>(
+    result: Result<T, sqlx::Error>,
+) -> Result<Result<T, TenantWrite>, StoreError> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            Ok(Err(TenantWrite::NameTaken))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Records per INSERT statement: many rows per statement, bounded so that one statement stays a reasonable

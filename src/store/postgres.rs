@@ -2,8 +2,8 @@
 //! so that several HandoffRail instances can share one database.
 
 use super::{
-    insert_chunks, not_inserted, sealed_record, Backend, KeyChange, Store, StoreError,
-    StoreOptions, StoredPacket,
+    insert_chunks, not_inserted, sealed_record, unique_violation, Backend, KeyChange, Store,
+    StoreError, StoreOptions, StoredPacket,
 };
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
@@ -12,6 +12,7 @@ use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
 use crate::records::{RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
+use crate::tenants::{Tenant, TenantWrite};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -304,6 +305,76 @@ impl Store for PostgresStore {
             tx.commit().await?;
         }
         Ok(outcome)
+    }
+
+    async fn insert_tenant(&self, tenant: &Tenant) -> Result<TenantWrite, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO tenants (id, name, tier, handoffs_per_day, max_api_keys, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&tenant.id)
+        .bind(&tenant.name)
+        .bind(&tenant.tier)
+        .bind(tenant.handoffs_per_day)
+        .bind(tenant.max_api_keys)
+        .bind(tenant.created_at.as_datetime())
+        .bind(tenant.updated_at.as_datetime())
+        .execute(&self.pool)
+        .await;
+        Ok(unique_violation(inserted)?.map_or_else(|refusal| refusal, |_| TenantWrite::Done))
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM tenants WHERE deleted_at IS NULL ORDER BY created_at DESC, id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        let row = sqlx::query("SELECT * FROM tenants WHERE id = $1 AND deleted_at IS NULL")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<TenantWrite, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE tenants SET name = $1, tier = $2, handoffs_per_day = $3, max_api_keys = $4, updated_at = $5
+             WHERE id = $6 AND deleted_at IS NULL",
+        )
+        .bind(&tenant.name)
+        .bind(&tenant.tier)
+        .bind(tenant.handoffs_per_day)
+        .bind(tenant.max_api_keys)
+        .bind(tenant.updated_at.as_datetime())
+        .bind(&tenant.id)
+        .execute(&self.pool)
+        .await;
+        Ok(match unique_violation(updated)? {
+            Ok(done) if done.rows_affected() == 0 => TenantWrite::NotFound,
+            Ok(_) => TenantWrite::Done,
+            Err(refusal) => refusal,
+        })
+    }
+
+    async fn delete_tenant(&self, id: &str, at: Timestamp) -> Result<TenantWrite, StoreError> {
+        let deleted = sqlx::query(
+            "UPDATE tenants SET deleted_at = $1, updated_at = $2 WHERE id = $3 AND deleted_at IS NULL",
+        )
+        .bind(at.as_datetime())
+        .bind(at.as_datetime())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(if deleted.rows_affected() == 0 {
+            TenantWrite::NotFound
+        } else {
+            TenantWrite::Done
+        })
     }
 
     async fn insert_packet(
@@ -885,4 +956,22 @@ impl<'a> RecordColumns<'a> {
         }
         columns
     }
+}
+
+fn tenant_from_row(row: &PgRow) -> Result<Tenant, StoreError> {
+    let at = |column: &str| -> Result<Timestamp, StoreError> {
+        Ok(Timestamp::from_datetime(row.try_get(column)?))
+    };
+    Ok(Tenant {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        tier: row.try_get("tier")?,
+        handoffs_per_day: row.try_get("handoffs_per_day")?,
+        max_api_keys: row.try_get("max_api_keys")?,
+        created_at: at("created_at")?,
+        updated_at: at("updated_at")?,
+        deleted_at: row
+            .try_get::<Option<chrono::DateTime<chrono::Utc>>, _>("deleted_at")?
+            .map(Timestamp::from_datetime),
+    })
 }

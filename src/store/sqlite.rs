@@ -2,8 +2,8 @@
 //! single connection turns lock contention into a queue) and a pool of readers.
 
 use super::{
-    evaluations_from, insert_chunks, not_inserted, record_summaries, sealed_record, Backend,
-    KeyChange, Store, StoreError, StoreOptions, StoredPacket,
+    evaluations_from, insert_chunks, not_inserted, record_summaries, sealed_record,
+    unique_violation, Backend, KeyChange, Store, StoreError, StoreOptions, StoredPacket,
 };
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
@@ -12,6 +12,7 @@ use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
 use crate::records::{RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
+use crate::tenants::{Tenant, TenantWrite};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -108,6 +109,22 @@ fn sealed_record_from_row(row: &SqliteRow) -> Result<SealedRecord, StoreError> {
 
 fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|_| StoreError::Corrupt(format!("uuid {text}")))
+}
+
+fn tenant_from_row(row: &SqliteRow) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        tier: row.try_get("tier")?,
+        handoffs_per_day: row.try_get("handoffs_per_day")?,
+        max_api_keys: row.try_get("max_api_keys")?,
+        created_at: micros_to_timestamp(row.try_get("created_at")?)?,
+        updated_at: micros_to_timestamp(row.try_get("updated_at")?)?,
+        deleted_at: row
+            .try_get::<Option<i64>, _>("deleted_at")?
+            .map(micros_to_timestamp)
+            .transpose()?,
+    })
 }
 
 fn micros_to_timestamp(micros: i64) -> Result<Timestamp, StoreError> {
@@ -313,6 +330,76 @@ impl Store for SqliteStore {
             tx.commit().await?;
         }
         Ok(outcome)
+    }
+
+    async fn insert_tenant(&self, tenant: &Tenant) -> Result<TenantWrite, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO tenants (id, name, tier, handoffs_per_day, max_api_keys, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&tenant.id)
+        .bind(&tenant.name)
+        .bind(&tenant.tier)
+        .bind(tenant.handoffs_per_day)
+        .bind(tenant.max_api_keys)
+        .bind(tenant.created_at.micros())
+        .bind(tenant.updated_at.micros())
+        .execute(&self.writer)
+        .await;
+        Ok(unique_violation(inserted)?.map_or_else(|refusal| refusal, |_| TenantWrite::Done))
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM tenants WHERE deleted_at IS NULL ORDER BY created_at DESC, id DESC",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        let row = sqlx::query("SELECT * FROM tenants WHERE id = ? AND deleted_at IS NULL")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<TenantWrite, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE tenants SET name = ?, tier = ?, handoffs_per_day = ?, max_api_keys = ?, updated_at = ?
+             WHERE id = ? AND deleted_at IS NULL",
+        )
+        .bind(&tenant.name)
+        .bind(&tenant.tier)
+        .bind(tenant.handoffs_per_day)
+        .bind(tenant.max_api_keys)
+        .bind(tenant.updated_at.micros())
+        .bind(&tenant.id)
+        .execute(&self.writer)
+        .await;
+        Ok(match unique_violation(updated)? {
+            Ok(done) if done.rows_affected() == 0 => TenantWrite::NotFound,
+            Ok(_) => TenantWrite::Done,
+            Err(refusal) => refusal,
+        })
+    }
+
+    async fn delete_tenant(&self, id: &str, at: Timestamp) -> Result<TenantWrite, StoreError> {
+        let deleted = sqlx::query(
+            "UPDATE tenants SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
+        )
+        .bind(at.micros())
+        .bind(at.micros())
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(if deleted.rows_affected() == 0 {
+            TenantWrite::NotFound
+        } else {
+            TenantWrite::Done
+        })
     }
 
     async fn insert_packet(

@@ -16,5 +16,6 @@ mod proxy;
 mod records;
 mod search;
 mod store;
+mod tenants;
 mod trust;
 mod upstream;

@@ -293,3 +293,28 @@ def test_search_ranks_the_exact_summary_first_and_counts_every_hit(client, uniqu
     with pytest.raises(ServerError) as short:
         client.search_packets("x")
     assert short.value.status_code == 422
+
+
+def test_tenants_and_their_keys(client, unique):
+    tenant = client.create_tenant(name=f"Acme {unique}", tier="pro", handoffs_per_day=100)
+    assert (tenant.tier, tenant.handoffs_per_day, tenant.max_api_keys) == ("pro", 100, 5)
+    assert str(tenant.id) in {str(t.id) for t in client.list_tenants()}
+    assert client.get_tenant(str(tenant.id)).name == f"Acme {unique}"
+    assert client.get_tenant("default").name == "Default Tenant"
+    updated = client.update_tenant(str(tenant.id), max_api_keys=9)
+    assert (updated.max_api_keys, updated.tier) == (9, "pro")
+    with pytest.raises(ValidationError) as duplicate:
+        client.create_tenant(name=f"Acme {unique}")
+    assert duplicate.value.status_code == 409
+
+    key = client.create_api_key(name=f"agent {unique}", tenant_id=str(tenant.id), role="agent")
+    assert key.key.startswith("hr_") and key.role == "agent"
+    listed = client.list_tenant_keys(str(tenant.id))
+    assert [(k.name, k.key) for k in listed] == [(f"agent {unique}", None)]
+    assert f"agent {unique}" not in {k.name for k in client.list_api_keys()}, "keys stay in their tenant"
+
+    client.delete_tenant(str(tenant.id))
+    with pytest.raises(NotFoundError):
+        client.get_tenant(str(tenant.id))
+    with pytest.raises(NotFoundError):
+        client.delete_tenant(str(tenant.id))

@@ -1,0 +1,17 @@
+-- Tenants (spec §1.4). Deleting is soft; a name is unique among live tenants. Times are Unix microseconds.
+CREATE TABLE tenants (
+    id               TEXT PRIMARY KEY,
+    name             TEXT NOT NULL,
+    tier             TEXT NOT NULL,
+    handoffs_per_day INTEGER NOT NULL,
+    max_api_keys     INTEGER NOT NULL,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    deleted_at       INTEGER
+) STRICT;
+CREATE UNIQUE INDEX tenants_live_name ON tenants (name) WHERE deleted_at IS NULL;
+CREATE INDEX tenants_created ON tenants (created_at DESC, id DESC);
+
+INSERT INTO tenants (id, name, tier, handoffs_per_day, max_api_keys, created_at, updated_at)
+VALUES ('default', 'Default Tenant', 'free', 10000, 25,
+        CAST(strftime('%s', 'now') AS INTEGER) * 1000000, CAST(strftime('%s', 'now') AS INTEGER) * 1000000);

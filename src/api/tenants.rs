@@ -1,0 +1,143 @@
+//! `/api/v1/tenants…` (spec §1.4): admin only, and global — an admin key of any tenant manages all tenants,
+//! as in the reference (tenant admins are the platform's operators; keys for a tenant are made with
+//! `POST /keys {"tenant_id": ...}`).
+
+use super::error::{Error, Invalid};
+use super::extract::{ApiJson, Caller};
+use super::keys::KeyView;
+use super::AppState;
+use crate::auth::Role;
+use crate::tenants::{self, Tenant, TenantChanges, TenantCreate, TenantWrite};
+use crate::timestamp::Timestamp;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/tenants", get(list).post(create))
+        .route(
+            "/tenants/{tenant_id}",
+            get(fetch).patch(update).delete(delete),
+        )
+        .route("/tenants/{tenant_id}/keys", get(keys))
+}
+
+fn invalid(problems: Vec<(&'static str, String)>) -> Result<(), Error> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Validation(
+        problems
+            .into_iter()
+            .map(|(field, message)| {
+                Invalid::new("value_error", vec![json!("body"), json!(field)], message)
+            })
+            .collect(),
+    ))
+}
+
+fn not_found(id: &str) -> Error {
+    Error::NotFound(format!("Tenant {id} not found"))
+}
+
+fn name_taken(name: &str) -> Error {
+    Error::Conflict(json!(format!("Tenant '{name}' already exists")))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<TenantCreate>,
+) -> Result<(StatusCode, Json<Tenant>), Error> {
+    caller.require(Role::Admin)?;
+    invalid(tenants::check(
+        Some(&request.name),
+        [
+            ("handoffs_per_day", Some(request.handoffs_per_day)),
+            ("max_api_keys", Some(request.max_api_keys)),
+        ],
+    ))?;
+    let tenant = Tenant::new(request, Timestamp::now());
+    match state.store.insert_tenant(&tenant).await? {
+        TenantWrite::Done => {
+            tracing::info!(tenant_id = %tenant.id, name = %tenant.name, "tenant created");
+            Ok((StatusCode::CREATED, Json(tenant)))
+        }
+        TenantWrite::NameTaken => Err(name_taken(&tenant.name)),
+        TenantWrite::NotFound => Err(not_found(&tenant.id)),
+    }
+}
+
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<Tenant>>, Error> {
+    caller.require(Role::Admin)?;
+    Ok(Json(state.store.list_tenants().await?))
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Tenant>, Error> {
+    caller.require(Role::Admin)?;
+    let tenant = state.store.get_tenant(&id).await?;
+    tenant.map(Json).ok_or_else(|| not_found(&id))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(changes): ApiJson<TenantChanges>,
+) -> Result<Json<Tenant>, Error> {
+    caller.require(Role::Admin)?;
+    invalid(tenants::check(
+        changes.name.as_deref(),
+        [
+            ("handoffs_per_day", changes.handoffs_per_day),
+            ("max_api_keys", changes.max_api_keys),
+        ],
+    ))?;
+    let mut tenant = state
+        .store
+        .get_tenant(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    tenant.apply(changes, Timestamp::now());
+    match state.store.update_tenant(&tenant).await? {
+        TenantWrite::Done => Ok(Json(tenant)),
+        TenantWrite::NameTaken => Err(name_taken(&tenant.name)),
+        TenantWrite::NotFound => Err(not_found(&id)),
+    }
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    caller.require(Role::Admin)?;
+    match state.store.delete_tenant(&id, Timestamp::now()).await? {
+        TenantWrite::Done => {
+            tracing::info!(tenant_id = %id, "tenant deleted");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        TenantWrite::NotFound | TenantWrite::NameTaken => Err(not_found(&id)),
+    }
+}
+
+/// The tenant's keys, newest first, revoked ones included.
+async fn keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<KeyView>>, Error> {
+    caller.require(Role::Admin)?;
+    if state.store.get_tenant(&id).await?.is_none() {
+        return Err(not_found(&id));
+    }
+    let keys = state.store.list_api_keys(&id).await?;
+    Ok(Json(keys.into_iter().map(KeyView::from).collect()))
+}
