@@ -1,6 +1,7 @@
 //! The HTTP API: routes, extractors and the JSON error type. No SQL and no business rules live here;
 //! handlers translate between HTTP and the domain modules.
 
+mod audit;
 mod batch;
 pub mod error;
 mod evaluations;
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(evaluations::routes())
         .merge(trust::routes())
         .merge(tenants::routes())
+        .merge(audit::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .nest("/api/v1", api)

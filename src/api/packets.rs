@@ -181,7 +181,7 @@ struct PageParams {
 }
 
 /// `limit` in 1..=200 (default 50) and `offset` ≥ 0 (default 0), or 422.
-fn page_bounds(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), Error> {
+pub(super) fn page_bounds(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), Error> {
     let limit = limit.unwrap_or(50);
     let offset = offset.unwrap_or(0);
     let mut issues = Vec::new();
@@ -227,7 +227,10 @@ fn comma_list(value: Option<String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn datetime_param(field: &str, value: Option<String>) -> Result<Option<Timestamp>, Error> {
+pub(super) fn datetime_param(
+    field: &str,
+    value: Option<String>,
+) -> Result<Option<Timestamp>, Error> {
     match non_empty(value) {
         None => Ok(None),
         Some(text) => Timestamp::parse(&text).map(Some).ok_or_else(|| {

@@ -19,6 +19,48 @@ pub struct NewEvent {
 /// Events read back from the store have the same shape as the ones written.
 pub type PacketEvent = NewEvent;
 
+/// `GET /audit` (§8.3): exact filters, an inclusive time range, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub packet_id: Option<Uuid>,
+    pub created_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One audit log entry: a history event under the audit log's names.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub packet_id: Uuid,
+    pub actor: String,
+    pub action: String,
+    pub resource: &'static str,
+    pub details: Value,
+    pub timestamp: Timestamp,
+}
+
+impl From<PacketEvent> for AuditEntry {
+    fn from(event: PacketEvent) -> Self {
+        AuditEntry {
+            id: event.id,
+            packet_id: event.packet_id,
+            actor: event.actor,
+            action: event.event_type,
+            resource: "packet",
+            details: if event.details.is_null() {
+                Value::Object(Default::default())
+            } else {
+                event.details
+            },
+            timestamp: event.timestamp,
+        }
+    }
+}
+
 impl NewEvent {
     pub fn new(
         packet_id: Uuid,

@@ -12,7 +12,7 @@ pub use sqlite::{SqliteStore, SqliteSynchronous};
 
 use crate::auth::{ApiKey, NewApiKey};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
-use crate::packets::history::{NewEvent, PacketEvent};
+use crate::packets::history::{AuditQuery, NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
 use crate::records::{Record, RecordQuery, RecordSummary, Seal, SealedRecord};
@@ -145,6 +145,12 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
         offset: i64,
     ) -> Result<PacketPage, StoreError>;
+    /// The tenant's history events matching `query`, newest first, and how many match in all.
+    async fn list_audit(
+        &self,
+        tenant: &str,
+        query: &AuditQuery,
+    ) -> Result<(Vec<PacketEvent>, i64), StoreError>;
     /// History of one packet, oldest first (empty when the packet is not the tenant's).
     async fn packet_history(&self, tenant: &str, id: Uuid) -> Result<Vec<PacketEvent>, StoreError>;
     /// Appends sealed records in one transaction (the recorder's batch). A record whose id is already stored

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
-use crate::packets::history::{NewEvent, PacketEvent};
+use crate::packets::history::{AuditQuery, NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
 use crate::records::{RecordQuery, RecordSummary, Seal, SealedRecord};
@@ -598,20 +598,46 @@ impl Store for PostgresStore {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(PacketEvent {
-                    id: row.try_get("id")?,
-                    packet_id: row.try_get("packet_id")?,
-                    event_type: row.try_get("event_type")?,
-                    actor: row.try_get("actor")?,
-                    details: row.try_get::<Json<serde_json::Value>, _>("details")?.0,
-                    timestamp: Timestamp::from_datetime(
-                        row.try_get::<DateTime<Utc>, _>("created_at")?,
-                    ),
-                })
-            })
-            .collect()
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn list_audit(
+        &self,
+        tenant: &str,
+        query: &AuditQuery,
+    ) -> Result<(Vec<PacketEvent>, i64), StoreError> {
+        let filters = "tenant_id = $1 AND ($2::text IS NULL OR actor = $2)
+                       AND ($3::text IS NULL OR event_type = $3) AND ($4::uuid IS NULL OR packet_id = $4)
+                       AND ($5::timestamptz IS NULL OR created_at >= $5)
+                       AND ($6::timestamptz IS NULL OR created_at <= $6)";
+        let after = query.created_after.map(|at| at.as_datetime());
+        let before = query.created_before.map(|at| at.as_datetime());
+        let page_sql = format!(
+            "SELECT id, packet_id, event_type, actor, details, created_at FROM packet_events
+             WHERE {filters} ORDER BY created_at DESC, seq DESC LIMIT $7 OFFSET $8"
+        );
+        let count_sql = format!("SELECT count(*) FROM packet_events WHERE {filters}");
+        let page = sqlx::query(&page_sql)
+            .bind(tenant)
+            .bind(&query.actor)
+            .bind(&query.action)
+            .bind(query.packet_id)
+            .bind(after)
+            .bind(before)
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(&self.pool);
+        let count = sqlx::query_scalar(&count_sql)
+            .bind(tenant)
+            .bind(&query.actor)
+            .bind(&query.action)
+            .bind(query.packet_id)
+            .bind(after)
+            .bind(before)
+            .fetch_one(&self.pool);
+        let (rows, total) = tokio::try_join!(page, count)?;
+        let events = rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
+        Ok((events, total))
     }
 
     async fn insert_records(&self, records: &[SealedRecord]) -> Result<Vec<Uuid>, StoreError> {
@@ -973,5 +999,16 @@ fn tenant_from_row(row: &PgRow) -> Result<Tenant, StoreError> {
         deleted_at: row
             .try_get::<Option<chrono::DateTime<chrono::Utc>>, _>("deleted_at")?
             .map(Timestamp::from_datetime),
+    })
+}
+
+fn event_from_row(row: &PgRow) -> Result<PacketEvent, StoreError> {
+    Ok(PacketEvent {
+        id: row.try_get("id")?,
+        packet_id: row.try_get("packet_id")?,
+        event_type: row.try_get("event_type")?,
+        actor: row.try_get("actor")?,
+        details: row.try_get::<Json<serde_json::Value>, _>("details")?.0,
+        timestamp: Timestamp::from_datetime(row.try_get::<DateTime<Utc>, _>("created_at")?),
     })
 }

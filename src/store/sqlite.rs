@@ -7,7 +7,7 @@ use super::{
 };
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
-use crate::packets::history::{NewEvent, PacketEvent};
+use crate::packets::history::{AuditQuery, NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
 use crate::records::{RecordQuery, RecordSummary, Seal, SealedRecord};
@@ -109,6 +109,19 @@ fn sealed_record_from_row(row: &SqliteRow) -> Result<SealedRecord, StoreError> {
 
 fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|_| StoreError::Corrupt(format!("uuid {text}")))
+}
+
+fn event_from_row(row: &SqliteRow) -> Result<PacketEvent, StoreError> {
+    let details: String = row.try_get("details")?;
+    Ok(PacketEvent {
+        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+        packet_id: parse_uuid(&row.try_get::<String, _>("packet_id")?)?,
+        event_type: row.try_get("event_type")?,
+        actor: row.try_get("actor")?,
+        details: serde_json::from_str(&details)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+        timestamp: micros_to_timestamp(row.try_get("created_at")?)?,
+    })
 }
 
 fn tenant_from_row(row: &SqliteRow) -> Result<Tenant, StoreError> {
@@ -615,20 +628,47 @@ impl Store for SqliteStore {
         .bind(id.to_string())
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let details: String = row.try_get("details")?;
-                Ok(PacketEvent {
-                    id: parse_uuid(&row.try_get::<String, _>("id")?)?,
-                    packet_id: parse_uuid(&row.try_get::<String, _>("packet_id")?)?,
-                    event_type: row.try_get("event_type")?,
-                    actor: row.try_get("actor")?,
-                    details: serde_json::from_str(&details)
-                        .map_err(|error| StoreError::Corrupt(error.to_string()))?,
-                    timestamp: micros_to_timestamp(row.try_get("created_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn list_audit(
+        &self,
+        tenant: &str,
+        query: &AuditQuery,
+    ) -> Result<(Vec<PacketEvent>, i64), StoreError> {
+        let filters =
+            "tenant_id = ?1 AND (?2 IS NULL OR actor = ?2) AND (?3 IS NULL OR event_type = ?3)
+                       AND (?4 IS NULL OR packet_id = ?4) AND (?5 IS NULL OR created_at >= ?5)
+                       AND (?6 IS NULL OR created_at <= ?6)";
+        let packet_id = query.packet_id.map(|id| id.to_string());
+        let after = query.created_after.map(|at| at.micros());
+        let before = query.created_before.map(|at| at.micros());
+        let page_sql = format!(
+            "SELECT id, packet_id, event_type, actor, details, created_at FROM packet_events
+             WHERE {filters} ORDER BY created_at DESC, seq DESC LIMIT ?7 OFFSET ?8"
+        );
+        let count_sql = format!("SELECT count(*) FROM packet_events WHERE {filters}");
+        let page = sqlx::query(&page_sql)
+            .bind(tenant)
+            .bind(&query.actor)
+            .bind(&query.action)
+            .bind(&packet_id)
+            .bind(after)
+            .bind(before)
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(&self.reader);
+        let count = sqlx::query_scalar(&count_sql)
+            .bind(tenant)
+            .bind(&query.actor)
+            .bind(&query.action)
+            .bind(&packet_id)
+            .bind(after)
+            .bind(before)
+            .fetch_one(&self.reader);
+        let (rows, total) = tokio::try_join!(page, count)?;
+        let events = rows.iter().map(event_from_row).collect::<Result<_, _>>()?;
+        Ok((events, total))
     }
 
     async fn insert_records(&self, records: &[SealedRecord]) -> Result<Vec<Uuid>, StoreError> {

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod audit;
 mod batch;
 mod cli;
 mod concurrency;

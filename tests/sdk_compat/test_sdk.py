@@ -318,3 +318,17 @@ def test_tenants_and_their_keys(client, unique):
         client.get_tenant(str(tenant.id))
     with pytest.raises(NotFoundError):
         client.delete_tenant(str(tenant.id))
+
+
+def test_audit_log_lists_packet_events_newest_first(client, unique):
+    packet = claimed(client, unique)
+    log = client.list_audit_log(packet_id=packet.id)
+    assert [entry.action for entry in log.entries] == ["claimed", "created"]
+    assert log.total == 2
+    assert log.entries[0].actor == "agent:billing-01"
+    assert str(log.entries[0].packet_id) == str(packet.id)
+    only_claims = client.list_audit_log(packet_id=str(packet.id), action="claimed", limit=1)
+    assert [entry.action for entry in only_claims.entries] == ["claimed"] and only_claims.limit == 1
+    with pytest.raises(ServerError) as bad:
+        client.list_audit_log(packet_id="not-a-uuid")
+    assert bad.value.status_code == 422

@@ -1,0 +1,75 @@
+//! `GET /api/v1/audit` (spec §1.6, §8.3): the tenant's packet history as an audit log, newest first.
+
+use super::error::{Error, Invalid};
+use super::extract::{non_empty, ApiQuery, Caller};
+use super::packets::{datetime_param, page_bounds};
+use super::AppState;
+use crate::auth::Role;
+use crate::packets::history::{AuditEntry, AuditQuery};
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/audit", get(list))
+}
+
+#[derive(Deserialize)]
+struct AuditParams {
+    actor: Option<String>,
+    action: Option<String>,
+    packet_id: Option<String>,
+    created_after: Option<String>,
+    created_before: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct AuditLog {
+    entries: Vec<AuditEntry>,
+    total: i64,
+    limit: i64,
+    offset: i64,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<AuditParams>,
+) -> Result<Json<AuditLog>, Error> {
+    caller.require(Role::Reader)?;
+    let (limit, offset) = page_bounds(params.limit, params.offset)?;
+    let packet_id = match non_empty(params.packet_id) {
+        None => None,
+        Some(text) => Some(Uuid::parse_str(&text).map_err(|error| {
+            Error::validation(Invalid {
+                input: json!(text),
+                ..Invalid::new(
+                    "uuid_parsing",
+                    vec![json!("query"), json!("packet_id")],
+                    format!("Input should be a valid UUID, {error}"),
+                )
+            })
+        })?),
+    };
+    let query = AuditQuery {
+        actor: non_empty(params.actor),
+        action: non_empty(params.action),
+        packet_id,
+        created_after: datetime_param("created_after", params.created_after)?,
+        created_before: datetime_param("created_before", params.created_before)?,
+        limit,
+        offset,
+    };
+    let (events, total) = state.store.list_audit(caller.tenant(), &query).await?;
+    Ok(Json(AuditLog {
+        entries: events.into_iter().map(AuditEntry::from).collect(),
+        total,
+        limit,
+        offset,
+    }))
+}
