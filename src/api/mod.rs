@@ -11,6 +11,7 @@ pub mod metrics;
 mod ops;
 mod packets;
 mod records;
+mod stats;
 mod tenants;
 mod trust;
 
@@ -46,6 +47,8 @@ pub struct AppState {
     pub rules: Arc<LiveRules>,
     /// The proxy's MITM CA (`GET /api/v1/ca.pem`).
     pub ca: Arc<crate::intercept::ca::CertificateAuthority>,
+    /// When this process started serving (`uptime_seconds`).
+    pub started: std::time::Instant,
 }
 
 /// The whole HTTP application: `/api/v1/*` behind API keys, operational routes at the root.
@@ -59,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(trust::routes())
         .merge(tenants::routes())
         .merge(audit::routes())
+        .merge(stats::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .nest("/api/v1", api)

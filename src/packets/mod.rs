@@ -8,6 +8,7 @@ pub mod history;
 pub mod lifecycle;
 pub mod listing;
 pub mod model;
+pub mod stats;
 
 use crate::store::{Store, StoreError, StoredPacket};
 use crate::timestamp::Timestamp;

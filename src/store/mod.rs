@@ -15,6 +15,7 @@ use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{AuditQuery, NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
+use crate::packets::stats::PacketStats;
 use crate::records::{Record, RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
 use crate::tenants::{Tenant, TenantWrite};
@@ -138,6 +139,13 @@ pub trait Store: Send + Sync + 'static {
         tenant: &str,
         query: &SearchQuery,
     ) -> Result<PacketPage, StoreError>;
+    /// Counts over one tenant's packets, or every tenant's when `tenant` is None; `packets_since` counts
+    /// those created at or after `since`.
+    async fn packet_stats(
+        &self,
+        tenant: Option<&str>,
+        since: Timestamp,
+    ) -> Result<PacketStats, StoreError>;
     /// Packets awaiting a human, oldest first.
     async fn list_awaiting(
         &self,

@@ -10,6 +10,7 @@ use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{AuditQuery, NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
+use crate::packets::stats::PacketStats;
 use crate::records::{RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
 use crate::tenants::{Tenant, TenantWrite};
@@ -585,6 +586,48 @@ impl Store for SqliteStore {
             total,
             has_more: false,
         })
+    }
+
+    async fn packet_stats(
+        &self,
+        tenant: Option<&str>,
+        since: Timestamp,
+    ) -> Result<PacketStats, StoreError> {
+        let by_status = sqlx::query(
+            "SELECT status, count(*) AS n FROM packets WHERE (?1 IS NULL OR tenant_id = ?1) GROUP BY status",
+        )
+        .bind(tenant)
+        .fetch_all(&self.reader);
+        let recent = sqlx::query_scalar(
+            "SELECT count(*) FROM packets WHERE (?1 IS NULL OR tenant_id = ?1) AND created_at >= ?2",
+        )
+        .bind(tenant)
+        .bind(since.micros())
+        .fetch_one(&self.reader);
+        let claim_time = sqlx::query_scalar(
+            "SELECT avg((julianday(json_extract(doc, '$.metadata.claimed_at'))
+                         - julianday(created_at / 1000000.0, 'unixepoch')) * 86400.0)
+             FROM packets WHERE (?1 IS NULL OR tenant_id = ?1)
+               AND status IN ('claimed', 'in_progress', 'completed')
+               AND json_extract(doc, '$.metadata.claimed_at') IS NOT NULL",
+        )
+        .bind(tenant)
+        .fetch_one(&self.reader);
+        let (rows, packets_since, avg_claim_time_seconds) =
+            tokio::try_join!(by_status, recent, claim_time)?;
+        let mut stats = PacketStats {
+            packets_since,
+            avg_claim_time_seconds,
+            ..PacketStats::default()
+        };
+        for row in rows {
+            let count: i64 = row.try_get("n")?;
+            stats.total_packets += count;
+            stats
+                .packets_by_status
+                .insert(row.try_get("status")?, count);
+        }
+        Ok(stats)
     }
 
     async fn list_awaiting(

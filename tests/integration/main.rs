@@ -16,6 +16,7 @@ mod packets;
 mod proxy;
 mod records;
 mod search;
+mod stats;
 mod store;
 mod tenants;
 mod trust;

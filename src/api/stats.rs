@@ -1,0 +1,95 @@
+//! `GET /api/v1/stats` (the caller's tenant) and `GET /api/v1/system/health` (every tenant), both admin
+//! (spec §9.3–9.4).
+
+use super::error::Error;
+use super::extract::Caller;
+use super::AppState;
+use crate::auth::Role;
+use crate::packets::stats::PacketStats;
+use crate::store::Backend;
+use crate::timestamp::Timestamp;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/stats", get(stats))
+        .route("/system/health", get(system_health))
+}
+
+fn ago(seconds: i64) -> Timestamp {
+    let now = Timestamp::now();
+    now.plus_seconds(-seconds).unwrap_or(now)
+}
+
+#[derive(Serialize)]
+struct TenantStats {
+    total_packets: i64,
+    packets_by_status: BTreeMap<String, i64>,
+    packets_last_24h: i64,
+    avg_claim_time_seconds: Option<f64>,
+    hitl_queue_depth: i64,
+    /// Realtime streams are not served yet, so there are none.
+    active_ws_connections: i64,
+}
+
+async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<TenantStats>, Error> {
+    caller.require(Role::Admin)?;
+    let stats = state
+        .store
+        .packet_stats(Some(caller.tenant()), ago(24 * 3600))
+        .await?;
+    Ok(Json(TenantStats {
+        hitl_queue_depth: stats.in_status("awaiting_human"),
+        total_packets: stats.total_packets,
+        packets_last_24h: stats.packets_since,
+        avg_claim_time_seconds: stats.avg_claim_time_seconds,
+        packets_by_status: stats.packets_by_status,
+        active_ws_connections: 0,
+    }))
+}
+
+#[derive(Serialize)]
+struct SystemHealth {
+    version: &'static str,
+    uptime_seconds: u64,
+    database_backend: &'static str,
+    total_packets: i64,
+    packets_by_status: BTreeMap<String, i64>,
+    packets_created_last_1h: i64,
+    packets_created_last_24h: i64,
+    avg_time_to_claim_seconds: Option<f64>,
+    /// Packets nobody has claimed yet (status `created`).
+    packets_waiting: i64,
+    hitl_queue_depth: i64,
+}
+
+async fn system_health(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<SystemHealth>, Error> {
+    caller.require(Role::Admin)?;
+    let store = state.store.as_ref();
+    let (day, hour): (PacketStats, PacketStats) = tokio::try_join!(
+        store.packet_stats(None, ago(24 * 3600)),
+        store.packet_stats(None, ago(3600)),
+    )?;
+    Ok(Json(SystemHealth {
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.started.elapsed().as_secs(),
+        database_backend: match store.backend() {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        },
+        packets_waiting: day.in_status("created"),
+        hitl_queue_depth: day.in_status("awaiting_human"),
+        total_packets: day.total_packets,
+        packets_created_last_1h: hour.packets_since,
+        packets_created_last_24h: day.packets_since,
+        avg_time_to_claim_seconds: day.avg_claim_time_seconds,
+        packets_by_status: day.packets_by_status,
+    }))
+}
