@@ -14,6 +14,19 @@ pub struct PacketStats {
 }
 
 impl PacketStats {
+    pub fn new(
+        counts_by_status: Vec<(String, i64)>,
+        packets_since: i64,
+        avg_claim_time_seconds: Option<f64>,
+    ) -> Self {
+        PacketStats {
+            total_packets: counts_by_status.iter().map(|(_, count)| count).sum(),
+            packets_by_status: counts_by_status.into_iter().collect(),
+            packets_since,
+            avg_claim_time_seconds,
+        }
+    }
+
     pub fn in_status(&self, status: &str) -> i64 {
         self.packets_by_status.get(status).copied().unwrap_or(0)
     }

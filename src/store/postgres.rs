@@ -547,15 +547,7 @@ impl Store for PostgresStore {
             }
             None => 0,
         };
-        let packets = rows
-            .iter()
-            .map(packet_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(PacketPage {
-            packets,
-            total,
-            has_more: false,
-        })
+        single_page(&rows, total)
     }
 
     async fn packet_stats(
@@ -620,15 +612,7 @@ impl Store for PostgresStore {
         .bind(tenant)
         .fetch_one(&self.pool)
         .await?;
-        let packets = rows
-            .iter()
-            .map(packet_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(PacketPage {
-            packets,
-            total,
-            has_more: false,
-        })
+        single_page(&rows, total)
     }
 
     async fn packet_history(&self, tenant: &str, id: Uuid) -> Result<Vec<PacketEvent>, StoreError> {
@@ -1024,6 +1008,16 @@ impl<'a> RecordColumns<'a> {
         }
         columns
     }
+}
+
+/// A page that is the whole answer (search and the human queue have no cursor).
+fn single_page(rows: &[PgRow], total: i64) -> Result<PacketPage, StoreError> {
+    let packets = rows.iter().map(packet_from_row).collect::<Result<_, _>>()?;
+    Ok(PacketPage {
+        packets,
+        total,
+        has_more: false,
+    })
 }
 
 fn tenant_from_row(row: &PgRow) -> Result<Tenant, StoreError> {

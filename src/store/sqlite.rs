@@ -125,6 +125,16 @@ fn event_from_row(row: &SqliteRow) -> Result<PacketEvent, StoreError> {
     })
 }
 
+/// A page that is the whole answer (search and the human queue have no cursor).
+fn single_page(rows: &[SqliteRow], total: i64) -> Result<PacketPage, StoreError> {
+    let packets = rows.iter().map(packet_from_row).collect::<Result<_, _>>()?;
+    Ok(PacketPage {
+        packets,
+        total,
+        has_more: false,
+    })
+}
+
 fn tenant_from_row(row: &SqliteRow) -> Result<Tenant, StoreError> {
     Ok(Tenant {
         id: row.try_get("id")?,
@@ -577,15 +587,7 @@ impl Store for SqliteStore {
         .bind(&query.priority)
         .fetch_one(&self.reader)
         .await?;
-        let packets = rows
-            .iter()
-            .map(packet_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(PacketPage {
-            packets,
-            total,
-            has_more: false,
-        })
+        single_page(&rows, total)
     }
 
     async fn packet_stats(
@@ -651,15 +653,7 @@ impl Store for SqliteStore {
         .bind(tenant)
         .fetch_one(&self.reader)
         .await?;
-        let packets = rows
-            .iter()
-            .map(packet_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(PacketPage {
-            packets,
-            total,
-            has_more: false,
-        })
+        single_page(&rows, total)
     }
 
     async fn packet_history(&self, tenant: &str, id: Uuid) -> Result<Vec<PacketEvent>, StoreError> {
