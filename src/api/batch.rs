@@ -78,14 +78,14 @@ struct PacketError {
     error: String,
 }
 
-/// 422 for an empty list, as the reference's `min_length=1`.
-fn require_items(count: usize) -> Result<(), Error> {
+/// 422 for an empty `field` list, as the reference's `min_length=1`.
+fn require_items(field: &str, count: usize) -> Result<(), Error> {
     if count == 0 {
         return Err(Error::validation(Invalid {
             input: json!([]),
             ..Invalid::new(
                 "too_short",
-                vec![json!("body"), json!("packet_ids")],
+                vec![json!("body"), json!(field)],
                 "List should have at least 1 item after validation, not 0",
             )
         }));
@@ -111,16 +111,7 @@ async fn create(
     ApiJson(batch): ApiJson<BatchCreate>,
 ) -> Result<(StatusCode, Json<Created>), Error> {
     caller.require(Role::Writer)?;
-    if batch.packets.is_empty() {
-        return Err(Error::validation(Invalid {
-            input: json!([]),
-            ..Invalid::new(
-                "too_short",
-                vec![json!("body"), json!("packets")],
-                "List should have at least 1 item after validation, not 0",
-            )
-        }));
-    }
+    require_items("packets", batch.packets.len())?;
     if batch.packets.len() > MAX_BATCH {
         return Err(Error::BadRequest(format!(
             "Batch size exceeds maximum of {MAX_BATCH}"
@@ -161,7 +152,7 @@ async fn claim(
     ApiJson(batch): ApiJson<BatchClaim>,
 ) -> Result<Json<Claimed>, Error> {
     caller.require(Role::Agent)?;
-    require_items(batch.packet_ids.len())?;
+    require_items("packet_ids", batch.packet_ids.len())?;
     require_at_most_max(batch.packet_ids.len())?;
     let claimant = Claimant {
         agent_id: batch.agent_id,
@@ -200,7 +191,7 @@ async fn complete(
     ApiJson(batch): ApiJson<BatchComplete>,
 ) -> Result<Json<Completed>, Error> {
     caller.require(Role::Writer)?;
-    require_items(batch.packet_ids.len())?;
+    require_items("packet_ids", batch.packet_ids.len())?;
     require_at_most_max(batch.packet_ids.len())?;
     let completion = PacketUpdate {
         status: Some(Status::Completed),

@@ -512,41 +512,30 @@ impl Store for PostgresStore {
         query: &SearchQuery,
     ) -> Result<PacketPage, StoreError> {
         // plainto_tsquery reads the text as plain words: punctuation and operators never make a syntax error.
-        let rows = sqlx::query(
-            "WITH q AS (SELECT plainto_tsquery('english', $2) AS query)
-             SELECT doc, count(*) OVER () AS total FROM packets, q
-             WHERE tenant_id = $1 AND search @@ q.query
-               AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR priority = $4)
-             ORDER BY lower(doc #>> '{context,summary}') = lower($2) DESC,
-                      ts_rank_cd(search, q.query) DESC, created_at DESC, id DESC
-             LIMIT $5 OFFSET $6",
-        )
-        .bind(tenant)
-        .bind(&query.text)
-        .bind(&query.status)
-        .bind(&query.priority)
-        .bind(query.limit)
-        .bind(query.offset)
-        .fetch_all(&self.pool)
-        .await?;
-        let total = match rows.first() {
-            Some(row) => row.try_get("total")?,
-            // Past the last hit the window has no row to report on: count on their own.
-            None if query.offset > 0 => {
-                sqlx::query_scalar(
-                    "SELECT count(*) FROM packets
-                 WHERE tenant_id = $1 AND search @@ plainto_tsquery('english', $2)
-                   AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR priority = $4)",
-                )
-                .bind(tenant)
-                .bind(&query.text)
-                .bind(&query.status)
-                .bind(&query.priority)
-                .fetch_one(&self.pool)
-                .await?
-            }
-            None => 0,
-        };
+        let filters = "tenant_id = $1 AND search @@ plainto_tsquery('english', $2)
+                       AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR priority = $4)";
+        let page_sql = format!(
+            "SELECT doc FROM packets WHERE {filters}
+             ORDER BY lower(doc #>> '{{context,summary}}') = lower($2) DESC,
+                      ts_rank_cd(search, plainto_tsquery('english', $2)) DESC, created_at DESC, id DESC
+             LIMIT $5 OFFSET $6"
+        );
+        let count_sql = format!("SELECT count(*) FROM packets WHERE {filters}");
+        let page = sqlx::query(&page_sql)
+            .bind(tenant)
+            .bind(&query.text)
+            .bind(&query.status)
+            .bind(&query.priority)
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(&self.pool);
+        let count = sqlx::query_scalar(&count_sql)
+            .bind(tenant)
+            .bind(&query.text)
+            .bind(&query.status)
+            .bind(&query.priority)
+            .fetch_one(&self.pool);
+        let (rows, total) = tokio::try_join!(page, count)?;
         single_page(&rows, total)
     }
 
