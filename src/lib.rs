@@ -13,6 +13,7 @@ pub mod intercept;
 pub mod packets;
 pub mod records;
 pub mod rules;
+pub mod schemas;
 pub mod server;
 pub mod store;
 pub mod tenants;

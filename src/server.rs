@@ -106,6 +106,7 @@ impl Server {
             record_key,
             rules,
             ca,
+            schemas: Default::default(),
             started: std::time::Instant::now(),
         };
         Ok(Self {

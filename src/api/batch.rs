@@ -132,7 +132,14 @@ async fn create(
                 continue;
             }
         };
-        match packets::create_packet(state.store.as_ref(), caller.tenant(), request).await {
+        match packets::create_packet(
+            state.store.as_ref(),
+            &state.schemas,
+            caller.tenant(),
+            request,
+        )
+        .await
+        {
             Ok(packet) => {
                 state.metrics.packet_created(caller.tenant());
                 reply.created.push(packet);

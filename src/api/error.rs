@@ -55,6 +55,9 @@ pub enum Error {
     Conflict(Value),
     #[error("{0}")]
     Gone(String),
+    /// 422 with a text `detail` (the schema-registry refusals of §4.3), not a list envelope.
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("request body too large")]
     PayloadTooLarge {
         received: Option<u64>,
@@ -71,6 +74,21 @@ impl Error {
     pub fn validation(issue: Invalid) -> Self {
         Error::Validation(vec![issue])
     }
+}
+
+/// A 422 list envelope of body fields and their problems, or nothing when there are none.
+pub fn body_problems(problems: Vec<(&'static str, String)>) -> Result<(), Error> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Validation(
+        problems
+            .into_iter()
+            .map(|(field, message)| {
+                Invalid::new("value_error", vec![json!("body"), json!(field)], message)
+            })
+            .collect(),
+    ))
 }
 
 impl From<StoreError> for Error {
@@ -98,6 +116,7 @@ impl From<CommandError> for Error {
                 Error::validation(Invalid::new("value_error", loc, invalid.message))
             }
             CommandError::Store(error) => error.into(),
+            CommandError::Schema(rejection) => Error::Unprocessable(rejection.to_string()),
             CommandError::Refused(refusal) => {
                 let message = refusal.message();
                 match refusal {
@@ -143,6 +162,9 @@ impl Error {
             Error::NotFound(detail) => (StatusCode::NOT_FOUND, json!({"detail": detail})),
             Error::Conflict(detail) => (StatusCode::CONFLICT, json!({"detail": detail})),
             Error::Gone(detail) => (StatusCode::GONE, json!({"detail": detail})),
+            Error::Unprocessable(detail) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": detail}))
+            }
             Error::PayloadTooLarge {
                 received,
                 limit,

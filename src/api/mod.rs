@@ -11,6 +11,7 @@ pub mod metrics;
 mod ops;
 mod packets;
 mod records;
+mod schemas;
 mod stats;
 mod tenants;
 mod trust;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub rules: Arc<LiveRules>,
     /// The proxy's MITM CA (`GET /api/v1/ca.pem`).
     pub ca: Arc<crate::intercept::ca::CertificateAuthority>,
+    /// Compiled validators of registered schemas (`schema_id` on create, chain and batch).
+    pub schemas: Arc<crate::schemas::SchemaRegistry>,
     /// When this process started serving (`uptime_seconds`).
     pub started: std::time::Instant,
 }
@@ -61,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(evaluations::routes())
         .merge(trust::routes())
         .merge(tenants::routes())
+        .merge(schemas::routes())
         .merge(audit::routes())
         .merge(stats::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));

@@ -68,7 +68,13 @@ async fn create(
     ApiJson(request): ApiJson<PacketCreate>,
 ) -> Result<(StatusCode, Json<Packet>), Error> {
     caller.require(Role::Writer)?;
-    let packet = packets::create_packet(state.store.as_ref(), caller.tenant(), request).await?;
+    let packet = packets::create_packet(
+        state.store.as_ref(),
+        &state.schemas,
+        caller.tenant(),
+        request,
+    )
+    .await?;
     state.metrics.packet_created(caller.tenant());
     Ok((StatusCode::CREATED, Json(packet)))
 }
@@ -80,8 +86,14 @@ async fn chain(
     ApiJson(request): ApiJson<PacketCreate>,
 ) -> Result<(StatusCode, Json<Packet>), Error> {
     caller.require(Role::Writer)?;
-    let child =
-        packets::chain_packet(state.store.as_ref(), caller.tenant(), parent_id, request).await?;
+    let child = packets::chain_packet(
+        state.store.as_ref(),
+        &state.schemas,
+        caller.tenant(),
+        parent_id,
+        request,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(child)))
 }
 

@@ -2,7 +2,7 @@
 //! as in the reference (tenant admins are the platform's operators; keys for a tenant are made with
 //! `POST /keys {"tenant_id": ...}`).
 
-use super::error::{Error, Invalid};
+use super::error::{body_problems, Error};
 use super::extract::{ApiJson, Caller};
 use super::keys::KeyView;
 use super::AppState;
@@ -25,20 +25,6 @@ pub fn routes() -> Router<AppState> {
         .route("/tenants/{tenant_id}/keys", get(keys))
 }
 
-fn invalid(problems: Vec<(&'static str, String)>) -> Result<(), Error> {
-    if problems.is_empty() {
-        return Ok(());
-    }
-    Err(Error::Validation(
-        problems
-            .into_iter()
-            .map(|(field, message)| {
-                Invalid::new("value_error", vec![json!("body"), json!(field)], message)
-            })
-            .collect(),
-    ))
-}
-
 fn not_found(id: &str) -> Error {
     Error::NotFound(format!("Tenant {id} not found"))
 }
@@ -53,7 +39,7 @@ async fn create(
     ApiJson(request): ApiJson<TenantCreate>,
 ) -> Result<(StatusCode, Json<Tenant>), Error> {
     caller.require(Role::Admin)?;
-    invalid(tenants::check(
+    body_problems(tenants::check(
         Some(&request.name),
         [
             ("handoffs_per_day", Some(request.handoffs_per_day)),
@@ -93,7 +79,7 @@ async fn update(
     ApiJson(changes): ApiJson<TenantChanges>,
 ) -> Result<Json<Tenant>, Error> {
     caller.require(Role::Admin)?;
-    invalid(tenants::check(
+    body_problems(tenants::check(
         changes.name.as_deref(),
         [
             ("handoffs_per_day", changes.handoffs_per_day),

@@ -10,6 +10,7 @@ pub mod listing;
 pub mod model;
 pub mod stats;
 
+use crate::schemas::{CheckError, ContextRejection, SchemaRegistry};
 use crate::store::{Store, StoreError, StoredPacket};
 use crate::timestamp::Timestamp;
 use lifecycle::{Change, Refusal};
@@ -22,7 +23,18 @@ pub enum CommandError {
     NotFound(Uuid),
     Refused(Refusal),
     Invalid(create::InvalidPacket),
+    /// The context does not satisfy the schema named by `schema_id`, or there is no such schema.
+    Schema(ContextRejection),
     Store(StoreError),
+}
+
+impl From<CheckError> for CommandError {
+    fn from(error: CheckError) -> Self {
+        match error {
+            CheckError::Rejected(rejection) => CommandError::Schema(rejection),
+            CheckError::Store(error) => CommandError::Store(error),
+        }
+    }
 }
 
 impl From<StoreError> for CommandError {
@@ -31,12 +43,32 @@ impl From<StoreError> for CommandError {
     }
 }
 
+/// The checks every new packet passes before it is stored: §2.4's rules, then the registered schema its
+/// `schema_id` names, applied to the context with its defaults filled in (§2.1).
+async fn admit(
+    store: &dyn Store,
+    schemas: &SchemaRegistry,
+    tenant: &str,
+    request: &PacketCreate,
+) -> Result<(), CommandError> {
+    create::check(request).map_err(CommandError::Invalid)?;
+    if let Some(schema_id) = &request.schema_id {
+        let context = serde_json::to_value(&request.context)
+            .map_err(|error| CommandError::Store(StoreError::Corrupt(error.to_string())))?;
+        schemas
+            .check_context(store, tenant, schema_id, &context)
+            .await?;
+    }
+    Ok(())
+}
+
 pub async fn create_packet(
     store: &dyn Store,
+    schemas: &SchemaRegistry,
     tenant: &str,
     request: PacketCreate,
 ) -> Result<Packet, CommandError> {
-    create::check(&request).map_err(CommandError::Invalid)?;
+    admit(store, schemas, tenant, &request).await?;
     let now = Timestamp::now();
     let (packet, event) = create::new_packet(request, now);
     let deadline = lifecycle::hitl_deadline(None, &packet, now);
@@ -48,11 +80,12 @@ pub async fn create_packet(
 
 pub async fn chain_packet(
     store: &dyn Store,
+    schemas: &SchemaRegistry,
     tenant: &str,
     parent_id: Uuid,
     request: PacketCreate,
 ) -> Result<Packet, CommandError> {
-    create::check(&request).map_err(CommandError::Invalid)?;
+    admit(store, schemas, tenant, &request).await?;
     if store.get_packet(tenant, parent_id).await?.is_none() {
         return Err(CommandError::NotFound(parent_id));
     }

@@ -18,6 +18,7 @@ use crate::packets::model::Packet;
 use crate::packets::stats::PacketStats;
 use crate::records::{Record, RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
+use crate::schemas::Schema;
 use crate::tenants::{Tenant, TenantWrite};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
@@ -107,6 +108,18 @@ pub trait Store: Send + Sync + 'static {
     async fn update_tenant(&self, tenant: &Tenant) -> Result<TenantWrite, StoreError>;
     /// Marks a live tenant deleted; NotFound when there is none.
     async fn delete_tenant(&self, id: &str, at: Timestamp) -> Result<TenantWrite, StoreError>;
+
+    /// Registers a schema for its tenant.
+    async fn insert_schema(&self, schema: &Schema) -> Result<(), StoreError>;
+    /// The tenant's schema `id`.
+    async fn get_schema(&self, tenant: &str, id: Uuid) -> Result<Option<Schema>, StoreError>;
+    /// The tenant's schemas, newest first, and how many it has.
+    async fn list_schemas(
+        &self,
+        tenant: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Schema>, i64), StoreError>;
 
     /// Inserts a new packet and its history events atomically.
     async fn insert_packet(

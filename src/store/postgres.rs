@@ -13,6 +13,7 @@ use crate::packets::model::Packet;
 use crate::packets::stats::PacketStats;
 use crate::records::{RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
+use crate::schemas::Schema;
 use crate::tenants::{Tenant, TenantWrite};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
@@ -376,6 +377,53 @@ impl Store for PostgresStore {
         } else {
             TenantWrite::Done
         })
+    }
+
+    async fn insert_schema(&self, schema: &Schema) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO schemas (id, tenant_id, name, version, json_schema, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(schema.id)
+        .bind(&schema.tenant_id)
+        .bind(&schema.name)
+        .bind(schema.version)
+        .bind(schema.json_schema.to_string())
+        .bind(schema.created_at.as_datetime())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_schema(&self, tenant: &str, id: Uuid) -> Result<Option<Schema>, StoreError> {
+        let row = sqlx::query("SELECT * FROM schemas WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(schema_from_row).transpose()
+    }
+
+    async fn list_schemas(
+        &self,
+        tenant: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Schema>, i64), StoreError> {
+        let page = sqlx::query(
+            "SELECT * FROM schemas WHERE tenant_id = $1
+             ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(tenant)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool);
+        let count = sqlx::query_scalar("SELECT count(*) FROM schemas WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_one(&self.pool);
+        let (rows, total) = tokio::try_join!(page, count)?;
+        let schemas = rows.iter().map(schema_from_row).collect::<Result<_, _>>()?;
+        Ok((schemas, total))
     }
 
     async fn insert_packet(
@@ -1035,5 +1083,18 @@ fn event_from_row(row: &PgRow) -> Result<PacketEvent, StoreError> {
         actor: row.try_get("actor")?,
         details: row.try_get::<Json<serde_json::Value>, _>("details")?.0,
         timestamp: Timestamp::from_datetime(row.try_get::<DateTime<Utc>, _>("created_at")?),
+    })
+}
+
+fn schema_from_row(row: &PgRow) -> Result<Schema, StoreError> {
+    let document: String = row.try_get("json_schema")?;
+    Ok(Schema {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        version: row.try_get("version")?,
+        json_schema: serde_json::from_str(&document)
+            .map_err(|error| StoreError::Corrupt(format!("schema document: {error}")))?,
+        tenant_id: row.try_get("tenant_id")?,
+        created_at: Timestamp::from_datetime(row.try_get("created_at")?),
     })
 }

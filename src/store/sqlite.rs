@@ -13,6 +13,7 @@ use crate::packets::model::Packet;
 use crate::packets::stats::PacketStats;
 use crate::records::{RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
+use crate::schemas::Schema;
 use crate::tenants::{Tenant, TenantWrite};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
@@ -148,6 +149,19 @@ fn tenant_from_row(row: &SqliteRow) -> Result<Tenant, StoreError> {
             .try_get::<Option<i64>, _>("deleted_at")?
             .map(micros_to_timestamp)
             .transpose()?,
+    })
+}
+
+fn schema_from_row(row: &SqliteRow) -> Result<Schema, StoreError> {
+    let document: String = row.try_get("json_schema")?;
+    Ok(Schema {
+        id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+        name: row.try_get("name")?,
+        version: row.try_get("version")?,
+        json_schema: serde_json::from_str(&document)
+            .map_err(|error| StoreError::Corrupt(format!("schema document: {error}")))?,
+        tenant_id: row.try_get("tenant_id")?,
+        created_at: micros_to_timestamp(row.try_get("created_at")?)?,
     })
 }
 
@@ -424,6 +438,53 @@ impl Store for SqliteStore {
         } else {
             TenantWrite::Done
         })
+    }
+
+    async fn insert_schema(&self, schema: &Schema) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO schemas (id, tenant_id, name, version, json_schema, created_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(schema.id.to_string())
+        .bind(&schema.tenant_id)
+        .bind(&schema.name)
+        .bind(schema.version)
+        .bind(schema.json_schema.to_string())
+        .bind(schema.created_at.micros())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_schema(&self, tenant: &str, id: Uuid) -> Result<Option<Schema>, StoreError> {
+        let row = sqlx::query("SELECT * FROM schemas WHERE tenant_id = ? AND id = ?")
+            .bind(tenant)
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(schema_from_row).transpose()
+    }
+
+    async fn list_schemas(
+        &self,
+        tenant: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Schema>, i64), StoreError> {
+        let page = sqlx::query(
+            "SELECT * FROM schemas WHERE tenant_id = ?
+             ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+        )
+        .bind(tenant)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.reader);
+        let count = sqlx::query_scalar("SELECT count(*) FROM schemas WHERE tenant_id = ?")
+            .bind(tenant)
+            .fetch_one(&self.reader);
+        let (rows, total) = tokio::try_join!(page, count)?;
+        let schemas = rows.iter().map(schema_from_row).collect::<Result<_, _>>()?;
+        Ok((schemas, total))
     }
 
     async fn insert_packet(

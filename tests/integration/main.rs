@@ -15,6 +15,7 @@ mod ops;
 mod packets;
 mod proxy;
 mod records;
+mod schemas;
 mod search;
 mod stats;
 mod store;

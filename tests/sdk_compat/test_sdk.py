@@ -332,3 +332,35 @@ def test_audit_log_lists_packet_events_newest_first(client, unique):
     with pytest.raises(ServerError) as bad:
         client.list_audit_log(packet_id="not-a-uuid")
     assert bad.value.status_code == 422
+
+
+def test_schema_registry_validates_packet_contexts(client, unique):
+    document = {
+        "type": "object",
+        "required": ["custom"],
+        "properties": {"custom": {"type": "object", "required": ["order_id"]}},
+    }
+    schema = client.create_schema(name=f"order {unique}", json_schema=document)
+    assert (schema.name, schema.version, schema.json_schema) == (f"order {unique}", 1, document)
+    second = client.create_schema(name=f"order {unique}", json_schema={"type": "object"}, version=2)
+    assert second.version == 2
+    assert client.get_schema(str(schema.id)).json_schema == document
+    listed = client.list_schemas(limit=200)
+    assert {str(schema.id), str(second.id)} <= {str(s.id) for s in listed.schemas}
+    assert listed.total >= 2 and listed.limit == 200
+    with pytest.raises(NotFoundError):
+        client.get_schema(str(uuid.uuid4()))
+    with pytest.raises(ServerError) as no_type:
+        client.create_schema(name="untyped", json_schema={"properties": {}})
+    assert no_type.value.status_code == 422
+
+    good = full_packet(unique).model_copy(update={"schema_id": str(schema.id)})
+    good.context.custom = {"order_id": "ord_42"}
+    assert client.create_packet(good).context.custom == {"order_id": "ord_42"}
+    bad = full_packet(unique).model_copy(update={"schema_id": str(schema.id)})
+    with pytest.raises(ServerError) as refused:
+        client.create_packet(bad)
+    assert refused.value.status_code == 422
+    assert refused.value.response_body == {
+        "detail": "Context validation failed: \"order_id\" is a required property (at 'custom')"
+    }

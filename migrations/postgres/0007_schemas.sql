@@ -1,0 +1,11 @@
+-- Schema registry (spec §1.5): JSON Schemas a tenant registers to validate packet contexts. Rows are never
+-- changed or deleted; a new version is a new row. The document is kept as sent (TEXT, key order intact).
+CREATE TABLE schemas (
+    id          UUID PRIMARY KEY,
+    tenant_id   TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    version     BIGINT NOT NULL,
+    json_schema TEXT NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX schemas_tenant_created ON schemas (tenant_id, created_at DESC, id DESC);
