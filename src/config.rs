@@ -1,6 +1,7 @@
 //! Server configuration: every flag has a `HANDOFFRAIL_*` environment twin; flags win over the environment,
 //! the environment over defaults.
 
+use crate::auth::limits::{LimitSettings, TierTable};
 use crate::auth::Tier;
 use crate::store::{SqliteSynchronous, StoreOptions};
 use std::path::PathBuf;
@@ -56,7 +57,70 @@ pub struct ServeConfig {
     #[arg(long, env = "HANDOFFRAIL_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
     #[command(flatten)]
+    pub limits: LimitConfig,
+    #[command(flatten)]
     pub proxy: ProxyConfig,
+}
+
+/// Tiers and rate limits (spec §5.4–5.5, decision 5). Per-tier values are written
+/// `free=A,pro=B,business=C`; a zero turns that limit off for the tier.
+#[derive(Clone, Debug, clap::Args)]
+pub struct LimitConfig {
+    /// Count nothing: no minute, hour or daily limits (for benchmarks). Body-size limits still apply.
+    #[arg(long = "no-rate-limits", env = "HANDOFFRAIL_NO_RATE_LIMITS")]
+    pub no_rate_limits: bool,
+    /// Requests per key in any 60 seconds (every tier; 0: no minute limit).
+    #[arg(long, env = "HANDOFFRAIL_RATE_LIMIT_PER_MINUTE", default_value_t = 60)]
+    pub rate_limit_per_minute: u64,
+    /// Requests per tenant and clock hour, by the requesting key's tier.
+    #[arg(
+        long,
+        env = "HANDOFFRAIL_RATE_LIMIT_PER_HOUR",
+        default_value = "free=100,pro=1000,business=10000"
+    )]
+    pub rate_limit_per_hour: TierTable,
+    /// Packet creates per tenant and UTC day, by the requesting key's tier (a batch counts once; 0: no cap).
+    #[arg(
+        long,
+        env = "HANDOFFRAIL_DAILY_CREATE_LIMIT",
+        default_value = "free=5,pro=0,business=0"
+    )]
+    pub daily_create_limit: TierTable,
+    /// Largest request body by tier, counted on the bytes received (K/M suffixes: KiB/MiB).
+    #[arg(long, env = "HANDOFFRAIL_MAX_BODY", default_value = "free=64K,pro=256K,business=1M", value_parser = parse_body_limits)]
+    pub max_body: TierTable,
+}
+
+impl LimitConfig {
+    pub fn settings(&self) -> LimitSettings {
+        LimitSettings {
+            enabled: !self.no_rate_limits,
+            per_minute: self.rate_limit_per_minute,
+            per_hour: self.rate_limit_per_hour,
+            daily_creates: self.daily_create_limit,
+        }
+    }
+}
+
+impl Default for LimitConfig {
+    fn default() -> Self {
+        let settings = LimitSettings::default();
+        Self {
+            no_rate_limits: false,
+            rate_limit_per_minute: settings.per_minute,
+            rate_limit_per_hour: settings.per_hour,
+            daily_create_limit: settings.daily_creates,
+            max_body: TierTable {
+                free: 64 << 10,
+                pro: 256 << 10,
+                business: 1 << 20,
+            },
+        }
+    }
+}
+
+fn parse_body_limits(text: &str) -> Result<TierTable, String> {
+    TierTable::parse_with(text, parse_size)
 }
 
 /// The interceptor proxy (interceptor.md).
@@ -155,6 +219,7 @@ impl ServeConfig {
             key_cache_seconds: 5,
             rules: None,
             admin_key: None,
+            limits: LimitConfig::default(),
             proxy: ProxyConfig {
                 port: 0,
                 ..ProxyConfig::default()

@@ -11,6 +11,7 @@ use crate::packets;
 use crate::records::RecordKey;
 use crate::rules::LiveRules;
 use crate::store::{self, redact_url, Store};
+use crate::timestamp::Timestamp;
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -98,8 +99,10 @@ impl Server {
         if let Some(proxy) = &proxy {
             metrics.watch_recorder(proxy.recorder_stats());
         }
+        let limiter = Arc::new(crate::auth::limits::Limiter::new(config.limits.settings()));
         let state = AppState {
             store,
+            limiter,
             config: Arc::new(config),
             metrics: Arc::new(metrics),
             keys,
@@ -148,6 +151,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let expiry = tokio::spawn(run_expiry(self.state.clone(), stop_rx.clone()));
+        let pruning = tokio::spawn(prune_limits(self.state.clone(), stop_rx.clone()));
         let reloads = tokio::spawn(reload_rules_on_sighup(
             self.state.rules.clone(),
             stop_rx.clone(),
@@ -164,12 +168,15 @@ impl Server {
                 tracing::info!(%addr, backend = self.state.store.backend().as_str(), "handoffrail API listening");
                 let app = api::router(self.state);
                 let stopping = stop_tx.clone();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        shutdown.await;
-                        let _ = stopping.send(true);
-                    })
-                    .await?;
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    shutdown.await;
+                    let _ = stopping.send(true);
+                })
+                .await?;
             }
             None => shutdown.await,
         }
@@ -182,6 +189,7 @@ impl Server {
             }
         }
         let _ = expiry.await;
+        let _ = pruning.await;
         let _ = reloads.await;
         tracing::info!("handoffrail stopped");
         Ok(())
@@ -300,6 +308,24 @@ async fn run_expiry(state: AppState, mut stop: watch::Receiver<bool>) {
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "expired stale packets"),
             Err(error) => tracing::warn!(?error, "expiry pass failed"),
+        }
+    }
+}
+
+/// Once a minute, drops rate windows that have ended (spec §5.4), so the table stays as small as the
+/// traffic of the last hour.
+async fn prune_limits(state: AppState, mut stop: watch::Receiver<bool>) {
+    if !state.limiter.settings().enabled {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+        let second = Timestamp::now().micros().div_euclid(1_000_000);
+        if let Err(error) = state.store.prune_limits(second).await {
+            tracing::warn!(?error, "pruning rate windows failed");
         }
     }
 }

@@ -4,7 +4,6 @@ use super::error::{Error, Invalid};
 use super::extract::{non_empty, ApiQuery, Caller};
 use super::packets::{datetime_param, page_bounds};
 use super::AppState;
-use crate::auth::Role;
 use crate::packets::history::{AuditEntry, AuditQuery};
 use axum::extract::State;
 use axum::routing::get;
@@ -41,7 +40,6 @@ async fn list(
     caller: Caller,
     ApiQuery(params): ApiQuery<AuditParams>,
 ) -> Result<Json<AuditLog>, Error> {
-    caller.require(Role::Reader)?;
     let (limit, offset) = page_bounds(params.limit, params.offset)?;
     let packet_id = match non_empty(params.packet_id) {
         None => None,

@@ -5,8 +5,8 @@
 use super::error::{Error, Invalid};
 use super::extract::{ApiJson, Caller};
 use super::metrics::ClaimOutcome;
+use super::packets::take_daily_create;
 use super::AppState;
-use crate::auth::Role;
 use crate::packets::lifecycle::Refusal;
 use crate::packets::model::{Claimant, Packet, PacketCreate, PacketUpdate, Status};
 use crate::packets::{self, CommandError};
@@ -110,17 +110,18 @@ async fn create(
     caller: Caller,
     ApiJson(batch): ApiJson<BatchCreate>,
 ) -> Result<(StatusCode, Json<Created>), Error> {
-    caller.require(Role::Writer)?;
     require_items("packets", batch.packets.len())?;
     if batch.packets.len() > MAX_BATCH {
         return Err(Error::BadRequest(format!(
             "Batch size exceeds maximum of {MAX_BATCH}"
         )));
     }
+    take_daily_create(&state, &caller).await?;
     let mut reply = Created {
         created: Vec::new(),
         errors: Vec::new(),
     };
+    let store = state.store.as_ref();
     for (index, raw) in batch.packets.into_iter().enumerate() {
         let request = match serde_path_to_error::deserialize::<_, PacketCreate>(raw) {
             Ok(request) => request,
@@ -132,14 +133,11 @@ async fn create(
                 continue;
             }
         };
-        match packets::create_packet(
-            state.store.as_ref(),
-            &state.schemas,
-            caller.tenant(),
-            request,
-        )
-        .await
-        {
+        let created = match packets::admit(store, &state.schemas, caller.tenant(), request).await {
+            Ok(admitted) => packets::create_packet(store, caller.tenant(), admitted).await,
+            Err(refused) => Err(refused),
+        };
+        match created {
             Ok(packet) => {
                 state.metrics.packet_created(caller.tenant());
                 reply.created.push(packet);
@@ -158,7 +156,6 @@ async fn claim(
     caller: Caller,
     ApiJson(batch): ApiJson<BatchClaim>,
 ) -> Result<Json<Claimed>, Error> {
-    caller.require(Role::Agent)?;
     require_items("packet_ids", batch.packet_ids.len())?;
     require_at_most_max(batch.packet_ids.len())?;
     let claimant = Claimant {
@@ -197,7 +194,6 @@ async fn complete(
     caller: Caller,
     ApiJson(batch): ApiJson<BatchComplete>,
 ) -> Result<Json<Completed>, Error> {
-    caller.require(Role::Writer)?;
     require_items("packet_ids", batch.packet_ids.len())?;
     require_at_most_max(batch.packet_ids.len())?;
     let completion = PacketUpdate {

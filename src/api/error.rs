@@ -64,6 +64,9 @@ pub enum Error {
         limit: usize,
         tier: &'static str,
     },
+    /// 429: the tenant's creates for today are used up for this tier (spec §5.4).
+    #[error("daily create limit reached")]
+    DailyLimit { retry_after: u64 },
     #[error("database unavailable: {0}")]
     Unavailable(StoreError),
     #[error(transparent)]
@@ -183,6 +186,10 @@ impl Error {
                     json!({"detail": detail, "tier": tier}),
                 )
             }
+            Error::DailyLimit { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"detail": "Daily handoff limit reached for your tier"}),
+            ),
             Error::Unavailable(error) => {
                 tracing::warn!(%error, "database unavailable");
                 (
@@ -219,12 +226,17 @@ impl Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            Error::DailyLimit { retry_after } => Some(*retry_after),
+            Error::Unavailable(_) => Some(1),
+            _ => None,
+        };
         let (status, body) = self.into_parts();
         let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert("retry-after", HeaderValue::from_static("1"));
+                .insert("retry-after", HeaderValue::from(seconds));
         }
         response
     }

@@ -4,7 +4,6 @@
 use super::error::{Error, Invalid};
 use super::extract::{non_empty, page_limit, ApiJson, ApiQuery, Caller, PathId};
 use super::AppState;
-use crate::auth::Role;
 use crate::evaluations::{
     run_evaluation, Context, EvaluationError, EvaluationQuery, StoredEvaluation,
 };
@@ -28,7 +27,6 @@ async fn create(
     caller: Caller,
     ApiJson(payload): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<StoredEvaluation>), Error> {
-    caller.require(Role::Agent)?;
     let rules = state.rules.current();
     let context = Context {
         store: state.store.as_ref(),
@@ -55,7 +53,6 @@ async fn fetch(
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<Json<StoredEvaluation>, Error> {
-    caller.require(Role::Reader)?;
     state
         .store
         .get_evaluation(caller.tenant(), id)
@@ -84,7 +81,6 @@ async fn list(
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<EvaluationList>, Error> {
-    caller.require(Role::Reader)?;
     let limit = page_limit(params.limit)?;
     let outcome = match non_empty(params.outcome) {
         Some(text) => Some(Outcome::parse(&text).ok_or_else(|| {

@@ -2,7 +2,8 @@
 //! limited by the caller's tier, query strings and UUID path segments.
 
 use super::error::{Error, Invalid};
-use crate::auth::{ApiKey, Role};
+use super::AppState;
+use crate::auth::ApiKey;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use http_body_util::BodyExt;
@@ -17,19 +18,6 @@ pub struct Caller(pub ApiKey);
 impl Caller {
     pub fn tenant(&self) -> &str {
         &self.0.tenant_id
-    }
-
-    /// 403 unless the caller's role is at least `required` (spec §5.3).
-    pub fn require(&self, required: Role) -> Result<(), Error> {
-        if self.0.role.grants(required) {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(format!(
-                "Insufficient permissions. Required role: {}, current role: {}",
-                required.as_str(),
-                self.0.role.as_str()
-            )))
-        }
     }
 }
 
@@ -48,16 +36,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// A JSON body, read up to the caller's tier limit and parsed into `T`; failures are 413 or 422.
 pub struct ApiJson<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = Error;
 
-    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let tier = request
             .extensions()
             .get::<Caller>()
             .map(|caller| caller.0.tier)
             .ok_or(Error::Unauthorized("Missing X-API-Key header"))?;
-        let limit = tier.max_body_bytes();
+        let limit = usize::try_from(state.config.limits.max_body.get(tier)).unwrap_or(usize::MAX);
         let declared = request
             .headers()
             .get(axum::http::header::CONTENT_LENGTH)

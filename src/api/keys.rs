@@ -62,7 +62,6 @@ async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<KeyCreate>,
 ) -> Result<(StatusCode, Json<KeyView>), Error> {
-    caller.require(Role::Admin)?;
     let name = request.name.trim();
     if name.is_empty() {
         return Err(Error::validation(Invalid::new(
@@ -84,7 +83,6 @@ async fn create(
 }
 
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<KeyView>>, Error> {
-    caller.require(Role::Admin)?;
     let keys = state.store.list_api_keys(caller.tenant()).await?;
     Ok(Json(keys.into_iter().map(KeyView::from).collect()))
 }
@@ -94,7 +92,6 @@ async fn revoke(
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<StatusCode, Error> {
-    caller.require(Role::Admin)?;
     match state.store.revoke_api_key(caller.tenant(), id).await? {
         KeyChange::Done => {
             state.keys.clear();
@@ -113,7 +110,6 @@ async fn rotate(
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<(StatusCode, Json<KeyView>), Error> {
-    caller.require(Role::Admin)?;
     let old = state
         .store
         .get_api_key(caller.tenant(), id)

@@ -6,6 +6,7 @@ mod batch;
 pub mod error;
 mod evaluations;
 pub mod extract;
+mod gate;
 mod keys;
 pub mod metrics;
 mod ops;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub rules: Arc<LiveRules>,
     /// The proxy's MITM CA (`GET /api/v1/ca.pem`).
     pub ca: Arc<crate::intercept::ca::CertificateAuthority>,
+    /// Rate windows and daily caps (spec §5.4).
+    pub limiter: Arc<crate::auth::limits::Limiter>,
     /// Compiled validators of registered schemas (`schema_id` on create, chain and batch).
     pub schemas: Arc<crate::schemas::SchemaRegistry>,
     /// When this process started serving (`uptime_seconds`).
@@ -73,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), gate::gate))
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
@@ -83,23 +87,28 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Resolves `X-API-Key` to a live key and hands it to the handler as [`Caller`]: 401 when missing or
-/// unknown, 403 when revoked (spec §5.1).
+/// unknown, 403 when revoked (spec §5.1). The gate has already looked the key up.
 async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, Error> {
-    let presented = request
-        .headers()
-        .get("x-api-key")
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-        .filter(|value| !value.is_empty())
-        .ok_or(Error::Unauthorized("Missing X-API-Key header"))?;
-    let key = state
-        .keys
-        .find(state.store.as_ref(), presented)
-        .await?
+    let presented = match request.extensions_mut().remove::<gate::PresentedKey>() {
+        Some(presented) => presented,
+        None => {
+            let header = gate::api_key_header(request.headers());
+            let key = match &header {
+                Some(text) => state.keys.find(state.store.as_ref(), text).await?,
+                None => None,
+            };
+            gate::PresentedKey { header, key }
+        }
+    };
+    if presented.header.is_none() {
+        return Err(Error::Unauthorized("Missing X-API-Key header"));
+    }
+    let key = presented
+        .key
         .ok_or(Error::Unauthorized("Invalid API key"))?;
     if key.revoked {
         return Err(Error::Forbidden("API key has been revoked".into()));

@@ -4,7 +4,6 @@ use super::error::{Error, Invalid};
 use super::extract::{non_empty, ApiJson, ApiQuery, Caller, PathId};
 use super::metrics::ClaimOutcome;
 use super::AppState;
-use crate::auth::Role;
 use crate::packets::history::PacketEvent;
 use crate::packets::listing::{Cursor, PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::{Claimant, HumanResponse, Packet, PacketCreate, PacketUpdate};
@@ -67,16 +66,22 @@ async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<PacketCreate>,
 ) -> Result<(StatusCode, Json<Packet>), Error> {
-    caller.require(Role::Writer)?;
-    let packet = packets::create_packet(
-        state.store.as_ref(),
-        &state.schemas,
-        caller.tenant(),
-        request,
-    )
-    .await?;
+    let store = state.store.as_ref();
+    let admitted = packets::admit(store, &state.schemas, caller.tenant(), request).await?;
+    take_daily_create(&state, &caller).await?;
+    let packet = packets::create_packet(store, caller.tenant(), admitted).await?;
     state.metrics.packet_created(caller.tenant());
     Ok((StatusCode::CREATED, Json(packet)))
+}
+
+/// Uses one of the tenant's creates for today (spec §5.4: creates and batches count, chains do not);
+/// 429 once the key's tier has used its cap.
+pub(super) async fn take_daily_create(state: &AppState, caller: &Caller) -> Result<(), Error> {
+    state
+        .limiter
+        .take_daily_create(state.store.as_ref(), &caller.0, Timestamp::now())
+        .await?
+        .map_err(|retry_after| Error::DailyLimit { retry_after })
 }
 
 async fn chain(
@@ -85,15 +90,9 @@ async fn chain(
     PathId(parent_id): PathId,
     ApiJson(request): ApiJson<PacketCreate>,
 ) -> Result<(StatusCode, Json<Packet>), Error> {
-    caller.require(Role::Writer)?;
-    let child = packets::chain_packet(
-        state.store.as_ref(),
-        &state.schemas,
-        caller.tenant(),
-        parent_id,
-        request,
-    )
-    .await?;
+    let store = state.store.as_ref();
+    let admitted = packets::admit(store, &state.schemas, caller.tenant(), request).await?;
+    let child = packets::chain_packet(store, caller.tenant(), parent_id, admitted).await?;
     Ok((StatusCode::CREATED, Json(child)))
 }
 
@@ -102,7 +101,6 @@ async fn fetch(
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<Json<Packet>, Error> {
-    caller.require(Role::Reader)?;
     Ok(Json(
         packets::get_packet(state.store.as_ref(), caller.tenant(), id).await?,
     ))
@@ -114,7 +112,6 @@ async fn update(
     PathId(id): PathId,
     ApiJson(update): ApiJson<PacketUpdate>,
 ) -> Result<Json<Packet>, Error> {
-    caller.require(Role::Agent)?;
     Ok(Json(
         packets::update_packet(state.store.as_ref(), caller.tenant(), id, &update).await?,
     ))
@@ -125,7 +122,6 @@ async fn delete(
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<StatusCode, Error> {
-    caller.require(Role::Writer)?;
     packets::delete_packet(state.store.as_ref(), caller.tenant(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -136,7 +132,6 @@ async fn claim(
     PathId(id): PathId,
     ApiJson(claimant): ApiJson<Claimant>,
 ) -> Result<Json<Packet>, Error> {
-    caller.require(Role::Agent)?;
     let claimed = packets::claim_packet(state.store.as_ref(), caller.tenant(), id, &claimant).await;
     match &claimed {
         Ok(_) => state.metrics.claim(ClaimOutcome::Won),
@@ -152,7 +147,6 @@ async fn respond(
     PathId(id): PathId,
     ApiJson(answer): ApiJson<HumanResponse>,
 ) -> Result<Json<Packet>, Error> {
-    caller.require(Role::Agent)?;
     Ok(Json(
         packets::respond_to_checkpoint(state.store.as_ref(), caller.tenant(), id, &answer).await?,
     ))
@@ -163,7 +157,6 @@ async fn history(
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<Json<History>, Error> {
-    caller.require(Role::Reader)?;
     packets::get_packet(state.store.as_ref(), caller.tenant(), id).await?;
     let events = state.store.packet_history(caller.tenant(), id).await?;
     Ok(Json(History {
@@ -261,7 +254,6 @@ async fn list(
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<PacketList>, Error> {
-    caller.require(Role::Reader)?;
     let (limit, offset) = page_bounds(params.limit, params.offset)?;
     let cursor = match non_empty(params.cursor) {
         Some(text) => {
@@ -290,7 +282,6 @@ async fn awaiting(
     caller: Caller,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<PacketList>, Error> {
-    caller.require(Role::Reader)?;
     let (limit, offset) = page_bounds(params.limit, params.offset)?;
     let page = state
         .store
@@ -315,7 +306,6 @@ async fn search(
     caller: Caller,
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<PacketList>, Error> {
-    caller.require(Role::Reader)?;
     let text = match params.q {
         None => {
             return Err(Error::validation(Invalid::new(

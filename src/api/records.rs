@@ -5,7 +5,6 @@ use super::error::Error;
 use super::error::Invalid;
 use super::extract::{non_empty, page_limit, ApiJson, ApiQuery, Caller, PathId};
 use super::AppState;
-use crate::auth::Role;
 use crate::records::har::har_from_records;
 use crate::records::import::{self, Importer, InvalidImport};
 use crate::records::{Keyring, RecordCursor, RecordQuery, RecordSummary, SealedRecord};
@@ -38,8 +37,7 @@ struct RecordView {
     integrity: &'static str,
 }
 
-async fn public_key(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, Error> {
-    caller.require(Role::Reader)?;
+async fn public_key(State(state): State<AppState>) -> Result<Json<Value>, Error> {
     Ok(Json(json!({
         "algorithm": "ed25519",
         "key_id": state.record_key.key_id(),
@@ -49,8 +47,7 @@ async fn public_key(State(state): State<AppState>, caller: Caller) -> Result<Jso
 }
 
 /// The MITM CA agents trust for HTTPS through the proxy.
-async fn ca_certificate(State(state): State<AppState>, caller: Caller) -> Result<Response, Error> {
-    caller.require(Role::Reader)?;
+async fn ca_certificate(State(state): State<AppState>) -> Result<Response, Error> {
     Ok((
         [(header::CONTENT_TYPE, "application/x-pem-file")],
         state.ca.certificate_pem().to_string(),
@@ -63,7 +60,6 @@ async fn fetch(
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<Json<RecordView>, Error> {
-    caller.require(Role::Reader)?;
     let sealed = state
         .store
         .get_record(caller.tenant(), id)
@@ -100,7 +96,6 @@ async fn list(
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<RecordList>, Error> {
-    caller.require(Role::Reader)?;
     let limit = page_limit(params.limit)?;
     let cursor = match non_empty(params.cursor) {
         Some(text) => Some(
@@ -151,7 +146,6 @@ async fn import(
     caller: Caller,
     ApiJson(payload): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Imported>), Error> {
-    caller.require(Role::Agent)?;
     let records = import::parse_document(&payload, caller.tenant()).map_err(|error| {
         let loc = match &error {
             InvalidImport::Har(har) => vec![
@@ -218,7 +212,6 @@ async fn export(
     caller: Caller,
     ApiQuery(params): ApiQuery<ExportParams>,
 ) -> Result<Response, Error> {
-    caller.require(Role::Reader)?;
     let format = params
         .format
         .as_deref()

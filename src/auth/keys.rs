@@ -66,15 +66,6 @@ impl Tier {
             .into_iter()
             .find(|tier| tier.as_str() == text)
     }
-
-    /// Largest request body accepted from a key of this tier, in bytes.
-    pub fn max_body_bytes(self) -> usize {
-        match self {
-            Tier::Free => 64 * 1024,
-            Tier::Pro => 256 * 1024,
-            Tier::Business => 1024 * 1024,
-        }
-    }
 }
 
 /// A stored key, without its secret.

@@ -2,6 +2,8 @@
 
 mod cache;
 mod keys;
+pub mod limits;
+pub mod rbac;
 
 pub use cache::KeyCache;
 

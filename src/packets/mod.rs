@@ -43,15 +43,18 @@ impl From<StoreError> for CommandError {
     }
 }
 
+/// A create or chain request that passed every check; only [`admit`] makes one.
+pub struct Admitted(PacketCreate);
+
 /// The checks every new packet passes before it is stored: §2.4's rules, then the registered schema its
 /// `schema_id` names, applied to the context with its defaults filled in (§2.1).
-async fn admit(
+pub async fn admit(
     store: &dyn Store,
     schemas: &SchemaRegistry,
     tenant: &str,
-    request: &PacketCreate,
-) -> Result<(), CommandError> {
-    create::check(request).map_err(CommandError::Invalid)?;
+    request: PacketCreate,
+) -> Result<Admitted, CommandError> {
+    create::check(&request).map_err(CommandError::Invalid)?;
     if let Some(schema_id) = &request.schema_id {
         let context = serde_json::to_value(&request.context)
             .map_err(|error| CommandError::Store(StoreError::Corrupt(error.to_string())))?;
@@ -59,16 +62,14 @@ async fn admit(
             .check_context(store, tenant, schema_id, &context)
             .await?;
     }
-    Ok(())
+    Ok(Admitted(request))
 }
 
 pub async fn create_packet(
     store: &dyn Store,
-    schemas: &SchemaRegistry,
     tenant: &str,
-    request: PacketCreate,
+    Admitted(request): Admitted,
 ) -> Result<Packet, CommandError> {
-    admit(store, schemas, tenant, &request).await?;
     let now = Timestamp::now();
     let (packet, event) = create::new_packet(request, now);
     let deadline = lifecycle::hitl_deadline(None, &packet, now);
@@ -80,12 +81,10 @@ pub async fn create_packet(
 
 pub async fn chain_packet(
     store: &dyn Store,
-    schemas: &SchemaRegistry,
     tenant: &str,
     parent_id: Uuid,
-    request: PacketCreate,
+    Admitted(request): Admitted,
 ) -> Result<Packet, CommandError> {
-    admit(store, schemas, tenant, &request).await?;
     if store.get_packet(tenant, parent_id).await?.is_none() {
         return Err(CommandError::NotFound(parent_id));
     }

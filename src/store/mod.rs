@@ -10,6 +10,7 @@ mod sqlite;
 pub use postgres::PostgresStore;
 pub use sqlite::{SqliteStore, SqliteSynchronous};
 
+use crate::auth::limits::{RateCounts, RateHit};
 use crate::auth::{ApiKey, NewApiKey};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{AuditQuery, NewEvent, PacketEvent};
@@ -108,6 +109,15 @@ pub trait Store: Send + Sync + 'static {
     async fn update_tenant(&self, tenant: &Tenant) -> Result<TenantWrite, StoreError>;
     /// Marks a live tenant deleted; NotFound when there is none.
     async fn delete_tenant(&self, id: &str, at: Timestamp) -> Result<TenantWrite, StoreError>;
+
+    /// Counts one request in its rate windows (spec §5.4) and returns the counts including it.
+    async fn count_request(&self, hit: &RateHit) -> Result<RateCounts, StoreError>;
+    /// Takes back a counted request from a minute window (it was refused).
+    async fn refund_request(&self, minute_scope: &str, second: i64) -> Result<(), StoreError>;
+    /// Uses one of `cap` daily creates of `tenant` on `day`; false when they are all used.
+    async fn take_daily_slot(&self, tenant: &str, day: i64, cap: u64) -> Result<bool, StoreError>;
+    /// Forgets rate windows that ended before `second` and daily counts older than yesterday.
+    async fn prune_limits(&self, second: i64) -> Result<(), StoreError>;
 
     /// Registers a schema for its tenant.
     async fn insert_schema(&self, schema: &Schema) -> Result<(), StoreError>;

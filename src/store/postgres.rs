@@ -5,6 +5,7 @@ use super::{
     insert_chunks, not_inserted, sealed_record, unique_violation, Backend, KeyChange, Store,
     StoreError, StoreOptions, StoredPacket,
 };
+use crate::auth::limits::{RateCounts, RateHit};
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{AuditQuery, NewEvent, PacketEvent};
@@ -377,6 +378,80 @@ impl Store for PostgresStore {
         } else {
             TenantWrite::Done
         })
+    }
+
+    async fn count_request(&self, hit: &RateHit) -> Result<RateCounts, StoreError> {
+        // One statement: both windows upserted in scope order (so two requests never lock the same rows in
+        // opposite orders), and the earlier seconds of the minute summed from the snapshot before it.
+        let row = sqlx::query(
+            "WITH counted AS (
+                 INSERT INTO rate_windows AS w (scope, window_start, hits, expires_at)
+                 SELECT scope, window_start, 1, expires_at
+                 FROM (VALUES ($1::text, $2::bigint, $2::bigint + 60),
+                              ($3::text, $4::bigint, $4::bigint + 3600)) AS v (scope, window_start, expires_at)
+                 WHERE scope IS NOT NULL ORDER BY scope
+                 ON CONFLICT (scope, window_start) DO UPDATE SET hits = w.hits + 1
+                 RETURNING scope, hits)
+             SELECT (SELECT hits FROM counted WHERE scope = $1) AS minute,
+                    (SELECT hits FROM counted WHERE scope = $3) AS hour,
+                    earlier.hits AS earlier, earlier.oldest AS oldest
+             FROM (SELECT COALESCE(SUM(hits), 0)::bigint AS hits, MIN(window_start) AS oldest
+                   FROM rate_windows
+                   WHERE scope = $1 AND window_start > $2 - 60 AND window_start < $2 AND hits > 0) AS earlier",
+        )
+        .bind(&hit.minute)
+        .bind(hit.second)
+        .bind(&hit.hour)
+        .bind(hit.hour_start)
+        .fetch_one(&self.pool)
+        .await?;
+        let current: Option<i64> = row.try_get("minute")?;
+        let earlier: i64 = row.try_get("earlier")?;
+        let hour: Option<i64> = row.try_get("hour")?;
+        Ok(RateCounts {
+            minute: current.map_or(0, |current| (current + earlier).max(0) as u64),
+            oldest_second: row
+                .try_get::<Option<i64>, _>("oldest")?
+                .unwrap_or(hit.second),
+            hour: hour.unwrap_or(0).max(0) as u64,
+        })
+    }
+
+    async fn refund_request(&self, minute_scope: &str, second: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE rate_windows SET hits = hits - 1 WHERE scope = $1 AND window_start = $2 AND hits > 0",
+        )
+        .bind(minute_scope)
+        .bind(second)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_daily_slot(&self, tenant: &str, day: i64, cap: u64) -> Result<bool, StoreError> {
+        let used: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO daily_creates AS d (tenant_id, day, used) VALUES ($1, $2, 1)
+             ON CONFLICT (tenant_id, day) DO UPDATE SET used = d.used + 1 WHERE d.used < $3
+             RETURNING used",
+        )
+        .bind(tenant)
+        .bind(day)
+        .bind(i64::try_from(cap).unwrap_or(i64::MAX))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(used.is_some())
+    }
+
+    async fn prune_limits(&self, second: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM rate_windows WHERE expires_at <= $1")
+            .bind(second)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM daily_creates WHERE day < $1")
+            .bind(second.div_euclid(86_400) - 1)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn insert_schema(&self, schema: &Schema) -> Result<(), StoreError> {

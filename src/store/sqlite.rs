@@ -5,6 +5,7 @@ use super::{
     evaluations_from, insert_chunks, not_inserted, record_summaries, sealed_record,
     unique_violation, Backend, KeyChange, Store, StoreError, StoreOptions, StoredPacket,
 };
+use crate::auth::limits::{MemoryCounters, RateCounts, RateHit};
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{AuditQuery, NewEvent, PacketEvent};
@@ -39,6 +40,8 @@ pub enum SqliteSynchronous {
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Request windows of the rate limits: this process owns the file, so they live in its memory.
+    rate_windows: MemoryCounters,
 }
 
 impl SqliteStore {
@@ -68,7 +71,11 @@ impl SqliteStore {
             .max_connections(options.max_connections.clamp(1, 8))
             .connect_with(connect.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            rate_windows: MemoryCounters::default(),
+        })
     }
 }
 
@@ -438,6 +445,37 @@ impl Store for SqliteStore {
         } else {
             TenantWrite::Done
         })
+    }
+
+    async fn count_request(&self, hit: &RateHit) -> Result<RateCounts, StoreError> {
+        Ok(self.rate_windows.count(hit))
+    }
+
+    async fn refund_request(&self, minute_scope: &str, second: i64) -> Result<(), StoreError> {
+        self.rate_windows.refund(minute_scope, second);
+        Ok(())
+    }
+
+    async fn take_daily_slot(&self, tenant: &str, day: i64, cap: u64) -> Result<bool, StoreError> {
+        let used: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO daily_creates AS d (tenant_id, day, used) VALUES (?1, ?2, 1)
+             ON CONFLICT (tenant_id, day) DO UPDATE SET used = d.used + 1 WHERE d.used < ?3
+             RETURNING used",
+        )
+        .bind(tenant)
+        .bind(day)
+        .bind(i64::try_from(cap).unwrap_or(i64::MAX))
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(used.is_some())
+    }
+
+    async fn prune_limits(&self, second: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM daily_creates WHERE day < ?")
+            .bind(second.div_euclid(86_400) - 1)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
     async fn insert_schema(&self, schema: &Schema) -> Result<(), StoreError> {

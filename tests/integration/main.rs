@@ -14,6 +14,7 @@ mod keys;
 mod ops;
 mod packets;
 mod proxy;
+mod rbac;
 mod records;
 mod schemas;
 mod search;

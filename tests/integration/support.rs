@@ -141,6 +141,8 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     config.database_url = Some(database_url.clone());
     config.admin_key = Some(admin_key.clone());
     config.db_max_connections = 8;
+    // Suites send far more than 60 requests a minute with one key; the rate-limit tests turn limits on.
+    config.limits.no_rate_limits = true;
     if options.rules.is_some() {
         config.rules = options.rules;
     }
@@ -383,6 +385,7 @@ pub fn start_binary_with(
         .arg(data_dir)
         .args(extra)
         .env("HANDOFFRAIL_ADMIN_KEY", admin_key)
+        .env("HANDOFFRAIL_NO_RATE_LIMITS", "true")
         .env("HANDOFFRAIL_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

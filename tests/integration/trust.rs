@@ -95,12 +95,16 @@ async fn invalid_templates_and_low_roles_are_refused(backend: Backend) {
     }
     let reader = app.key("reader", None).await;
     let agent = app.key("agent", None).await;
-    assert_eq!(
-        app.send(Method::GET, "/trusted-endpoints", Some(&reader), None)
-            .await
-            .status,
-        StatusCode::OK
-    );
+    for key in [&reader, &agent] {
+        let listed = app
+            .send(Method::GET, "/trusted-endpoints", Some(key), None)
+            .await;
+        assert_eq!(
+            listed.status,
+            StatusCode::FORBIDDEN,
+            "the trust list is a writer's"
+        );
+    }
     for key in [&reader, &agent] {
         let reply = app
             .send(

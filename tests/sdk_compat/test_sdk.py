@@ -13,6 +13,7 @@ from handoffrail.sdk import (
     HandoffRailClient,
     NotFoundError,
     PacketBuilder,
+    RateLimitError,
     PacketUpdate,
     ServerError,
     ValidationError,
@@ -364,3 +365,25 @@ def test_schema_registry_validates_packet_contexts(client, unique):
     assert refused.value.response_body == {
         "detail": "Context validation failed: \"order_id\" is a required property (at 'custom')"
     }
+
+
+def test_free_tier_limits_raise_rate_limit_error(base_url, admin_key, unique):
+    # A free writer key in a tenant of its own (the SDK's create_api_key has no tier; POST /keys does).
+    created = httpx.post(
+        f"{base_url}/keys",
+        headers={"X-API-Key": admin_key},
+        json={"name": f"free {unique}", "role": "writer", "tier": "free", "tenant_id": unique},
+    )
+    assert created.status_code == 201, created.text
+    with HandoffRailClient(base_url=base_url, api_key=created.json()["key"], max_retries=0) as free:
+        for _ in range(5):
+            free.create_packet(full_packet(unique))
+        with pytest.raises(RateLimitError) as daily:
+            free.create_packet(full_packet(unique))
+        assert daily.value.response_body == {"detail": "Daily handoff limit reached for your tier"}
+        assert 0 < daily.value.retry_after <= 86400
+        with pytest.raises(RateLimitError) as hourly:
+            for _ in range(200):
+                free.list_packets()
+        assert hourly.value.response_body == {"detail": "Rate limit exceeded", "field": "rate_limit"}
+        assert 0 < hourly.value.retry_after <= 3600

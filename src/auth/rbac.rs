@@ -1,0 +1,224 @@
+//! Role-based access (spec §5.3): which role a request needs, decided from its method and path alone,
+//! before authentication, by the reference's table — path regexes, first match wins, anything unmatched
+//! needs `admin` — followed by the rules for HandoffRail's own routes.
+
+use super::Role;
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// What a request needs before it may reach a handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requirement {
+    /// Operational paths: no key, no role, no rate limit.
+    Exempt,
+    /// A key whose role is at least this one (when a valid key is presented at all; a request without
+    /// one passes RBAC and is answered 401 by authentication).
+    Role(Role),
+}
+
+/// Paths that skip RBAC and rate limiting (exact match).
+const EXEMPT: [&str; 7] = [
+    "/health",
+    "/ready",
+    "/metrics",
+    "/docs",
+    "/openapi.json",
+    "/redoc",
+    "/api/v1/health",
+];
+
+/// Which methods a rule applies to.
+#[derive(Clone, Copy)]
+enum Methods {
+    All,
+    Only(&'static str),
+    AllBut(&'static str),
+}
+
+struct Rule {
+    pattern: Regex,
+    methods: Methods,
+    role: Role,
+}
+
+/// The table, in order. Rows 1–17 are the reference's (17 is dead there too: no route starts with
+/// `/api/v1/dashboard`); rule 9 also matches `/packets/batch/claim`, which is why a batch claim needs
+/// only `agent`. The rows after them are ours: evidence and verdicts are written by agents and read by
+/// readers; the trust list and the proxy CA are managed by writers and fetched by anyone with a key.
+const TABLE: [(&str, Methods, Role); 24] = [
+    (r"^/api/v1/keys", Methods::All, Role::Admin),
+    (r"^/api/v1/tenants", Methods::All, Role::Admin),
+    (r"^/api/v1/system", Methods::All, Role::Admin),
+    (
+        r"^/api/v1/packets/search",
+        Methods::Only("GET"),
+        Role::Reader,
+    ),
+    (
+        r"^/api/v1/packets/awaiting",
+        Methods::Only("GET"),
+        Role::Reader,
+    ),
+    (
+        r"^/api/v1/packets/[^/]+/history",
+        Methods::Only("GET"),
+        Role::Reader,
+    ),
+    (
+        r"^/api/v1/packets/[^/]+$",
+        Methods::Only("GET"),
+        Role::Reader,
+    ),
+    (r"^/api/v1/packets$", Methods::Only("GET"), Role::Reader),
+    (
+        r"^/api/v1/packets/[^/]+/claim",
+        Methods::Only("POST"),
+        Role::Agent,
+    ),
+    (
+        r"^/api/v1/packets/[^/]+/respond",
+        Methods::Only("POST"),
+        Role::Agent,
+    ),
+    (
+        r"^/api/v1/packets/[^/]+$",
+        Methods::Only("PATCH"),
+        Role::Agent,
+    ),
+    (r"^/api/v1/packets", Methods::All, Role::Writer),
+    (r"^/api/v1/schemas", Methods::All, Role::Writer),
+    (r"^/api/v1/hooks", Methods::All, Role::Writer),
+    (r"^/api/v1/audit", Methods::Only("GET"), Role::Reader),
+    (r"^/api/v1/audit", Methods::AllBut("GET"), Role::Writer),
+    (r"^/api/v1/dashboard", Methods::All, Role::Reader),
+    (r"^/api/v1/records", Methods::Only("GET"), Role::Reader),
+    (r"^/api/v1/records", Methods::AllBut("GET"), Role::Agent),
+    (r"^/api/v1/evaluations", Methods::Only("GET"), Role::Reader),
+    (r"^/api/v1/evaluations", Methods::AllBut("GET"), Role::Agent),
+    (r"^/api/v1/trusted-endpoints", Methods::All, Role::Writer),
+    (r"^/api/v1/rules", Methods::All, Role::Writer),
+    (r"^/api/v1/ca\.pem$", Methods::Only("GET"), Role::Reader),
+];
+
+static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
+    TABLE
+        .iter()
+        .map(|(pattern, methods, role)| Rule {
+            pattern: Regex::new(pattern).expect("the RBAC table's patterns are valid"),
+            methods: *methods,
+            role: *role,
+        })
+        .collect()
+});
+
+/// What `method path` needs (`method` upper-case, `path` without the query).
+pub fn requirement(method: &str, path: &str) -> Requirement {
+    if EXEMPT.contains(&path) {
+        return Requirement::Exempt;
+    }
+    let role = RULES
+        .iter()
+        .find(|rule| {
+            let method_matches = match rule.methods {
+                Methods::All => true,
+                Methods::Only(only) => method == only,
+                Methods::AllBut(except) => method != except,
+            };
+            method_matches && rule.pattern.is_match(path)
+        })
+        .map_or(Role::Admin, |rule| rule.role);
+    Requirement::Role(role)
+}
+
+/// The 403 `detail` for a key whose role falls short.
+pub fn denial(required: Role, current: Role) -> String {
+    format!(
+        "Insufficient permissions. Required role: {}, current role: {}",
+        required.as_str(),
+        current.as_str()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs(method: &str, path: &str) -> Requirement {
+        requirement(method, path)
+    }
+
+    #[test]
+    fn the_reference_rows_apply_in_order() {
+        use Requirement::Role as R;
+        let cases = [
+            ("GET", "/api/v1/keys", R(Role::Admin)),
+            ("DELETE", "/api/v1/keys/abc", R(Role::Admin)),
+            ("GET", "/api/v1/tenants/default/keys", R(Role::Admin)),
+            ("GET", "/api/v1/system/health", R(Role::Admin)),
+            ("GET", "/api/v1/packets/search", R(Role::Reader)),
+            ("GET", "/api/v1/packets/awaiting", R(Role::Reader)),
+            ("GET", "/api/v1/packets/p1/history", R(Role::Reader)),
+            ("GET", "/api/v1/packets/p1", R(Role::Reader)),
+            ("GET", "/api/v1/packets", R(Role::Reader)),
+            ("POST", "/api/v1/packets/p1/claim", R(Role::Agent)),
+            ("POST", "/api/v1/packets/batch/claim", R(Role::Agent)),
+            ("POST", "/api/v1/packets/p1/respond", R(Role::Agent)),
+            ("PATCH", "/api/v1/packets/p1", R(Role::Agent)),
+            ("POST", "/api/v1/packets", R(Role::Writer)),
+            ("DELETE", "/api/v1/packets/p1", R(Role::Writer)),
+            ("POST", "/api/v1/packets/p1/chain", R(Role::Writer)),
+            ("POST", "/api/v1/packets/batch", R(Role::Writer)),
+            ("POST", "/api/v1/packets/batch/complete", R(Role::Writer)),
+            ("GET", "/api/v1/packets/p1/chain", R(Role::Writer)),
+            ("GET", "/api/v1/schemas", R(Role::Writer)),
+            ("GET", "/api/v1/hooks", R(Role::Writer)),
+            ("GET", "/api/v1/audit", R(Role::Reader)),
+            ("POST", "/api/v1/audit", R(Role::Writer)),
+            ("GET", "/api/v1/dashboard/stats", R(Role::Reader)),
+            ("GET", "/api/v1/stats", R(Role::Admin)),
+            ("GET", "/events", R(Role::Admin)),
+            ("GET", "/api/v1/no-such-route", R(Role::Admin)),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(needs(method, path), expected, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn our_routes_follow_the_issue() {
+        use Requirement::Role as R;
+        let cases = [
+            ("GET", "/api/v1/records", R(Role::Reader)),
+            ("GET", "/api/v1/records/r1", R(Role::Reader)),
+            ("GET", "/api/v1/records/export", R(Role::Reader)),
+            ("POST", "/api/v1/records", R(Role::Agent)),
+            ("GET", "/api/v1/evaluations/e1", R(Role::Reader)),
+            ("POST", "/api/v1/evaluations", R(Role::Agent)),
+            ("GET", "/api/v1/trusted-endpoints", R(Role::Writer)),
+            ("DELETE", "/api/v1/trusted-endpoints/t1", R(Role::Writer)),
+            ("GET", "/api/v1/ca.pem", R(Role::Reader)),
+            ("POST", "/api/v1/ca.pem", R(Role::Admin)),
+            ("GET", "/api/v1/caXpem", R(Role::Admin)),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(needs(method, path), expected, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn operational_paths_are_exempt_only_when_exact() {
+        for path in EXEMPT {
+            assert_eq!(needs("GET", path), Requirement::Exempt, "{path}");
+        }
+        assert_eq!(needs("GET", "/health/"), Requirement::Role(Role::Admin));
+        assert_eq!(needs("GET", "/metrics/x"), Requirement::Role(Role::Admin));
+    }
+
+    #[test]
+    fn denials_name_both_roles() {
+        assert_eq!(
+            denial(Role::Writer, Role::Reader),
+            "Insufficient permissions. Required role: writer, current role: reader"
+        );
+    }
+}
