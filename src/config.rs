@@ -262,7 +262,8 @@ pub fn default_database_url(data_dir: &std::path::Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{parse_body_limits, parse_size, LimitConfig, ServeConfig};
+    use clap::Parser;
 
     #[test]
     fn sizes_take_binary_units() {
@@ -279,5 +280,52 @@ mod tests {
         for bad in ["", "ten", "10X", "99999999999999999999G", "-1"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn body_limits_take_sizes_per_tier() {
+        let table = parse_body_limits("free=64K,pro=256K,business=1M").expect("parses");
+        assert_eq!(
+            (table.free, table.pro, table.business),
+            (64 << 10, 256 << 10, 1 << 20)
+        );
+        assert_eq!(
+            table,
+            LimitConfig::default().max_body,
+            "the flag's default is the documented one"
+        );
+        assert!(parse_body_limits("free=64K,pro=1X,business=1M").is_err());
+    }
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        serve: ServeConfig,
+    }
+
+    #[test]
+    fn limit_flags_become_settings() {
+        let parsed = Command::try_parse_from([
+            "serve",
+            "--rate-limit-per-minute",
+            "0",
+            "--rate-limit-per-hour",
+            "free=1,pro=2,business=3",
+            "--daily-create-limit",
+            "free=7,pro=0,business=0",
+        ])
+        .expect("parses");
+        let settings = parsed.serve.limits.settings();
+        assert!(settings.enabled);
+        assert_eq!(settings.per_minute, 0);
+        assert_eq!(settings.per_hour.get(crate::auth::Tier::Pro), 2);
+        assert_eq!(settings.daily_creates.free, 7);
+        let off = Command::try_parse_from(["serve", "--no-rate-limits"]).expect("parses");
+        assert!(!off.serve.limits.settings().enabled);
+        let defaults = Command::try_parse_from(["serve"]).expect("parses");
+        assert_eq!(
+            defaults.serve.limits.settings(),
+            crate::auth::limits::LimitSettings::default()
+        );
     }
 }

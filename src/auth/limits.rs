@@ -146,15 +146,16 @@ impl Subject<'_> {
 
     fn minute_scope(&self) -> String {
         match self {
-            Subject::Key(key) => format!("key:{}", key.id),
-            Subject::Anonymous(address) => format!("ip:{address}"),
+            Subject::Key(key) => format!("minute:key:{}", key.id),
+            Subject::Anonymous(address) => format!("minute:ip:{address}"),
         }
     }
 
+    /// Distinct from every minute scope: one table holds both kinds of window.
     fn hour_scope(&self) -> String {
         match self {
-            Subject::Key(key) => format!("tenant:{}", key.tenant_id),
-            Subject::Anonymous(address) => format!("ip:{address}"),
+            Subject::Key(key) => format!("hour:tenant:{}", key.tenant_id),
+            Subject::Anonymous(address) => format!("hour:ip:{address}"),
         }
     }
 }

@@ -11,6 +11,7 @@ mod errors;
 mod evaluations;
 mod jsonpath_cts;
 mod keys;
+mod limits;
 mod ops;
 mod packets;
 mod proxy;
