@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Schema {
     pub id: Uuid,
     pub name: String,
@@ -24,7 +24,7 @@ pub struct Schema {
 }
 
 /// `POST /schemas`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct SchemaCreate {
     pub name: String,
     pub json_schema: Value,

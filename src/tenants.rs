@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// The tenant every bootstrap key belongs to; seeded by the first migration of this table.
 pub const DEFAULT_TENANT_NAME: &str = "Default Tenant";
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tenant {
     pub id: String,
     pub name: String,
@@ -22,7 +22,7 @@ pub struct Tenant {
 }
 
 /// `POST /tenants`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct TenantCreate {
     pub name: String,
     #[serde(default = "default_tier")]
@@ -42,7 +42,7 @@ fn default_quota() -> i64 {
 }
 
 /// `PATCH /tenants/{id}`: any subset; absent and null leave a field as it is.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct TenantChanges {
     #[serde(default)]
     pub name: Option<String>,

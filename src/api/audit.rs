@@ -1,22 +1,25 @@
 //! `GET /api/v1/audit` (spec §1.6, §8.3): the tenant's packet history as an audit log, newest first.
 
-use super::error::{Error, Invalid};
+use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{non_empty, ApiQuery, Caller};
 use super::packets::{datetime_param, page_bounds};
 use super::AppState;
 use crate::packets::history::{AuditEntry, AuditQuery};
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/audit", get(list))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditParams {
     actor: Option<String>,
     action: Option<String>,
@@ -27,7 +30,7 @@ struct AuditParams {
     offset: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AuditLog {
     entries: Vec<AuditEntry>,
     total: i64,
@@ -35,6 +38,8 @@ struct AuditLog {
     offset: i64,
 }
 
+#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditParams),
+    responses((status = 200, description = "Newest first; `total` counts every match", body = AuditLog), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,

@@ -2,7 +2,7 @@
 //! are applied one by one, each committed on its own, so one bad item never costs the others; every failure is
 //! reported beside the successes with the reference's wording.
 
-use super::error::{Error, Invalid};
+use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{ApiJson, Caller};
 use super::metrics::ClaimOutcome;
 use super::packets::take_daily_create;
@@ -12,41 +12,44 @@ use crate::packets::model::{Claimant, Packet, PacketCreate, PacketUpdate, Status
 use crate::packets::{self, CommandError};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// Most items in one batch (`HR_BATCH_MAX_SIZE` in the reference).
 pub const MAX_BATCH: usize = 50;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/packets/batch", post(create))
-        .route("/packets/batch/claim", post(claim))
-        .route("/packets/batch/complete", post(complete))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(claim))
+        .routes(routes!(complete))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct BatchCreate {
     /// Raw objects: each is validated on its own, so one malformed packet fails alone.
+    #[schema(value_type = Vec<PacketCreate>)]
     packets: Vec<Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Created {
     created: Vec<Packet>,
     errors: Vec<IndexError>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct IndexError {
     index: usize,
     error: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct BatchClaim {
     packet_ids: Vec<Uuid>,
     agent_id: String,
@@ -55,24 +58,24 @@ struct BatchClaim {
     framework: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct BatchComplete {
     packet_ids: Vec<Uuid>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Claimed {
     claimed: Vec<Packet>,
     errors: Vec<PacketError>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Completed {
     completed: Vec<Packet>,
     errors: Vec<PacketError>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct PacketError {
     packet_id: Uuid,
     error: String,
@@ -105,6 +108,10 @@ fn require_at_most_max(count: usize) -> Result<(), Error> {
     Ok(())
 }
 
+#[utoipa::path(post, path = "/packets/batch", tag = "batch", request_body = BatchCreate,
+    responses((status = 201, description = "Each item created or reported by index", body = Created),
+        (status = 400, description = "More than 50 packets", body = ErrorBody), (status = 422, description = "No packets", body = ErrorBody),
+        (status = 429, description = "Daily create cap reached (a batch takes one)", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -151,6 +158,8 @@ async fn create(
     Ok((StatusCode::CREATED, Json(reply)))
 }
 
+#[utoipa::path(post, path = "/packets/batch/claim", tag = "batch", request_body = BatchClaim,
+    responses((status = 200, description = "Each packet claimed or reported", body = Claimed), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn claim(
     State(state): State<AppState>,
     caller: Caller,
@@ -189,6 +198,8 @@ async fn claim(
     Ok(Json(reply))
 }
 
+#[utoipa::path(post, path = "/packets/batch/complete", tag = "batch", request_body = BatchComplete,
+    responses((status = 200, description = "Each packet completed or reported", body = Completed), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn complete(
     State(state): State<AppState>,
     caller: Caller,

@@ -38,6 +38,15 @@ impl Invalid {
     }
 }
 
+/// How every error reads on the wire (decision 9), for the OpenAPI document: `detail` is a text, the
+/// claim conflict's object, or FastAPI's list of `{type, loc, msg, input}` problems.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    #[schema(value_type = Object)]
+    detail: Value,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("request validation failed")]

@@ -1,7 +1,7 @@
 //! `/api/v1/evaluations`: verify an agent's claims against recorded evidence (evaluator.md). Posting needs
 //! `agent`; reading needs `reader`.
 
-use super::error::{Error, Invalid};
+use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{non_empty, page_limit, ApiJson, ApiQuery, Caller, PathId};
 use super::AppState;
 use crate::evaluations::{
@@ -10,18 +10,22 @@ use crate::evaluations::{
 use crate::verify::Outcome;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/evaluations", post(create).get(list))
-        .route("/evaluations/{evaluation_id}", get(fetch))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(fetch))
 }
 
+#[utoipa::path(post, path = "/evaluations", tag = "evaluations", request_body(content = Object, description = "`run_id` and `claims` (evaluator.md)"),
+    responses((status = 201, description = "The verdict: PASS, CAUGHT or ERROR per claim and overall", body = Object), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -48,6 +52,8 @@ async fn create(
     }
 }
 
+#[utoipa::path(get, path = "/evaluations/{evaluation_id}", tag = "evaluations", params(("evaluation_id" = Uuid, Path, description = "Evaluation id")),
+    responses((status = 200, description = "OK", body = Object), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
@@ -61,7 +67,8 @@ async fn fetch(
         .ok_or_else(|| Error::NotFound(format!("Evaluation {id} not found")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
     run_id: Option<String>,
     outcome: Option<String>,
@@ -69,13 +76,16 @@ struct ListParams {
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct EvaluationList {
+    #[schema(value_type = Vec<Object>)]
     evaluations: Vec<StoredEvaluation>,
     limit: i64,
     next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/evaluations", tag = "evaluations", params(ListParams),
+    responses((status = 200, description = "Newest first", body = EvaluationList), (status = 400, description = "Bad request", body = ErrorBody), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,25 +1,27 @@
 //! `/api/v1/keys…`: API key administration (spec §1.3, decision 5). Admin only.
 
-use super::error::{Error, Invalid};
+use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{ApiJson, Caller, PathId};
 use super::AppState;
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::store::KeyChange;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/keys", post(create).get(list))
-        .route("/keys/{key_id}", delete(revoke))
-        .route("/keys/{key_id}/rotate", post(rotate))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(revoke))
+        .routes(routes!(rotate))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct KeyCreate {
     name: String,
     #[serde(default)]
@@ -31,7 +33,7 @@ struct KeyCreate {
 }
 
 /// The ApiKey object of §1.3; `key` holds the plaintext only in create and rotate responses.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct KeyView {
     #[serde(flatten)]
     key: ApiKey,
@@ -57,6 +59,8 @@ impl From<NewApiKey> for KeyView {
     }
 }
 
+#[utoipa::path(post, path = "/keys", tag = "keys", request_body = KeyCreate,
+    responses((status = 201, description = "The key, with its plaintext shown once", body = KeyView), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -82,11 +86,15 @@ async fn create(
     Ok((StatusCode::CREATED, Json(key.into())))
 }
 
+#[utoipa::path(get, path = "/keys", tag = "keys",
+    responses((status = 200, description = "The tenant's keys, revoked ones included", body = Vec<KeyView>)))]
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<KeyView>>, Error> {
     let keys = state.store.list_api_keys(caller.tenant()).await?;
     Ok(Json(keys.into_iter().map(KeyView::from).collect()))
 }
 
+#[utoipa::path(delete, path = "/keys/{key_id}", tag = "keys", params(("key_id" = Uuid, Path, description = "Key id")),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Already revoked", body = ErrorBody)))]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,6 +113,8 @@ async fn revoke(
     }
 }
 
+#[utoipa::path(post, path = "/keys/{key_id}/rotate", tag = "keys", params(("key_id" = Uuid, Path, description = "Key id")),
+    responses((status = 201, description = "The replacement key; the old one is revoked", body = KeyView), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody)))]
 async fn rotate(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,25 +1,33 @@
-//! Operational endpoints at the root: `/health`, `/ready`, `/metrics` (no key needed).
+//! Operational endpoints at the root: `/health`, `/ready`, `/metrics`, `/openapi.json` (no key needed).
 
 use super::AppState;
 use crate::store::StoreError;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
+use std::sync::LazyLock;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
 }
 
+#[utoipa::path(get, path = "/health", tag = "operations", security(()),
+    responses((status = 200, description = "The process is up", body = Object)))]
 async fn health() -> impl IntoResponse {
     Json(json!({"status": "ok", "service": "handoffrail"}))
 }
 
+#[utoipa::path(get, path = "/ready", tag = "operations", security(()),
+    responses((status = 200, description = "The database answers", body = Object),
+        (status = 503, description = "The database does not answer", body = Object)))]
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     // A readiness probe must answer promptly even when the pool is waiting for a dead database.
     let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await;
@@ -38,6 +46,8 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(
@@ -45,5 +55,17 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(),
+    )
+}
+
+/// This document: OpenAPI 3.1, generated from the routes the router serves (decision 11).
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", security(()),
+    responses((status = 200, description = "This OpenAPI document", body = Object)))]
+async fn openapi_json() -> impl IntoResponse {
+    static DOCUMENT: LazyLock<String> =
+        LazyLock::new(|| super::openapi().to_json().unwrap_or_default());
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
     )
 }

@@ -1,6 +1,6 @@
 //! `/api/v1/packets…`: the single-packet routes of spec §1.1.
 
-use super::error::{Error, Invalid};
+use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{non_empty, ApiJson, ApiQuery, Caller, PathId};
 use super::metrics::ClaimOutcome;
 use super::AppState;
@@ -11,30 +11,29 @@ use crate::packets::{self, CommandError};
 use crate::timestamp::Timestamp;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/packets", post(create).get(list))
-        .route("/packets/awaiting", get(awaiting))
-        .route("/packets/search", get(search))
-        .route(
-            "/packets/{packet_id}",
-            get(fetch).patch(update).delete(delete),
-        )
-        .route("/packets/{packet_id}/claim", post(claim))
-        .route("/packets/{packet_id}/respond", post(respond))
-        .route("/packets/{packet_id}/history", get(history))
-        .route("/packets/{packet_id}/chain", post(chain))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(awaiting))
+        .routes(routes!(search))
+        .routes(routes!(fetch, update, delete))
+        .routes(routes!(claim))
+        .routes(routes!(respond))
+        .routes(routes!(history))
+        .routes(routes!(chain))
 }
 
 const MAX_PAGE: i64 = 200;
 
-#[derive(Serialize)]
-struct PacketList {
+#[derive(Serialize, ToSchema)]
+pub(super) struct PacketList {
     packets: Vec<Packet>,
     total: i64,
     limit: i64,
@@ -55,12 +54,17 @@ impl PacketList {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct History {
     packet_id: Uuid,
     events: Vec<PacketEvent>,
 }
 
+#[utoipa::path(post, path = "/packets", tag = "packets", request_body = PacketCreate,
+    responses((status = 201, description = "Created", body = Packet),
+        (status = 413, description = "Body larger than the key's tier allows", body = ErrorBody),
+        (status = 422, description = "Invalid packet, unknown schema or context refused by it", body = ErrorBody),
+        (status = 429, description = "Rate limit or daily create cap reached", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -84,6 +88,9 @@ pub(super) async fn take_daily_create(state: &AppState, caller: &Caller) -> Resu
         .map_err(|retry_after| Error::DailyLimit { retry_after })
 }
 
+#[utoipa::path(post, path = "/packets/{packet_id}/chain", tag = "packets", params(("packet_id" = Uuid, Path, description = "Packet id")), request_body = PacketCreate,
+    responses((status = 201, description = "The child packet", body = Packet),
+        (status = 404, description = "No such parent", body = ErrorBody), (status = 422, description = "Invalid packet", body = ErrorBody)))]
 async fn chain(
     State(state): State<AppState>,
     caller: Caller,
@@ -96,6 +103,8 @@ async fn chain(
     Ok((StatusCode::CREATED, Json(child)))
 }
 
+#[utoipa::path(get, path = "/packets/{packet_id}", tag = "packets", params(("packet_id" = Uuid, Path, description = "Packet id")),
+    responses((status = 200, description = "OK", body = Packet), (status = 404, description = "Not found", body = ErrorBody), (status = 410, description = "Expired", body = ErrorBody)))]
 async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
@@ -106,6 +115,9 @@ async fn fetch(
     ))
 }
 
+#[utoipa::path(patch, path = "/packets/{packet_id}", tag = "packets", params(("packet_id" = Uuid, Path, description = "Packet id")), request_body = PacketUpdate,
+    responses((status = 200, description = "OK", body = Packet), (status = 400, description = "Illegal transition", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Awaiting a human response", body = ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -117,6 +129,8 @@ async fn update(
     ))
 }
 
+#[utoipa::path(delete, path = "/packets/{packet_id}", tag = "packets", params(("packet_id" = Uuid, Path, description = "Packet id")),
+    responses((status = 204, description = "Expired"), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -126,6 +140,9 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/packets/{packet_id}/claim", tag = "packets", params(("packet_id" = Uuid, Path, description = "Packet id")), request_body = Claimant,
+    responses((status = 200, description = "OK", body = Packet), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Already claimed, or awaiting a human", body = ErrorBody),
+        (status = 410, description = "Expired", body = ErrorBody)))]
 async fn claim(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,6 +158,8 @@ async fn claim(
     Ok(Json(claimed?))
 }
 
+#[utoipa::path(post, path = "/packets/{packet_id}/respond", tag = "packets", params(("packet_id" = Uuid, Path, description = "Packet id")), request_body = HumanResponse,
+    responses((status = 200, description = "OK", body = Packet), (status = 400, description = "No checkpoint waiting", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn respond(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,6 +171,8 @@ async fn respond(
     ))
 }
 
+#[utoipa::path(get, path = "/packets/{packet_id}/history", tag = "packets", params(("packet_id" = Uuid, Path, description = "Packet id")),
+    responses((status = 200, description = "OK", body = History), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn history(
     State(state): State<AppState>,
     caller: Caller,
@@ -165,7 +186,8 @@ async fn history(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
     status: Option<String>,
     source_agent: Option<String>,
@@ -179,10 +201,12 @@ struct ListParams {
     cursor: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct PageParams {
-    limit: Option<i64>,
-    offset: Option<i64>,
+/// `limit` (1–200, default 50) and `offset` of a page.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct PageParams {
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
 }
 
 /// `limit` in 1..=200 (default 50) and `offset` ≥ 0 (default 0), or 422.
@@ -249,6 +273,9 @@ pub(super) fn datetime_param(
     }
 }
 
+#[utoipa::path(get, path = "/packets", tag = "packets", params(ListParams),
+    responses((status = 200, description = "Newest first; `next_cursor` continues", body = PacketList),
+        (status = 400, description = "Invalid cursor", body = ErrorBody), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -277,6 +304,8 @@ async fn list(
     Ok(Json(PacketList::new(page, limit, offset)))
 }
 
+#[utoipa::path(get, path = "/packets/awaiting", tag = "packets", params(PageParams),
+    responses((status = 200, description = "Packets waiting for a human", body = PacketList), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn awaiting(
     State(state): State<AppState>,
     caller: Caller,
@@ -290,7 +319,8 @@ async fn awaiting(
     Ok(Json(PacketList::new(page, limit, offset)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchParams {
     q: Option<String>,
     status: Option<String>,
@@ -301,6 +331,8 @@ struct SearchParams {
 
 /// Full-text search (decision 8): `q` is plain text, the most relevant packets come first, and `total`
 /// counts every hit.
+#[utoipa::path(get, path = "/packets/search", tag = "packets", params(SearchParams),
+    responses((status = 200, description = "Most relevant first; `total` counts every hit", body = PacketList), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn search(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,8 +1,7 @@
 //! `/api/v1/records…`: evidence records as stored, with their verification status, and the public key
 //! that lets anyone verify an exported record offline (interceptor.md "Records API").
 
-use super::error::Error;
-use super::error::Invalid;
+use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{non_empty, page_limit, ApiJson, ApiQuery, Caller, PathId};
 use super::AppState;
 use crate::records::har::har_from_records;
@@ -12,19 +11,21 @@ use crate::rules::TrustList;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/records", get(list).post(import))
-        .route("/records/public-key", get(public_key))
-        .route("/ca.pem", get(ca_certificate))
-        .route("/records/export", get(export))
-        .route("/records/{record_id}", get(fetch))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, import))
+        .routes(routes!(public_key))
+        .routes(routes!(ca_certificate))
+        .routes(routes!(export))
+        .routes(routes!(fetch))
 }
 
 #[derive(Serialize)]
@@ -37,6 +38,8 @@ struct RecordView {
     integrity: &'static str,
 }
 
+#[utoipa::path(get, path = "/records/public-key", tag = "records",
+    responses((status = 200, description = "The Ed25519 key that verifies record seals offline", body = Object)))]
 async fn public_key(State(state): State<AppState>) -> Result<Json<Value>, Error> {
     Ok(Json(json!({
         "algorithm": "ed25519",
@@ -47,6 +50,8 @@ async fn public_key(State(state): State<AppState>) -> Result<Json<Value>, Error>
 }
 
 /// The MITM CA agents trust for HTTPS through the proxy.
+#[utoipa::path(get, path = "/ca.pem", tag = "records",
+    responses((status = 200, description = "The proxy's CA certificate (PEM), for agents to trust", content_type = "application/x-pem-file", body = String)))]
 async fn ca_certificate(State(state): State<AppState>) -> Result<Response, Error> {
     Ok((
         [(header::CONTENT_TYPE, "application/x-pem-file")],
@@ -55,6 +60,8 @@ async fn ca_certificate(State(state): State<AppState>) -> Result<Response, Error
         .into_response())
 }
 
+#[utoipa::path(get, path = "/records/{record_id}", tag = "records", params(("record_id" = Uuid, Path, description = "Record id")),
+    responses((status = 200, description = "The sealed record with `signature_valid` and `integrity`", body = Object), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
@@ -73,7 +80,8 @@ async fn fetch(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
     run_id: Option<String>,
     agent_id: Option<String>,
@@ -84,13 +92,16 @@ struct ListParams {
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RecordList {
+    #[schema(value_type = Vec<Object>)]
     records: Vec<RecordSummary>,
     limit: i64,
     next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/records", tag = "records", params(ListParams),
+    responses((status = 200, description = "Record summaries, newest first", body = RecordList), (status = 400, description = "Invalid cursor", body = ErrorBody), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -132,7 +143,7 @@ async fn list(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Imported {
     imported: usize,
     /// The stored records' ids, in the order they arrived.
@@ -141,6 +152,8 @@ struct Imported {
     already_stored: Vec<Uuid>,
 }
 
+#[utoipa::path(post, path = "/records", tag = "records", request_body(content = Object, description = "A HAR 1.2 document or sealed records"),
+    responses((status = 201, description = "Created", body = Imported), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn import(
     State(state): State<AppState>,
     caller: Caller,
@@ -199,7 +212,8 @@ async fn import(
 /// Most records one export returns; narrow it with `run_id` for more.
 const MAX_EXPORT: i64 = 1_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ExportParams {
     format: Option<String>,
     run_id: Option<String>,
@@ -207,6 +221,8 @@ struct ExportParams {
 
 /// The tenant's records (of one run, when given), oldest first, with bodies and seals: a HAR 1.2 document,
 /// or JSON lines of sealed records (`format=jsonl`).
+#[utoipa::path(get, path = "/records/export", tag = "records", params(ExportParams),
+    responses((status = 200, description = "HAR 1.2 (default) or JSON lines of sealed records", body = Object), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn export(
     State(state): State<AppState>,
     caller: Caller,

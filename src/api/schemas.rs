@@ -1,31 +1,27 @@
 //! `/api/v1/schemas…` (spec §1.5): register, list and read the tenant's JSON Schemas. There is no update
 //! or delete; a new version is a new registration.
 
-use super::error::{body_problems, Error};
+use super::error::{body_problems, Error, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, Caller, PathId};
-use super::packets::page_bounds;
+use super::packets::{page_bounds, PageParams};
 use super::AppState;
 use crate::schemas::{self, Schema, SchemaCreate};
 use crate::timestamp::Timestamp;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/schemas", get(list).post(create))
-        .route("/schemas/{schema_id}", get(fetch))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(fetch))
 }
 
-#[derive(Deserialize)]
-struct PageParams {
-    limit: Option<i64>,
-    offset: Option<i64>,
-}
-
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SchemaList {
     schemas: Vec<Schema>,
     total: i64,
@@ -33,6 +29,8 @@ struct SchemaList {
     offset: i64,
 }
 
+#[utoipa::path(post, path = "/schemas", tag = "schemas", request_body = SchemaCreate,
+    responses((status = 201, description = "Created", body = Schema), (status = 422, description = "Bad name or version, or a document that is not a usable JSON Schema", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -45,6 +43,8 @@ async fn create(
     Ok((StatusCode::CREATED, Json(schema)))
 }
 
+#[utoipa::path(get, path = "/schemas", tag = "schemas", params(PageParams),
+    responses((status = 200, description = "Newest first", body = SchemaList), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -63,6 +63,8 @@ async fn list(
     }))
 }
 
+#[utoipa::path(get, path = "/schemas/{schema_id}", tag = "schemas", params(("schema_id" = Uuid, Path, description = "Schema id")),
+    responses((status = 200, description = "OK", body = Schema), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn fetch(
     State(state): State<AppState>,
     caller: Caller,

@@ -8,15 +8,17 @@ use crate::packets::stats::PacketStats;
 use crate::store::Backend;
 use crate::timestamp::Timestamp;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/stats", get(stats))
-        .route("/system/health", get(system_health))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(stats))
+        .routes(routes!(system_health))
 }
 
 fn ago(seconds: i64) -> Timestamp {
@@ -24,7 +26,7 @@ fn ago(seconds: i64) -> Timestamp {
     now.plus_seconds(-seconds).unwrap_or(now)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TenantStats {
     total_packets: i64,
     packets_by_status: BTreeMap<String, i64>,
@@ -35,6 +37,8 @@ struct TenantStats {
     active_ws_connections: i64,
 }
 
+#[utoipa::path(get, path = "/stats", tag = "stats",
+    responses((status = 200, description = "The caller's tenant", body = TenantStats)))]
 async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<TenantStats>, Error> {
     let stats = state
         .store
@@ -50,7 +54,7 @@ async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Ten
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SystemHealth {
     version: &'static str,
     uptime_seconds: u64,
@@ -65,6 +69,8 @@ struct SystemHealth {
     hitl_queue_depth: i64,
 }
 
+#[utoipa::path(get, path = "/system/health", tag = "stats",
+    responses((status = 200, description = "Every tenant", body = SystemHealth)))]
 async fn system_health(State(state): State<AppState>) -> Result<Json<SystemHealth>, Error> {
     let store = state.store.as_ref();
     let (day, hour): (PacketStats, PacketStats) = tokio::try_join!(

@@ -2,7 +2,7 @@
 //! as in the reference (tenant admins are the platform's operators; keys for a tenant are made with
 //! `POST /keys {"tenant_id": ...}`).
 
-use super::error::{body_problems, Error};
+use super::error::{body_problems, Error, ErrorBody};
 use super::extract::ApiJson;
 use super::keys::KeyView;
 use super::AppState;
@@ -10,18 +10,16 @@ use crate::tenants::{self, Tenant, TenantChanges, TenantCreate, TenantWrite};
 use crate::timestamp::Timestamp;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/tenants", get(list).post(create))
-        .route(
-            "/tenants/{tenant_id}",
-            get(fetch).patch(update).delete(delete),
-        )
-        .route("/tenants/{tenant_id}/keys", get(keys))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(fetch, update, delete))
+        .routes(routes!(keys))
 }
 
 fn not_found(id: &str) -> Error {
@@ -32,6 +30,8 @@ fn name_taken(name: &str) -> Error {
     Error::Conflict(json!(format!("Tenant '{name}' already exists")))
 }
 
+#[utoipa::path(post, path = "/tenants", tag = "tenants", request_body = TenantCreate,
+    responses((status = 201, description = "Created", body = Tenant), (status = 409, description = "A live tenant has that name", body = ErrorBody), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<TenantCreate>,
@@ -54,10 +54,14 @@ async fn create(
     }
 }
 
+#[utoipa::path(get, path = "/tenants", tag = "tenants",
+    responses((status = 200, description = "Live tenants, newest first", body = Vec<Tenant>)))]
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<Tenant>>, Error> {
     Ok(Json(state.store.list_tenants().await?))
 }
 
+#[utoipa::path(get, path = "/tenants/{tenant_id}", tag = "tenants", params(("tenant_id" = String, Path, description = "Tenant id (`default` for the seeded one)")),
+    responses((status = 200, description = "OK", body = Tenant), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn fetch(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -66,6 +70,8 @@ async fn fetch(
     tenant.map(Json).ok_or_else(|| not_found(&id))
 }
 
+#[utoipa::path(patch, path = "/tenants/{tenant_id}", tag = "tenants", params(("tenant_id" = String, Path, description = "Tenant id (`default` for the seeded one)")), request_body = TenantChanges,
+    responses((status = 200, description = "OK", body = Tenant), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -91,6 +97,8 @@ async fn update(
     }
 }
 
+#[utoipa::path(delete, path = "/tenants/{tenant_id}", tag = "tenants", params(("tenant_id" = String, Path, description = "Tenant id (`default` for the seeded one)")),
+    responses((status = 204, description = "Soft-deleted"), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -105,6 +113,8 @@ async fn delete(
 }
 
 /// The tenant's keys, newest first, revoked ones included.
+#[utoipa::path(get, path = "/tenants/{tenant_id}/keys", tag = "tenants", params(("tenant_id" = String, Path, description = "Tenant id (`default` for the seeded one)")),
+    responses((status = 200, description = "OK", body = Vec<KeyView>), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn keys(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -1,30 +1,34 @@
 //! `/api/v1/trusted-endpoints`: a tenant's own trusted endpoints (evaluator.md "Gate before comparison").
-//! Reading needs `reader`; adding and removing need `writer`.
+//! Reading, adding and removing all need `writer` (the trust list decides what counts as evidence).
 
-use super::error::{Error, Invalid};
+use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{ApiJson, Caller, PathId};
 use super::AppState;
 use crate::rules::TrustedEndpoint;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/trusted-endpoints", get(list).post(add))
-        .route("/trusted-endpoints/{endpoint_id}", delete(remove))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, add))
+        .routes(routes!(remove))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct NewEndpoint {
     url: String,
     #[serde(default)]
     methods: Vec<String>,
 }
 
+#[utoipa::path(get, path = "/trusted-endpoints", tag = "trust",
+    responses((status = 200, description = "OK", body = Vec<Object>)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -34,6 +38,8 @@ async fn list(
     ))
 }
 
+#[utoipa::path(post, path = "/trusted-endpoints", tag = "trust", request_body = NewEndpoint,
+    responses((status = 201, description = "Created", body = Object), (status = 422, description = "Not a usable URL template", body = ErrorBody)))]
 async fn add(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,6 +63,8 @@ async fn add(
     Ok((StatusCode::CREATED, Json(endpoint)))
 }
 
+#[utoipa::path(delete, path = "/trusted-endpoints/{endpoint_id}", tag = "trust", params(("endpoint_id" = Uuid, Path, description = "Trusted endpoint id")),
+    responses((status = 204, description = "Removed"), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,

@@ -6,7 +6,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// One entry of `GET /packets/{id}/history` (§8.1).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = PacketEvent)]
 pub struct NewEvent {
     pub id: Uuid,
     pub packet_id: Uuid,
@@ -32,7 +33,7 @@ pub struct AuditQuery {
 }
 
 /// One audit log entry: a history event under the audit log's names.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: Uuid,
     pub packet_id: Uuid,

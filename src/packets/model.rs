@@ -12,7 +12,7 @@ use uuid::Uuid;
 /// The packet-schema version every packet carries.
 pub const PACKET_SCHEMA_VERSION: &str = "1.0.0";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Created,
@@ -54,7 +54,7 @@ impl Status {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     Low,
@@ -86,7 +86,7 @@ impl Priority {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SourceAgent {
     pub id: String,
     pub name: String,
@@ -96,7 +96,7 @@ pub struct SourceAgent {
     pub version: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TargetAgent {
     pub id: String,
     pub name: String,
@@ -104,7 +104,7 @@ pub struct TargetAgent {
     pub framework: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Metadata {
     pub source_agent: SourceAgent,
     pub target_agent: TargetAgent,
@@ -120,7 +120,7 @@ pub struct Metadata {
     pub tags: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ConversationRole {
     User,
@@ -129,7 +129,7 @@ pub enum ConversationRole {
     Human,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ContextEntry {
     pub role: ConversationRole,
     pub content: String,
@@ -139,7 +139,7 @@ pub struct ContextEntry {
     pub metadata: Option<Map<String, Value>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Artifact {
     pub key: String,
     #[serde(deserialize_with = "artifact_value")]
@@ -159,7 +159,7 @@ fn artifact_value<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Value, D
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Context {
     pub summary: String,
     #[serde(default)]
@@ -170,7 +170,7 @@ pub struct Context {
     pub custom: Map<String, Value>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Decision {
     pub id: String,
     pub decision: String,
@@ -183,7 +183,7 @@ pub struct Decision {
     pub timestamp: Option<Timestamp>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PendingAction {
     pub id: String,
     pub description: String,
@@ -196,7 +196,7 @@ pub struct PendingAction {
     pub deadline: Option<Timestamp>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CompletedAction {
     pub id: String,
     pub description: String,
@@ -207,7 +207,7 @@ pub struct CompletedAction {
     pub completed_at: Option<Timestamp>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FailedAction {
     pub id: String,
     pub description: String,
@@ -216,7 +216,7 @@ pub struct FailedAction {
     pub retries_remaining: Option<i64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Actions {
     #[serde(default)]
     pub pending: Vec<PendingAction>,
@@ -226,7 +226,7 @@ pub struct Actions {
     pub failed: Vec<FailedAction>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DependencyType {
     Data,
@@ -236,7 +236,7 @@ pub enum DependencyType {
     Resource,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DependencyStatus {
     Blocked,
@@ -245,7 +245,7 @@ pub enum DependencyStatus {
     Unknown,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Dependency {
     pub id: String,
     #[serde(rename = "type")]
@@ -257,7 +257,7 @@ pub struct Dependency {
     pub source: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HitlCheckpoint {
     #[serde(default = "lax::yes", deserialize_with = "lax::bool")]
     pub required: bool,
@@ -279,7 +279,7 @@ pub struct HitlCheckpoint {
 }
 
 /// A stored packet, exactly as the API returns it (§2.5).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Packet {
     pub id: Uuid,
     pub version: String,
@@ -296,7 +296,7 @@ pub struct Packet {
 }
 
 /// `POST /packets` and the body of `POST /packets/{id}/chain` (§2.1). Unknown keys are ignored.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct PacketCreate {
     #[serde(default)]
     pub parent_packet_id: Option<Uuid>,
@@ -315,7 +315,7 @@ pub struct PacketCreate {
 }
 
 /// `PATCH /packets/{id}` (§2.10). Absent and `null` both mean "leave as is".
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PacketUpdate {
     #[serde(default)]
     pub status: Option<Status>,
@@ -332,7 +332,7 @@ pub struct PacketUpdate {
 }
 
 /// `POST /packets/{id}/claim`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct Claimant {
     pub agent_id: String,
     pub agent_name: String,
@@ -341,7 +341,7 @@ pub struct Claimant {
 }
 
 /// `POST /packets/{id}/respond`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct HumanResponse {
     pub response: String,
     pub responded_by: String,

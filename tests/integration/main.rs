@@ -12,6 +12,7 @@ mod evaluations;
 mod jsonpath_cts;
 mod keys;
 mod limits;
+mod openapi;
 mod ops;
 mod packets;
 mod proxy;
