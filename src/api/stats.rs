@@ -4,7 +4,7 @@
 use super::error::Error;
 use super::extract::Caller;
 use super::AppState;
-use crate::packets::stats::PacketStats;
+use crate::packets::stats::{AgentCount, PacketStats, PoolFigures, SystemFigures};
 use crate::store::Backend;
 use crate::timestamp::Timestamp;
 use axum::extract::State;
@@ -64,19 +64,46 @@ struct SystemHealth {
     packets_created_last_1h: i64,
     packets_created_last_24h: i64,
     avg_time_to_claim_seconds: Option<f64>,
+    /// Mean seconds from claim to completion.
+    avg_time_to_complete_seconds: Option<f64>,
+    active_agents: i64,
+    total_agents_seen: i64,
+    top_agents: Vec<AgentCount>,
     /// Packets nobody has claimed yet (status `created`).
     packets_waiting: i64,
+    oldest_waiting_packet_age_seconds: Option<f64>,
+    /// Claimed or in progress.
+    claimed_not_completed: i64,
     hitl_queue_depth: i64,
+    /// Webhooks are not registered or delivered by this server yet, so these are zero and null.
+    total_webhooks: i64,
+    recent_deliveries_1h: i64,
+    failed_deliveries_1h: i64,
+    avg_delivery_latency_ms: Option<f64>,
+    db_size_bytes: Option<i64>,
+    /// PostgreSQL only.
+    connection_pool: Option<PoolFigures>,
+    active_api_keys: i64,
+    /// Requests in the current clock hour by tenant id, as the rate limiter counts them (empty with
+    /// `--no-rate-limits`; the reference names this field per key but keys it by tenant too).
+    requests_last_1h_per_key: BTreeMap<String, i64>,
 }
 
 #[utoipa::path(get, path = "/system/health", tag = "stats",
     responses((status = 200, description = "Every tenant", body = SystemHealth)))]
 async fn system_health(State(state): State<AppState>) -> Result<Json<SystemHealth>, Error> {
     let store = state.store.as_ref();
-    let (day, hour): (PacketStats, PacketStats) = tokio::try_join!(
+    let now = Timestamp::now();
+    let second = now.micros().div_euclid(1_000_000);
+    let hour_start = second - second.rem_euclid(3600);
+    let (day, hour, figures): (PacketStats, PacketStats, SystemFigures) = tokio::try_join!(
         store.packet_stats(None, ago(24 * 3600)),
         store.packet_stats(None, ago(3600)),
+        store.system_figures(hour_start),
     )?;
+    let oldest_waiting_packet_age_seconds = figures
+        .oldest_waiting_created_at
+        .map(|created| (now.micros() - created.micros()).max(0) as f64 / 1e6);
     Ok(Json(SystemHealth {
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started.elapsed().as_secs(),
@@ -85,6 +112,20 @@ async fn system_health(State(state): State<AppState>) -> Result<Json<SystemHealt
             Backend::Postgres => "postgresql",
         },
         packets_waiting: day.in_status("created"),
+        claimed_not_completed: day.in_status("claimed") + day.in_status("in_progress"),
+        oldest_waiting_packet_age_seconds,
+        avg_time_to_complete_seconds: figures.avg_time_to_complete_seconds,
+        active_agents: figures.active_agents,
+        total_agents_seen: figures.total_agents_seen,
+        top_agents: figures.top_agents,
+        total_webhooks: 0,
+        recent_deliveries_1h: 0,
+        failed_deliveries_1h: 0,
+        avg_delivery_latency_ms: None,
+        db_size_bytes: figures.db_size_bytes,
+        connection_pool: figures.connection_pool,
+        active_api_keys: figures.active_api_keys,
+        requests_last_1h_per_key: figures.requests_this_hour_by_tenant,
         hitl_queue_depth: day.in_status("awaiting_human"),
         total_packets: day.total_packets,
         packets_created_last_1h: hour.packets_since,

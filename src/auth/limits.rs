@@ -16,6 +16,9 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Mutex;
 
+/// How a tenant's hour window is named among the rate windows.
+pub const TENANT_HOUR_SCOPE: &str = "hour:tenant:";
+
 /// Length of the sliding window, in seconds.
 pub const MINUTE: i64 = 60;
 const HOUR: i64 = 3600;
@@ -154,7 +157,7 @@ impl Subject<'_> {
     /// Distinct from every minute scope: one table holds both kinds of window.
     fn hour_scope(&self) -> String {
         match self {
-            Subject::Key(key) => format!("hour:tenant:{}", key.tenant_id),
+            Subject::Key(key) => format!("{TENANT_HOUR_SCOPE}{}", key.tenant_id),
             Subject::Anonymous(address) => format!("hour:ip:{address}"),
         }
     }
@@ -358,6 +361,30 @@ impl MemoryCounters {
             counts.hour = slot.1;
         }
         counts
+    }
+
+    /// Requests counted this hour, by scope with `prefix` removed, for scopes starting with `prefix`.
+    pub fn hour_counts(
+        &self,
+        prefix: &str,
+        hour_start: i64,
+    ) -> std::collections::BTreeMap<String, i64> {
+        let state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        state
+            .hours
+            .iter()
+            .filter(|(_, (start, _))| *start == hour_start)
+            .filter_map(|(scope, (_, requests))| {
+                let name = scope.strip_prefix(prefix)?;
+                Some((
+                    name.to_string(),
+                    i64::try_from(*requests).unwrap_or(i64::MAX),
+                ))
+            })
+            .collect()
     }
 
     pub fn refund(&self, scope: &str, second: i64) {

@@ -31,3 +31,40 @@ impl PacketStats {
         self.packets_by_status.get(status).copied().unwrap_or(0)
     }
 }
+
+/// One agent and how many packets name it (as source or target).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AgentCount {
+    pub agent_id: String,
+    pub packet_count: i64,
+}
+
+/// The store's figures across every tenant for `GET /system/health` (§9.4), beyond [`PacketStats`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SystemFigures {
+    /// Mean of completion time − `claimed_at` over completed packets.
+    pub avg_time_to_complete_seconds: Option<f64>,
+    /// Distinct target agents of packets claimed, in progress or awaiting a human.
+    pub active_agents: i64,
+    /// Distinct agent ids that appear as a source or a target.
+    pub total_agents_seen: i64,
+    /// The five agents named by the most packets, most first.
+    pub top_agents: Vec<AgentCount>,
+    /// When the oldest packet nobody has claimed yet was created.
+    pub oldest_waiting_created_at: Option<crate::timestamp::Timestamp>,
+    /// Keys not revoked, every tenant.
+    pub active_api_keys: i64,
+    /// Size of the database on disk.
+    pub db_size_bytes: Option<i64>,
+    /// Connections open and idle in the pool (PostgreSQL; the SQLite store has fixed pools).
+    pub connection_pool: Option<PoolFigures>,
+    /// Requests each tenant made in the current clock hour, as the rate limiter counted them.
+    pub requests_this_hour_by_tenant: BTreeMap<String, i64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PoolFigures {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}

@@ -16,7 +16,7 @@ use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{AuditQuery, NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
-use crate::packets::stats::PacketStats;
+use crate::packets::stats::{PacketStats, SystemFigures};
 use crate::records::{Record, RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
 use crate::schemas::Schema;
@@ -170,6 +170,8 @@ pub trait Store: Send + Sync + 'static {
         since: Timestamp,
     ) -> Result<PacketStats, StoreError>;
     /// Packets awaiting a human, oldest first.
+    /// Figures across every tenant for `/system/health`; `hour_start` picks the rate window counted.
+    async fn system_figures(&self, hour_start: i64) -> Result<SystemFigures, StoreError>;
     async fn list_awaiting(
         &self,
         tenant: &str,

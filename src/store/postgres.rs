@@ -5,13 +5,13 @@ use super::{
     insert_chunks, not_inserted, sealed_record, unique_violation, Backend, KeyChange, Store,
     StoreError, StoreOptions, StoredPacket,
 };
-use crate::auth::limits::{RateCounts, RateHit};
+use crate::auth::limits::{RateCounts, RateHit, TENANT_HOUR_SCOPE};
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{AuditQuery, NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
-use crate::packets::stats::PacketStats;
+use crate::packets::stats::{AgentCount, PacketStats, PoolFigures, SystemFigures};
 use crate::records::{RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
 use crate::schemas::Schema;
@@ -701,6 +701,81 @@ impl Store for PostgresStore {
                 .insert(row.try_get("status")?, count);
         }
         Ok(stats)
+    }
+
+    async fn system_figures(&self, hour_start: i64) -> Result<SystemFigures, StoreError> {
+        let complete_time = sqlx::query_scalar(
+            "SELECT avg(extract(epoch FROM (updated_at - (doc #>> '{metadata,claimed_at}')::timestamptz)))::float8
+             FROM packets WHERE status = 'completed' AND doc #>> '{metadata,claimed_at}' IS NOT NULL",
+        )
+        .fetch_one(&self.pool);
+        let active_agents = sqlx::query_scalar(
+            "SELECT count(DISTINCT target_agent_id) FROM packets
+             WHERE status IN ('claimed', 'in_progress', 'awaiting_human')",
+        )
+        .fetch_one(&self.pool);
+        let agents_seen = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT source_agent_id FROM packets UNION SELECT target_agent_id FROM packets) AS seen",
+        )
+        .fetch_one(&self.pool);
+        let top_agents = sqlx::query(
+            "SELECT agent_id, count(*) AS n FROM (SELECT source_agent_id AS agent_id FROM packets
+                                                  UNION ALL SELECT target_agent_id FROM packets) AS named
+             GROUP BY agent_id ORDER BY n DESC, agent_id LIMIT 5",
+        )
+        .fetch_all(&self.pool);
+        let oldest_waiting =
+            sqlx::query_scalar("SELECT min(created_at) FROM packets WHERE status = 'created'")
+                .fetch_one(&self.pool);
+        let active_keys = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE NOT revoked")
+            .fetch_one(&self.pool);
+        let size =
+            sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(&self.pool);
+        let hour_counts = sqlx::query(
+            "SELECT substr(scope, length($1) + 1) AS tenant, hits FROM rate_windows
+             WHERE starts_with(scope, $1) AND window_start = $2",
+        )
+        .bind(TENANT_HOUR_SCOPE)
+        .bind(hour_start)
+        .fetch_all(&self.pool);
+        let (complete, active_agents, total_agents_seen, top, oldest, active_api_keys, size, hours) =
+            tokio::try_join!(
+                complete_time,
+                active_agents,
+                agents_seen,
+                top_agents,
+                oldest_waiting,
+                active_keys,
+                size,
+                hour_counts
+            )?;
+        let oldest: Option<DateTime<Utc>> = oldest;
+        Ok(SystemFigures {
+            avg_time_to_complete_seconds: complete,
+            active_agents,
+            total_agents_seen,
+            top_agents: top
+                .iter()
+                .map(|row| {
+                    Ok(AgentCount {
+                        agent_id: row.try_get("agent_id")?,
+                        packet_count: row.try_get("n")?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+            oldest_waiting_created_at: oldest.map(Timestamp::from_datetime),
+            active_api_keys,
+            db_size_bytes: Some(size),
+            connection_pool: Some(PoolFigures {
+                size: self.pool.size(),
+                idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+                max: self.pool.options().get_max_connections(),
+            }),
+            requests_this_hour_by_tenant: hours
+                .iter()
+                .map(|row| Ok((row.try_get("tenant")?, row.try_get("hits")?)))
+                .collect::<Result<_, StoreError>>()?,
+        })
     }
 
     async fn list_awaiting(

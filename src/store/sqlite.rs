@@ -5,13 +5,13 @@ use super::{
     evaluations_from, insert_chunks, not_inserted, record_summaries, sealed_record,
     unique_violation, Backend, KeyChange, Store, StoreError, StoreOptions, StoredPacket,
 };
-use crate::auth::limits::{MemoryCounters, RateCounts, RateHit};
+use crate::auth::limits::{MemoryCounters, RateCounts, RateHit, TENANT_HOUR_SCOPE};
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{AuditQuery, NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
-use crate::packets::stats::PacketStats;
+use crate::packets::stats::{AgentCount, PacketStats, SystemFigures};
 use crate::records::{RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
 use crate::schemas::Schema;
@@ -729,6 +729,70 @@ impl Store for SqliteStore {
                 .insert(row.try_get("status")?, count);
         }
         Ok(stats)
+    }
+
+    async fn system_figures(&self, hour_start: i64) -> Result<SystemFigures, StoreError> {
+        let complete_time = sqlx::query_scalar(
+            "SELECT avg(updated_at / 1000000.0
+                        - (julianday(json_extract(doc, '$.metadata.claimed_at')) - 2440587.5) * 86400.0)
+             FROM packets WHERE status = 'completed' AND json_extract(doc, '$.metadata.claimed_at') IS NOT NULL",
+        )
+        .fetch_one(&self.reader);
+        let active_agents = sqlx::query_scalar(
+            "SELECT count(DISTINCT target_agent_id) FROM packets
+             WHERE status IN ('claimed', 'in_progress', 'awaiting_human')",
+        )
+        .fetch_one(&self.reader);
+        let agents_seen = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT source_agent_id FROM packets UNION SELECT target_agent_id FROM packets)",
+        )
+        .fetch_one(&self.reader);
+        let top_agents = sqlx::query(
+            "SELECT agent_id, count(*) AS n FROM (SELECT source_agent_id AS agent_id FROM packets
+                                                  UNION ALL SELECT target_agent_id FROM packets)
+             GROUP BY agent_id ORDER BY n DESC, agent_id LIMIT 5",
+        )
+        .fetch_all(&self.reader);
+        let oldest_waiting =
+            sqlx::query_scalar("SELECT min(created_at) FROM packets WHERE status = 'created'")
+                .fetch_one(&self.reader);
+        let active_keys = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE revoked = 0")
+            .fetch_one(&self.reader);
+        let size = sqlx::query_scalar(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+        )
+        .fetch_one(&self.reader);
+        let (complete, active_agents, total_agents_seen, top, oldest, active_api_keys, size) = tokio::try_join!(
+            complete_time,
+            active_agents,
+            agents_seen,
+            top_agents,
+            oldest_waiting,
+            active_keys,
+            size
+        )?;
+        let oldest: Option<i64> = oldest;
+        Ok(SystemFigures {
+            avg_time_to_complete_seconds: complete,
+            active_agents,
+            total_agents_seen,
+            top_agents: top
+                .iter()
+                .map(|row| {
+                    Ok(AgentCount {
+                        agent_id: row.try_get("agent_id")?,
+                        packet_count: row.try_get("n")?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+            oldest_waiting_created_at: oldest.map(micros_to_timestamp).transpose()?,
+            active_api_keys,
+            db_size_bytes: Some(size),
+            connection_pool: None,
+            requests_this_hour_by_tenant: self
+                .rate_windows
+                .hour_counts(TENANT_HOUR_SCOPE, hour_start),
+        })
     }
 
     async fn list_awaiting(
