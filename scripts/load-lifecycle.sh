@@ -2,11 +2,13 @@
 # Measures packet lifecycles (create → claim → in_progress → complete), creates, list requests and whole
 # evaluation requests (10 claims over a stored 20 KB record, verdict stored) per second with p50/p99 latency at
 # concurrency 1/10/50, on SQLite and on PostgreSQL. The server is pinned to core 0 and
-# the load generator to core 1, as the DESIGN.md budgets assume. Rate limits do not exist yet; nothing to turn off.
+# the load generator to core 1, as the DESIGN.md budgets assume. The server runs with --no-rate-limits;
+# LIMITS=counted keeps the rate limiter counting every request with limits too high to refuse any (its cost).
 #
 #   scripts/load-lifecycle.sh [SECONDS_PER_LEVEL]      (PostgreSQL from HANDOFFRAIL_BENCH_POSTGRES_URL,
 #                                                       default postgres://postgres@127.0.0.1:5432;
-#                                                       MODES="lifecycle create list evaluate" to choose)
+#                                                       MODES="lifecycle create list evaluate" to choose;
+#                                                       BACKENDS="sqlite postgres" to choose)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -20,6 +22,11 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 
 # One fresh server (and database) per measurement, so each starts from the same state.
 modes=${MODES:-lifecycle create list evaluate}
+case "${LIMITS:-off}" in
+  off) limits=(--no-rate-limits) ;;
+  counted) limits=(--rate-limit-per-minute 1000000000 --rate-limit-per-hour free=1000000000,pro=1000000000,business=1000000000) ;;
+  *) echo "LIMITS is off or counted" >&2; exit 2 ;;
+esac
 
 measure() {
   local label=$1 url=$2 mode=$3 seed=$4 data_dir
@@ -30,7 +37,7 @@ measure() {
   fi
   HANDOFFRAIL_ADMIN_KEY=$key HANDOFFRAIL_LOG=warn taskset -c 0 target/release/handoffrail serve \
     --port "$port" --data-dir "$data_dir" --database-url "${url:-sqlite://$data_dir/handoffrail.db}" \
-    >"$data_dir/server.log" 2>&1 &
+    "${limits[@]}" >"$data_dir/server.log" 2>&1 &
   local server=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.1; done
   if [ "$mode" = lifecycle ]; then echo "# $label: idle RSS $(ps -o rss= -p "$server" | tr -d ' ') KiB"; fi
@@ -46,7 +53,7 @@ measure() {
   rm -rf "$data_dir"
 }
 
-for backend in sqlite postgres; do
+for backend in ${BACKENDS:-sqlite postgres}; do
   url=""
   [ "$backend" = postgres ] && url="$pg_server/handoffrail_bench"
   measure "$backend" "$url" lifecycle ""
