@@ -63,7 +63,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     responses((status = 200, description = "This OpenAPI document", body = Object)))]
 async fn openapi_json() -> impl IntoResponse {
     static DOCUMENT: LazyLock<String> =
-        LazyLock::new(|| super::openapi().to_json().unwrap_or_default());
+        LazyLock::new(|| super::openapi::openapi().to_json().unwrap_or_default());
     (
         [(header::CONTENT_TYPE, "application/json")],
         DOCUMENT.as_str(),
