@@ -54,17 +54,8 @@ impl Schema {
 /// never validate anything is refused when it is registered, not at every create that names it.
 pub fn check(request: &SchemaCreate) -> Vec<(&'static str, String)> {
     let mut problems = Vec::new();
-    let length = request.name.chars().count();
-    if request.name.trim().is_empty() {
-        problems.push((
-            "name",
-            "String should have at least 1 character".to_string(),
-        ));
-    } else if length > 128 {
-        problems.push((
-            "name",
-            "String should have at most 128 characters".to_string(),
-        ));
+    if let Some(problem) = crate::tenants::name_problem(&request.name) {
+        problems.push(("name", problem));
     }
     if request.version < 1 {
         problems.push((

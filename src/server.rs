@@ -323,8 +323,11 @@ async fn prune_limits(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
             _ = stop.changed() => return,
         }
-        let second = Timestamp::now().micros().div_euclid(1_000_000);
-        if let Err(error) = state.store.prune_limits(second).await {
+        if let Err(error) = state
+            .store
+            .prune_limits(Timestamp::now().unix_seconds())
+            .await
+        {
             tracing::warn!(?error, "pruning rate windows failed");
         }
     }

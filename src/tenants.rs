@@ -64,25 +64,26 @@ pub enum TenantWrite {
     NotFound,
 }
 
+/// What is wrong with a name of something a user registers (a tenant, a schema): the reference allows
+/// 1–128 characters, not all blank.
+pub fn name_problem(name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        Some("String should have at least 1 character".to_string())
+    } else if name.chars().count() > 128 {
+        Some("String should have at most 128 characters".to_string())
+    } else {
+        None
+    }
+}
+
 /// What is wrong with a name or quota, as (field, message).
 pub fn check(
     name: Option<&str>,
     quotas: [(&'static str, Option<i64>); 2],
 ) -> Vec<(&'static str, String)> {
     let mut problems = Vec::new();
-    if let Some(name) = name {
-        let length = name.trim().chars().count();
-        if length == 0 {
-            problems.push((
-                "name",
-                "String should have at least 1 character".to_string(),
-            ));
-        } else if name.chars().count() > 128 {
-            problems.push((
-                "name",
-                "String should have at most 128 characters".to_string(),
-            ));
-        }
+    if let Some(problem) = name.and_then(name_problem) {
+        problems.push(("name", problem));
     }
     for (field, value) in quotas {
         if value.is_some_and(|value| value < 0) {

@@ -31,6 +31,11 @@ impl Timestamp {
         self.0.timestamp_micros()
     }
 
+    /// Whole seconds since the Unix epoch (rounded down).
+    pub fn unix_seconds(&self) -> i64 {
+        self.0.timestamp()
+    }
+
     /// This time plus `seconds`, or `None` past the representable range.
     pub fn plus_seconds(&self, seconds: i64) -> Option<Self> {
         let delta = chrono::TimeDelta::try_seconds(seconds)?;

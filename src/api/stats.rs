@@ -4,6 +4,7 @@
 use super::error::Error;
 use super::extract::Caller;
 use super::AppState;
+use crate::auth::limits::hour_start;
 use crate::packets::stats::{AgentCount, PacketStats, PoolFigures, SystemFigures};
 use crate::store::Backend;
 use crate::timestamp::Timestamp;
@@ -94,8 +95,7 @@ struct SystemHealth {
 async fn system_health(State(state): State<AppState>) -> Result<Json<SystemHealth>, Error> {
     let store = state.store.as_ref();
     let now = Timestamp::now();
-    let second = now.micros().div_euclid(1_000_000);
-    let hour_start = second - second.rem_euclid(3600);
+    let hour_start = hour_start(now.unix_seconds());
     let (day, hour, figures): (PacketStats, PacketStats, SystemFigures) = tokio::try_join!(
         store.packet_stats(None, ago(24 * 3600)),
         store.packet_stats(None, ago(3600)),

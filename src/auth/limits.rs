@@ -24,6 +24,11 @@ pub const MINUTE: i64 = 60;
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
 
+/// The Unix second at which the clock hour holding `second` began.
+pub fn hour_start(second: i64) -> i64 {
+    second - second.rem_euclid(HOUR)
+}
+
 /// One number per tier, written `free=100,pro=1000,business=10000` on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TierTable {
@@ -232,8 +237,8 @@ impl Limiter {
         if per_minute == 0 && per_hour == 0 {
             return Ok(None);
         }
-        let second = now.micros().div_euclid(1_000_000);
-        let hour_start = second - second.rem_euclid(HOUR);
+        let second = now.unix_seconds();
+        let hour_start = hour_start(second);
         let hit = RateHit {
             minute: (per_minute > 0).then(|| subject.minute_scope()),
             hour: (per_hour > 0).then(|| subject.hour_scope()),
@@ -242,48 +247,47 @@ impl Limiter {
         };
         let counts = store.count_request(&hit).await?;
         let to_next_hour = (hour_start + HOUR - second).max(1) as u64;
-        if per_minute > 0 && counts.minute > per_minute {
-            if let Some(scope) = &hit.minute {
-                store.refund_request(scope, second).await?;
+        // Over the minute: wait until its oldest request leaves. Over the hour: until the next clock hour.
+        let refusal = if per_minute > 0 && counts.minute > per_minute {
+            Some((
+                per_minute,
+                (counts.oldest_second + MINUTE - second).max(1) as u64,
+            ))
+        } else if per_hour > 0 && counts.hour > per_hour {
+            Some((per_hour, to_next_hour))
+        } else {
+            None
+        };
+        let quota = match refusal {
+            Some((limit, wait)) => {
+                // A refused request does not use up the key's minute (it still counts in the hour).
+                if let Some(scope) = &hit.minute {
+                    store.refund_request(scope, second).await?;
+                }
+                Quota {
+                    limit,
+                    remaining: 0,
+                    reset: wait,
+                    tier,
+                    retry_after: Some(wait),
+                }
             }
-            let wait = (counts.oldest_second + MINUTE - second).max(1) as u64;
-            return Ok(Some(Quota {
-                limit: per_minute,
-                remaining: 0,
-                reset: wait,
-                tier,
-                retry_after: Some(wait),
-            }));
-        }
-        if per_hour > 0 && counts.hour > per_hour {
-            if let Some(scope) = &hit.minute {
-                store.refund_request(scope, second).await?;
-            }
-            return Ok(Some(Quota {
-                limit: per_hour,
-                remaining: 0,
-                reset: to_next_hour,
-                tier,
-                retry_after: Some(to_next_hour),
-            }));
-        }
-        Ok(Some(if per_minute > 0 {
-            Quota {
+            None if per_minute > 0 => Quota {
                 limit: per_minute,
                 remaining: per_minute - counts.minute,
                 reset: MINUTE as u64,
                 tier,
                 retry_after: None,
-            }
-        } else {
-            Quota {
+            },
+            None => Quota {
                 limit: per_hour,
                 remaining: per_hour - counts.hour,
                 reset: to_next_hour,
                 tier,
                 retry_after: None,
-            }
-        }))
+            },
+        };
+        Ok(Some(quota))
     }
 
     /// Takes one of the tenant's creates for today (a whole batch takes one). `Err(seconds)` when the
@@ -298,7 +302,7 @@ impl Limiter {
         if !self.settings.enabled || cap == 0 {
             return Ok(Ok(()));
         }
-        let second = now.micros().div_euclid(1_000_000);
+        let second = now.unix_seconds();
         let day = second.div_euclid(DAY);
         if store.take_daily_slot(&key.tenant_id, day, cap).await? {
             Ok(Ok(()))
@@ -412,8 +416,8 @@ impl MemoryState {
                 .back()
                 .is_some_and(|(second, _)| *second > now - MINUTE)
         });
-        let hour_start = now - now.rem_euclid(HOUR);
-        self.hours.retain(|_, (start, _)| *start == hour_start);
+        let current = hour_start(now);
+        self.hours.retain(|_, (start, _)| *start == current);
     }
 }
 
@@ -426,7 +430,7 @@ mod tests {
             minute: Some("key:a".into()),
             hour: Some("tenant:t".into()),
             second,
-            hour_start: second - second.rem_euclid(HOUR),
+            hour_start: hour_start(second),
         }
     }
 
