@@ -3,7 +3,9 @@
 
 use crate::auth::limits::{LimitSettings, TierTable};
 use crate::auth::Tier;
+use crate::listener::ConnectionLimits;
 use crate::store::{SqliteSynchronous, StoreOptions};
+use crate::verify::Limits;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -59,7 +61,120 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub limits: LimitConfig,
     #[command(flatten)]
+    pub evaluation: EvaluationConfig,
+    #[command(flatten)]
+    pub connections: ConnectionConfig,
+    #[command(flatten)]
     pub proxy: ProxyConfig,
+}
+
+/// Caps and deadlines of every listener (API and proxy alike).
+#[derive(Clone, Debug, clap::Args)]
+pub struct ConnectionConfig {
+    /// Open connections per listener; one more is answered 503 and closed [default: 10000, or less when the
+    /// open-files limit cannot hold that many]
+    #[arg(long, env = "HANDOFFRAIL_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request head; a kept-alive connection that sends nothing for this long
+    /// is closed.
+    #[arg(long, env = "HANDOFFRAIL_HEADER_TIMEOUT", default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Seconds without a byte in either direction before a connection or CONNECT tunnel is closed.
+    #[arg(long, env = "HANDOFFRAIL_IDLE_TIMEOUT", default_value_t = 120.0)]
+    pub idle_timeout: f64,
+    /// Seconds an agent has to finish the TLS handshake inside a CONNECT tunnel.
+    #[arg(
+        long,
+        env = "HANDOFFRAIL_TLS_HANDSHAKE_TIMEOUT",
+        default_value_t = 10.0
+    )]
+    pub tls_handshake_timeout: f64,
+}
+
+impl ConnectionConfig {
+    pub fn limits(&self) -> ConnectionLimits {
+        let defaults = ConnectionLimits::default();
+        let seconds =
+            |value: f64, default: Duration| Duration::try_from_secs_f64(value).unwrap_or(default);
+        ConnectionLimits {
+            max_connections: self.max_connections.max(1),
+            header_timeout: seconds(self.header_timeout, defaults.header_timeout),
+            idle_timeout: seconds(self.idle_timeout, defaults.idle_timeout),
+            tls_handshake_timeout: seconds(
+                self.tls_handshake_timeout,
+                defaults.tls_handshake_timeout,
+            ),
+        }
+    }
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        let limits = ConnectionLimits::default();
+        ConnectionConfig {
+            max_connections: limits.max_connections,
+            header_timeout: limits.header_timeout.as_secs_f64(),
+            idle_timeout: limits.idle_timeout.as_secs_f64(),
+            tls_handshake_timeout: limits.tls_handshake_timeout.as_secs_f64(),
+        }
+    }
+}
+
+/// What one evaluation request may cost (docs/evaluator.md "Limits"): past a limit, the claims not yet
+/// decided are ERROR `resource_limit`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct EvaluationConfig {
+    /// Steps per evaluation request: one per JSON node visited, selected or compared.
+    #[arg(long, env = "HANDOFFRAIL_EVAL_MAX_STEPS", default_value_t = Limits::default().steps)]
+    pub eval_max_steps: u64,
+    /// Milliseconds of evaluation per request (after its evidence is loaded).
+    #[arg(long, env = "HANDOFFRAIL_EVAL_TIMEOUT_MS", default_value_t = 2000)]
+    pub eval_timeout_ms: u64,
+    /// Longest JSONPath, in bytes.
+    #[arg(long, env = "HANDOFFRAIL_EVAL_MAX_PATH_BYTES", default_value_t = Limits::default().path_bytes)]
+    pub eval_max_path_bytes: usize,
+    /// Deepest nesting of filters, parentheses and function calls in a JSONPath.
+    #[arg(long, env = "HANDOFFRAIL_EVAL_MAX_PATH_DEPTH", default_value_t = Limits::default().path_depth)]
+    pub eval_max_path_depth: usize,
+    /// Response bytes of evidence one request may load (K/M/G suffixes); references past it are
+    /// `resource_limit`.
+    #[arg(long, env = "HANDOFFRAIL_EVAL_MAX_EVIDENCE", default_value = "64MiB", value_parser = parse_size)]
+    pub eval_max_evidence: u64,
+    /// Evaluations run at once (each on a thread of its own); more wait their turn [default: CPU cores].
+    #[arg(long, env = "HANDOFFRAIL_EVAL_CONCURRENCY")]
+    pub eval_concurrency: Option<usize>,
+}
+
+impl EvaluationConfig {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            steps: self.eval_max_steps,
+            time: Duration::from_millis(self.eval_timeout_ms),
+            path_bytes: self.eval_max_path_bytes,
+            path_depth: self.eval_max_path_depth,
+            ..Limits::default()
+        }
+    }
+
+    pub fn concurrency(&self) -> usize {
+        self.eval_concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |cores| cores.get()))
+            .max(1)
+    }
+}
+
+impl Default for EvaluationConfig {
+    fn default() -> Self {
+        let limits = Limits::default();
+        EvaluationConfig {
+            eval_max_steps: limits.steps,
+            eval_timeout_ms: limits.time.as_millis() as u64,
+            eval_max_path_bytes: limits.path_bytes,
+            eval_max_path_depth: limits.path_depth,
+            eval_max_evidence: 64 << 20,
+            eval_concurrency: None,
+        }
+    }
 }
 
 /// Tiers and rate limits (spec §5.4–5.5, decision 5). Per-tier values are written
@@ -220,6 +335,8 @@ impl ServeConfig {
             rules: None,
             admin_key: None,
             limits: LimitConfig::default(),
+            evaluation: EvaluationConfig::default(),
+            connections: ConnectionConfig::default(),
             proxy: ProxyConfig {
                 port: 0,
                 ..ProxyConfig::default()

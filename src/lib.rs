@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod evaluations;
 pub mod intercept;
+pub mod listener;
 pub mod packets;
 pub mod records;
 pub mod rules;

@@ -100,6 +100,11 @@ impl Server {
             metrics.watch_recorder(proxy.recorder_stats());
         }
         let limiter = Arc::new(crate::auth::limits::Limiter::new(config.limits.settings()));
+        let evaluations = Arc::new(crate::evaluations::Capacity::new(
+            config.evaluation.limits(),
+            config.evaluation.eval_max_evidence,
+            config.evaluation.concurrency(),
+        ));
         let state = AppState {
             store,
             limiter,
@@ -110,6 +115,7 @@ impl Server {
             rules,
             ca,
             schemas: Default::default(),
+            evaluations,
             started: std::time::Instant::now(),
         };
         Ok(Self {

@@ -34,9 +34,10 @@ async fn create(
     let rules = state.rules.current();
     let context = Context {
         store: state.store.as_ref(),
-        record_key: &state.record_key,
-        rules: &rules,
+        record_key: state.record_key.clone(),
+        rules,
         tenant: caller.tenant(),
+        capacity: &state.evaluations,
     };
     match run_evaluation(&context, &payload).await {
         Ok(evaluation) => {
@@ -49,6 +50,7 @@ async fn create(
             message,
         ))),
         Err(EvaluationError::Store(error)) => Err(error.into()),
+        Err(error @ EvaluationError::Internal(_)) => Err(Error::Internal(error.into())),
     }
 }
 

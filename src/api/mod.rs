@@ -55,6 +55,8 @@ pub struct AppState {
     pub limiter: Arc<crate::auth::limits::Limiter>,
     /// Compiled validators of registered schemas (`schema_id` on create, chain and batch).
     pub schemas: Arc<crate::schemas::SchemaRegistry>,
+    /// Evaluation budgets and the slots that bound how many run at once.
+    pub evaluations: Arc<crate::evaluations::Capacity>,
     /// When this process started serving (`uptime_seconds`).
     pub started: std::time::Instant,
 }

@@ -6,7 +6,7 @@
 use super::{ClientArgs, Format};
 use crate::auth::DEFAULT_TENANT;
 use crate::client::{Client, ClientError};
-use crate::evaluations::{run_evaluation, Context, EvaluationError, StoredEvaluation};
+use crate::evaluations::{run_evaluation, Capacity, Context, EvaluationError, StoredEvaluation};
 use crate::records::import::{self, Importer};
 use crate::records::{Keyring, RecordKey};
 use crate::rules::{Rules, TrustList};
@@ -194,9 +194,10 @@ async fn offline(
         .map_err(|error| Failure::Infrastructure(error.to_string()))?;
     let context = Context {
         store: store.as_ref(),
-        record_key: &key,
-        rules: &rules,
+        record_key: std::sync::Arc::new(key),
+        rules: std::sync::Arc::new(rules),
         tenant: DEFAULT_TENANT,
+        capacity: &Capacity::default(),
     };
     run_evaluation(&context, payload)
         .await
@@ -205,6 +206,7 @@ async fn offline(
                 Failure::Input(format!("invalid payload: {message}"))
             }
             EvaluationError::Store(error) => Failure::Infrastructure(error.to_string()),
+            EvaluationError::Internal(error) => Failure::Infrastructure(error),
         })
 }
 

@@ -11,10 +11,12 @@ use crate::rules::{EndpointPattern, Rules, TrustList};
 use crate::store::{Store, StoreError};
 use crate::timestamp::Timestamp;
 use crate::verify::claim::Check;
-use crate::verify::{self, Evidence, EvidenceRef, Payload};
+use crate::verify::{self, Evidence, EvidenceRef, Limits, Payload};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 /// A record id minted this recently may still be in the recorder's batch: wait for it before calling it
@@ -27,9 +29,36 @@ const ACTION_RULE_WINDOW: i64 = 500;
 
 pub struct Context<'a> {
     pub store: &'a dyn Store,
-    pub record_key: &'a RecordKey,
-    pub rules: &'a Rules,
+    pub record_key: Arc<RecordKey>,
+    pub rules: Arc<Rules>,
     pub tenant: &'a str,
+    pub capacity: &'a Capacity,
+}
+
+/// What evaluations may use on this server: the budget of each request and how many run at once.
+#[derive(Debug)]
+pub struct Capacity {
+    pub limits: Limits,
+    /// Response bytes of evidence one request may load.
+    pub max_evidence: u64,
+    /// One permit per evaluation running: each holds a thread of the blocking pool and its evidence in memory.
+    slots: Semaphore,
+}
+
+impl Capacity {
+    pub fn new(limits: Limits, max_evidence: u64, concurrency: usize) -> Capacity {
+        Capacity {
+            limits,
+            max_evidence,
+            slots: Semaphore::new(concurrency.max(1)),
+        }
+    }
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Capacity::new(Limits::default(), 64 << 20, 1)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +68,9 @@ pub enum EvaluationError {
     Malformed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The evaluation thread failed (a bug): logged, answered as an internal error.
+    #[error("evaluation failed: {0}")]
+    Internal(String),
 }
 
 /// What a reference resolved to, after the gates; owned, so the evaluator can borrow from it.
@@ -49,6 +81,7 @@ enum Found {
     Tampered,
     Untrusted,
     Unavailable,
+    TooLarge,
 }
 
 impl Found {
@@ -60,8 +93,17 @@ impl Found {
             Found::Tampered => Evidence::Tampered,
             Found::Untrusted => Evidence::Untrusted,
             Found::Unavailable => Evidence::Unavailable,
+            Found::TooLarge => Evidence::TooLarge,
         }
     }
+}
+
+/// What the store returned for a reference, before the gates (which are CPU work, done off the runtime).
+enum Fetched {
+    Record(Box<SealedRecord>),
+    Missing,
+    Unavailable,
+    TooLarge,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -80,22 +122,63 @@ impl Reference {
     }
 }
 
+/// Runs CPU work on the blocking pool, so that no claim or record holds up the async workers.
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, EvaluationError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| EvaluationError::Internal(error.to_string()))
+}
+
 pub async fn run_evaluation(
     context: &Context<'_>,
     payload_json: &Value,
 ) -> Result<StoredEvaluation, EvaluationError> {
+    let _slot = context
+        .capacity
+        .slots
+        .acquire()
+        .await
+        .map_err(|error| EvaluationError::Internal(error.to_string()))?;
     let started = Instant::now();
     let created_at = Timestamp::now();
-    let payload = Payload::parse(payload_json)
+    let limits = context.capacity.limits;
+    let json = payload_json.clone();
+    let payload = off_runtime(move || Payload::parse_within(&json, &limits))
+        .await?
         .map_err(|malformed| EvaluationError::Malformed(malformed.0))?;
-    let evidence = gather(context, &payload).await?;
-    let unknown = Found::Missing;
-    let evaluation = verify::evaluate(&payload, |reference: EvidenceRef<'_>| {
-        Reference::of(reference.record_id, reference.action_name)
-            .and_then(|key| evidence.get(&key))
-            .unwrap_or(&unknown)
-            .as_evidence()
-    });
+    let (fetched, trust) = gather(context, &payload).await?;
+    let (record_key, rules) = (context.record_key.clone(), context.rules.clone());
+    let (payload, evaluation) = off_runtime(move || {
+        let evidence: HashMap<Reference, Found> = fetched
+            .into_iter()
+            .map(|(reference, fetched)| {
+                let found = match (fetched, &trust) {
+                    (Fetched::Record(sealed), Some(trust)) => {
+                        gate(&record_key, &rules, &sealed, trust)
+                    }
+                    (Fetched::Record(_), None) | (Fetched::Unavailable, _) => Found::Unavailable,
+                    (Fetched::Missing, _) => Found::Missing,
+                    (Fetched::TooLarge, _) => Found::TooLarge,
+                };
+                (reference, found)
+            })
+            .collect();
+        let unknown = Found::Missing;
+        let evaluation = verify::evaluate_within(
+            &payload,
+            |reference: EvidenceRef<'_>| {
+                Reference::of(reference.record_id, reference.action_name)
+                    .and_then(|key| evidence.get(&key))
+                    .unwrap_or(&unknown)
+                    .as_evidence()
+            },
+            &limits,
+        );
+        (payload, evaluation)
+    })
+    .await?;
     let stored = StoredEvaluation {
         id: Uuid::now_v7(),
         run_id: payload.run_id.clone(),
@@ -114,11 +197,12 @@ pub async fn run_evaluation(
     Ok(stored)
 }
 
-/// Every distinct reference of the payload, resolved once.
+/// Every distinct reference of the payload, fetched once, within the request's evidence bytes; and the
+/// tenant's trust list (`None` when the store could not give it).
 async fn gather(
     context: &Context<'_>,
     payload: &Payload,
-) -> Result<HashMap<Reference, Found>, StoreError> {
+) -> Result<(HashMap<Reference, Fetched>, Option<TrustList>), StoreError> {
     let mut references = Vec::new();
     for claim in &payload.claims {
         let action = claim.action_name.as_deref();
@@ -136,13 +220,14 @@ async fn gather(
         }
     }
     let trust = match context.store.list_trusted_endpoints(context.tenant).await {
-        Ok(endpoints) => Some(TrustList::new(context.rules, &endpoints)),
+        Ok(endpoints) => Some(TrustList::new(&context.rules, &endpoints)),
         Err(error) => {
             tracing::warn!(%error, "trusted endpoints unavailable");
             None
         }
     };
     let mut found = HashMap::new();
+    let mut evidence_bytes: u64 = 0;
     for reference in references {
         if found.contains_key(&reference) {
             continue;
@@ -154,18 +239,25 @@ async fn gather(
                 None => Ok(None),
             },
         };
-        let outcome = match (record, &trust) {
-            (Err(error), _) => {
+        let fetched = match record {
+            Err(error) => {
                 tracing::warn!(%error, "evidence store unavailable");
-                Found::Unavailable
+                Fetched::Unavailable
             }
-            (Ok(_), None) => Found::Unavailable,
-            (Ok(None), _) => Found::Missing,
-            (Ok(Some(sealed)), Some(trust)) => gate(context, &sealed, trust),
+            Ok(None) => Fetched::Missing,
+            Ok(Some(sealed)) => {
+                let size = sealed.record.response_body.len() as u64;
+                if evidence_bytes + size > context.capacity.max_evidence {
+                    Fetched::TooLarge
+                } else {
+                    evidence_bytes += size;
+                    Fetched::Record(Box::new(sealed))
+                }
+            }
         };
-        found.insert(reference, outcome);
+        found.insert(reference, fetched);
     }
-    Ok(found)
+    Ok((found, trust))
 }
 
 /// A record by id in the caller's tenant, waiting briefly for ids minted in the last few seconds.
@@ -241,12 +333,12 @@ async fn fetch_action(
 }
 
 /// Integrity, provenance, trust, then the body.
-fn gate(context: &Context<'_>, sealed: &SealedRecord, trust: &TrustList) -> Found {
-    if !context.record_key.verify(sealed).is_valid() {
+fn gate(record_key: &RecordKey, rules: &Rules, sealed: &SealedRecord, trust: &TrustList) -> Found {
+    if !record_key.verify(sealed).is_valid() {
         return Found::Tampered;
     }
     let record = &sealed.record;
-    if context.rules.require_proxy_provenance && record.provenance == Provenance::Import {
+    if rules.require_proxy_provenance && record.provenance == Provenance::Import {
         return Found::Missing;
     }
     if !trust.is_empty() && !trust.covers(&record.method, &record.url) {

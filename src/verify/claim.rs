@@ -2,10 +2,11 @@
 //! fails as a whole: a malformed claim becomes a check that reports ERROR `invalid_claim` or `invalid_path`
 //! for that claim alone, because one bad claim must not hide a caught hallucination in another.
 
+use super::budget::Limits;
 use super::decimal::Decimal;
+use super::jsonpath::{JsonPath, ParseError};
 use super::outcome::Reason;
 use serde_json::{Map, Value};
-use serde_json_path::JsonPath;
 
 pub const MAX_CLAIMS: usize = 1_000;
 const MAX_RUN_ID: usize = 255;
@@ -117,7 +118,13 @@ fn text_field(object: &Map<String, Value>, names: &[&str]) -> Option<String> {
 }
 
 impl Payload {
+    /// Parses with the default limits (the CLI, tests).
     pub fn parse(value: &Value) -> Result<Payload, MalformedPayload> {
+        Payload::parse_within(value, &Limits::default())
+    }
+
+    /// Parses every claim, each path within `limits`.
+    pub fn parse_within(value: &Value, limits: &Limits) -> Result<Payload, MalformedPayload> {
         let object = value
             .as_object()
             .ok_or_else(|| MalformedPayload("payload must be a JSON object".into()))?;
@@ -145,14 +152,14 @@ impl Payload {
             claims: claims
                 .iter()
                 .enumerate()
-                .map(|(index, claim)| Claim::parse(index, claim))
+                .map(|(index, claim)| Claim::parse(index, claim, limits))
                 .collect(),
         })
     }
 }
 
 impl Claim {
-    pub fn parse(index: usize, value: &Value) -> Claim {
+    pub fn parse(index: usize, value: &Value, limits: &Limits) -> Claim {
         let empty = Map::new();
         let object = value.as_object().unwrap_or(&empty);
         let json_path = match object.get("json_path") {
@@ -169,7 +176,7 @@ impl Claim {
             check: Err(invalid("")),
         };
         claim.check = if value.is_object() {
-            prepare(&claim, object)
+            prepare(&claim, object, limits)
         } else {
             Err(invalid("claim must be a JSON object"))
         };
@@ -177,10 +184,20 @@ impl Claim {
     }
 }
 
-fn parse_path(text: &str) -> Result<JsonPath, Invalid> {
-    JsonPath::parse(text).map_err(|error| Invalid {
-        reason: Reason::InvalidPath,
-        detail: format!("{text}: {error}"),
+/// A path that is not JSONPath is `invalid_path`; one beyond the limits is `resource_limit`. The detail
+/// quotes at most the first 100 characters of the path: it can be 4 KiB of brackets.
+fn parse_path(text: &str, limits: &Limits) -> Result<JsonPath, Invalid> {
+    let quoted: String = text.chars().take(100).collect();
+    let ellipsis = if quoted.len() < text.len() { "…" } else { "" };
+    JsonPath::parse(text, limits).map_err(|error| match error {
+        ParseError::Invalid(why) => Invalid {
+            reason: Reason::InvalidPath,
+            detail: format!("{quoted}{ellipsis}: {why}"),
+        },
+        ParseError::TooComplex(why) => Invalid {
+            reason: Reason::ResourceLimit,
+            detail: format!("{quoted}{ellipsis}: {why}"),
+        },
     })
 }
 
@@ -203,7 +220,7 @@ fn tolerance(object: &Map<String, Value>, name: &str, default: f64) -> Result<f6
     }
 }
 
-fn prepare(claim: &Claim, object: &Map<String, Value>) -> Result<Check, Invalid> {
+fn prepare(claim: &Claim, object: &Map<String, Value>, limits: &Limits) -> Result<Check, Invalid> {
     if claim.action_name.as_deref().is_none_or(str::is_empty) {
         return Err(invalid("action_name is required"));
     }
@@ -216,10 +233,10 @@ fn prepare(claim: &Claim, object: &Map<String, Value>) -> Result<Check, Invalid>
         "field_extraction" => {
             let claimed =
                 claimed.ok_or_else(|| invalid("claimed_value is required for field_extraction"))?;
-            match entries(claimed)? {
+            match entries(claimed, limits)? {
                 Some(entries) => Ok(Check::FieldEntries(entries)),
                 None => Ok(Check::FieldExtraction {
-                    path: parse_path(&claim.json_path)?,
+                    path: parse_path(&claim.json_path, limits)?,
                     claimed: claimed.clone(),
                 }),
             }
@@ -227,7 +244,7 @@ fn prepare(claim: &Claim, object: &Map<String, Value>) -> Result<Check, Invalid>
         "exact" => {
             let claimed = claimed.ok_or_else(|| invalid("claimed_value is required for exact"))?;
             Ok(Check::Exact {
-                path: parse_path(&claim.json_path)?,
+                path: parse_path(&claim.json_path, limits)?,
                 claimed: claimed.clone(),
             })
         }
@@ -254,7 +271,7 @@ fn prepare(claim: &Claim, object: &Map<String, Value>) -> Result<Check, Invalid>
                 })?),
             };
             Ok(Check::Range {
-                path: parse_path(&claim.json_path)?,
+                path: parse_path(&claim.json_path, limits)?,
                 min,
                 max,
                 aggregate,
@@ -272,7 +289,7 @@ fn prepare(claim: &Claim, object: &Map<String, Value>) -> Result<Check, Invalid>
                 Some(_) => return Err(invalid("claimed_value must be true or false for presence")),
             };
             Ok(Check::Presence {
-                path: parse_path(&claim.json_path)?,
+                path: parse_path(&claim.json_path, limits)?,
                 expected,
             })
         }
@@ -281,7 +298,7 @@ fn prepare(claim: &Claim, object: &Map<String, Value>) -> Result<Check, Invalid>
 }
 
 /// SourceryKit's list form: a non-empty array of objects that each name a `path`.
-fn entries(claimed: &Value) -> Result<Option<Vec<Entry>>, Invalid> {
+fn entries(claimed: &Value, limits: &Limits) -> Result<Option<Vec<Entry>>, Invalid> {
     let Some(items) = claimed.as_array() else {
         return Ok(None);
     };
@@ -305,7 +322,7 @@ fn entries(claimed: &Value) -> Result<Option<Vec<Entry>>, Invalid> {
                 .cloned()
                 .ok_or_else(|| invalid(format!("entry {path_text} has no value")))?;
             Ok(Entry {
-                path: parse_path(&path_text)?,
+                path: parse_path(&path_text, limits)?,
                 path_text,
                 value,
                 record_id: text_field(entry, &["sourcerykit_ref", "ref", "record_id"]),

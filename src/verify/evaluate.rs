@@ -1,16 +1,15 @@
 //! Running claims against evidence (evaluator.md "Modes", "Result"). Pure: evidence arrives through a
 //! resolver that the caller backs with records it already fetched, verified and trust-checked.
 
+use super::budget::{Budget, Exhausted, Limits};
 use super::claim::{Aggregate, Check, Claim, Entry, Payload};
 use super::compare::{canonical_eq, claim_states, numeric};
 use super::decimal::Decimal;
+use super::jsonpath::{Evaluator, JsonPath};
 use super::outcome::{Outcome, Reason};
+use super::shown::{bounded_json, bounded_text, show};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use serde_json_path::JsonPath;
-
-/// `actual` is cut to this many bytes of JSON text.
-const ACTUAL_LIMIT: usize = 4 * 1024;
 
 /// What the caller found for an evidence reference, after the integrity and trust gates.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +23,8 @@ pub enum Evidence<'a> {
     Untrusted,
     /// The store could not be asked.
     Unavailable,
+    /// Loading it would pass the request's limit on evidence bytes.
+    TooLarge,
 }
 
 /// Which evidence a claim (or one of its entries) refers to.
@@ -70,6 +71,7 @@ pub struct Evaluation {
 struct Finding {
     reason: Reason,
     actual: Option<Value>,
+    actual_truncated: bool,
     detail: Option<String>,
 }
 
@@ -78,20 +80,53 @@ impl Finding {
         Self {
             reason,
             actual,
+            actual_truncated: false,
             detail,
         }
     }
+
+    /// `actual` is what the path selected, shown within the request's text limit.
+    fn with_nodes(
+        reason: Reason,
+        nodes: &[&Value],
+        detail: Option<String>,
+        limits: &Limits,
+    ) -> Self {
+        let (actual, actual_truncated) = bounded_json(nodes, limits.text_bytes);
+        Self {
+            reason,
+            actual: Some(actual),
+            actual_truncated,
+            detail,
+        }
+    }
+
+    fn exhausted(why: Exhausted) -> Self {
+        Finding::new(Reason::ResourceLimit, None, Some(why.to_string()))
+    }
 }
 
-/// Evaluates every claim of `payload`; `resolve` supplies the evidence each reference names.
+/// Evaluates every claim of `payload` within the default limits; `resolve` supplies the evidence each
+/// reference names.
 pub fn evaluate<'e>(
     payload: &Payload,
     resolve: impl Fn(EvidenceRef<'_>) -> Evidence<'e>,
 ) -> Evaluation {
+    evaluate_within(payload, resolve, &Limits::default())
+}
+
+/// Evaluates every claim of `payload` under one budget for the whole request: once it is spent, every claim
+/// not yet decided is ERROR `resource_limit`.
+pub fn evaluate_within<'e>(
+    payload: &Payload,
+    resolve: impl Fn(EvidenceRef<'_>) -> Evidence<'e>,
+    limits: &Limits,
+) -> Evaluation {
+    let mut evaluator = Evaluator::new(Budget::new(*limits));
     let per_claim: Vec<ClaimResult> = payload
         .claims
         .iter()
-        .map(|claim| evaluate_claim(claim, payload.run_id.is_some(), &resolve))
+        .map(|claim| evaluate_claim(claim, payload.run_id.is_some(), &resolve, &mut evaluator))
         .collect();
     let mut counts = Counts::default();
     for result in &per_claim {
@@ -118,28 +153,38 @@ fn evaluate_claim<'e>(
     claim: &Claim,
     has_run: bool,
     resolve: &impl Fn(EvidenceRef<'_>) -> Evidence<'e>,
+    evaluator: &mut Evaluator,
 ) -> ClaimResult {
-    let finding = match &claim.check {
-        Err(invalid) => Finding::new(invalid.reason, None, Some(invalid.detail.clone())),
-        Ok(Check::FieldEntries(entries)) => check_entries(claim, entries, has_run, resolve),
-        Ok(check) => match evidence_for(claim.record_id.as_deref(), claim, has_run, resolve) {
-            Err(finding) => finding,
-            Ok(Evidence::Json(document)) => check_document(check, document, &claim.json_path),
-            Ok(Evidence::NotJson) => match check {
-                // "The call happened" needs no JSON body.
-                Check::Presence { expected, .. } if claim.json_path.trim() == "$" => {
-                    presence(*expected, true)
+    let finding = match (&claim.check, evaluator.budget.spent()) {
+        (Err(invalid), _) => Finding::new(invalid.reason, None, Some(invalid.detail.clone())),
+        (Ok(_), Some(spent)) => Finding::exhausted(spent),
+        (Ok(Check::FieldEntries(entries)), None) => {
+            check_entries(claim, entries, has_run, resolve, evaluator)
+        }
+        (Ok(check), None) => {
+            match evidence_for(claim.record_id.as_deref(), claim, has_run, resolve) {
+                Err(finding) => finding,
+                Ok(Evidence::Json(document)) => {
+                    check_document(check, document, &claim.json_path, evaluator)
+                        .unwrap_or_else(Finding::exhausted)
                 }
-                _ => Finding::new(
-                    Reason::EvidenceNotJson,
-                    None,
-                    Some("the record's response body is not JSON".into()),
-                ),
-            },
-            Ok(_) => unreachable!("evidence_for maps the failures"),
-        },
+                Ok(Evidence::NotJson) => match check {
+                    // "The call happened" needs no JSON body.
+                    Check::Presence { expected, .. } if claim.json_path.trim() == "$" => {
+                        presence(*expected, true)
+                    }
+                    _ => Finding::new(
+                        Reason::EvidenceNotJson,
+                        None,
+                        Some("the record's response body is not JSON".into()),
+                    ),
+                },
+                Ok(_) => unreachable!("evidence_for maps the failures"),
+            }
+        }
     };
-    let (actual, actual_truncated) = cut(finding.actual);
+    let limit = evaluator.budget.limits().text_bytes;
+    let (actual, cut_now) = cut(finding.actual, limit);
     ClaimResult {
         index: claim.index,
         action_name: claim.action_name.clone(),
@@ -150,8 +195,8 @@ fn evaluate_claim<'e>(
         reason: finding.reason,
         claimed: claim.claimed.clone(),
         actual,
-        actual_truncated,
-        detail: finding.detail,
+        actual_truncated: finding.actual_truncated || cut_now,
+        detail: finding.detail.map(|detail| bounded_text(&detail, limit)),
     }
 }
 
@@ -195,17 +240,11 @@ fn evidence_for<'e>(
             Reason::StoreUnavailable,
             "the evidence store is unavailable".into(),
         ),
+        Evidence::TooLarge => failure(
+            Reason::ResourceLimit,
+            format!("{named} would pass the request's limit on evidence bytes"),
+        ),
         found => Ok(found),
-    }
-}
-
-/// The value a query found: one node as itself, several as an array in document order.
-fn actual_of(path: &JsonPath, document: &Value) -> Option<Value> {
-    let nodes = path.query(document).all();
-    match nodes.len() {
-        0 => None,
-        1 => Some(nodes[0].clone()),
-        _ => Some(Value::Array(nodes.into_iter().cloned().collect())),
     }
 }
 
@@ -213,24 +252,30 @@ fn not_found(path_text: &str) -> Finding {
     Finding::new(
         Reason::PathNotFound,
         None,
-        Some(format!("nothing at {path_text}")),
+        Some(format!("nothing at {}", show_path(path_text))),
     )
 }
 
-fn mismatch(claimed: &Value, actual: Value, path_text: &str) -> Finding {
-    let detail = format!(
-        "claimed {}, record has {} at {path_text}",
-        show(claimed),
-        show(&actual)
-    );
-    Finding::new(Reason::ValueMismatch, Some(actual), Some(detail))
+/// Paths are quoted in details, but a detail must not grow with a 4 KiB path.
+fn show_path(path_text: &str) -> String {
+    bounded_text(path_text, 200)
 }
 
-/// Claimed strings are shown without quotes, as people wrote them.
-fn show(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
+fn mismatch(claimed: &Value, nodes: &[&Value], path_text: &str, limits: &Limits) -> Finding {
+    let detail = format!(
+        "claimed {}, record has {} at {}",
+        show(claimed),
+        show_nodes(nodes),
+        show_path(path_text)
+    );
+    Finding::with_nodes(Reason::ValueMismatch, nodes, Some(detail), limits)
+}
+
+/// One node as itself, several as an array, within the length `show` allows.
+fn show_nodes(nodes: &[&Value]) -> String {
+    match nodes {
+        [one] => show(one),
+        _ => show(&bounded_json(nodes, 200).0),
     }
 }
 
@@ -251,23 +296,59 @@ fn presence(expected: bool, present: bool) -> Finding {
     }
 }
 
-fn check_document(check: &Check, document: &Value, path_text: &str) -> Finding {
-    match check {
-        Check::FieldExtraction { path, claimed } => match actual_of(path, document) {
-            None => not_found(path_text),
-            Some(actual) if claim_states(claimed, &actual) => {
-                Finding::new(Reason::Match, Some(actual), None)
-            }
-            Some(actual) => mismatch(claimed, actual, path_text),
+/// `claim_states` against what a path selected: one node as itself, several as an array.
+fn states(claimed: &Value, nodes: &[&Value]) -> bool {
+    match nodes {
+        [one] => claim_states(claimed, one),
+        _ => match claimed {
+            Value::String(text) => serde_json::from_str::<Value>(text.trim())
+                .is_ok_and(|parsed| equals_nodes(&parsed, nodes)),
+            other => equals_nodes(other, nodes),
         },
-        Check::Exact { path, claimed } => match actual_of(path, document) {
-            None => not_found(path_text),
-            Some(actual) if canonical_eq(claimed, &actual) => {
-                Finding::new(Reason::Match, Some(actual), None)
+    }
+}
+
+/// `canonical_eq` against what a path selected, without copying the nodes into an array.
+fn equals_nodes(claimed: &Value, nodes: &[&Value]) -> bool {
+    match (nodes, claimed) {
+        ([one], _) => canonical_eq(claimed, one),
+        (_, Value::Array(items)) => {
+            items.len() == nodes.len()
+                && items
+                    .iter()
+                    .zip(nodes)
+                    .all(|(item, node)| canonical_eq(item, node))
+        }
+        _ => false,
+    }
+}
+
+fn check_document(
+    check: &Check,
+    document: &Value,
+    path_text: &str,
+    evaluator: &mut Evaluator,
+) -> Result<Finding, Exhausted> {
+    let limits = *evaluator.budget.limits();
+    let select = |path: &JsonPath, evaluator: &mut Evaluator| path.select(document, evaluator);
+    Ok(match check {
+        Check::FieldExtraction { path, claimed } => match select(path, evaluator)?.as_slice() {
+            [] => not_found(path_text),
+            nodes if states(claimed, nodes) => {
+                Finding::with_nodes(Reason::Match, nodes, None, &limits)
             }
-            Some(actual) => mismatch(claimed, actual, path_text),
+            nodes => mismatch(claimed, nodes, path_text, &limits),
         },
-        Check::Presence { path, expected } => presence(*expected, !path.query(document).is_empty()),
+        Check::Exact { path, claimed } => match select(path, evaluator)?.as_slice() {
+            [] => not_found(path_text),
+            nodes if equals_nodes(claimed, nodes) => {
+                Finding::with_nodes(Reason::Match, nodes, None, &limits)
+            }
+            nodes => mismatch(claimed, nodes, path_text, &limits),
+        },
+        Check::Presence { path, expected } => {
+            presence(*expected, !select(path, evaluator)?.is_empty())
+        }
         Check::Range {
             path,
             min,
@@ -277,9 +358,9 @@ fn check_document(check: &Check, document: &Value, path_text: &str) -> Finding {
             abs_tol,
             rel_tol,
         } => {
-            let nodes = path.query(document).all();
+            let nodes = select(path, evaluator)?;
             if nodes.is_empty() {
-                return not_found(path_text);
+                return Ok(not_found(path_text));
             }
             range(
                 &nodes,
@@ -289,10 +370,11 @@ fn check_document(check: &Check, document: &Value, path_text: &str) -> Finding {
                 claimed.as_ref(),
                 (*abs_tol, *rel_tol),
                 path_text,
+                &limits,
             )
         }
         Check::FieldEntries(_) => unreachable!("entries are checked per entry"),
-    }
+    })
 }
 
 /// A reduced value: exact where the aggregate allows it.
@@ -338,6 +420,7 @@ impl Reduced {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn range(
     nodes: &[&Value],
     min: Option<&Decimal>,
@@ -346,22 +429,20 @@ fn range(
     claimed: Option<&Decimal>,
     tolerance: (f64, f64),
     path_text: &str,
+    limits: &Limits,
 ) -> Finding {
+    let path_text = show_path(path_text);
     let mut numbers = Vec::with_capacity(nodes.len());
     for node in nodes {
         match numeric(node) {
             Some(number) => numbers.push(number),
             None => {
                 let detail = format!("{} at {path_text} is not a number", show(node));
-                return Finding::new(Reason::NotNumeric, Some((*node).clone()), Some(detail));
+                return Finding::with_nodes(Reason::NotNumeric, &[node], Some(detail), limits);
             }
         }
     }
-    let actual_json = if nodes.len() == 1 {
-        nodes[0].clone()
-    } else {
-        Value::Array(nodes.iter().map(|node| (*node).clone()).collect())
-    };
+    let each = aggregate == Aggregate::Each;
     let reduced: Vec<Reduced> = match aggregate {
         // One node is its own mean and sum: keep it exact.
         Aggregate::Mean | Aggregate::Sum if numbers.len() == 1 => {
@@ -388,10 +469,12 @@ fn range(
             numbers.iter().map(Decimal::to_f64).sum::<f64>() / numbers.len() as f64,
         )],
     };
-    let reported = if aggregate == Aggregate::Each {
-        actual_json
-    } else {
-        reduced[0].to_json()
+    let report = |reason: Reason, detail: Option<String>| {
+        if each {
+            Finding::with_nodes(reason, nodes, detail, limits)
+        } else {
+            Finding::new(reason, Some(reduced[0].to_json()), detail)
+        }
     };
     for value in &reduced {
         if let Some(low) = min.filter(|low| value.below(low)) {
@@ -399,24 +482,24 @@ fn range(
                 "{} at {path_text} is below the minimum {low}",
                 value.to_json()
             );
-            return Finding::new(Reason::OutOfRange, Some(reported), Some(detail));
+            return report(Reason::OutOfRange, Some(detail));
         }
         if let Some(high) = max.filter(|high| value.above(high)) {
             let detail = format!(
                 "{} at {path_text} is above the maximum {high}",
                 value.to_json()
             );
-            return Finding::new(Reason::OutOfRange, Some(reported), Some(detail));
+            return report(Reason::OutOfRange, Some(detail));
         }
         if let Some(claimed) = claimed.filter(|claimed| !value.matches(claimed, tolerance)) {
             let detail = format!(
                 "claimed {claimed}, record has {} at {path_text}",
                 value.to_json()
             );
-            return Finding::new(Reason::ValueMismatch, Some(reported), Some(detail));
+            return report(Reason::ValueMismatch, Some(detail));
         }
     }
-    Finding::new(Reason::Match, Some(reported), None)
+    report(Reason::Match, None)
 }
 
 /// SourceryKit's list form: every entry must hold at its own path, in its own record.
@@ -425,6 +508,7 @@ fn check_entries<'e>(
     entries: &[Entry],
     has_run: bool,
     resolve: &impl Fn(EvidenceRef<'_>) -> Evidence<'e>,
+    evaluator: &mut Evaluator,
 ) -> Finding {
     let mut worst: Option<Finding> = None;
     let mut actuals = Vec::with_capacity(entries.len());
@@ -432,14 +516,18 @@ fn check_entries<'e>(
         let record_id = entry.record_id.as_deref().or(claim.record_id.as_deref());
         let finding = match evidence_for(record_id, claim, has_run, resolve) {
             Err(finding) => finding,
-            Ok(Evidence::Json(document)) => check_document(
+            Ok(Evidence::Json(document)) => match check_document(
                 &Check::FieldExtraction {
                     path: entry.path.clone(),
                     claimed: entry.value.clone(),
                 },
                 document,
                 &entry.path_text,
-            ),
+                evaluator,
+            ) {
+                Ok(finding) => finding,
+                Err(spent) => return Finding::exhausted(spent),
+            },
             Ok(_) => Finding::new(
                 Reason::EvidenceNotJson,
                 None,
@@ -460,18 +548,14 @@ fn check_entries<'e>(
     }
 }
 
-/// Cuts `actual` to 4 KiB of JSON text, keeping it valid: a longer value becomes a string holding the cut text.
-fn cut(actual: Option<Value>) -> (Option<Value>, bool) {
-    let Some(actual) = actual else {
-        return (None, false);
-    };
-    let text = actual.to_string();
-    if text.len() <= ACTUAL_LIMIT {
-        return (Some(actual), false);
+/// Cuts `actual` to `limit` bytes of JSON text, keeping it valid: a longer value becomes a string holding
+/// the cut text.
+fn cut(actual: Option<Value>, limit: usize) -> (Option<Value>, bool) {
+    match actual {
+        None => (None, false),
+        Some(actual) => {
+            let (value, truncated) = bounded_json(&[&actual], limit);
+            (Some(value), truncated)
+        }
     }
-    let mut end = ACTUAL_LIMIT;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    (Some(Value::String(text[..end].to_string())), true)
 }

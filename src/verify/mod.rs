@@ -2,14 +2,20 @@
 //! upstream API returned (spec `evaluator.md`). Callers resolve evidence (records, integrity and trust
 //! gates) and hand it in through a closure; everything here is a pure function, safe on any input.
 
+pub mod budget;
 pub mod claim;
 pub mod compare;
 pub mod decimal;
 pub mod evaluate;
+pub mod jsonpath;
 pub mod outcome;
+mod shown;
 
+pub use budget::Limits;
 pub use claim::{Claim, MalformedPayload, Payload};
-pub use evaluate::{evaluate, ClaimResult, Counts, Evaluation, Evidence, EvidenceRef};
+pub use evaluate::{
+    evaluate, evaluate_within, ClaimResult, Counts, Evaluation, Evidence, EvidenceRef,
+};
 pub use outcome::{Outcome, Reason};
 
 #[cfg(test)]

@@ -50,10 +50,12 @@ pub enum Reason {
     InvalidClaim,
     NoClaims,
     StoreUnavailable,
+    /// The request's evaluation budget (steps, time, path or regex size) ran out before this claim was decided.
+    ResourceLimit,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 15] = [
         Reason::Match,
         Reason::ValueMismatch,
         Reason::PathNotFound,
@@ -68,6 +70,7 @@ impl Reason {
         Reason::InvalidClaim,
         Reason::NoClaims,
         Reason::StoreUnavailable,
+        Reason::ResourceLimit,
     ];
 
     /// The reason code as the result and the CLI show it.
@@ -87,6 +90,7 @@ impl Reason {
             Reason::InvalidClaim => "invalid_claim",
             Reason::NoClaims => "no_claims",
             Reason::StoreUnavailable => "store_unavailable",
+            Reason::ResourceLimit => "resource_limit",
         }
     }
 
@@ -97,7 +101,8 @@ impl Reason {
             Reason::InvalidPath
             | Reason::InvalidClaim
             | Reason::NoClaims
-            | Reason::StoreUnavailable => Outcome::Error,
+            | Reason::StoreUnavailable
+            | Reason::ResourceLimit => Outcome::Error,
             _ => Outcome::Caught,
         }
     }
@@ -140,6 +145,7 @@ mod tests {
     #[test]
     fn infrastructure_failures_are_errors_never_caught() {
         assert_eq!(Reason::StoreUnavailable.outcome(), Outcome::Error);
+        assert_eq!(Reason::ResourceLimit.outcome(), Outcome::Error);
         assert_eq!(Reason::EvidenceMissing.outcome(), Outcome::Caught);
         assert_eq!(Reason::Match.outcome(), Outcome::Pass);
     }

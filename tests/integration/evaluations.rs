@@ -30,7 +30,13 @@ async fn recorder(app: &TestApp) -> (RecordKey, Arc<dyn Store>) {
     (key, store)
 }
 
-async fn record(app: &TestApp, tenant: &str, run: &str, action: &str, body: &[u8]) -> SealedRecord {
+pub(crate) async fn record(
+    app: &TestApp,
+    tenant: &str,
+    run: &str,
+    action: &str,
+    body: &[u8],
+) -> SealedRecord {
     let (key, store) = recorder(app).await;
     let now = handoffrail::timestamp::Timestamp::now().micros();
     let sealed = key.seal(evidence(tenant, run, action, "sales-01", now, body));
@@ -41,7 +47,7 @@ async fn record(app: &TestApp, tenant: &str, run: &str, action: &str, body: &[u8
     sealed
 }
 
-async fn evaluate(app: &TestApp, payload: Value) -> Value {
+pub(crate) async fn evaluate(app: &TestApp, payload: Value) -> Value {
     let reply = app.post("/evaluations", payload).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     reply.body

@@ -8,6 +8,7 @@ mod cli;
 mod concurrency;
 mod durability;
 mod errors;
+mod evaluation_limits;
 mod evaluations;
 mod jsonpath_cts;
 mod keys;
