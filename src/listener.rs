@@ -80,7 +80,7 @@ pub fn raise_open_files_limit() -> Option<u64> {
             }
         }
     }
-    Some(limit.rlim_cur as u64)
+    Some(limit.rlim_cur)
 }
 
 /// The connection cap a listener can honour: the configured one, or what a share of the open-files limit

@@ -7,6 +7,7 @@ use crate::auth::{is_well_formed_key, KeyCache, NewApiKey, Role, Tier, DEFAULT_T
 use crate::config::ServeConfig;
 use crate::intercept::ca::CertificateAuthority;
 use crate::intercept::{Proxy, Shared};
+use crate::listener::{self, ConnectionLimits};
 use crate::packets;
 use crate::records::RecordKey;
 use crate::rules::LiveRules;
@@ -27,9 +28,33 @@ pub enum Listeners {
     ProxyOnly,
 }
 
+/// How long a stopping server lets open requests finish.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// The API as the service of one connection: axum's router, with the peer's address for handlers that
+/// count anonymous callers by address.
+fn api_service(
+    app: axum::Router,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send,
+> + Send {
+    let app = hyper_util::service::TowerToHyperService::new(app);
+    hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        hyper::service::Service::call(&app, request)
+    })
+}
+
 pub struct Server {
     /// The API listener; `None` for `handoffrail proxy`.
     listener: Option<TcpListener>,
+    connection_limits: ConnectionLimits,
     proxy: Option<Proxy>,
     state: AppState,
     bootstrap_key: Option<String>,
@@ -52,6 +77,16 @@ impl Server {
             // The API process bootstraps the first admin key; a proxy only checks keys.
             config.admin_key = None;
         }
+        let open_files = listener::raise_open_files_limit();
+        let mut connection_limits = config.connections.limits();
+        // An API connection holds one descriptor and a proxied one two (agent and upstream).
+        connection_limits.max_connections =
+            listener::affordable_connections(connection_limits.max_connections, open_files, 3);
+        tracing::info!(
+            open_files,
+            max_connections = connection_limits.max_connections,
+            "connection limits"
+        );
         let url = config.database_url();
         if url.starts_with("sqlite:") {
             std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -93,7 +128,7 @@ impl Server {
                 ca: ca.clone(),
                 cache_ttl: Duration::from_secs(config.key_cache_seconds),
             };
-            Some(Proxy::bind(&config.host, &config.proxy, shared).await?)
+            Some(Proxy::bind(&config.host, &config.proxy, connection_limits, shared).await?)
         };
         let metrics = Metrics::default();
         if let Some(proxy) = &proxy {
@@ -120,6 +155,7 @@ impl Server {
         };
         Ok(Self {
             listener,
+            connection_limits,
             proxy,
             state,
             bootstrap_key,
@@ -172,17 +208,21 @@ impl Server {
             Some(listener) => {
                 let addr = listener.local_addr()?;
                 tracing::info!(%addr, backend = self.state.store.backend().as_str(), "handoffrail API listening");
+                let limits = self.connection_limits;
                 let app = api::router(self.state);
                 let stopping = stop_tx.clone();
-                axum::serve(
+                listener::serve(
+                    "api",
                     listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                    limits,
+                    move |peer| api_service(app.clone(), peer),
+                    async move {
+                        shutdown.await;
+                        let _ = stopping.send(true);
+                    },
+                    DRAIN,
                 )
-                .with_graceful_shutdown(async move {
-                    shutdown.await;
-                    let _ = stopping.send(true);
-                })
-                .await?;
+                .await;
             }
             None => shutdown.await,
         }
@@ -280,7 +320,8 @@ async fn bootstrap_admin_key(
             DEFAULT_TENANT,
             Role::Admin,
             Tier::Business,
-        );
+        )
+        .system();
         if store.seed_api_key(&key).await? {
             tracing::info!(key_prefix = %key.key.key_prefix, "seeded admin key from HANDOFFRAIL_ADMIN_KEY");
         }
@@ -291,7 +332,8 @@ async fn bootstrap_admin_key(
         DEFAULT_TENANT,
         Role::Admin,
         Tier::Business,
-    );
+    )
+    .system();
     if store.bootstrap_admin_key(&key).await? {
         eprintln!(
             "\nHandoffRail created the first admin key (tenant '{DEFAULT_TENANT}'). It is shown only this once:\n\n    {}\n",

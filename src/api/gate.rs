@@ -11,7 +11,7 @@ use super::error::Error;
 use super::AppState;
 use crate::auth::limits::{Quota, Subject};
 use crate::auth::rbac::{self, Requirement};
-use crate::auth::ApiKey;
+use crate::auth::{ApiKey, Role};
 use crate::timestamp::Timestamp;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -41,9 +41,11 @@ pub fn api_key_header(headers: &HeaderMap) -> Option<String> {
 }
 
 pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let required = match rbac::requirement(request.method().as_str(), request.uri().path()) {
+    let requirement = rbac::requirement(request.method().as_str(), request.uri().path());
+    let required = match requirement {
         Requirement::Exempt => return next.run(request).await,
         Requirement::Role(role) => role,
+        Requirement::System => Role::Admin,
     };
     let header = api_key_header(request.headers());
     let key = match &header {
@@ -57,6 +59,9 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
     if let Some(key) = valid {
         if !key.role.grants(required) {
             return Error::Forbidden(rbac::denial(required, key.role)).into_response();
+        }
+        if requirement == Requirement::System && !key.system {
+            return Error::Forbidden(rbac::SYSTEM_DENIAL.to_string()).into_response();
         }
     }
     let subject = match valid {

@@ -3,7 +3,7 @@
 use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{ApiJson, Caller, PathId};
 use super::AppState;
-use crate::auth::{ApiKey, NewApiKey, Role, Tier};
+use crate::auth::{rbac, ApiKey, NewApiKey, Role, Tier};
 use crate::store::KeyChange;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -74,10 +74,16 @@ async fn create(
             "String should have at least 1 character",
         )));
     }
-    let tenant = request.tenant_id.filter(|tenant| !tenant.trim().is_empty());
+    let tenant = request
+        .tenant_id
+        .filter(|tenant| !tenant.trim().is_empty())
+        .unwrap_or_else(|| caller.tenant().to_string());
+    if !caller.0.administers(&tenant) {
+        return Err(Error::Forbidden(rbac::SYSTEM_DENIAL.to_string()));
+    }
     let key = NewApiKey::generate(
         name,
-        tenant.as_deref().unwrap_or(caller.tenant()),
+        &tenant,
         request.role.unwrap_or(Role::Admin),
         request.tier.unwrap_or(state.config.default_tier),
     );
@@ -100,6 +106,7 @@ async fn revoke(
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<StatusCode, Error> {
+    guard_system_key(&state, &caller, id).await?;
     match state.store.revoke_api_key(caller.tenant(), id).await? {
         KeyChange::Done => {
             state.keys.clear();
@@ -131,6 +138,12 @@ async fn rotate(
         old.role,
         old.tier,
     );
+    if old.system && !caller.0.system {
+        return Err(Error::Forbidden(rbac::SYSTEM_DENIAL.to_string()));
+    }
+    if old.system {
+        replacement = replacement.system();
+    }
     replacement.rotated_from = Some(old.id);
     match state
         .store
@@ -147,4 +160,14 @@ async fn rotate(
         )))),
         KeyChange::NotFound => Err(Error::NotFound(format!("API key {id} not found"))),
     }
+}
+
+/// A system administrator's key is revoked only by a system administrator: a tenant admin of the same
+/// tenant must not lock the operator out.
+async fn guard_system_key(state: &AppState, caller: &Caller, id: uuid::Uuid) -> Result<(), Error> {
+    let target = state.store.get_api_key(caller.tenant(), id).await?;
+    if target.is_some_and(|key| key.system) && !caller.0.system {
+        return Err(Error::Forbidden(rbac::SYSTEM_DENIAL.to_string()));
+    }
+    Ok(())
 }

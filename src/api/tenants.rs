@@ -1,6 +1,6 @@
-//! `/api/v1/tenants…` (spec §1.4): admin only, and global — an admin key of any tenant manages all tenants,
-//! as in the reference (tenant admins are the platform's operators; keys for a tenant are made with
-//! `POST /keys {"tenant_id": ...}`).
+//! `/api/v1/tenants…` (spec §1.4): for system administrators only (decision 14; the RBAC gate refuses every
+//! other key), who also make a tenant's keys with `POST /keys {"tenant_id": ...}`. A tenant's own admin
+//! manages its keys and objects, never another tenant or the list of tenants.
 
 use super::error::{body_problems, Error, ErrorBody};
 use super::extract::ApiJson;

@@ -102,6 +102,16 @@ pub struct ApiKey {
     pub tier: Tier,
     pub revoked: bool,
     pub created_at: Timestamp,
+    /// A system administrator's key: manages tenants and the keys of every tenant (decision 14). Only the
+    /// bootstrap key and `handoffrail keys create --system` make one.
+    pub system: bool,
+}
+
+impl ApiKey {
+    /// Whether this key may act on `tenant`'s keys and settings.
+    pub fn administers(&self, tenant: &str) -> bool {
+        self.role == Role::Admin && (self.system || self.tenant_id == tenant)
+    }
 }
 
 /// A key about to be stored, with its plaintext (returned to the caller exactly once).
@@ -117,6 +127,12 @@ impl NewApiKey {
     /// A fresh random key.
     pub fn generate(name: &str, tenant_id: &str, role: Role, tier: Tier) -> Self {
         Self::from_plaintext(generate_key(), name, tenant_id, role, tier)
+    }
+
+    /// The same key with a system administrator's scope.
+    pub fn system(mut self) -> Self {
+        self.key.system = true;
+        self
     }
 
     /// A key whose plaintext the operator chose (`HANDOFFRAIL_ADMIN_KEY`).
@@ -136,6 +152,7 @@ impl NewApiKey {
             tier,
             revoked: false,
             created_at: Timestamp::now(),
+            system: false,
         };
         let key_hash = hash_key(&plaintext);
         Self {

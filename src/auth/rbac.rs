@@ -14,7 +14,31 @@ pub enum Requirement {
     /// A key whose role is at least this one (when a valid key is presented at all; a request without
     /// one passes RBAC and is answered 401 by authentication).
     Role(Role),
+    /// A system administrator's key (decision 14): tenants, `/system`, replaying every dead letter.
+    System,
 }
+
+/// Routes for system administrators only, checked before the table (method, path pattern).
+const SYSTEM_ONLY: [(Methods, &str); 3] = [
+    (Methods::All, r"^/api/v1/tenants(/|$)"),
+    (Methods::All, r"^/api/v1/system(/|$)"),
+    (Methods::Only("POST"), r"^/api/v1/hooks/dlq/retry-all$"),
+];
+
+static SYSTEM_RULES: LazyLock<Vec<(Methods, Regex)>> = LazyLock::new(|| {
+    SYSTEM_ONLY
+        .iter()
+        .map(|(methods, pattern)| {
+            (
+                *methods,
+                Regex::new(pattern).expect("the system routes' patterns are valid"),
+            )
+        })
+        .collect()
+});
+
+/// The 403 `detail` for an admin key of one tenant on a system administrator's route or object.
+pub const SYSTEM_DENIAL: &str = "This needs a system administrator's key (the bootstrap admin key or one made by `handoffrail keys create --system`)";
 
 /// Paths that skip RBAC and rate limiting (exact match).
 const EXEMPT: [&str; 7] = [
@@ -33,6 +57,16 @@ enum Methods {
     All,
     Only(&'static str),
     AllBut(&'static str),
+}
+
+impl Methods {
+    fn admit(self, method: &str) -> bool {
+        match self {
+            Methods::All => true,
+            Methods::Only(only) => method == only,
+            Methods::AllBut(except) => method != except,
+        }
+    }
 }
 
 struct Rule {
@@ -116,16 +150,15 @@ pub fn requirement(method: &str, path: &str) -> Requirement {
     if EXEMPT.contains(&path) {
         return Requirement::Exempt;
     }
+    if SYSTEM_RULES
+        .iter()
+        .any(|(methods, pattern)| methods.admit(method) && pattern.is_match(path))
+    {
+        return Requirement::System;
+    }
     let role = RULES
         .iter()
-        .find(|rule| {
-            let method_matches = match rule.methods {
-                Methods::All => true,
-                Methods::Only(only) => method == only,
-                Methods::AllBut(except) => method != except,
-            };
-            method_matches && rule.pattern.is_match(path)
-        })
+        .find(|rule| rule.methods.admit(method) && rule.pattern.is_match(path))
         .map_or(Role::Admin, |rule| rule.role);
     Requirement::Role(role)
 }
@@ -153,8 +186,12 @@ mod tests {
         let cases = [
             ("GET", "/api/v1/keys", R(Role::Admin)),
             ("DELETE", "/api/v1/keys/abc", R(Role::Admin)),
-            ("GET", "/api/v1/tenants/default/keys", R(Role::Admin)),
-            ("GET", "/api/v1/system/health", R(Role::Admin)),
+            ("GET", "/api/v1/tenants/default/keys", Requirement::System),
+            ("GET", "/api/v1/tenants", Requirement::System),
+            ("PATCH", "/api/v1/tenants/t1", Requirement::System),
+            ("GET", "/api/v1/system/health", Requirement::System),
+            ("POST", "/api/v1/hooks/dlq/retry-all", Requirement::System),
+            ("GET", "/api/v1/tenantsx", R(Role::Admin)),
             ("GET", "/api/v1/packets/search", R(Role::Reader)),
             ("GET", "/api/v1/packets/awaiting", R(Role::Reader)),
             ("GET", "/api/v1/packets/p1/history", R(Role::Reader)),

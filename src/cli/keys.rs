@@ -25,6 +25,9 @@ pub enum KeysCommand {
         /// free, pro or business.
         #[arg(long, value_enum, default_value_t = Tier::Business)]
         tier: Tier,
+        /// A system administrator: manages tenants and the keys of every tenant (admin role only).
+        #[arg(long)]
+        system: bool,
         /// Database URL [default: sqlite://<data-dir>/handoffrail.db]
         #[arg(long, env = "HANDOFFRAIL_DATABASE_URL")]
         database_url: Option<String>,
@@ -45,9 +48,14 @@ pub async fn run(command: KeysCommand, format: Format) -> anyhow::Result<()> {
         role,
         tenant,
         tier,
+        system,
         database_url,
         data_dir,
     } = command;
+    anyhow::ensure!(
+        !system || role == Role::Admin,
+        "--system needs --role admin: a system administrator is an admin of every tenant"
+    );
     let url = database_url.unwrap_or_else(|| default_database_url(&data_dir));
     if url.starts_with("sqlite:") {
         std::fs::create_dir_all(&data_dir)
@@ -56,7 +64,10 @@ pub async fn run(command: KeysCommand, format: Format) -> anyhow::Result<()> {
     let store = store::open(&url, &StoreOptions::default())
         .await
         .with_context(|| format!("opening database {}", redact_url(&url)))?;
-    let key = NewApiKey::generate(&name, &tenant, role, tier);
+    let mut key = NewApiKey::generate(&name, &tenant, role, tier);
+    if system {
+        key = key.system();
+    }
     store.insert_api_key(&key).await?;
     match format {
         Format::Json => println!(
@@ -64,15 +75,16 @@ pub async fn run(command: KeysCommand, format: Format) -> anyhow::Result<()> {
             serde_json::to_string_pretty(&json!({
                 "id": key.key.id, "name": key.key.name, "key_prefix": key.key.key_prefix,
                 "tenant_id": key.key.tenant_id, "role": key.key.role, "tier": key.key.tier,
-                "created_at": key.key.created_at, "key": key.plaintext,
+                "created_at": key.key.created_at, "system": key.key.system, "key": key.plaintext,
             }))?
         ),
         Format::Table | Format::Junit => {
             println!(
-                "Created API key {} ({}, role {}, tenant {}, tier {})",
+                "Created API key {} ({}, role {}{}, tenant {}, tier {})",
                 key.key.id,
                 key.key.name,
                 role.as_str(),
+                if system { ", system administrator" } else { "" },
                 tenant,
                 tier.as_str()
             );

@@ -16,6 +16,7 @@ pub mod upstream;
 
 use crate::auth::KeyCache;
 use crate::config::ProxyConfig;
+use crate::listener::ConnectionLimits;
 use crate::records::RecordKey;
 use crate::rules::LiveRules;
 use crate::store::Store;
@@ -25,7 +26,6 @@ use exchange::ProxyBody;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
-use hyper_util::rt::TokioIo;
 use recorder::Recorder;
 use std::convert::Infallible;
 use std::future::Future;
@@ -33,9 +33,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_util::task::TaskTracker;
 use trust::TrustCache;
 use upstream::UpstreamClient;
 
@@ -47,6 +45,8 @@ pub struct Options {
     pub record_body_limit: u64,
     pub upstream_timeout: Duration,
     pub block_untrusted: bool,
+    /// Deadlines of agent connections, also applied inside CONNECT tunnels.
+    pub connections: ConnectionLimits,
 }
 
 pub struct Interceptor {
@@ -78,7 +78,12 @@ pub struct Shared {
 }
 
 impl Proxy {
-    pub async fn bind(host: &str, config: &ProxyConfig, shared: Shared) -> anyhow::Result<Proxy> {
+    pub async fn bind(
+        host: &str,
+        config: &ProxyConfig,
+        connections: ConnectionLimits,
+        shared: Shared,
+    ) -> anyhow::Result<Proxy> {
         let roots = upstream::roots(config.upstream_ca.as_deref())?;
         let listener = TcpListener::bind((host, config.port))
             .await
@@ -103,6 +108,7 @@ impl Proxy {
                 record_body_limit: config.record_body_limit,
                 upstream_timeout,
                 block_untrusted: config.block_untrusted,
+                connections,
             },
         };
         Ok(Proxy {
@@ -129,55 +135,23 @@ impl Proxy {
             recorder_task,
         } = self;
         tracing::info!(addr = %listener.local_addr()?, "handoffrail proxy listening");
-        let connections = TaskTracker::new();
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        tracing::warn!(%error, "accepting a proxy connection failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            let _ = stream.set_nodelay(true);
-            let interceptor = interceptor.clone();
-            let service = service_fn(move |request: Request<Incoming>| {
-                let interceptor = interceptor.clone();
-                async move { Ok::<_, Infallible>(serve_request(interceptor, request).await) }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .preserve_header_case(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            let mut stop = stop_rx.clone();
-            connections.spawn(async move {
-                let mut connection = std::pin::pin!(connection);
-                let ended = tokio::select! {
-                    ended = connection.as_mut() => ended,
-                    _ = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
-                        connection.as_mut().graceful_shutdown();
-                        connection.await
-                    }
-                };
-                if let Err(error) = ended {
-                    tracing::debug!(%peer, %error, source = "downstream", "proxy connection ended");
-                }
-            });
-        }
-        drop(listener);
-        let _ = stop_tx.send(true);
-        connections.close();
-        if tokio::time::timeout(DRAIN, connections.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("proxy exchanges still open after {DRAIN:?}; stopping anyway");
-        }
+        let limits = interceptor.options.connections;
+        let serving = interceptor.clone();
+        crate::listener::serve(
+            "proxy",
+            listener,
+            limits,
+            move |_peer| {
+                let interceptor = serving.clone();
+                service_fn(move |request: Request<Incoming>| {
+                    let interceptor = interceptor.clone();
+                    async move { Ok::<_, Infallible>(serve_request(interceptor, request).await) }
+                })
+            },
+            shutdown,
+            DRAIN,
+        )
+        .await;
         // The recorder ends when the last sender (held by the interceptor and open exchanges) is gone.
         drop(interceptor);
         if tokio::time::timeout(DRAIN, recorder_task).await.is_err() {

@@ -6,6 +6,7 @@
 use super::destination::Leg;
 use super::exchange::{self, reply, Caller, ProxyBody};
 use super::Interceptor;
+use crate::listener::Watched;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::upgrade::Upgraded;
@@ -71,13 +72,21 @@ async fn intercept(
             return;
         }
     };
-    let tls = match tokio_rustls::TlsAcceptor::from(config)
-        .accept(TokioIo::new(upgraded))
-        .await
-    {
-        Ok(tls) => tls,
-        Err(error) => {
+    let limits = interceptor.options.connections;
+    let agent = Watched::new(TokioIo::new(upgraded), limits.idle_timeout);
+    let handshake = tokio_rustls::TlsAcceptor::from(config).accept(agent);
+    let tls = match tokio::time::timeout(limits.tls_handshake_timeout, handshake).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(error)) => {
             tracing::info!(%error, host, source = "downstream", "TLS handshake with the agent failed (does it trust the HandoffRail CA?)");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(
+                host,
+                source = "downstream",
+                "TLS handshake with the agent timed out"
+            );
             return;
         }
     };
@@ -89,8 +98,8 @@ async fn intercept(
             Ok::<_, Infallible>(exchange::proxy(interceptor, request, leg, Some(caller)).await)
         }
     });
-    if let Err(error) = hyper::server::conn::http1::Builder::new()
-        .preserve_header_case(true)
+    if let Err(error) = limits
+        .http1()
         .serve_connection(TokioIo::new(tls), service)
         .await
     {
@@ -113,7 +122,11 @@ async fn splice(interceptor: Arc<Interceptor>, upgraded: Upgraded, authority: St
                 return;
             }
         };
-    let mut agent = TokioIo::new(upgraded);
+    // Bytes either way move through the agent's side, so its watch sees all traffic of the tunnel.
+    let mut agent = Watched::new(
+        TokioIo::new(upgraded),
+        interceptor.options.connections.idle_timeout,
+    );
     if let Err(error) = tokio::io::copy_bidirectional(&mut agent, &mut upstream).await {
         tracing::debug!(%error, authority, "tunnel ended");
     }

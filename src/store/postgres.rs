@@ -56,6 +56,7 @@ fn key_from_row(row: &PgRow) -> Result<ApiKey, StoreError> {
         tier: Tier::parse(&tier).ok_or_else(|| StoreError::Corrupt(format!("tier {tier}")))?,
         revoked: row.try_get("revoked")?,
         created_at: Timestamp::from_datetime(row.try_get::<DateTime<Utc>, _>("created_at")?),
+        system: row.try_get("system")?,
     })
 }
 
@@ -82,8 +83,8 @@ async fn insert_key(
     key: &NewApiKey,
 ) -> Result<u64, StoreError> {
     let done = sqlx::query(
-        "INSERT INTO api_keys (id, name, key_hash, key_prefix, tenant_id, role, tier, revoked, rotated_from, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9) ON CONFLICT (key_hash) DO NOTHING",
+        "INSERT INTO api_keys (id, name, key_hash, key_prefix, tenant_id, role, tier, revoked, rotated_from, created_at, system)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9, $10) ON CONFLICT (key_hash) DO NOTHING",
     )
     .bind(key.key.id)
     .bind(&key.key.name)
@@ -94,6 +95,7 @@ async fn insert_key(
     .bind(key.key.tier.as_str())
     .bind(key.rotated_from)
     .bind(key.key.created_at.as_datetime())
+    .bind(key.key.system)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected())

@@ -93,6 +93,7 @@ fn key_from_row(row: &SqliteRow) -> Result<ApiKey, StoreError> {
         tier: Tier::parse(&tier).ok_or_else(|| StoreError::Corrupt(format!("tier {tier}")))?,
         revoked: row.try_get::<i64, _>("revoked")? != 0,
         created_at: micros_to_timestamp(created_at)?,
+        system: row.try_get::<i64, _>("system")? != 0,
     })
 }
 
@@ -182,8 +183,8 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 
 async fn insert_key(tx: &mut Transaction<'_, Sqlite>, key: &NewApiKey) -> Result<u64, StoreError> {
     let done = sqlx::query(
-        "INSERT INTO api_keys (id, name, key_hash, key_prefix, tenant_id, role, tier, revoked, rotated_from, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (key_hash) DO NOTHING",
+        "INSERT INTO api_keys (id, name, key_hash, key_prefix, tenant_id, role, tier, revoked, rotated_from, created_at, system)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) ON CONFLICT (key_hash) DO NOTHING",
     )
     .bind(key.key.id.to_string())
     .bind(&key.key.name)
@@ -194,6 +195,7 @@ async fn insert_key(tx: &mut Transaction<'_, Sqlite>, key: &NewApiKey) -> Result
     .bind(key.key.tier.as_str())
     .bind(key.rotated_from.map(|id| id.to_string()))
     .bind(key.key.created_at.micros())
+    .bind(i64::from(key.key.system))
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected())

@@ -6,13 +6,16 @@ use crate::support::{spawn_app, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+pub const SYSTEM_DENIAL: &str = "This needs a system administrator's key (the bootstrap admin key or one made by `handoffrail keys create --system`)";
+
 on_both_backends!(
     every_route_needs_its_role,
     paths_outside_the_table,
     authentication_answers_for_keys_rbac_cannot_judge,
 );
 
-const ROLES: [&str; 4] = ["reader", "agent", "writer", "admin"];
+/// Roles in order, then `system`: an admin key with the system administrator's scope (the bootstrap key).
+const ROLES: [&str; 5] = ["reader", "agent", "writer", "admin", "system"];
 
 /// Every route under /api/v1 (method, path with `{id}` for a path parameter) and the role it needs.
 pub const ROUTES: &[(&str, &str, &str)] = &[
@@ -34,18 +37,18 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/keys", "admin"),
     ("DELETE", "/keys/{id}", "admin"),
     ("POST", "/keys/{id}/rotate", "admin"),
-    ("GET", "/tenants", "admin"),
-    ("POST", "/tenants", "admin"),
-    ("GET", "/tenants/{id}", "admin"),
-    ("PATCH", "/tenants/{id}", "admin"),
-    ("DELETE", "/tenants/{id}", "admin"),
-    ("GET", "/tenants/{id}/keys", "admin"),
+    ("GET", "/tenants", "system"),
+    ("POST", "/tenants", "system"),
+    ("GET", "/tenants/{id}", "system"),
+    ("PATCH", "/tenants/{id}", "system"),
+    ("DELETE", "/tenants/{id}", "system"),
+    ("GET", "/tenants/{id}/keys", "system"),
     ("GET", "/schemas", "writer"),
     ("POST", "/schemas", "writer"),
     ("GET", "/schemas/{id}", "writer"),
     ("GET", "/audit", "reader"),
     ("GET", "/stats", "admin"),
-    ("GET", "/system/health", "admin"),
+    ("GET", "/system/health", "system"),
     ("GET", "/records", "reader"),
     ("POST", "/records", "agent"),
     ("GET", "/records/public-key", "reader"),
@@ -70,7 +73,11 @@ fn level(role: &str) -> usize {
 async fn keys_by_role(app: &TestApp) -> Vec<(&'static str, String)> {
     let mut keys = Vec::new();
     for role in ROLES {
-        keys.push((role, app.key(role, None).await));
+        let key = match role {
+            "system" => app.admin_key.clone(),
+            role => app.key(role, None).await,
+        };
+        keys.push((role, key));
     }
     keys
 }
@@ -93,11 +100,16 @@ async fn every_route_needs_its_role(backend: Backend) {
                     StatusCode::FORBIDDEN,
                     "{method} {path} as {role}"
                 );
+                let detail = match (*role, *required) {
+                    ("admin", "system") => SYSTEM_DENIAL.to_string(),
+                    (role, required) => format!(
+                        "Insufficient permissions. Required role: {}, current role: {role}",
+                        required.replace("system", "admin")
+                    ),
+                };
                 assert_eq!(
                     reply.body,
-                    json!({"detail": format!(
-                        "Insufficient permissions. Required role: {required}, current role: {role}"
-                    )}),
+                    json!({ "detail": detail }),
                     "{method} {path} as {role}"
                 );
             } else {
@@ -119,7 +131,7 @@ async fn paths_outside_the_table(backend: Backend) {
         let unknown = app
             .send(Method::GET, "/no-such-route", Some(key), None)
             .await;
-        if *role == "admin" {
+        if level(role) >= level("admin") {
             assert_eq!(unknown.status, StatusCode::NOT_FOUND);
         } else {
             assert_eq!(
