@@ -59,13 +59,22 @@ impl KeyCache {
         store: &dyn crate::store::Store,
         presented: &str,
     ) -> Result<Option<ApiKey>, crate::store::StoreError> {
-        let key_hash = super::hash_key(presented);
-        if let Some(key) = self.get(&key_hash) {
+        self.find_hashed(store, &super::hash_key(presented)).await
+    }
+
+    /// The key whose SHA-256 is `key_hash`, from the cache or the store: how a CONNECT tunnel re-checks the
+    /// key it was opened with, without keeping the plaintext.
+    pub async fn find_hashed(
+        &self,
+        store: &dyn crate::store::Store,
+        key_hash: &str,
+    ) -> Result<Option<ApiKey>, crate::store::StoreError> {
+        if let Some(key) = self.get(key_hash) {
             return Ok(Some(key));
         }
-        let found = store.find_api_key_by_hash(&key_hash).await?;
+        let found = store.find_api_key_by_hash(key_hash).await?;
         if let Some(key) = &found {
-            self.put(key_hash, key.clone());
+            self.put(key_hash.to_string(), key.clone());
         }
         Ok(found)
     }

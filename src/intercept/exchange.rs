@@ -27,6 +27,8 @@ pub struct Caller {
     pub key: ApiKey,
     /// From the proxy credentials' user name, unless `X-HandoffRail-Agent` says otherwise.
     pub agent_id: Option<String>,
+    /// SHA-256 of the key presented, so that requests inside a tunnel re-check it (revocation ends them).
+    key_hash: String,
 }
 
 /// A response the proxy makes itself.
@@ -85,13 +87,28 @@ pub async fn identify_caller(
                 "Proxy credentials required: Proxy-Authorization: Basic base64(AGENT_ID:API_KEY)",
             )),
         };
+    let key_hash = crate::auth::hash_key(&presented);
+    let key = authorize(interceptor, &key_hash, refuse).await?;
+    Ok(Caller {
+        key,
+        agent_id,
+        key_hash,
+    })
+}
+
+/// The key behind `key_hash`, if it may record traffic now: live, and agent or above.
+async fn authorize(
+    interceptor: &Interceptor,
+    key_hash: &str,
+    unknown: impl Fn(&str) -> Response<ProxyBody>,
+) -> Result<ApiKey, Response<ProxyBody>> {
     let key = match interceptor
         .keys
-        .find(interceptor.store.as_ref(), &presented)
+        .find_hashed(interceptor.store.as_ref(), key_hash)
         .await
     {
         Ok(Some(key)) => key,
-        Ok(None) => return Err(refuse("Invalid API key")),
+        Ok(None) => return Err(unknown("Invalid API key")),
         Err(error) => {
             tracing::error!(%error, source = "internal", "key lookup failed");
             return Err(reply(
@@ -109,7 +126,47 @@ pub async fn identify_caller(
             "Recording traffic needs an agent, writer or admin key",
         ));
     }
-    Ok(Caller { key, agent_id })
+    Ok(key)
+}
+
+/// A request inside a tunnel is sent as the tunnel's caller, whose key is checked again (a revoked key's
+/// tunnel is answered 403 and closed) and whose `Host` must name the tunnel's authority (else 421: the
+/// record would claim one host while another answered).
+async fn tunnel_request_caller(
+    interceptor: &Interceptor,
+    request: &Request<Incoming>,
+    authority: &str,
+    caller: Caller,
+) -> Result<Caller, Response<ProxyBody>> {
+    let refused = |detail: &str| reply(StatusCode::FORBIDDEN, detail);
+    let key = match authorize(interceptor, &caller.key_hash, refused).await {
+        Ok(key) => key,
+        Err(mut refusal) => {
+            refusal
+                .headers_mut()
+                .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+            return Err(refusal);
+        }
+    };
+    let named = request
+        .headers()
+        .get(HOST)
+        .and_then(|host| host.to_str().ok())
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.as_str())
+        });
+    if let Some(named) = named {
+        if !headers::same_authority(named, authority, 443) {
+            return Err(reply(
+                StatusCode::MISDIRECTED_REQUEST,
+                &format!("Host {named} is not this tunnel's authority {authority}"),
+            ));
+        }
+    }
+    Ok(Caller { key, ..caller })
 }
 
 /// Phases 2–7 for a request on the proxy port (forward or reverse) or inside a tunnel.
@@ -128,9 +185,15 @@ pub async fn proxy(
         Ok(destination) => destination,
         Err(error) => return reply(StatusCode::NOT_FOUND, &error.to_string()),
     };
-    let caller = match tunnel_caller {
-        Some(caller) => caller,
-        None => {
+    let caller = match (tunnel_caller, &leg) {
+        (Some(caller), Leg::Tunnel(authority)) => {
+            match tunnel_request_caller(&interceptor, &request, authority, caller).await {
+                Ok(caller) => caller,
+                Err(refusal) => return refusal,
+            }
+        }
+        (Some(caller), Leg::Plain) => caller,
+        (None, _) => {
             match identify_caller(&interceptor, &mut request, destination.route.is_some()).await {
                 Ok(caller) => caller,
                 Err(refusal) => return refusal,
@@ -269,7 +332,8 @@ fn skeleton(
 }
 
 /// The request as the upstream gets it: same method, path, query, headers (less hop-by-hop and control
-/// headers) and body; HTTP/1.1; `Host` is the upstream's on a reverse route.
+/// headers) and body; HTTP/1.1; `Host` is always the destination's authority (RFC 9112 §3.2.2: a proxy
+/// replaces the `Host` of an absolute-form request), so that the host recorded is the host that answered.
 fn upstream_request(
     request: Request<Incoming>,
     destination: &Destination,
@@ -277,12 +341,8 @@ fn upstream_request(
 ) -> Request<RequestTee> {
     let (mut parts, body) = request.into_parts();
     headers::strip_for_upstream(&mut parts.headers);
-    if destination.route.is_some() || !parts.headers.contains_key(HOST) {
-        if let Some(authority) = destination.uri.authority() {
-            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
-                parts.headers.insert(HOST, host);
-            }
-        }
+    if let Ok(host) = HeaderValue::from_str(&headers::host_of(&destination.url)) {
+        parts.headers.insert(HOST, host);
     }
     parts.uri = destination.uri.clone();
     parts.version = hyper::Version::HTTP_11;

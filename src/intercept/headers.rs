@@ -122,9 +122,66 @@ pub fn record_id_value(id: uuid::Uuid) -> HeaderValue {
     HeaderValue::from_str(&id.to_string()).unwrap_or(HeaderValue::from_static(""))
 }
 
+/// `Host` for a request to `url`: its host and any port that is not the scheme's default.
+pub fn host_of(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+/// Whether two `host[:port]` authorities name the same origin: hosts compared without case, a missing port
+/// read as `default_port`, IPv6 literals in brackets.
+pub fn same_authority(left: &str, right: &str, default_port: u16) -> bool {
+    fn split(authority: &str, default_port: u16) -> Option<(String, u16)> {
+        let authority = authority.trim();
+        let (host, port) = match authority.rfind(':') {
+            Some(colon) if !authority[colon..].contains(']') => {
+                (&authority[..colon], authority[colon + 1..].parse().ok()?)
+            }
+            _ => (authority, default_port),
+        };
+        (!host.is_empty()).then(|| (host.to_ascii_lowercase(), port))
+    }
+    match (split(left, default_port), split(right, default_port)) {
+        (Some(left), Some(right)) => left == right,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn authorities_compare_as_origins() {
+        let cases = [
+            ("api.example.com", "api.example.com:443", true),
+            ("API.example.com:443", "api.example.com", true),
+            ("api.example.com:8443", "api.example.com:443", false),
+            ("attacker-vhost.example", "api.example.com:443", false),
+            ("[::1]:443", "[::1]", true),
+            ("[::1]:8443", "[::1]:443", false),
+            ("api.example.com:x", "api.example.com", false),
+            ("", "api.example.com", false),
+        ];
+        for (left, right, same) in cases {
+            assert_eq!(same_authority(left, right, 443), same, "{left} vs {right}");
+        }
+    }
+
+    #[test]
+    fn host_is_the_urls_authority_without_credentials_or_default_port() {
+        let cases = [
+            ("http://user:pass@Api.Example.com:80/x", "api.example.com"),
+            ("http://127.0.0.1:8080/x", "127.0.0.1:8080"),
+            ("https://[::1]:8443/", "[::1]:8443"),
+        ];
+        for (url, host) in cases {
+            assert_eq!(host_of(&url::Url::parse(url).expect("url")), host, "{url}");
+        }
+    }
 
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();

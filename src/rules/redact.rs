@@ -62,9 +62,12 @@ impl Redaction {
         }
     }
 
-    /// The URL with secret query values replaced; everything else, including order, repeated keys and
-    /// percent-encoding of other parameters, stays byte for byte.
+    /// The URL without credentials in its authority (`user:pass@`) and with secret query values replaced;
+    /// everything else, including order, repeated keys and percent-encoding of other parameters, stays
+    /// byte for byte.
     pub fn url(&self, url: &str) -> String {
+        let url = without_userinfo(url);
+        let url = url.as_str();
         let (before_fragment, fragment) = match url.split_once('#') {
             Some((head, fragment)) => (head, Some(fragment)),
             None => (url, None),
@@ -95,9 +98,53 @@ impl Redaction {
     }
 }
 
+/// `scheme://user:pass@host/…` → `scheme://host/…`: credentials never belong in a record, and a URL that
+/// names them is still the same resource without them.
+fn without_userinfo(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = url[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |end| authority_start + end);
+    match url[authority_start..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}{}",
+            &url[..authority_start],
+            &url[authority_start + at + 1..]
+        ),
+        None => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_the_authority_are_dropped() {
+        let redaction = Redaction::default();
+        let cases = [
+            (
+                "http://user:pass@api.example/x?q=1",
+                "http://api.example/x?q=1",
+            ),
+            (
+                "https://token@api.example:8443/",
+                "https://api.example:8443/",
+            ),
+            ("https://a:b@c@api.example", "https://api.example"),
+            (
+                "https://api.example/x?email=a@b.example",
+                "https://api.example/x?email=a@b.example",
+            ),
+            ("https://api.example/p@th", "https://api.example/p@th"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(redaction.url(url), expected, "{url}");
+        }
+    }
 
     #[test]
     fn secret_headers_are_redacted_whatever_their_case() {

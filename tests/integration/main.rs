@@ -18,6 +18,7 @@ mod openapi;
 mod ops;
 mod packets;
 mod proxy;
+mod proxy_evidence;
 mod rbac;
 mod records;
 mod schemas;
