@@ -79,7 +79,7 @@ async fn an_absolute_form_request_goes_to_the_host_it_names(backend: Backend) {
     let echo: Value = serde_json::from_str(body).expect("echo JSON");
     assert_eq!(
         host_seen(&echo),
-        [target.clone()],
+        std::slice::from_ref(&target),
         "the upstream saw the target's authority"
     );
     let id = header_value(&response, "x-handoffrail-record").expect("record id");
