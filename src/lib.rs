@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod data_dir;
 pub mod evaluations;
 pub mod intercept;
 pub mod listener;

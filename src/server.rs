@@ -89,7 +89,7 @@ impl Server {
         );
         let url = config.database_url();
         if url.starts_with("sqlite:") {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            crate::data_dir::create_private_dir(&config.data_dir).with_context(|| {
                 format!("creating data directory {}", config.data_dir.display())
             })?;
         }

@@ -142,6 +142,11 @@ impl From<CommandError> for Error {
                     Refusal::AwaitingHuman { .. }
                     | Refusal::NotAwaitingHuman { .. }
                     | Refusal::AlreadyExpired { .. } => Error::Conflict(Value::String(message)),
+                    Refusal::AnswerOnlyByRespond => Error::validation(Invalid::new(
+                        "value_error",
+                        vec![json!("body"), json!("hitl")],
+                        message,
+                    )),
                 }
             }
         }

@@ -74,7 +74,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             }
             bytes.extend_from_slice(&data);
         }
-        parse_json(&bytes).map(ApiJson)
+        let parsed = parse_json(&bytes)?;
+        // Valid JSON here: read once more as a tree to check what both databases can store.
+        let tree: Value = serde_json::from_slice(&bytes)
+            .map_err(|_| Error::BadRequest("Could not read the request body".into()))?;
+        super::storable::check_body(&tree)?;
+        Ok(ApiJson(parsed))
     }
 }
 
@@ -141,6 +146,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            let name = name.replace('\0', "\\u0000");
+            super::storable::check_text(&value, &[json!("query"), json!(name)])?;
+            super::storable::check_text(&name, &[json!("query"), json!(name)])?;
+        }
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
@@ -172,6 +182,21 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
             "Input should be between 1 and 200",
             &limit.to_string(),
         )))
+    }
+}
+
+/// A tenant id path parameter (`{tenant_id}`): text both databases can store, else 422.
+pub struct TenantPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Error::BadRequest("Invalid path".into()))?;
+        super::storable::check_text(&id, &[json!("path"), json!("tenant_id")])?;
+        Ok(TenantPath(id))
     }
 }
 

@@ -15,6 +15,7 @@ mod packets;
 mod records;
 mod schemas;
 mod stats;
+mod storable;
 mod tenants;
 mod trust;
 

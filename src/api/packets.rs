@@ -244,6 +244,9 @@ pub(super) fn page_bounds(limit: Option<i64>, offset: Option<i64>) -> Result<(i6
     }
 }
 
+/// Items a comma-separated filter may list (SQLite refuses statements past 999 parameters).
+const MAX_LISTED: usize = 50;
+
 fn comma_list(value: Option<String>) -> Vec<String> {
     non_empty(value)
         .map(|text| {
@@ -288,11 +291,14 @@ async fn list(
         }
         None => None,
     };
+    let (statuses, tags) = (comma_list(params.status), comma_list(params.tags));
+    super::storable::check_list_len("status", &statuses, MAX_LISTED)?;
+    super::storable::check_list_len("tags", &tags, MAX_LISTED)?;
     let query = PacketQuery {
-        statuses: comma_list(params.status),
+        statuses,
         source_agent: non_empty(params.source_agent),
         target_agent: non_empty(params.target_agent),
-        tags: comma_list(params.tags),
+        tags,
         priority: non_empty(params.priority),
         created_after: datetime_param("created_after", params.created_after)?,
         created_before: datetime_param("created_before", params.created_before)?,

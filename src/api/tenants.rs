@@ -3,12 +3,12 @@
 //! manages its keys and objects, never another tenant or the list of tenants.
 
 use super::error::{body_problems, Error, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, TenantPath};
 use super::keys::KeyView;
 use super::AppState;
 use crate::tenants::{self, Tenant, TenantChanges, TenantCreate, TenantWrite};
 use crate::timestamp::Timestamp;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::json;
@@ -64,7 +64,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<Tenant>>, Error>
     responses((status = 200, description = "OK", body = Tenant), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn fetch(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    TenantPath(id): TenantPath,
 ) -> Result<Json<Tenant>, Error> {
     let tenant = state.store.get_tenant(&id).await?;
     tenant.map(Json).ok_or_else(|| not_found(&id))
@@ -74,7 +74,7 @@ async fn fetch(
     responses((status = 200, description = "OK", body = Tenant), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    TenantPath(id): TenantPath,
     ApiJson(changes): ApiJson<TenantChanges>,
 ) -> Result<Json<Tenant>, Error> {
     body_problems(tenants::check(
@@ -101,7 +101,7 @@ async fn update(
     responses((status = 204, description = "Soft-deleted"), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    TenantPath(id): TenantPath,
 ) -> Result<StatusCode, Error> {
     match state.store.delete_tenant(&id, Timestamp::now()).await? {
         TenantWrite::Done => {
@@ -117,7 +117,7 @@ async fn delete(
     responses((status = 200, description = "OK", body = Vec<KeyView>), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn keys(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    TenantPath(id): TenantPath,
 ) -> Result<Json<Vec<KeyView>>, Error> {
     if state.store.get_tenant(&id).await?.is_none() {
         return Err(not_found(&id));

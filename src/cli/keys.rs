@@ -58,7 +58,7 @@ pub async fn run(command: KeysCommand, format: Format) -> anyhow::Result<()> {
     );
     let url = database_url.unwrap_or_else(|| default_database_url(&data_dir));
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&data_dir)
+        crate::data_dir::create_private_dir(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
     }
     let store = store::open(&url, &StoreOptions::default())

@@ -60,7 +60,7 @@ impl CertificateAuthority {
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<CertificateAuthority> {
         let (cert_path, key_path) = (data_dir.join(CERT_FILE), data_dir.join(KEY_FILE));
         if !key_path.exists() {
-            std::fs::create_dir_all(data_dir)?;
+            crate::data_dir::create_private_dir(data_dir)?;
             let key = KeyPair::generate()?;
             let cert = ca_params()?.self_signed(&key)?;
             match write_private(&key_path, &key.serialize_pem()) {

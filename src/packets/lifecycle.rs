@@ -3,7 +3,9 @@
 //! the store applies the result with a conditional update.
 
 use super::history::{actor_for_agent, NewEvent};
-use super::model::{Claimant, HumanResponse, Packet, PacketUpdate, Status, TargetAgent};
+use super::model::{
+    Claimant, HitlCheckpoint, HumanResponse, Packet, PacketUpdate, Status, TargetAgent,
+};
 use crate::timestamp::Timestamp;
 use serde_json::json;
 use uuid::Uuid;
@@ -28,6 +30,8 @@ pub enum Refusal {
     NoHitlCheckpoint,
     /// 409.
     AlreadyExpired { packet_id: Uuid },
+    /// 422: a human's answer is recorded by `respond` alone, so that an agent cannot forge it.
+    AnswerOnlyByRespond,
 }
 
 impl Status {
@@ -86,6 +90,7 @@ impl Refusal {
             Refusal::AlreadyExpired { packet_id } => {
                 format!("Packet {packet_id} is already expired")
             }
+            Refusal::AnswerOnlyByRespond => "hitl.response, hitl.responded_by and hitl.responded_at are set only by POST /packets/{id}/respond".to_string(),
         }
     }
 }
@@ -243,6 +248,19 @@ pub fn update(current: &Packet, update: &PacketUpdate, now: Timestamp) -> Result
         packet.dependencies = dependencies.clone();
     }
     if let Some(hitl) = &update.hitl {
+        let answered = |hitl: Option<&HitlCheckpoint>| {
+            hitl.map(|hitl| {
+                (
+                    hitl.response.clone(),
+                    hitl.responded_by.clone(),
+                    hitl.responded_at,
+                )
+            })
+            .unwrap_or_default()
+        };
+        if answered(Some(hitl)) != answered(current.hitl.as_ref()) {
+            return Err(Refusal::AnswerOnlyByRespond);
+        }
         packet.hitl = Some(hitl.clone());
     }
     packet.updated_at = now;
@@ -398,6 +416,35 @@ mod tests {
             timeout_seconds: timeout,
         });
         packet
+    }
+
+    #[test]
+    fn a_patch_cannot_write_the_humans_answer() {
+        let current = waiting(Some(60));
+        let mut forged = current.hitl.clone().expect("checkpoint");
+        forged.response = Some("approve".into());
+        forged.responded_by = Some("ceo".into());
+        let update = PacketUpdate {
+            hitl: Some(forged),
+            ..Default::default()
+        };
+        let now = Timestamp::parse("2026-11-21T09:05:00Z").expect("time");
+        assert_eq!(
+            update_refusal(&current, &update, now),
+            Some(Refusal::AnswerOnlyByRespond)
+        );
+        // The checkpoint sent back unchanged, or with a new question, is fine.
+        let mut reworded = current.hitl.clone().expect("checkpoint");
+        reworded.question = Some("Ship it?".into());
+        let update = PacketUpdate {
+            hitl: Some(reworded),
+            ..Default::default()
+        };
+        assert_eq!(update_refusal(&current, &update, now), None);
+    }
+
+    fn update_refusal(current: &Packet, patch: &PacketUpdate, now: Timestamp) -> Option<Refusal> {
+        update(current, patch, now).err()
     }
 
     fn patch_to(status: Status) -> PacketUpdate {

@@ -70,7 +70,7 @@ impl RecordKey {
                 Ok(RecordKey::from_signing(SigningKey::from_bytes(&seed)))
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(data_dir)?;
+                crate::data_dir::create_private_dir(data_dir)?;
                 let key = RecordKey::generate();
                 let mut options = std::fs::OpenOptions::new();
                 options.write(true).create_new(true);

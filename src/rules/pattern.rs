@@ -176,9 +176,17 @@ impl EndpointPattern {
 
 /// A host as the URL parser writes it (IDNA to punycode, IPv4 in dotted form, IPv6 in brackets), so a
 /// template compares with `Url::host_str` like for like; `None` when it is not a valid host.
+/// A host as URLs carry it: IDNA-encoded names of letters, digits, `-`, `_` and dots (the URL standard
+/// would also let `{x` through, which no real host is), or an IP literal.
 fn normalized_host(host: &str) -> Option<String> {
     match url::Host::parse(host).ok()? {
-        url::Host::Domain(domain) => Some(domain.to_ascii_lowercase()),
+        url::Host::Domain(domain) => {
+            let letters = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+            domain
+                .chars()
+                .all(letters)
+                .then(|| domain.to_ascii_lowercase())
+        }
         url::Host::Ipv4(address) => Some(address.to_string()),
         url::Host::Ipv6(address) => Some(format!("[{address}]")),
     }
@@ -418,6 +426,9 @@ mod tests {
             "https://api.example.com/v1/pre{id}",
             "https://xn--a00.a/x",
             "https://exa mple.com/x",
+            "https://{x",
+            "https://{x}/y",
+            "https://a}b.example/x",
         ] {
             assert!(
                 EndpointPattern::parse(template, &[]).is_err(),

@@ -56,11 +56,10 @@ impl SqliteStore {
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        if let Some(parent) = connect.get_filename().parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
-            }
+        let file = connect.get_filename();
+        if file != std::path::Path::new(":memory:") {
+            crate::data_dir::private_file(file)
+                .map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
         }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)

@@ -11,6 +11,7 @@ mod durability;
 mod errors;
 mod evaluation_limits;
 mod evaluations;
+mod input_rules;
 mod jsonpath_cts;
 mod keys;
 mod limits;
