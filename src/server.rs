@@ -127,6 +127,7 @@ impl Server {
                 record_key: record_key.clone(),
                 ca: ca.clone(),
                 cache_ttl: Duration::from_secs(config.key_cache_seconds),
+                data_dir: config.data_dir.clone(),
             };
             Some(Proxy::bind(&config.host, &config.proxy, connection_limits, shared).await?)
         };

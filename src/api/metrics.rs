@@ -141,10 +141,18 @@ impl Metrics {
             self.claims_refused.load(Ordering::Relaxed)
         );
         if let Some(recorder) = self.recorder.get() {
-            let (queued, written, lost) = recorder.counts();
-            out.push_str("# HELP handoffrail_proxy_records_total Proxied exchanges handed to the recorder, written to the database, and lost (never silently: each is logged).\n");
+            let (queued, durable, lost) = recorder.counts();
+            let (spooled, replayed) = recorder.spooled();
+            let written = durable - spooled;
+            out.push_str("# HELP handoffrail_proxy_records_total Proxied exchanges handed to the recorder, committed to the database, spooled to disk while the database was down (and later replayed to it), and lost (never silently: each is logged, and its exchange is not acknowledged).\n");
             out.push_str("# TYPE handoffrail_proxy_records_total counter\n");
-            for (state, count) in [("queued", queued), ("written", written), ("lost", lost)] {
+            for (state, count) in [
+                ("queued", queued),
+                ("written", written),
+                ("spooled", spooled),
+                ("replayed", replayed),
+                ("lost", lost),
+            ] {
                 let _ = writeln!(
                     out,
                     "handoffrail_proxy_records_total{{state=\"{state}\"}} {count}"
@@ -155,7 +163,25 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "handoffrail_proxy_record_queue_depth {}",
-                queued.saturating_sub(written + lost)
+                queued.saturating_sub(durable + lost)
+            );
+            let (wait_seconds, waited) = recorder.durable_wait();
+            out.push_str("# HELP handoffrail_proxy_record_durable_seconds Time from an exchange's end to its record being durable (committed or spooled); the response completes only then.\n");
+            out.push_str("# TYPE handoffrail_proxy_record_durable_seconds summary\n");
+            let _ = writeln!(
+                out,
+                "handoffrail_proxy_record_durable_seconds_sum {wait_seconds}"
+            );
+            let _ = writeln!(
+                out,
+                "handoffrail_proxy_record_durable_seconds_count {waited}"
+            );
+            out.push_str("# HELP handoffrail_proxy_record_lag_seconds Age of the oldest record not yet in the database (in a batch being written, or spooled); 0 when every record is in.\n");
+            out.push_str("# TYPE handoffrail_proxy_record_lag_seconds gauge\n");
+            let _ = writeln!(
+                out,
+                "handoffrail_proxy_record_lag_seconds {}",
+                recorder.lag_seconds()
             );
         }
         out

@@ -2,7 +2,7 @@
 //! limit of each is copied for the record. The response side also finishes the record when the body ends (or
 //! the client goes away) and hands it to the recorder, waiting while the recorder's queue is full.
 
-use super::recorder::Pending;
+use super::recorder::{Durable, Pending};
 use crate::records::Record;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -124,12 +124,21 @@ pub enum Ending {
 
 enum State {
     Streaming,
-    /// The body has ended; the record waits for room in the recorder's queue, holding back the body's last
-    /// frame (if it came with one) until it is queued, so a full queue slows the proxy down instead of
-    /// piling records up in memory.
+    /// The body has ended; its end (the last frame, or the end of a chunked body) is held back until the
+    /// record is durable, so that a client holding a complete response and its record id can rely on the
+    /// record, and a full queue slows the proxy down instead of piling records up in memory.
     Handing(Option<Frame<Bytes>>),
     Done,
 }
+
+/// Why a response was cut off before its end.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The record of an exchange could be neither committed nor spooled: the client must not take the response
+/// (and the record id it carries) as complete.
+#[derive(Debug, thiserror::Error)]
+#[error("the exchange's record could not be stored; the response is cut off")]
+pub struct RecordNotDurable;
 
 /// The upstream's response body on its way to the client; finishes the exchange's record at the end.
 pub struct ResponseTee {
@@ -164,12 +173,12 @@ impl ResponseTee {
 
 impl Body for ResponseTee {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         loop {
             match self.state {
                 State::Streaming => match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
@@ -195,7 +204,7 @@ impl Body for ResponseTee {
                             pending.hand_over_now();
                         }
                         self.state = State::Done;
-                        return Poll::Ready(Some(Err(error)));
+                        return Poll::Ready(Some(Err(error.into())));
                     }
                     None => {
                         self.finish(Ending::Complete);
@@ -203,13 +212,16 @@ impl Body for ResponseTee {
                     }
                 },
                 State::Handing(_) => {
-                    if let Some(pending) = self.pending.as_mut() {
-                        ready!(pending.poll_hand_over(cx));
-                    }
+                    let durable = match self.pending.as_mut() {
+                        Some(pending) => ready!(pending.poll_durable(cx)),
+                        None => Durable::Failed,
+                    };
                     self.pending = None;
-                    if let State::Handing(Some(frame)) =
-                        std::mem::replace(&mut self.state, State::Done)
-                    {
+                    let held = std::mem::replace(&mut self.state, State::Done);
+                    if durable == Durable::Failed {
+                        return Poll::Ready(Some(Err(Box::new(RecordNotDurable))));
+                    }
+                    if let State::Handing(Some(frame)) = held {
                         return Poll::Ready(Some(Ok(frame)));
                     }
                 }

@@ -6,6 +6,7 @@
 use super::capture::{self, Capture, RequestTee, ResponseTee, SharedCapture};
 use super::destination::{destination, Destination, Leg};
 use super::headers::{self, Tags};
+use super::recorder::Durable;
 use super::Interceptor;
 use crate::auth::{ApiKey, Role};
 use crate::records::{Provenance, Record, Timings};
@@ -223,14 +224,11 @@ pub async fn proxy(
     if interceptor.options.block_untrusted && !trusted {
         record.upstream_error = Some("blocked: not a trusted endpoint (--block-untrusted)".into());
         record.timings.ended_at = Some(Timestamp::now());
-        interceptor.recorder.record(record).await;
-        return with_record_id(
-            reply(
-                StatusCode::FORBIDDEN,
-                &format!("{method} {url} is not a trusted endpoint"),
-            ),
-            id,
+        let refusal = reply(
+            StatusCode::FORBIDDEN,
+            &format!("{method} {url} is not a trusted endpoint"),
         );
+        return acknowledged(&interceptor, record, refusal).await;
     }
 
     // Phase 4, upstream request.
@@ -360,7 +358,22 @@ async fn failed(
     capture::take(request).into_request_of(&mut record);
     record.upstream_error = Some(detail.clone());
     record.timings.ended_at = Some(Timestamp::now());
+    acknowledged(interceptor, record, reply(status, &detail)).await
+}
+
+/// A response the proxy makes itself, sent with its record's id once the record is durable; if the record
+/// can be neither committed nor spooled, a 503 without an id instead.
+async fn acknowledged(
+    interceptor: &Interceptor,
+    record: Record,
+    response: Response<ProxyBody>,
+) -> Response<ProxyBody> {
     let id = record.id;
-    interceptor.recorder.record(record).await;
-    with_record_id(reply(status, &detail), id)
+    match interceptor.recorder.record(record).await {
+        Durable::Committed | Durable::Spooled => with_record_id(response, id),
+        Durable::Failed => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The exchange could not be recorded",
+        ),
+    }
 }

@@ -10,6 +10,7 @@ pub mod destination;
 pub mod exchange;
 pub mod headers;
 pub mod recorder;
+pub mod spool;
 pub mod trust;
 pub mod tunnel;
 pub mod upstream;
@@ -75,6 +76,8 @@ pub struct Shared {
     pub record_key: Arc<RecordKey>,
     pub ca: Arc<CertificateAuthority>,
     pub cache_ttl: Duration,
+    /// Where records are spooled while the database is down.
+    pub data_dir: std::path::PathBuf,
 }
 
 impl Proxy {
@@ -94,6 +97,12 @@ impl Proxy {
             shared.rules.clone(),
             config.record_body_limit,
             config.record_queue as usize,
+            Some(spool::Spool::open(&shared.data_dir).map_err(|error| {
+                anyhow::anyhow!(
+                    "opening the record spool in {}: {error}",
+                    shared.data_dir.display()
+                )
+            })?),
         );
         let upstream_timeout = config.upstream_timeout();
         let interceptor = Interceptor {

@@ -1,15 +1,21 @@
 //! The recorder (interceptor.md "Writing records"): exchanges are handed over a bounded channel to one task
-//! that writes them in batches, many records per transaction (a short batch waits up to `LINGER` for more);
-//! decoding, redaction and sealing happen on a lower-priority thread beside the runtime. A full channel makes
-//! the proxy wait (back-pressure: the last frame of a response is held until its record is queued); nothing is
-//! dropped silently; shutdown drains the channel.
+//! that writes them in batches, many records per transaction; decoding, redaction and sealing happen on a
+//! thread beside the runtime. A record is acknowledged (the response's last bytes reach the client) only once
+//! it is durable: committed to the database, or — while the database refuses — written to the spool, from
+//! which the replayer moves it to the database later. Batches form by themselves (group commit): whatever
+//! queued while one batch was being written is the next batch, so waiting adds no linger at low rates and
+//! large transactions at high ones. A full channel makes the proxy wait; nothing is dropped silently;
+//! shutdown drains the channel.
 
 use super::capture::{self, Capture, Ending, SharedCapture};
 use super::decode;
+use super::spool::Spool;
 use crate::records::{Record, RecordKey, SealedRecord};
 use crate::rules::{LiveRules, Rules};
 use crate::store::Store;
 use crate::timestamp::Timestamp;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -20,27 +26,54 @@ use tokio_util::sync::PollSender;
 
 /// Most records per transaction.
 const BATCH: usize = 512;
-/// The sealer thread's nice value. 10 gives it about a tenth of a core the proxy keeps busy (19 starved it
-/// into long stalls at saturation; 0 let it delay exchanges at low rates; see BENCHMARKS.md).
-#[cfg(target_os = "linux")]
-const SEALER_NICE: libc::c_int = 10;
-/// How long a short batch waits for more records before it is written.
-const LINGER: Duration = Duration::from_millis(5);
-/// Attempts to write one batch before it is given up, loudly.
-const ATTEMPTS: u32 = 8;
+/// How often the replayer looks at the spool while it holds batches.
+const REPLAY_EVERY: Duration = Duration::from_secs(1);
+/// How long a batch may take to commit before it is spooled instead: a database that hangs (a lock, a lost
+/// network) must not hold every acknowledgement. A batch that commits after all is harmless: the replay of
+/// its spooled copy inserts nothing twice.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where a record stands once the recorder is done with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durable {
+    /// In the database.
+    Committed,
+    /// In the spool on local disk; the replayer writes it to the database when it answers.
+    Spooled,
+    /// Neither: the exchange must not be acknowledged.
+    Failed,
+}
+
+/// One record and whoever waits for it to be durable.
+struct Entry {
+    record: Record,
+    durable: Option<oneshot::Sender<Durable>>,
+    queued_at: std::time::Instant,
+}
 
 #[derive(Clone)]
 pub struct Recorder {
-    sender: mpsc::Sender<Record>,
+    sender: mpsc::Sender<Entry>,
     stats: Arc<RecorderStats>,
+    spool: Option<Spool>,
 }
 
-/// Counters for `/metrics`: records handed to the recorder, written, and given up on.
+/// Counters for `/metrics`: records handed to the recorder, committed to the database, spooled, and given
+/// up on; how long acknowledged records waited to be durable; the age of the oldest record not yet in the
+/// database.
 #[derive(Debug, Default)]
 pub struct RecorderStats {
     queued: AtomicU64,
     written: AtomicU64,
+    spooled: AtomicU64,
+    /// Spooled records the replayer has since written to the database.
+    replayed: AtomicU64,
     lost: AtomicU64,
+    /// Microseconds from hand-over to durable, summed over `durable_count` records.
+    durable_micros: AtomicU64,
+    durable_count: AtomicU64,
+    /// When the oldest record not yet in the database was handed over (µs since the epoch; 0: none).
+    lagging_since: AtomicU64,
 }
 
 impl RecorderStats {
@@ -51,45 +84,118 @@ impl RecorderStats {
     /// (queued, written, lost) so far.
     pub fn counts(&self) -> (u64, u64, u64) {
         // Written and lost first: a record is queued before it is written, so depth never goes negative.
-        let written = self.written.load(Ordering::Relaxed);
+        let written = self.written.load(Ordering::Relaxed) + self.spooled.load(Ordering::Relaxed);
         let lost = self.lost.load(Ordering::Relaxed);
         (self.queued.load(Ordering::Relaxed), written, lost)
+    }
+
+    /// (records written to the spool, records the replayer has since moved to the database).
+    pub fn spooled(&self) -> (u64, u64) {
+        (
+            self.spooled.load(Ordering::Relaxed),
+            self.replayed.load(Ordering::Relaxed),
+        )
+    }
+
+    /// (seconds summed, records) of the wait from hand-over to durable.
+    pub fn durable_wait(&self) -> (f64, u64) {
+        (
+            self.durable_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            self.durable_count.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Seconds the oldest record not yet in the database has waited (0 when every record is in).
+    pub fn lag_seconds(&self) -> f64 {
+        match self.lagging_since.load(Ordering::Relaxed) {
+            0 => 0.0,
+            since => (Timestamp::now().micros() as u64).saturating_sub(since) as f64 / 1e6,
+        }
+    }
+
+    fn lagging_from(&self, since: Timestamp) {
+        let _ = self.lagging_since.compare_exchange(
+            0,
+            since.micros().max(1) as u64,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
+    fn caught_up(&self) {
+        self.lagging_since.store(0, Ordering::Relaxed);
     }
 }
 
 impl Recorder {
-    /// Starts the recorder task with room for `queue` records; it ends once every `Recorder` clone is dropped and the queue is written.
+    /// Starts the recorder task with room for `queue` records, spooling to `spool` while the database
+    /// refuses (without one, such records fail); it ends once every `Recorder` clone is dropped and the
+    /// queue is written. A replayer task moves spooled batches (this process's or a crashed one's) to the
+    /// database.
     pub fn spawn(
         store: Arc<dyn Store>,
         key: Arc<RecordKey>,
         rules: Arc<LiveRules>,
         body_limit: u64,
         queue: usize,
+        spool: Option<Spool>,
     ) -> (Recorder, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(queue.max(1));
         let stats = Arc::new(RecorderStats::default());
-        let task = tokio::spawn(write_batches(
+        let replayer = spool
+            .clone()
+            .map(|spool| tokio::spawn(replay_spool(spool, store.clone(), stats.clone())));
+        let writer = tokio::spawn(write_batches(
             receiver,
-            store,
-            key,
-            rules,
-            body_limit,
-            stats.clone(),
+            Writer {
+                store,
+                key,
+                rules,
+                body_limit,
+                stats: stats.clone(),
+                spool: spool.clone(),
+            },
         ));
-        (Recorder { sender, stats }, task)
+        let task = tokio::spawn(async move {
+            let _ = writer.await;
+            if let Some(replayer) = replayer {
+                replayer.abort();
+            }
+        });
+        (
+            Recorder {
+                sender,
+                stats,
+                spool,
+            },
+            task,
+        )
     }
 
     pub fn stats(&self) -> Arc<RecorderStats> {
         self.stats.clone()
     }
 
-    /// Queues a record, waiting while the queue is full.
-    pub async fn record(&self, record: Record) {
+    /// The spool, for `/metrics`.
+    pub fn spool(&self) -> Option<&Spool> {
+        self.spool.as_ref()
+    }
+
+    /// Queues a record (waiting while the queue is full) and waits until it is durable.
+    pub async fn record(&self, record: Record) -> Durable {
         self.stats.queued();
-        if self.sender.send(record).await.is_err() {
+        let (done, durable) = oneshot::channel();
+        let entry = Entry {
+            record,
+            durable: Some(done),
+            queued_at: std::time::Instant::now(),
+        };
+        if self.sender.send(entry).await.is_err() {
             self.stats.lost.fetch_add(1, Ordering::Relaxed);
             tracing::error!("recorder stopped; a record could not be queued");
+            return Durable::Failed;
         }
+        durable.await.unwrap_or(Durable::Failed)
     }
 
     /// A record whose response is still streaming.
@@ -100,6 +206,7 @@ impl Recorder {
             request,
             sender: PollSender::new(self.sender.clone()),
             stats: self.stats.clone(),
+            durable: None,
         }
     }
 }
@@ -108,9 +215,11 @@ impl Recorder {
 pub struct Pending {
     record: Option<Record>,
     request: SharedCapture,
-    sender: PollSender<Record>,
+    sender: PollSender<Entry>,
     /// Counts the record as queued from the start, so a record still streaming shows in the queue depth.
     stats: Arc<RecorderStats>,
+    /// Once handed over: the recorder's word that the record is durable.
+    durable: Option<oneshot::Receiver<Durable>>,
 }
 
 impl Pending {
@@ -140,27 +249,41 @@ impl Pending {
         }
     }
 
-    /// Queues the record, or registers to be woken when there is room.
-    pub fn poll_hand_over(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.record.is_none() {
-            return Poll::Ready(());
+    /// Queues the record (waiting for room) and then waits until it is durable: the exchange is
+    /// acknowledged only after this is ready with anything but `Failed`.
+    pub fn poll_durable(&mut self, cx: &mut Context<'_>) -> Poll<Durable> {
+        if let Some(durable) = self.durable.as_mut() {
+            return Pin::new(durable)
+                .poll(cx)
+                .map(|durable| durable.unwrap_or(Durable::Failed));
         }
+        let Some(_) = self.record.as_ref() else {
+            return Poll::Ready(Durable::Failed);
+        };
         match self.sender.poll_reserve(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) => {
+                let (done, durable) = oneshot::channel();
                 if let Some(record) = self.record.take() {
-                    if self.sender.send_item(record).is_err() {
+                    let entry = Entry {
+                        record,
+                        durable: Some(done),
+                        queued_at: std::time::Instant::now(),
+                    };
+                    if self.sender.send_item(entry).is_err() {
                         self.stats.lost.fetch_add(1, Ordering::Relaxed);
                         tracing::error!("recorder stopped; a record was lost");
+                        return Poll::Ready(Durable::Failed);
                     }
                 }
-                Poll::Ready(())
+                self.durable = Some(durable);
+                self.poll_durable(cx)
             }
             Poll::Ready(Err(_)) => {
                 self.stats.lost.fetch_add(1, Ordering::Relaxed);
                 tracing::error!("recorder stopped; a record was lost");
                 self.record = None;
-                Poll::Ready(())
+                Poll::Ready(Durable::Failed)
             }
         }
     }
@@ -171,17 +294,22 @@ impl Pending {
         let Some(record) = self.record.take() else {
             return;
         };
+        let record = Entry {
+            record,
+            durable: None,
+            queued_at: std::time::Instant::now(),
+        };
         let stats = self.stats.clone();
         let Some(sender) = self.sender.get_ref().cloned() else {
             stats.lost.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(record_id = %record.id, "recorder stopped; a record was lost");
+            tracing::error!(record_id = %record.record.id, "recorder stopped; a record was lost");
             return;
         };
         match sender.try_send(record) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(record)) => {
                 tokio::spawn(async move {
-                    let id = record.id;
+                    let id = record.record.id;
                     if sender.send(record).await.is_err() {
                         stats.lost.fetch_add(1, Ordering::Relaxed);
                         tracing::error!(record_id = %id, "recorder stopped; a record was lost");
@@ -190,7 +318,7 @@ impl Pending {
             }
             Err(mpsc::error::TrySendError::Closed(record)) => {
                 stats.lost.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(record_id = %record.id, "recorder stopped; a record was lost");
+                tracing::error!(record_id = %record.record.id, "recorder stopped; a record was lost");
             }
         }
     }
@@ -236,9 +364,9 @@ fn seal_batch(
         .collect()
 }
 
-/// Decodes, redacts and seals batches on a thread of its own at a lower CPU priority: recording is background
-/// work, so on a busy core the forwarding path runs first; the bounded queue bounds how far behind recording
-/// can fall before the proxy waits for it.
+/// Decodes, redacts and seals batches on a thread of its own, off the runtime's workers. It runs at normal
+/// priority: responses now wait for their records (a lower priority, fine while recording was background
+/// work, would hold every response back on a busy core).
 struct Sealer {
     jobs: std::sync::mpsc::Sender<SealJob>,
 }
@@ -255,7 +383,6 @@ impl Sealer {
         std::thread::Builder::new()
             .name("record-sealer".into())
             .spawn(move || {
-                lower_this_threads_priority();
                 for job in queue {
                     let sealed = seal_batch(job.records, &job.rules, &key, body_limit);
                     let _ = job.done.send(sealed);
@@ -277,83 +404,147 @@ impl Sealer {
     }
 }
 
-#[cfg(target_os = "linux")]
-fn lower_this_threads_priority() {
-    // On Linux a nice value belongs to a thread; `who = 0` is the calling thread. Failure only costs latency.
-    // SAFETY: setpriority reads its integer arguments and touches no memory of ours.
-    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, SEALER_NICE) };
-    if result != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "record sealer keeps normal priority");
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lower_this_threads_priority() {}
-
-async fn write_batches(
-    mut receiver: mpsc::Receiver<Record>,
+/// What the writing task needs.
+struct Writer {
     store: Arc<dyn Store>,
     key: Arc<RecordKey>,
     rules: Arc<LiveRules>,
     body_limit: u64,
     stats: Arc<RecorderStats>,
-) {
-    let sealer = match Sealer::start(key.clone(), body_limit) {
+    spool: Option<Spool>,
+}
+
+async fn write_batches(mut receiver: mpsc::Receiver<Entry>, writer: Writer) {
+    let sealer = match Sealer::start(writer.key.clone(), writer.body_limit) {
         Ok(sealer) => Some(sealer),
         Err(error) => {
             tracing::warn!(%error, "no sealer thread; sealing on the runtime");
             None
         }
     };
+    let stats = &writer.stats;
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
-        // Wait a moment for more: at low rates a few exchanges then share one transaction.
-        let deadline = tokio::time::Instant::now() + LINGER;
-        while batch.len() < BATCH {
-            let room = BATCH - batch.len();
-            match tokio::time::timeout_at(deadline, receiver.recv_many(&mut batch, room)).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+        let entries = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+        if let Some(first) = entries.first() {
+            stats.lagging_from(first.record.timings.started_at);
+        }
+        let mut waiting = Vec::with_capacity(entries.len());
+        let mut records = Vec::with_capacity(entries.len());
+        for entry in entries {
+            waiting.push((entry.durable, entry.queued_at));
+            records.push(entry.record);
+        }
+        let rules = writer.rules.current();
+        let sealed = match &sealer {
+            Some(sealer) => sealer.seal(records, rules).await,
+            None => Some(seal_batch(records, &rules, &writer.key, writer.body_limit)),
+        };
+        let durable = match sealed {
+            Some(sealed) => store_batch(&writer, &sealed).await,
+            None => {
+                tracing::error!("the record sealer stopped; a batch of records is lost");
+                Durable::Failed
+            }
+        };
+        let counter = match durable {
+            Durable::Committed => &stats.written,
+            Durable::Spooled => &stats.spooled,
+            Durable::Failed => &stats.lost,
+        };
+        counter.fetch_add(waiting.len() as u64, Ordering::Relaxed);
+        for (done, queued_at) in waiting {
+            if durable != Durable::Failed {
+                stats
+                    .durable_micros
+                    .fetch_add(queued_at.elapsed().as_micros() as u64, Ordering::Relaxed);
+                stats.durable_count.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(done) = done {
+                let _ = done.send(durable);
             }
         }
-        let records = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-        let batch_size = records.len();
-        let rules = rules.current();
-        let sealed = match &sealer {
-            Some(sealer) => match sealer.seal(records, rules).await {
-                Some(sealed) => sealed,
-                None => {
-                    stats.lost.fetch_add(batch_size as u64, Ordering::Relaxed);
-                    tracing::error!("the record sealer stopped; a batch of records is lost");
-                    continue;
-                }
-            },
-            None => seal_batch(records, &rules, &key, body_limit),
-        };
-        let mut delay = Duration::from_millis(50);
-        for attempt in 1..=ATTEMPTS {
-            match store.insert_records(&sealed).await {
-                Ok(_) => {
-                    stats
-                        .written
-                        .fetch_add(sealed.len() as u64, Ordering::Relaxed);
-                    break;
-                }
-                Err(error) if attempt < ATTEMPTS => {
-                    tracing::warn!(%error, attempt, records = sealed.len(), "writing records failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-                Err(error) => {
-                    let ids: Vec<String> = sealed
-                        .iter()
-                        .map(|sealed| sealed.record.id.to_string())
-                        .collect();
-                    stats.lost.fetch_add(sealed.len() as u64, Ordering::Relaxed);
-                    tracing::error!(%error, ?ids, "records could not be written and are lost");
-                }
-            }
+        if durable == Durable::Committed
+            && writer
+                .spool
+                .as_ref()
+                .is_none_or(|spool| spool.files().is_ok_and(|files| files.is_empty()))
+        {
+            stats.caught_up();
         }
     }
     tracing::debug!("recorder drained");
+}
+
+/// Commits a sealed batch, or spools it when the database refuses; `Failed` only if both refuse.
+async fn store_batch(writer: &Writer, sealed: &[SealedRecord]) -> Durable {
+    // One quick retry for a passing refusal (a busy SQLite writer, a dropped pooled connection).
+    for attempt in 1..=2 {
+        match tokio::time::timeout(WRITE_TIMEOUT, writer.store.insert_records(sealed)).await {
+            Ok(Ok(_)) => return Durable::Committed,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, attempt, records = sealed.len(), "writing records failed");
+                if attempt == 1 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            Err(_) => {
+                tracing::warn!(
+                    records = sealed.len(),
+                    "writing records did not finish within {WRITE_TIMEOUT:?}"
+                );
+                break;
+            }
+        }
+    }
+    let Some(spool) = writer.spool.clone() else {
+        return Durable::Failed;
+    };
+    let batch = sealed.to_vec();
+    match tokio::task::spawn_blocking(move || spool.append(&batch)).await {
+        Ok(Ok(())) => {
+            tracing::warn!(
+                records = sealed.len(),
+                "database unavailable: records spooled to disk, to be written when it answers"
+            );
+            Durable::Spooled
+        }
+        Ok(Err(error)) => {
+            let ids: Vec<String> = sealed
+                .iter()
+                .map(|sealed| sealed.record.id.to_string())
+                .collect();
+            tracing::error!(%error, ?ids, "records could be neither written nor spooled; their exchanges fail");
+            Durable::Failed
+        }
+        Err(error) => {
+            tracing::error!(%error, "spooling records failed");
+            Durable::Failed
+        }
+    }
+}
+
+/// Moves spooled batches to the database: at start (a previous process may have left some) and then every
+/// second while the spool holds any.
+async fn replay_spool(spool: Spool, store: Arc<dyn Store>, stats: Arc<RecorderStats>) {
+    loop {
+        let waiting = spool
+            .files()
+            .map(|files| !files.is_empty())
+            .unwrap_or(false);
+        if waiting {
+            match spool.replay(store.as_ref()).await {
+                Ok(0) => {}
+                Ok(written) => {
+                    stats.replayed.fetch_add(written as u64, Ordering::Relaxed);
+                    tracing::info!(records = written, "spooled records written to the database");
+                }
+                Err(error) => tracing::debug!(%error, "spooled records wait for the database"),
+            }
+            if spool.files().is_ok_and(|files| files.is_empty()) {
+                stats.caught_up();
+            }
+        }
+        tokio::time::sleep(REPLAY_EVERY).await;
+    }
 }

@@ -23,7 +23,8 @@ on_both_backends!(
     concurrent_exchanges_are_each_recorded_exactly_once,
     untrusted_destinations_are_blocked_when_asked,
     a_client_that_leaves_mid_body_leaves_an_aborted_record,
-    a_full_record_queue_holds_responses_back_until_records_are_written,
+    responses_complete_only_once_their_records_are_durable,
+    records_the_database_cannot_take_are_spooled_then_written,
     the_recorder_shows_in_metrics,
 );
 
@@ -929,7 +930,7 @@ impl TableLock {
     }
 }
 
-async fn a_full_record_queue_holds_responses_back_until_records_are_written(backend: Backend) {
+async fn responses_complete_only_once_their_records_are_durable(backend: Backend) {
     let app = spawn_app_with(
         backend,
         AppOptions {
@@ -942,20 +943,11 @@ async fn a_full_record_queue_holds_responses_back_until_records_are_written(back
     let client = through_proxy(&app, "a", &app.admin_key);
     let lock = TableLock::take(&app, backend).await;
 
-    // The recorder takes the first record and waits on the locked table.
-    let first = client
-        .get(upstream.url("/echo/first"))
-        .send()
-        .await
-        .expect("proxied");
-    let mut ids = vec![record_id(&first)];
-    first.bytes().await.expect("the first response completes");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-
-    // One more fits the queue; the rest must wait for room, their responses held back.
+    // Nothing can be written: every response is held back before its end, though each reached the
+    // upstream and has its headers (and its record id).
     let completed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut exchanges = Vec::new();
-    for n in 0..5 {
+    for n in 0..6 {
         let (client, url, completed) = (
             client.clone(),
             upstream.url(&format!("/echo/held/{n}")),
@@ -969,15 +961,22 @@ async fn a_full_record_queue_holds_responses_back_until_records_are_written(back
             (id, body)
         }));
     }
+    for _ in 0..100 {
+        if upstream.hits() == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(upstream.hits(), 6, "every request reached the upstream");
     tokio::time::sleep(Duration::from_millis(700)).await;
     let done = completed.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(
-        done <= 1,
-        "{done} responses completed while the queue (1) was full and nothing could be written"
+    assert_eq!(
+        done, 0,
+        "{done} responses completed while none of their records could be written"
     );
-    assert_eq!(upstream.hits(), 6, "every request reached the upstream");
 
     lock.release().await;
+    let mut ids = Vec::new();
     for exchange in exchanges {
         let (id, body) = tokio::time::timeout(Duration::from_secs(30), exchange)
             .await
@@ -991,6 +990,57 @@ async fn a_full_record_queue_holds_responses_back_until_records_are_written(back
         assert_eq!(stored["signature_valid"], true);
         assert_eq!(stored["aborted"], false);
     }
+}
+
+async fn records_the_database_cannot_take_are_spooled_then_written(backend: Backend) {
+    let app = spawn_app_with(backend, AppOptions::default()).await;
+    let upstream = spawn_upstream().await;
+    let client = through_proxy(&app, "a", &app.admin_key);
+    let lock = TableLock::take(&app, backend).await;
+    // The database holds every write past the recorder's deadline: the records go to the spool on disk and
+    // the responses complete, acknowledged, while the table is still locked.
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let response = client
+            .get(upstream.url(&format!("/echo/spooled/{n}")))
+            .send()
+            .await
+            .expect("proxied");
+        ids.push(record_id(&response));
+        response.bytes().await.expect("acknowledged from the spool");
+    }
+    let spool = app.data_dir().join("spool");
+    let spooled = std::fs::read_dir(&spool).expect("spool directory").count();
+    assert!(spooled >= 1, "the batches wait in {}", spool.display());
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("handoffrail_proxy_records_total{state=\"spooled\"} 3"),
+        "{metrics}"
+    );
+    lock.release().await;
+    // The replayer writes them once the database answers, and empties the spool.
+    for id in &ids {
+        let stored = record(&app, id).await;
+        assert_eq!(stored["signature_valid"], true);
+    }
+    for _ in 0..100 {
+        if std::fs::read_dir(&spool).map_or(0, |entries| entries.count()) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        std::fs::read_dir(&spool).map_or(0, |entries| entries.count()),
+        0
+    );
 }
 
 async fn the_recorder_shows_in_metrics(backend: Backend) {
