@@ -111,6 +111,7 @@ impl Server {
             .with_context(|| format!("record signing key in {}", config.data_dir.display()))?;
         let rules = LiveRules::load(config.rules_dir()).context("loading rules")?;
         let keys = Arc::new(KeyCache::new(Duration::from_secs(config.key_cache_seconds)));
+        let database = Arc::new(crate::store::DatabaseHealth::default());
         let record_key = Arc::new(record_key);
         let rules = Arc::new(rules);
         let ca = Arc::new(
@@ -128,6 +129,7 @@ impl Server {
                 ca: ca.clone(),
                 cache_ttl: Duration::from_secs(config.key_cache_seconds),
                 data_dir: config.data_dir.clone(),
+                database: database.clone(),
             };
             Some(Proxy::bind(&config.host, &config.proxy, connection_limits, shared).await?)
         };
@@ -152,6 +154,7 @@ impl Server {
             ca,
             schemas: Default::default(),
             evaluations,
+            database,
             started: std::time::Instant::now(),
         };
         Ok(Self {
@@ -194,6 +197,12 @@ impl Server {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let expiry = tokio::spawn(run_expiry(self.state.clone(), stop_rx.clone()));
+        let probe = tokio::spawn(
+            self.state
+                .database
+                .clone()
+                .watch(self.state.store.clone(), stop_rx.clone()),
+        );
         let pruning = tokio::spawn(prune_limits(self.state.clone(), stop_rx.clone()));
         let reloads = tokio::spawn(reload_rules_on_sighup(
             self.state.rules.clone(),
@@ -236,6 +245,7 @@ impl Server {
             }
         }
         let _ = expiry.await;
+        let _ = probe.await;
         let _ = pruning.await;
         let _ = reloads.await;
         tracing::info!("handoffrail stopped");

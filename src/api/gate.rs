@@ -42,6 +42,17 @@ pub fn api_key_header(headers: &HeaderMap) -> Option<String> {
 
 pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let requirement = rbac::requirement(request.method().as_str(), request.uri().path());
+    if requirement != Requirement::Exempt && !state.database.is_up() {
+        let mut refusal = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"detail": "The database is unavailable; retry shortly"})),
+        )
+            .into_response();
+        refusal
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+        return refusal;
+    }
     let required = match requirement {
         Requirement::Exempt => return next.run(request).await,
         Requirement::Role(role) => role,

@@ -58,6 +58,8 @@ pub struct AppState {
     pub schemas: Arc<crate::schemas::SchemaRegistry>,
     /// Evaluation budgets and the slots that bound how many run at once.
     pub evaluations: Arc<crate::evaluations::Capacity>,
+    /// Whether the database answers (a probe pings it every second): requests fail fast while it does not.
+    pub database: Arc<crate::store::DatabaseHealth>,
     /// When this process started serving (`uptime_seconds`).
     pub started: std::time::Instant,
 }

@@ -78,6 +78,8 @@ pub struct Shared {
     pub cache_ttl: Duration,
     /// Where records are spooled while the database is down.
     pub data_dir: std::path::PathBuf,
+    /// Whether the database answers: while it does not, records are spooled without trying it.
+    pub database: Arc<crate::store::DatabaseHealth>,
 }
 
 impl Proxy {
@@ -103,6 +105,7 @@ impl Proxy {
                     shared.data_dir.display()
                 )
             })?),
+            shared.database.clone(),
         );
         let upstream_timeout = config.upstream_timeout();
         let interceptor = Interceptor {

@@ -12,7 +12,7 @@ use super::decode;
 use super::spool::Spool;
 use crate::records::{Record, RecordKey, SealedRecord};
 use crate::rules::{LiveRules, Rules};
-use crate::store::Store;
+use crate::store::{DatabaseHealth, Store};
 use crate::timestamp::Timestamp;
 use std::future::Future;
 use std::pin::Pin;
@@ -139,6 +139,7 @@ impl Recorder {
         body_limit: u64,
         queue: usize,
         spool: Option<Spool>,
+        database: Arc<DatabaseHealth>,
     ) -> (Recorder, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(queue.max(1));
         let stats = Arc::new(RecorderStats::default());
@@ -154,6 +155,7 @@ impl Recorder {
                 body_limit,
                 stats: stats.clone(),
                 spool: spool.clone(),
+                database,
             },
         ));
         let task = tokio::spawn(async move {
@@ -412,6 +414,7 @@ struct Writer {
     body_limit: u64,
     stats: Arc<RecorderStats>,
     spool: Option<Spool>,
+    database: Arc<DatabaseHealth>,
 }
 
 async fn write_batches(mut receiver: mpsc::Receiver<Entry>, writer: Writer) {
@@ -478,8 +481,11 @@ async fn write_batches(mut receiver: mpsc::Receiver<Entry>, writer: Writer) {
 
 /// Commits a sealed batch, or spools it when the database refuses; `Failed` only if both refuse.
 async fn store_batch(writer: &Writer, sealed: &[SealedRecord]) -> Durable {
-    // One quick retry for a passing refusal (a busy SQLite writer, a dropped pooled connection).
-    for attempt in 1..=2 {
+    // While the database is known to be down, straight to the spool: each attempt would only add the pool's
+    // acquire timeout to every acknowledgement. One quick retry for a passing refusal (a busy SQLite writer,
+    // a dropped pooled connection).
+    let attempts = if writer.database.is_up() { 2 } else { 0 };
+    for attempt in 1..=attempts {
         match tokio::time::timeout(WRITE_TIMEOUT, writer.store.insert_records(sealed)).await {
             Ok(Ok(_)) => return Durable::Committed,
             Ok(Err(error)) => {

@@ -4,8 +4,11 @@
 //! numbered per backend under `migrations/` and applied when a store is opened. Every query is scoped to a
 //! tenant; state changes are conditional updates, never read-then-write.
 
+mod health;
 mod postgres;
 mod sqlite;
+
+pub use health::DatabaseHealth;
 
 pub use postgres::PostgresStore;
 pub use sqlite::{SqliteStore, SqliteSynchronous};

@@ -36,7 +36,9 @@ impl PostgresStore {
         let connect = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            // Short: while the database is down each request would wait this long (the health probe then
+            // refuses requests at once until it answers again).
+            .acquire_timeout(Duration::from_secs(3))
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
