@@ -110,8 +110,11 @@ impl Server {
         let record_key = RecordKey::load_or_create(&config.data_dir)
             .with_context(|| format!("record signing key in {}", config.data_dir.display()))?;
         let rules = LiveRules::load(config.rules_dir()).context("loading rules")?;
-        let keys = Arc::new(KeyCache::new(Duration::from_secs(config.key_cache_seconds)));
         let database = Arc::new(crate::store::DatabaseHealth::default());
+        let keys = Arc::new(KeyCache::new(
+            Duration::from_secs(config.key_cache_seconds),
+            database.clone(),
+        ));
         let record_key = Arc::new(record_key);
         let rules = Arc::new(rules);
         let ca = Arc::new(

@@ -5,23 +5,31 @@
 //! never cached: a key created a moment ago works on every instance.
 
 use super::ApiKey;
+use crate::store::DatabaseHealth;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// More distinct keys than this within one TTL means something is wrong; start over rather than grow.
 const MAX_ENTRIES: usize = 10_000;
+/// While the database cannot be asked, a key seen this recently is taken as it was then, so that the proxy
+/// keeps serving (records spooled) through an outage. Revocations made elsewhere during the outage take
+/// effect once the database answers.
+const STALE_IF_UNAVAILABLE: Duration = Duration::from_secs(3600);
 
 pub struct KeyCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, (ApiKey, Instant)>>,
+    /// While the database is known to be down, keys come from the stale entries without asking it.
+    database: Arc<DatabaseHealth>,
 }
 
 impl KeyCache {
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(ttl: Duration, database: Arc<DatabaseHealth>) -> Self {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            database,
         }
     }
 
@@ -72,11 +80,39 @@ impl KeyCache {
         if let Some(key) = self.get(key_hash) {
             return Ok(Some(key));
         }
-        let found = store.find_api_key_by_hash(key_hash).await?;
+        let asked = if self.database.is_up() {
+            store.find_api_key_by_hash(key_hash).await
+        } else {
+            Err(crate::store::StoreError::Timeout)
+        };
+        let found = match asked {
+            Ok(found) => found,
+            Err(error) => {
+                return match self.stale(key_hash) {
+                    Some(key) => {
+                        tracing::debug!(%error, "database unavailable; using the key as last seen");
+                        Ok(Some(key))
+                    }
+                    None => Err(error),
+                };
+            }
+        };
         if let Some(key) = &found {
             self.put(key_hash.to_string(), key.clone());
         }
         Ok(found)
+    }
+
+    /// An entry past its TTL but within `STALE_IF_UNAVAILABLE`.
+    fn stale(&self, key_hash: &str) -> Option<ApiKey> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries
+            .get(key_hash)
+            .filter(|(_, stored)| stored.elapsed() < STALE_IF_UNAVAILABLE)
+            .map(|(key, _)| key.clone())
     }
 
     /// Forgets every key; called whenever a key is revoked or rotated.
@@ -99,7 +135,7 @@ mod tests {
 
     #[test]
     fn entries_expire_and_clear() {
-        let cache = KeyCache::new(Duration::from_millis(50));
+        let cache = KeyCache::new(Duration::from_millis(50), Default::default());
         cache.put("h".into(), key());
         assert!(cache.get("h").is_some());
         std::thread::sleep(Duration::from_millis(60));
@@ -111,7 +147,7 @@ mod tests {
 
     #[test]
     fn zero_ttl_disables_caching() {
-        let cache = KeyCache::new(Duration::ZERO);
+        let cache = KeyCache::new(Duration::ZERO, Default::default());
         cache.put("h".into(), key());
         assert!(cache.get("h").is_none());
     }

@@ -113,7 +113,7 @@ impl Proxy {
             store: shared.store,
             keys: shared.keys,
             rules: shared.rules,
-            trust: TrustCache::new(shared.cache_ttl),
+            trust: TrustCache::new(shared.cache_ttl, shared.database.clone()),
             recorder,
             client: upstream::client(roots, upstream_timeout),
             options: Options {

@@ -196,6 +196,7 @@ async fn a_postgres_outage_under_proxy_load_loses_no_acknowledged_record() {
         loaders.push(tokio::spawn(async move {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let Ok(response) = client.get(&url).send().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
                 let id = response
@@ -254,9 +255,10 @@ async fn a_postgres_outage_under_proxy_load_loses_no_acknowledged_record() {
     let during_start = acknowledged.lock().expect("lock").len();
     tokio::time::sleep(Duration::from_secs(outage)).await;
     let during = acknowledged.lock().expect("lock").len() - during_start;
+    // Keys and trust lists as last seen, records spooled: the proxy keeps serving at a useful rate.
     assert!(
-        during > 0,
-        "the proxy kept serving (records spooled) during the outage"
+        during >= 10 * outage as usize,
+        "the proxy kept serving during the outage ({during} responses in {outage} s)"
     );
 
     cluster.up();
