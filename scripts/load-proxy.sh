@@ -9,7 +9,9 @@
 #   scripts/load-proxy.sh [SECONDS_PER_LEVEL]     (PostgreSQL from HANDOFFRAIL_BENCH_POSTGRES_URL,
 #                                                  default postgres://postgres@127.0.0.1:5432;
 #                                                  RATES="500 2000 5000", CONCURRENCY="1,10,50,100",
-#                                                  BACKENDS="sqlite postgres")
+#                                                  BACKENDS="sqlite postgres",
+#                                                  BINARY=path/to/another/handoffrail to measure that build
+#                                                  with the same generator, side by side with this one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -20,6 +22,7 @@ backends=${BACKENDS:-sqlite postgres}
 
 cargo build --release --quiet
 cargo bench --bench proxy --no-run --quiet 2>/dev/null
+binary=${BINARY:-target/release/handoffrail}
 generator=$(ls -t target/release/deps/proxy-* | grep -v '\.d$' | head -1)
 key=$(python3 -c 'import base64, secrets; print("hr_" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))')
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -33,7 +36,7 @@ for backend in $backends; do
   fi
   api_port=$(free_port)
   proxy_port=$(free_port)
-  HANDOFFRAIL_ADMIN_KEY=$key HANDOFFRAIL_LOG=warn taskset -c 0 target/release/handoffrail serve \
+  HANDOFFRAIL_ADMIN_KEY=$key HANDOFFRAIL_LOG=warn taskset -c 0 "$binary" serve \
     --port "$api_port" --proxy-port "$proxy_port" --data-dir "$data_dir" --database-url "$url" \
     >"$data_dir/server.log" 2>&1 &
   server=$!
