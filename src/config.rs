@@ -138,7 +138,7 @@ pub struct EvaluationConfig {
     pub eval_max_path_depth: usize,
     /// Response bytes of evidence one request may load (K/M/G suffixes); references past it are
     /// `resource_limit`.
-    #[arg(long, env = "HANDOFFRAIL_EVAL_MAX_EVIDENCE", default_value = "16MiB", value_parser = parse_size)]
+    #[arg(long, env = "HANDOFFRAIL_EVAL_MAX_EVIDENCE", default_value = "8MiB", value_parser = parse_size)]
     pub eval_max_evidence: u64,
     /// Evaluations run at once (each on a thread of its own); more wait their turn [default: CPU cores].
     #[arg(long, env = "HANDOFFRAIL_EVAL_CONCURRENCY")]
@@ -171,7 +171,7 @@ impl Default for EvaluationConfig {
             eval_timeout_ms: limits.time.as_millis() as u64,
             eval_max_path_bytes: limits.path_bytes,
             eval_max_path_depth: limits.path_depth,
-            eval_max_evidence: 16 << 20,
+            eval_max_evidence: 8 << 20,
             eval_concurrency: None,
         }
     }

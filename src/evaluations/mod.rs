@@ -57,7 +57,7 @@ impl Capacity {
 
 impl Default for Capacity {
     fn default() -> Self {
-        Capacity::new(Limits::default(), 16 << 20, 1)
+        Capacity::new(Limits::default(), 8 << 20, 1)
     }
 }
 
