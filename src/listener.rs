@@ -97,12 +97,24 @@ pub fn affordable_connections(configured: usize, open_files: Option<u64>, shares
     }
 }
 
+/// How a listener answers requests hyper refuses before any service sees them (a request line or header
+/// that is not HTTP/1.1, a URI over 64 KiB, headers over the buffer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseErrors {
+    /// hyper's own empty answers (the proxy: they go to agents' HTTP clients, which expect nothing more).
+    AsHyperWrites,
+    /// The API's error shape: `{"detail": ...}` JSON, like every other answer.
+    Json,
+}
+
 /// Serves HTTP/1.1 on `listener` until `shutdown`, then lets open connections finish for up to `drain`.
 /// `service` builds the service of one connection from the peer's address.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve<S, B>(
     name: &'static str,
     listener: TcpListener,
     limits: ConnectionLimits,
+    parse_errors: ParseErrors,
     service: impl Fn(SocketAddr) -> S,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
@@ -139,7 +151,7 @@ pub async fn serve<S, B>(
         let connection = limits
             .http1()
             .serve_connection(
-                TokioIo::new(Watched::new(stream, limits.idle_timeout)),
+                TokioIo::new(Watched::new(stream, limits.idle_timeout).answering(parse_errors)),
                 service(peer),
             )
             .with_upgrades();
@@ -190,6 +202,9 @@ pub struct Watched<T> {
     inner: T,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
+    parse_errors: ParseErrors,
+    /// A JSON answer being written in place of hyper's empty one: (bytes, written so far, length replaced).
+    rewrite: Option<(Vec<u8>, usize, usize)>,
 }
 
 impl<T> Watched<T> {
@@ -198,7 +213,15 @@ impl<T> Watched<T> {
             inner,
             idle,
             deadline: Box::pin(tokio::time::sleep(idle)),
+            parse_errors: ParseErrors::AsHyperWrites,
+            rewrite: None,
         }
+    }
+
+    /// Writes hyper's automatic answers as `parse_errors` says.
+    pub fn answering(mut self, parse_errors: ParseErrors) -> Watched<T> {
+        self.parse_errors = parse_errors;
+        self
     }
 
     fn moved(&mut self) {
@@ -239,6 +262,25 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.rewrite.is_none() && this.parse_errors == ParseErrors::Json {
+            if let Some(json) = json_answer_for(data) {
+                this.rewrite = Some((json, 0, data.len()));
+            }
+        }
+        if let Some((bytes, written, replaces)) = this.rewrite.as_mut() {
+            while *written < bytes.len() {
+                match Pin::new(&mut this.inner).poll_write(cx, &bytes[*written..]) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(count)) => *written += count,
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                    Poll::Pending => return this.wait(cx).map(|result| result.map(|()| 0)),
+                }
+            }
+            let replaced = *replaces;
+            this.rewrite = None;
+            this.moved();
+            return Poll::Ready(Ok(replaced));
+        }
         match Pin::new(&mut this.inner).poll_write(cx, data) {
             Poll::Ready(result) => {
                 this.moved();
@@ -276,8 +318,45 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        // Whole heads arrive in one `poll_write` then, which is where an automatic answer is recognised.
+        self.parse_errors == ParseErrors::AsHyperWrites && self.inner.is_write_vectored()
     }
+}
+
+/// hyper's automatic answer to a request it could not parse — a 400, 414 or 431 head with no body, which no
+/// handler of ours ever sends — rewritten in the API's JSON error shape.
+fn json_answer_for(data: &[u8]) -> Option<Vec<u8>> {
+    let head_end = data.windows(4).position(|window| window == b"\r\n\r\n")?;
+    if head_end + 4 != data.len() {
+        return None;
+    }
+    let head = std::str::from_utf8(&data[..head_end]).ok()?;
+    let (status, detail) = match head.get(..12)? {
+        "HTTP/1.1 400" => (
+            "400 Bad Request",
+            "Malformed request: the request line, a header or the path is not valid HTTP/1.1",
+        ),
+        "HTTP/1.1 414" => ("414 URI Too Long", "Request URI too long"),
+        "HTTP/1.1 431" => (
+            "431 Request Header Fields Too Large",
+            "Request headers too large",
+        ),
+        _ => return None,
+    };
+    let empty = head
+        .lines()
+        .any(|line| line.eq_ignore_ascii_case("content-length: 0"));
+    if !empty {
+        return None;
+    }
+    let body = serde_json::json!({ "detail": detail }).to_string();
+    Some(
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
 }
 
 #[cfg(test)]

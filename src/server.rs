@@ -228,6 +228,7 @@ impl Server {
                     "api",
                     listener,
                     limits,
+                    listener::ParseErrors::Json,
                     move |peer| api_service(app.clone(), peer),
                     async move {
                         shutdown.await;

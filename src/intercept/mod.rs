@@ -153,6 +153,7 @@ impl Proxy {
             "proxy",
             listener,
             limits,
+            crate::listener::ParseErrors::AsHyperWrites,
             move |_peer| {
                 let interceptor = serving.clone();
                 service_fn(move |request: Request<Incoming>| {

@@ -151,3 +151,40 @@ async fn connections_past_the_cap_get_503_and_the_api_keeps_answering() {
     let reply = String::from_utf8_lossy(&read_until_closed(&mut again).await).to_string();
     assert!(reply.starts_with("HTTP/1.1 407"), "{reply}");
 }
+
+/// Raw bytes to the API; the whole answer (the server closes after these).
+async fn raw_answer(app: &TestApp, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+    stream.write_all(request).await.expect("request");
+    String::from_utf8_lossy(&read_until_closed(&mut stream).await).to_string()
+}
+
+fn json_body(answer: &str) -> serde_json::Value {
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    serde_json::from_str(body).unwrap_or_else(|error| panic!("{error}: {answer}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_hyper_refuses_are_answered_in_json() {
+    let app = app_with_deadlines(100).await;
+    let long = format!(
+        "GET /api/v1/packets?q={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let answer = raw_answer(&app, long.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 414"), "{answer}");
+    assert!(
+        answer.contains("content-type: application/json"),
+        "{answer}"
+    );
+    assert_eq!(json_body(&answer)["detail"], "Request URI too long");
+    let answer = raw_answer(&app, b"GET /api/v1/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(json_body(&answer)["detail"]
+        .as_str()
+        .is_some_and(|detail| detail.starts_with("Malformed request")));
+    let answer = raw_answer(&app, b"NOT HTTP AT ALL\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(json_body(&answer)["detail"].is_string());
+    health_is_served(&app).await;
+}
