@@ -85,9 +85,20 @@ pub fn check(request: &SchemaCreate) -> Vec<(&'static str, String)> {
 }
 
 /// Compiles a schema document. External references are never fetched (no HTTP or file retrieval is built
-/// in), so a `$ref` to another document fails here instead of reaching out from the server.
+/// in), so a `$ref` to another document fails here instead of reaching out from the server. `pattern` and
+/// `patternProperties` use the linear-time `regex` engine with size limits — a backtracking engine would let
+/// one registered pattern (`^(a+)+$`) cost seconds per validated string — so lookaround and backreferences
+/// are refused at registration.
 fn compile(document: &Value) -> Result<Validator, String> {
-    jsonschema::validator_for(document).map_err(|error| error.to_string())
+    const PATTERN_BYTES: usize = 256 * 1024;
+    jsonschema::options()
+        .with_pattern_options(
+            jsonschema::PatternOptions::regex()
+                .size_limit(PATTERN_BYTES)
+                .dfa_size_limit(PATTERN_BYTES),
+        )
+        .build(document)
+        .map_err(|error| error.to_string())
 }
 
 /// Why a context was refused; the text is the 422 `detail` of §4.3.
@@ -201,6 +212,17 @@ impl SchemaRegistry {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn patterns_run_on_the_linear_engine() {
+        // Nested quantifiers are fine (no backtracking), lookaround is refused at registration.
+        let nested = compile(&json!({"type": "string", "pattern": "^(a+)+$"})).expect("compiles");
+        let hostile = format!("{}!", "a".repeat(10_000));
+        assert!(!nested.is_valid(&json!(hostile)));
+        assert!(nested.is_valid(&json!("aaaa")));
+        assert!(compile(&json!({"type": "string", "pattern": "(?=a)a"})).is_err());
+        assert!(compile(&json!({"type": "object", "patternProperties": {"(a)\\1": {}}})).is_err());
+    }
 
     fn request(json_schema: Value) -> SchemaCreate {
         SchemaCreate {

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Floods a release server's proxy port with 5,000 idle and 300 slowloris connections (a header byte every 2 s),
+measures `/health` on the API port every 100 ms throughout, then checks that the server closed every flooding
+connection within its deadlines (--header-timeout, default 10 s) and that its memory came back.
+
+    scripts/connection-flood.py [path/to/handoffrail]      (default target/release/handoffrail)
+"""
+import base64, os, resource, secrets, socket, subprocess, sys, tempfile, threading, time, urllib.request
+
+binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/handoffrail"
+IDLE, SLOW, SECONDS = 5000, 300, 16
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
+
+
+def rss_mib(pid):
+    return int(next(l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")).split()[1]) / 1024
+
+
+key = "hr_" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+api, proxy = free_port(), free_port()
+server = subprocess.Popen([binary, "serve", "--port", str(api), "--proxy-port", str(proxy), "--data-dir",
+                           tempfile.mkdtemp(), "--no-rate-limits"],
+                          env={**os.environ, "HANDOFFRAIL_ADMIN_KEY": key, "HANDOFFRAIL_LOG": "warn"})
+try:
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{api}/ready"); break
+        except Exception:
+            time.sleep(0.1)
+    time.sleep(0.5)
+    before = rss_mib(server.pid)
+    latencies, stop = [], threading.Event()
+
+    def probe():
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{api}/health", timeout=5).read()
+                latencies.append((time.perf_counter() - started) * 1000)
+            except Exception:
+                latencies.append(float("inf"))
+            time.sleep(0.1)
+
+    threading.Thread(target=probe, daemon=True).start()
+    opened = time.time()
+    idle, slow = [], []
+    for _ in range(IDLE):
+        s = socket.create_connection(("127.0.0.1", proxy)); s.setblocking(False); idle.append(s)
+    for _ in range(SLOW):
+        s = socket.create_connection(("127.0.0.1", proxy)); s.sendall(b"GET http://x/ HTTP/1.1\r\n")
+        s.setblocking(False); slow.append(s)
+    print(f"opened {IDLE} idle + {SLOW} slowloris connections in {time.time() - opened:.1f} s; "
+          f"server RSS {before:.1f} -> {rss_mib(server.pid):.1f} MiB")
+
+    def closed(s):
+        try:
+            return s.recv(65536) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+    closed_at = {}
+    while time.time() - opened < SECONDS:
+        for s in slow:
+            if s not in closed_at:
+                try:
+                    s.send(b"X")
+                except OSError:
+                    closed_at[s] = time.time() - opened
+        for s in idle + slow:
+            if s not in closed_at and closed(s):
+                closed_at[s] = time.time() - opened
+        time.sleep(2)
+    stop.set()
+    open_idle = sum(1 for s in idle if s not in closed_at)
+    open_slow = sum(1 for s in slow if s not in closed_at)
+    latest = max(closed_at.values()) if closed_at else float("nan")
+    for s in idle + slow:
+        s.close()
+    time.sleep(2)
+    after = rss_mib(server.pid)
+    finite = sorted(l for l in latencies if l != float("inf"))
+    failures = len(latencies) - len(finite)
+    print(f"/health: {len(latencies)} probes, max {finite[-1]:.1f} ms, p99 "
+          f"{finite[int(len(finite) * 0.99) - 1]:.1f} ms, failures {failures}")
+    print(f"still open after {SECONDS} s: {open_idle} idle, {open_slow} slowloris; last closed at {latest:.1f} s")
+    print(f"server RSS before {before:.1f} MiB, after {after:.1f} MiB (delta {after - before:+.1f} MiB)")
+finally:
+    server.terminate(); server.wait()
