@@ -51,6 +51,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .nest("/api/v1", api_routes())
         .merge(ops::routes())
         .into_openapi();
+    document_error_answers(&mut document);
     // Handlers are named for what they do within their module (`create`, `list`); prefixed with the
     // tag, the operation ids are unique across the document, as OpenAPI requires.
     for item in document.paths.paths.values_mut() {
@@ -73,4 +74,91 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         }
     }
     document
+}
+
+/// The answers every API route can give besides its own, added where a handler's annotation does not
+/// name them: the gate's (401 without a valid key, 403 below the route's role or scope, 429 over a rate
+/// limit, 503 while the database is down), the extractors' (422 for a body, query or path that does not
+/// parse, 413 for a body over the tier's limit, 400 for a malformed cursor or transition) and 404 for a
+/// path naming an object. Every one of them is `ErrorBody`, whose `detail` is a text, a list of problems or
+/// an object, as sent.
+fn document_error_answers(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::content::ContentBuilder;
+    use utoipa::openapi::response::ResponseBuilder;
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    use utoipa::openapi::Ref;
+
+    let components = document.components.get_or_insert_with(Default::default);
+    let detail = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::Object)))
+        .item(ObjectBuilder::new().schema_type(Type::Object));
+    components.schemas.insert(
+        "ErrorBody".to_string(),
+        ObjectBuilder::new()
+            .property("detail", detail)
+            .required("detail")
+            .into(),
+    );
+    let answer = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in document.paths.paths.iter_mut() {
+        if !path.starts_with("/api/v1") {
+            continue;
+        }
+        let names_object = path.contains('{');
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let has_body = operation.request_body.is_some();
+            let has_input = has_body
+                || operation
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|parameters| !parameters.is_empty());
+            let mut add = |status: &str, description: &str, applies: bool| {
+                if applies {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| answer(description).into());
+                }
+            };
+            add(
+                "400",
+                "Malformed cursor, or a change the state machine forbids",
+                has_input,
+            );
+            add("401", "Missing or unknown X-API-Key", true);
+            add(
+                "403",
+                "The key is revoked, or its role or scope falls short",
+                true,
+            );
+            add("404", "No such object in the caller's tenant", names_object);
+            add("413", "Body over the tier's limit", has_body);
+            add("422", "Invalid body, query or path", has_input);
+            add(
+                "429",
+                "Rate limit or daily cap reached (see Retry-After)",
+                true,
+            );
+            add("503", "The database is unavailable (see Retry-After)", true);
+        }
+    }
 }
