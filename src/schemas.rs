@@ -26,7 +26,10 @@ pub struct Schema {
 /// `POST /schemas`.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct SchemaCreate {
+    #[schema(min_length = 1, pattern = "\\S")]
     pub name: String,
+    /// A JSON Schema document with a `type`.
+    #[schema(value_type = Object)]
     pub json_schema: Value,
     #[serde(default = "first_version")]
     pub version: i64,

@@ -24,12 +24,15 @@ pub struct Tenant {
 /// `POST /tenants`.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct TenantCreate {
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub name: String,
     #[serde(default = "default_tier")]
     pub tier: String,
     #[serde(default = "default_quota")]
+    #[schema(minimum = 0)]
     pub handoffs_per_day: i64,
     #[serde(default = "default_quota")]
+    #[schema(minimum = 0)]
     pub max_api_keys: i64,
 }
 
@@ -49,8 +52,10 @@ pub struct TenantChanges {
     #[serde(default)]
     pub tier: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub handoffs_per_day: Option<i64>,
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub max_api_keys: Option<i64>,
 }
 

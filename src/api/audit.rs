@@ -26,7 +26,9 @@ struct AuditParams {
     packet_id: Option<String>,
     created_after: Option<String>,
     created_before: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 

@@ -32,8 +32,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 struct BatchCreate {
-    /// Raw objects: each is validated on its own, so one malformed packet fails alone.
-    #[schema(value_type = Vec<PacketCreate>)]
+    /// Packets to create, each a `PacketCreate`: each is validated on its own, so one malformed item is
+    /// reported in `errors` and the others are created.
+    #[schema(value_type = Vec<serde_json::Value>, min_items = 1, max_items = 50)]
     packets: Vec<Value>,
 }
 

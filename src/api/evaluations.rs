@@ -24,7 +24,24 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(fetch))
 }
 
-#[utoipa::path(post, path = "/evaluations", tag = "evaluations", request_body(content = Object, description = "`run_id` and `claims` (evaluator.md)"),
+/// The body of `POST /evaluations` (docs: evaluator "Payload"): claims are read one by one, so a malformed
+/// claim is an ERROR of its own in the verdict rather than a refused request.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct EvaluationRequest {
+    /// Scopes evidence found by `action_name` (records tagged with this run); text or a number, at most
+    /// 255 characters.
+    #[schema(value_type = Option<serde_json::Value>)]
+    run_id: Option<String>,
+    /// Text or a number; anything else is ignored.
+    #[schema(value_type = Option<serde_json::Value>)]
+    agent_id: Option<String>,
+    /// Each `{action_name, verification_mode, json_path, claimed_value, record_id, …}`.
+    #[schema(value_type = Vec<serde_json::Value>, max_items = 1000)]
+    claims: Vec<Value>,
+}
+
+#[utoipa::path(post, path = "/evaluations", tag = "evaluations", request_body = EvaluationRequest,
     responses((status = 201, description = "The verdict: PASS, CAUGHT or ERROR per claim and overall", body = Object), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
@@ -74,6 +91,7 @@ async fn fetch(
 struct ListParams {
     run_id: Option<String>,
     outcome: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     cursor: Option<String>,
 }

@@ -23,6 +23,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 struct KeyCreate {
+    /// Who uses the key; not blank.
+    #[schema(min_length = 1, pattern = "\\S")]
     name: String,
     #[serde(default)]
     tenant_id: Option<String>,

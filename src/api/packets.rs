@@ -196,7 +196,9 @@ struct ListParams {
     priority: Option<String>,
     created_after: Option<String>,
     created_before: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    #[param(minimum = 0)]
     offset: Option<i64>,
     cursor: Option<String>,
 }
@@ -205,7 +207,9 @@ struct ListParams {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct PageParams {
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -328,10 +332,13 @@ async fn awaiting(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct SearchParams {
+    #[param(required = true, min_length = 2)]
     q: Option<String>,
     status: Option<String>,
     priority: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 

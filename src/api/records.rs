@@ -87,7 +87,9 @@ struct ListParams {
     agent_id: Option<String>,
     action: Option<String>,
     host: Option<String>,
+    #[param(minimum = 100, maximum = 599)]
     status: Option<u16>,
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -108,6 +110,14 @@ async fn list(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<RecordList>, Error> {
     let limit = page_limit(params.limit)?;
+    if let Some(status) = params.status.filter(|status| !(100..=599).contains(status)) {
+        return Err(Error::validation(Invalid::query(
+            "status",
+            "less_than_equal",
+            "Input should be an HTTP status between 100 and 599",
+            &status.to_string(),
+        )));
+    }
     let cursor = match non_empty(params.cursor) {
         Some(text) => Some(
             RecordCursor::decode(&text)
@@ -215,6 +225,7 @@ const MAX_EXPORT: i64 = 1_000;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ExportParams {
+    #[param(value_type = Option<String>, pattern = "^(har|jsonl)$")]
     format: Option<String>,
     run_id: Option<String>,
 }
@@ -228,12 +239,7 @@ async fn export(
     caller: Caller,
     ApiQuery(params): ApiQuery<ExportParams>,
 ) -> Result<Response, Error> {
-    let format = params
-        .format
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or("har")
-        .to_ascii_lowercase();
+    let format = params.format.as_deref().unwrap_or("har").to_string();
     if format != "har" && format != "jsonl" {
         return Err(Error::validation(Invalid::query(
             "format",

@@ -22,6 +22,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 struct NewEndpoint {
+    /// `scheme://host[:port]/path`, `{name}` segments allowed, a `*.` wildcard for subdomains.
+    #[schema(pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9*.\\[\\]:_-]+(/[^?#\\s]*)?$")]
     url: String,
     #[serde(default)]
     methods: Vec<String>,
