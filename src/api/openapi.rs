@@ -55,14 +55,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     // Handlers are named for what they do within their module (`create`, `list`); prefixed with the
     // tag, the operation ids are unique across the document, as OpenAPI requires.
     for item in document.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ];
-        for operation in operations.into_iter().flatten() {
+        for operation in operations(item) {
             let tag = operation
                 .tags
                 .as_ref()
@@ -116,14 +109,7 @@ fn document_error_answers(document: &mut utoipa::openapi::OpenApi) {
             continue;
         }
         let names_object = path.contains('{');
-        let operations = [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ];
-        for operation in operations.into_iter().flatten() {
+        for operation in operations(item) {
             let has_body = operation.request_body.is_some();
             let has_input = has_body
                 || operation
@@ -161,4 +147,19 @@ fn document_error_answers(document: &mut utoipa::openapi::OpenApi) {
             add("503", "The database is unavailable (see Retry-After)", true);
         }
     }
+}
+
+/// The operations of one path, whatever their method.
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.post,
+        &mut item.put,
+        &mut item.patch,
+        &mut item.delete,
+    ]
+    .into_iter()
+    .flatten()
 }

@@ -37,13 +37,18 @@ impl KeyCache {
         if self.ttl.is_zero() {
             return None;
         }
+        self.seen_within(key_hash, self.ttl)
+    }
+
+    /// The cached key, if it was stored less than `max_age` ago.
+    fn seen_within(&self, key_hash: &str, max_age: Duration) -> Option<ApiKey> {
         let entries = self
             .entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         entries
             .get(key_hash)
-            .filter(|(_, stored)| stored.elapsed() < self.ttl)
+            .filter(|(_, stored)| stored.elapsed() < max_age)
             .map(|(key, _)| key.clone())
     }
 
@@ -88,7 +93,7 @@ impl KeyCache {
         let found = match asked {
             Ok(found) => found,
             Err(error) => {
-                return match self.stale(key_hash) {
+                return match self.seen_within(key_hash, STALE_IF_UNAVAILABLE) {
                     Some(key) => {
                         tracing::debug!(%error, "database unavailable; using the key as last seen");
                         Ok(Some(key))
@@ -101,18 +106,6 @@ impl KeyCache {
             self.put(key_hash.to_string(), key.clone());
         }
         Ok(found)
-    }
-
-    /// An entry past its TTL but within `STALE_IF_UNAVAILABLE`.
-    fn stale(&self, key_hash: &str) -> Option<ApiKey> {
-        let entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries
-            .get(key_hash)
-            .filter(|(_, stored)| stored.elapsed() < STALE_IF_UNAVAILABLE)
-            .map(|(key, _)| key.clone())
     }
 
     /// Forgets every key; called whenever a key is revoked or rotated.

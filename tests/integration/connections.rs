@@ -43,16 +43,6 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
     received
 }
 
-async fn health_is_served(app: &TestApp) {
-    let health = app
-        .http
-        .get(app.url("/health"))
-        .send()
-        .await
-        .expect("health answers");
-    assert_eq!(health.status(), reqwest::StatusCode::OK);
-}
-
 fn proxy_authorization(key: &str) -> String {
     let credentials = base64::engine::general_purpose::STANDARD.encode(format!("agent-1:{key}"));
     format!("Proxy-Authorization: Basic {credentials}\r\n")
@@ -73,7 +63,7 @@ async fn a_slow_request_head_is_cut_off_on_both_listeners() {
             "a partial head was never answered"
         );
     }
-    health_is_served(&app).await;
+    app.assert_healthy().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,7 +128,7 @@ async fn connections_past_the_cap_get_503_and_the_api_keeps_answering() {
         "{reply}"
     );
     // The API has a cap of its own: the flood on the proxy port does not reach it.
-    health_is_served(&app).await;
+    app.assert_healthy().await;
     // Once the held connections are cut off by their deadline, the proxy accepts again.
     for mut stream in held {
         read_until_closed(&mut stream).await;
@@ -186,5 +176,5 @@ async fn requests_hyper_refuses_are_answered_in_json() {
     let answer = raw_answer(&app, b"NOT HTTP AT ALL\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(json_body(&answer)["detail"].is_string());
-    health_is_served(&app).await;
+    app.assert_healthy().await;
 }

@@ -80,24 +80,7 @@ async fn acknowledged_records_survive_sigkill_under_proxy_load(backend: Backend)
     }
     let mut restarted = start(&url, dir.path(), &admin_key);
     // Anything a killed process left in the spool is replayed by the new one.
-    let spool = dir.path().join("spool");
-    for _ in 0..200 {
-        let waiting = std::fs::read_dir(&spool).map_or(0, |entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|entry| {
-                    entry
-                        .path()
-                        .extension()
-                        .is_some_and(|extension| extension == "jsonl")
-                })
-                .count()
-        });
-        if waiting == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::support::wait_for_empty_spool(dir.path()).await;
     let store = handoffrail::store::open(&url, &Default::default())
         .await
         .expect("store");

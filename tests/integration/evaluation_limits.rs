@@ -26,13 +26,7 @@ fn claim(path: &str, record_id: &str) -> Value {
 /// Evaluates, then proves the server still answers: a crash or a blocked runtime fails here.
 async fn evaluate_and_stay_up(app: &TestApp, claims: Vec<Value>) -> Value {
     let verdict = evaluate(app, json!({"claims": claims})).await;
-    let health = app
-        .http
-        .get(app.url("/health"))
-        .send()
-        .await
-        .expect("health answers");
-    assert_eq!(health.status(), StatusCode::OK);
+    app.assert_healthy().await;
     verdict
 }
 

@@ -282,24 +282,7 @@ async fn a_postgres_outage_under_proxy_load_loses_no_acknowledged_record() {
         let _ = loader.await;
     }
     // The spool drains into the database.
-    let spool = dir.path().join("spool");
-    for _ in 0..200 {
-        let waiting = std::fs::read_dir(&spool).map_or(0, |entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|entry| {
-                    entry
-                        .path()
-                        .extension()
-                        .is_some_and(|extension| extension == "jsonl")
-                })
-                .count()
-        });
-        if waiting == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::support::wait_for_empty_spool(dir.path()).await;
     let acknowledged = acknowledged.lock().expect("lock").clone();
     let ids: Vec<uuid::Uuid> = acknowledged
         .iter()

@@ -424,17 +424,7 @@ async fn chunked_and_sse_responses_stream_and_are_recorded_as_received(backend: 
 
 /// A client of the proxy that trusts the app's MITM CA, as an agent configured per the README would.
 async fn through_proxy_trusting_ca(app: &TestApp, key: &str) -> reqwest::Client {
-    let ca = app
-        .http
-        .get(app.api("/ca.pem"))
-        .header("X-API-Key", &app.admin_key)
-        .send()
-        .await
-        .expect("ca.pem")
-        .text()
-        .await
-        .expect("pem");
-    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    let ca = app.proxy_ca().await;
     proxied_client(&proxy_addr(app), "tls-agent", key, Some(ca.as_bytes()))
 }
 

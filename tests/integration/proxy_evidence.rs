@@ -124,19 +124,13 @@ async fn tunnel(
     key: &str,
     authority: &str,
 ) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
-    let ca = app
-        .http
-        .get(app.api("/ca.pem"))
-        .header("X-API-Key", &app.admin_key)
-        .send()
-        .await
-        .expect("ca.pem")
-        .bytes()
-        .await
-        .expect("pem");
+    let ca = app.proxy_ca().await;
     let mut roots = rustls::RootCertStore::empty();
     roots
-        .add(rustls::pki_types::CertificateDer::from_pem_slice(&ca).expect("CA certificate"))
+        .add(
+            rustls::pki_types::CertificateDer::from_pem_slice(ca.as_bytes())
+                .expect("CA certificate"),
+        )
         .expect("root");
     let config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
@@ -202,6 +196,10 @@ async fn a_tunnel_request_for_another_host_is_misdirected(backend: Backend) {
         .expect("answered");
     assert_eq!(fine.status(), StatusCode::OK);
     fine.into_body().collect().await.expect("body");
+    sender
+        .ready()
+        .await
+        .expect("the tunnel takes another request");
     let forged = sender
         .send_request(get("attacker-vhost.example", "/echo"))
         .await
@@ -240,6 +238,10 @@ async fn a_revoked_key_ends_its_open_tunnel(backend: Backend) {
         StatusCode::NO_CONTENT
     );
     // The same tunnel, after the revocation: refused and closed, nothing forwarded.
+    sender
+        .ready()
+        .await
+        .expect("the tunnel takes another request");
     let after = sender
         .send_request(get(&authority, "/echo"))
         .await

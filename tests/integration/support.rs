@@ -429,3 +429,55 @@ pub fn start_binary_with(
 pub fn start_binary(database_url: &str, data_dir: &std::path::Path, admin_key: &str) -> Process {
     start_binary_with(database_url, data_dir, admin_key, &[])
 }
+
+/// Waits (up to 20 s) until the spool in `data_dir` holds no batch: a server replays what it or a crashed
+/// process left there once the database answers.
+pub async fn wait_for_empty_spool(data_dir: &std::path::Path) {
+    let spool = data_dir.join("spool");
+    for _ in 0..200 {
+        let waiting = std::fs::read_dir(&spool).map_or(0, |entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|entry| {
+                    entry
+                        .path()
+                        .extension()
+                        .is_some_and(|extension| extension == "jsonl")
+                })
+                .count()
+        });
+        if waiting == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+impl TestApp {
+    /// `/health` answers 200: a crashed process or a blocked runtime fails here.
+    pub async fn assert_healthy(&self) {
+        let health = self
+            .http
+            .get(self.url("/health"))
+            .send()
+            .await
+            .expect("health answers");
+        assert_eq!(health.status(), StatusCode::OK);
+    }
+
+    /// The proxy's CA certificate (PEM).
+    pub async fn proxy_ca(&self) -> String {
+        let pem = self
+            .http
+            .get(self.api("/ca.pem"))
+            .header("X-API-Key", &self.admin_key)
+            .send()
+            .await
+            .expect("ca.pem")
+            .text()
+            .await
+            .expect("pem");
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+        pem
+    }
+}
