@@ -171,7 +171,7 @@ impl Default for EvaluationConfig {
             eval_timeout_ms: limits.time.as_millis() as u64,
             eval_max_path_bytes: limits.path_bytes,
             eval_max_path_depth: limits.path_depth,
-            eval_max_evidence: 8 << 20,
+            eval_max_evidence: crate::evaluations::DEFAULT_MAX_EVIDENCE,
             eval_concurrency: None,
         }
     }

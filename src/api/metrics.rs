@@ -141,17 +141,15 @@ impl Metrics {
             self.claims_refused.load(Ordering::Relaxed)
         );
         if let Some(recorder) = self.recorder.get() {
-            let (queued, durable, lost) = recorder.counts();
-            let (spooled, replayed) = recorder.spooled();
-            let written = durable - spooled;
+            let counts = recorder.counts();
             out.push_str("# HELP handoffrail_proxy_records_total Proxied exchanges handed to the recorder, committed to the database, spooled to disk while the database was down (and later replayed to it), and lost (never silently: each is logged, and its exchange is not acknowledged).\n");
             out.push_str("# TYPE handoffrail_proxy_records_total counter\n");
             for (state, count) in [
-                ("queued", queued),
-                ("written", written),
-                ("spooled", spooled),
-                ("replayed", replayed),
-                ("lost", lost),
+                ("queued", counts.queued),
+                ("written", counts.written),
+                ("spooled", counts.spooled),
+                ("replayed", counts.replayed),
+                ("lost", counts.lost),
             ] {
                 let _ = writeln!(
                     out,
@@ -163,7 +161,7 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "handoffrail_proxy_record_queue_depth {}",
-                queued.saturating_sub(durable + lost)
+                counts.depth()
             );
             let (wait_seconds, waited) = recorder.durable_wait();
             out.push_str("# HELP handoffrail_proxy_record_durable_seconds Time from an exchange's end to its record being durable (committed or spooled); the response completes only then.\n");

@@ -55,9 +55,13 @@ impl Capacity {
     }
 }
 
+/// Response bytes of evidence one request may load unless configured otherwise: parsed JSON takes up to
+/// about 25 times its text, so this keeps a request near 200 MB.
+pub const DEFAULT_MAX_EVIDENCE: u64 = 8 << 20;
+
 impl Default for Capacity {
     fn default() -> Self {
-        Capacity::new(Limits::default(), 8 << 20, 1)
+        Capacity::new(Limits::default(), DEFAULT_MAX_EVIDENCE, 1)
     }
 }
 

@@ -16,7 +16,7 @@ use crate::store::{DatabaseHealth, Store};
 use crate::timestamp::Timestamp;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -51,11 +51,29 @@ struct Entry {
     queued_at: std::time::Instant,
 }
 
+impl Entry {
+    /// An entry whose exchange waits for the recorder's word, and the receiving end of that word.
+    fn awaited(record: Record) -> (Entry, oneshot::Receiver<Durable>) {
+        let (done, durable) = oneshot::channel();
+        let mut entry = Entry::unawaited(record);
+        entry.durable = Some(done);
+        (entry, durable)
+    }
+
+    /// An entry nobody waits for (its client is gone or the body failed).
+    fn unawaited(record: Record) -> Entry {
+        Entry {
+            record,
+            durable: None,
+            queued_at: std::time::Instant::now(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Recorder {
     sender: mpsc::Sender<Entry>,
     stats: Arc<RecorderStats>,
-    spool: Option<Spool>,
 }
 
 /// Counters for `/metrics`: records handed to the recorder, committed to the database, spooled, and given
@@ -74,6 +92,27 @@ pub struct RecorderStats {
     durable_count: AtomicU64,
     /// When the oldest record not yet in the database was handed over (µs since the epoch; 0: none).
     lagging_since: AtomicU64,
+    /// This process spooled records the replayer has not yet seen into the database.
+    spool_waiting: AtomicBool,
+}
+
+/// Records handed to the recorder, and what became of them: committed to the database, spooled to disk (and
+/// later replayed to the database), or lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordCounts {
+    pub queued: u64,
+    pub written: u64,
+    pub spooled: u64,
+    pub replayed: u64,
+    pub lost: u64,
+}
+
+impl RecordCounts {
+    /// Records in flight or waiting for an outcome.
+    pub fn depth(&self) -> u64 {
+        self.queued
+            .saturating_sub(self.written + self.spooled + self.lost)
+    }
 }
 
 impl RecorderStats {
@@ -81,20 +120,21 @@ impl RecorderStats {
         self.queued.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// (queued, written, lost) so far.
-    pub fn counts(&self) -> (u64, u64, u64) {
-        // Written and lost first: a record is queued before it is written, so depth never goes negative.
-        let written = self.written.load(Ordering::Relaxed) + self.spooled.load(Ordering::Relaxed);
-        let lost = self.lost.load(Ordering::Relaxed);
-        (self.queued.load(Ordering::Relaxed), written, lost)
-    }
-
-    /// (records written to the spool, records the replayer has since moved to the database).
-    pub fn spooled(&self) -> (u64, u64) {
-        (
+    /// The counters so far.
+    pub fn counts(&self) -> RecordCounts {
+        // Outcomes first: a record is queued before it has one, so the queue depth never goes negative.
+        let (written, spooled, lost) = (
+            self.written.load(Ordering::Relaxed),
             self.spooled.load(Ordering::Relaxed),
-            self.replayed.load(Ordering::Relaxed),
-        )
+            self.lost.load(Ordering::Relaxed),
+        );
+        RecordCounts {
+            queued: self.queued.load(Ordering::Relaxed),
+            written,
+            spooled,
+            replayed: self.replayed.load(Ordering::Relaxed),
+            lost,
+        }
     }
 
     /// (seconds summed, records) of the wait from hand-over to durable.
@@ -154,7 +194,7 @@ impl Recorder {
                 rules,
                 body_limit,
                 stats: stats.clone(),
-                spool: spool.clone(),
+                spool,
                 database,
             },
         ));
@@ -164,34 +204,17 @@ impl Recorder {
                 replayer.abort();
             }
         });
-        (
-            Recorder {
-                sender,
-                stats,
-                spool,
-            },
-            task,
-        )
+        (Recorder { sender, stats }, task)
     }
 
     pub fn stats(&self) -> Arc<RecorderStats> {
         self.stats.clone()
     }
 
-    /// The spool, for `/metrics`.
-    pub fn spool(&self) -> Option<&Spool> {
-        self.spool.as_ref()
-    }
-
     /// Queues a record (waiting while the queue is full) and waits until it is durable.
     pub async fn record(&self, record: Record) -> Durable {
         self.stats.queued();
-        let (done, durable) = oneshot::channel();
-        let entry = Entry {
-            record,
-            durable: Some(done),
-            queued_at: std::time::Instant::now(),
-        };
+        let (entry, durable) = Entry::awaited(record);
         if self.sender.send(entry).await.is_err() {
             self.stats.lost.fetch_add(1, Ordering::Relaxed);
             tracing::error!("recorder stopped; a record could not be queued");
@@ -259,24 +282,20 @@ impl Pending {
                 .poll(cx)
                 .map(|durable| durable.unwrap_or(Durable::Failed));
         }
-        let Some(_) = self.record.as_ref() else {
+        if self.record.is_none() {
             return Poll::Ready(Durable::Failed);
-        };
+        }
         match self.sender.poll_reserve(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) => {
-                let (done, durable) = oneshot::channel();
-                if let Some(record) = self.record.take() {
-                    let entry = Entry {
-                        record,
-                        durable: Some(done),
-                        queued_at: std::time::Instant::now(),
-                    };
-                    if self.sender.send_item(entry).is_err() {
-                        self.stats.lost.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!("recorder stopped; a record was lost");
-                        return Poll::Ready(Durable::Failed);
-                    }
+                let Some(record) = self.record.take() else {
+                    return Poll::Ready(Durable::Failed);
+                };
+                let (entry, durable) = Entry::awaited(record);
+                if self.sender.send_item(entry).is_err() {
+                    self.stats.lost.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!("recorder stopped; a record was lost");
+                    return Poll::Ready(Durable::Failed);
                 }
                 self.durable = Some(durable);
                 self.poll_durable(cx)
@@ -296,11 +315,7 @@ impl Pending {
         let Some(record) = self.record.take() else {
             return;
         };
-        let record = Entry {
-            record,
-            durable: None,
-            queued_at: std::time::Instant::now(),
-        };
+        let record = Entry::unawaited(record);
         let stats = self.stats.clone();
         let Some(sender) = self.sender.get_ref().cloned() else {
             stats.lost.fetch_add(1, Ordering::Relaxed);
@@ -467,13 +482,10 @@ async fn write_batches(mut receiver: mpsc::Receiver<Entry>, writer: Writer) {
                 let _ = done.send(durable);
             }
         }
-        if durable == Durable::Committed
-            && writer
-                .spool
-                .as_ref()
-                .is_none_or(|spool| spool.files().is_ok_and(|files| files.is_empty()))
-        {
-            stats.caught_up();
+        match durable {
+            Durable::Spooled => stats.spool_waiting.store(true, Ordering::Relaxed),
+            Durable::Committed if !stats.spool_waiting.load(Ordering::Relaxed) => stats.caught_up(),
+            _ => {}
         }
     }
     tracing::debug!("recorder drained");
@@ -548,6 +560,7 @@ async fn replay_spool(spool: Spool, store: Arc<dyn Store>, stats: Arc<RecorderSt
                 Err(error) => tracing::debug!(%error, "spooled records wait for the database"),
             }
             if spool.files().is_ok_and(|files| files.is_empty()) {
+                stats.spool_waiting.store(false, Ordering::Relaxed);
                 stats.caught_up();
             }
         }

@@ -86,24 +86,6 @@ impl Spool {
         }
         Ok(written)
     }
-
-    /// Records waiting in the spool and the age of the oldest batch, for `/metrics`.
-    pub fn backlog(&self) -> (usize, Option<std::time::Duration>) {
-        let Ok(files) = self.files() else {
-            return (0, None);
-        };
-        let oldest = files
-            .first()
-            .and_then(|path| std::fs::metadata(path).ok())
-            .and_then(|metadata| metadata.modified().ok())
-            .and_then(|modified| modified.elapsed().ok());
-        let records = files
-            .iter()
-            .filter_map(|path| File::open(path).ok())
-            .map(|file| io::BufReader::new(file).lines().count())
-            .sum();
-        (records, oldest)
-    }
 }
 
 /// A spooled batch locked by this process while it is replayed; the lock ends with the process.

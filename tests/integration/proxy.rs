@@ -599,16 +599,7 @@ async fn the_standalone_proxy_records_into_the_shared_database() {
         .arg(app.data_dir())
         .output()
         .expect("ca export");
-    let served = app
-        .http
-        .get(app.api("/ca.pem"))
-        .header("X-API-Key", &app.admin_key)
-        .send()
-        .await
-        .expect("ca.pem")
-        .text()
-        .await
-        .expect("pem");
+    let served = app.proxy_ca().await;
     assert_eq!(String::from_utf8_lossy(&exported.stdout), served);
     // SAFETY: plain kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
