@@ -11,6 +11,7 @@ pub mod config;
 pub mod data_dir;
 pub mod evaluations;
 pub mod intercept;
+pub(crate) mod lax;
 pub mod listener;
 pub mod packets;
 pub mod records;

@@ -26,13 +26,40 @@ pub struct Schema {
 /// `POST /schemas`.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct SchemaCreate {
-    #[schema(min_length = 1, pattern = "\\S")]
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub name: String,
-    /// A JSON Schema document with a `type`.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = document_schema)]
     pub json_schema: Value,
-    #[serde(default = "first_version")]
+    #[serde(default = "first_version", deserialize_with = "crate::lax::integer")]
+    #[schema(minimum = 1)]
     pub version: i64,
+}
+
+/// A JSON Schema document whose `type` names JSON types: what [`check`] accepts as a start (it also
+/// compiles the document, see there).
+fn document_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    let json_type = || {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some([
+                "null", "boolean", "object", "array", "number", "integer", "string",
+            ]))
+    };
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("A JSON Schema document with a `type`"))
+        .property(
+            "type",
+            OneOfBuilder::new().item(json_type()).item(
+                ArrayBuilder::new()
+                    .items(json_type())
+                    .min_items(Some(1))
+                    .unique_items(true),
+            ),
+        )
+        .required("type")
+        .build()
 }
 
 fn first_version() -> i64 {

@@ -28,10 +28,10 @@ pub struct TenantCreate {
     pub name: String,
     #[serde(default = "default_tier")]
     pub tier: String,
-    #[serde(default = "default_quota")]
+    #[serde(default = "default_quota", deserialize_with = "crate::lax::integer")]
     #[schema(minimum = 0)]
     pub handoffs_per_day: i64,
-    #[serde(default = "default_quota")]
+    #[serde(default = "default_quota", deserialize_with = "crate::lax::integer")]
     #[schema(minimum = 0)]
     pub max_api_keys: i64,
 }
@@ -48,13 +48,14 @@ fn default_quota() -> i64 {
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct TenantChanges {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub name: Option<String>,
     #[serde(default)]
     pub tier: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::optional_integer")]
     #[schema(minimum = 0)]
     pub handoffs_per_day: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lax::optional_integer")]
     #[schema(minimum = 0)]
     pub max_api_keys: Option<i64>,
 }

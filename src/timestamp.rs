@@ -65,9 +65,10 @@ impl Timestamp {
         None
     }
 
-    /// Unix seconds (fractions allowed), as Python clients send `time.time()`.
+    /// Unix seconds (fractions allowed), as Python clients send `time.time()`: years 0000 to 9999, what
+    /// RFC 3339 can write back.
     pub fn from_unix_seconds(seconds: f64) -> Option<Self> {
-        if !seconds.is_finite() {
+        if !(FIRST_UNIX_SECOND..END_UNIX_SECOND).contains(&seconds) {
             return None;
         }
         let micros = (seconds * 1_000_000.0).round();
@@ -123,15 +124,30 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
-/// In the OpenAPI document a timestamp is an RFC 3339 string (decision 10: UTC, `Z`).
+/// 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z in Unix seconds: the range of a timestamp sent as a number.
+const FIRST_UNIX_SECOND: f64 = -62_167_219_200.0;
+const END_UNIX_SECOND: f64 = 253_402_300_800.0;
+
+/// In the OpenAPI document a timestamp is an RFC 3339 string (decision 10: every answer writes UTC with
+/// `Z`); a request may also send Unix seconds.
 impl utoipa::PartialSchema for Timestamp {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                utoipa::openapi::KnownFormat::DateTime,
-            )))
-            .examples(["2026-11-21T09:14:32.682573Z"])
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        use utoipa::openapi::{KnownFormat, SchemaFormat};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                    .examples(["2026-11-21T09:14:32.682573Z"]),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .description(Some("Unix seconds (requests only)"))
+                    .minimum(Some(FIRST_UNIX_SECOND))
+                    .exclusive_maximum(Some(END_UNIX_SECOND)),
+            )
             .into()
     }
 }

@@ -23,8 +23,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 struct AuditParams {
     actor: Option<String>,
     action: Option<String>,
+    #[param(value_type = Option<String>, format = Uuid)]
     packet_id: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
     created_after: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
     created_before: Option<String>,
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
@@ -48,7 +51,7 @@ async fn list(
     ApiQuery(params): ApiQuery<AuditParams>,
 ) -> Result<Json<AuditLog>, Error> {
     let (limit, offset) = page_bounds(params.limit, params.offset)?;
-    let packet_id = match non_empty(params.packet_id) {
+    let packet_id = match params.packet_id {
         None => None,
         Some(text) => Some(Uuid::parse_str(&text).map_err(|error| {
             Error::validation(Invalid {

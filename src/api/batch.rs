@@ -52,6 +52,7 @@ struct IndexError {
 
 #[derive(Deserialize, ToSchema)]
 struct BatchClaim {
+    #[schema(min_items = 1, max_items = 50)]
     packet_ids: Vec<Uuid>,
     agent_id: String,
     agent_name: String,
@@ -61,6 +62,7 @@ struct BatchClaim {
 
 #[derive(Deserialize, ToSchema)]
 struct BatchComplete {
+    #[schema(min_items = 1, max_items = 50)]
     packet_ids: Vec<Uuid>,
 }
 

@@ -142,11 +142,9 @@ impl From<CommandError> for Error {
                     Refusal::AwaitingHuman { .. }
                     | Refusal::NotAwaitingHuman { .. }
                     | Refusal::AlreadyExpired { .. } => Error::Conflict(Value::String(message)),
-                    Refusal::AnswerOnlyByRespond => Error::validation(Invalid::new(
-                        "value_error",
-                        vec![json!("body"), json!("hitl")],
-                        message,
-                    )),
+                    Refusal::AnswerOnlyByRespond | Refusal::HitlWithoutReason => Error::validation(
+                        Invalid::new("value_error", vec![json!("body"), json!("hitl")], message),
+                    ),
                 }
             }
         }

@@ -90,6 +90,10 @@ async fn fetch(
 #[into_params(parameter_in = Query)]
 struct ListParams {
     run_id: Option<String>,
+    /// `PASS`, `CAUGHT` or `ERROR` (any case).
+    #[param(
+        pattern = "^\\s*([Pp][Aa][Ss][Ss]|[Cc][Aa][Uu][Gg][Hh][Tt]|[Ee][Rr][Rr][Oo][Rr])?\\s*$"
+    )]
     outcome: Option<String>,
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,

@@ -79,7 +79,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(stats::routes())
 }
 
-pub use openapi::openapi;
+pub use openapi::document as openapi_document;
 
 /// The whole HTTP application: `/api/v1/*` behind API keys, operational routes at the root.
 pub fn router(state: AppState) -> Router {

@@ -2,7 +2,10 @@
 //! annotations of the handlers that the router is built from.
 
 use super::{api_routes, ops, AppState};
+use crate::records::import_schema::ImportDocument;
+use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::ToSchema;
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -12,7 +15,9 @@ use utoipa_axum::router::OpenApiRouter;
     info(
         title = "HandoffRail",
         description = "Handoff packets, intercepted evidence and claim verification for multi-agent AI systems. \
-            Every `/api/v1` route needs an `X-API-Key` header; every error is a JSON object with `detail`.",
+            Every `/api/v1` route needs an `X-API-Key` header; every error is a JSON object with `detail`. \
+            Everything stored is refused with 422 when it holds text with NUL (U+0000) — in a body, object keys \
+            included, or in a query — or a number beyond 1000 decimal places either side.",
     ),
     modifiers(&ApiKeySecurity),
     security(("api_key" = [])),
@@ -44,9 +49,74 @@ impl Modify for ApiKeySecurity {
     }
 }
 
-/// The OpenAPI 3.1 document of every route [`super::router`] serves: both are built from the same registrations,
-/// so a route cannot be served without being documented.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The OpenAPI 3.1 document of every route [`super::router`] serves, as JSON: both are built from the same
+/// registrations, so a route cannot be served without being documented.
+pub fn document() -> Value {
+    let mut document = serde_json::to_value(openapi()).unwrap_or_default();
+    if let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        schemas.insert(
+            ImportDocument::name().into(),
+            crate::records::import_schema::document(),
+        );
+        state_rules_across_fields(schemas);
+    }
+    spell_out_formats(&mut document);
+    document
+}
+
+/// Rules that tie one field to another, which a derived schema cannot state.
+fn state_rules_across_fields(schemas: &mut serde_json::Map<String, Value>) {
+    // `HitlCheckpoint::lacks_reason`: not required, or a reason.
+    if let Some(Value::Object(hitl)) = schemas.get_mut("HitlCheckpoint") {
+        hitl.insert(
+            "anyOf".into(),
+            serde_json::json!([
+                {"required": ["required"], "properties": {"required": crate::lax::false_schema()}},
+                {"properties": {"reason": {"minLength": 1}}},
+            ]),
+        );
+    }
+}
+
+/// What the server checks of a `uuid` (any form `Uuid::parse_str` reads: simple, hyphenated, braced, URN)
+/// and of a `byte` string (standard base64, canonical padding and trailing bits).
+pub const UUID_PATTERN: &str = "^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\
+    |\\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\\}\
+    |urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$";
+pub const BASE64_PATTERN: &str =
+    "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$";
+
+/// JSON Schema formats are annotations a validator or generator may ignore; the server enforces `uuid`,
+/// `byte` and `int64`, so every schema with one of them also carries the equivalent `pattern` or bounds
+/// (written exactly: as doubles, `i64::MAX` would round up), and the document states what is refused.
+fn spell_out_formats(node: &mut Value) {
+    match node {
+        Value::Object(object) => {
+            if object.get("format").and_then(Value::as_str) == Some("int64") {
+                object.entry("minimum").or_insert(Value::from(i64::MIN));
+                object.entry("maximum").or_insert(Value::from(i64::MAX));
+            }
+            let pattern = match object.get("format").and_then(Value::as_str) {
+                Some("uuid") => Some(UUID_PATTERN),
+                Some("byte") => Some(BASE64_PATTERN),
+                _ => None,
+            };
+            if let Some(pattern) = pattern {
+                object
+                    .entry("pattern")
+                    .or_insert_with(|| Value::from(pattern));
+            }
+            object.values_mut().for_each(spell_out_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(spell_out_formats),
+        _ => {}
+    }
+}
+
+fn openapi() -> utoipa::openapi::OpenApi {
     let mut document = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api_routes())
         .merge(ops::routes())

@@ -62,8 +62,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", security(()),
     responses((status = 200, description = "This OpenAPI document", body = Object)))]
 async fn openapi_json() -> impl IntoResponse {
-    static DOCUMENT: LazyLock<String> =
-        LazyLock::new(|| super::openapi::openapi().to_json().unwrap_or_default());
+    static DOCUMENT: LazyLock<String> = LazyLock::new(|| super::openapi::document().to_string());
     (
         [(header::CONTENT_TYPE, "application/json")],
         DOCUMENT.as_str(),

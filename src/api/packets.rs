@@ -130,7 +130,8 @@ async fn update(
 }
 
 #[utoipa::path(delete, path = "/packets/{packet_id}", tag = "packets", params(("packet_id" = Uuid, Path, description = "Packet id")),
-    responses((status = 204, description = "Expired"), (status = 404, description = "Not found", body = ErrorBody)))]
+    responses((status = 204, description = "Expired"), (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "Already expired", body = ErrorBody)))]
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -159,7 +160,8 @@ async fn claim(
 }
 
 #[utoipa::path(post, path = "/packets/{packet_id}/respond", tag = "packets", params(("packet_id" = Uuid, Path, description = "Packet id")), request_body = HumanResponse,
-    responses((status = 200, description = "OK", body = Packet), (status = 400, description = "No checkpoint waiting", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = Packet), (status = 400, description = "No checkpoint waiting", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody),
+        (status = 409, description = "The packet is not awaiting a human", body = ErrorBody)))]
 async fn respond(
     State(state): State<AppState>,
     caller: Caller,
@@ -194,7 +196,9 @@ struct ListParams {
     target_agent: Option<String>,
     tags: Option<String>,
     priority: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
     created_after: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
     created_before: Option<String>,
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
@@ -267,7 +271,7 @@ pub(super) fn datetime_param(
     field: &str,
     value: Option<String>,
 ) -> Result<Option<Timestamp>, Error> {
-    match non_empty(value) {
+    match value {
         None => Ok(None),
         Some(text) => Timestamp::parse(&text).map(Some).ok_or_else(|| {
             Error::validation(Invalid::query(

@@ -6,6 +6,7 @@ use super::extract::{non_empty, page_limit, ApiJson, ApiQuery, Caller, PathId};
 use super::AppState;
 use crate::records::har::har_from_records;
 use crate::records::import::{self, Importer, InvalidImport};
+use crate::records::import_schema::ImportDocument;
 use crate::records::{Keyring, RecordCursor, RecordQuery, RecordSummary, SealedRecord};
 use crate::rules::TrustList;
 use axum::extract::State;
@@ -28,13 +29,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(fetch))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RecordView {
     #[serde(flatten)]
     sealed: SealedRecord,
     /// Whether the record still hashes to its seal and the seal verifies with this server's key.
     signature_valid: bool,
     /// `valid`, `digest_mismatch`, `bad_signature` or `unknown_key`.
+    #[schema(value_type = String)]
     integrity: &'static str,
 }
 
@@ -61,7 +63,7 @@ async fn ca_certificate(State(state): State<AppState>) -> Result<Response, Error
 }
 
 #[utoipa::path(get, path = "/records/{record_id}", tag = "records", params(("record_id" = Uuid, Path, description = "Record id")),
-    responses((status = 200, description = "The sealed record with `signature_valid` and `integrity`", body = Object), (status = 404, description = "Not found", body = ErrorBody)))]
+    responses((status = 200, description = "The sealed record with `signature_valid` and `integrity`", body = RecordView), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
@@ -162,7 +164,7 @@ struct Imported {
     already_stored: Vec<Uuid>,
 }
 
-#[utoipa::path(post, path = "/records", tag = "records", request_body(content = Object, description = "A HAR 1.2 document or sealed records"),
+#[utoipa::path(post, path = "/records", tag = "records", request_body = ImportDocument,
     responses((status = 201, description = "Created", body = Imported), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn import(
     State(state): State<AppState>,
@@ -233,7 +235,8 @@ struct ExportParams {
 /// The tenant's records (of one run, when given), oldest first, with bodies and seals: a HAR 1.2 document,
 /// or JSON lines of sealed records (`format=jsonl`).
 #[utoipa::path(get, path = "/records/export", tag = "records", params(ExportParams),
-    responses((status = 200, description = "HAR 1.2 (default) or JSON lines of sealed records", body = Object), (status = 422, description = "Invalid request", body = ErrorBody)))]
+    responses((status = 200, description = "HAR 1.2 (default) or JSON lines of sealed records",
+        content((Object = "application/json"), (String = "application/x-ndjson"))), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn export(
     State(state): State<AppState>,
     caller: Caller,

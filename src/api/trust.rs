@@ -22,8 +22,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 struct NewEndpoint {
-    /// `scheme://host[:port]/path`, `{name}` segments allowed, a `*.` wildcard for subdomains.
-    #[schema(pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9*.\\[\\]:_-]+(/[^?#\\s]*)?$")]
+    /// `scheme://host[:port]/path`: `{name}` matches one segment, a last `{name:path}` the rest, a leading
+    /// `*.` any subdomain. (Bracketed IPv6 hosts are accepted too; the pattern shows names and IPv4 only.)
+    #[schema(
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://((\\*\\.)?([A-Za-z0-9_-]+\\.)*[A-Za-z_][A-Za-z0-9_-]*|((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))(:[0-9]{1,4})?(/([^/?#{}\\x00-\\x20\\x7f-\\x9f]*|\\{[^/?#{}:\\x00-\\x20\\x7f-\\x9f]+\\}))*(/\\{[^/?#{}:\\x00-\\x20\\x7f-\\x9f]*:path\\})?$"
+    )]
     url: String,
     #[serde(default)]
     methods: Vec<String>,

@@ -1,7 +1,7 @@
 //! Turning an accepted create or chain request into a new packet and its first history events.
 
 use super::history::{actor_for_agent, NewEvent};
-use super::lifecycle::initial_status;
+use super::lifecycle::{initial_status, Refusal};
 use super::model::{Packet, PacketCreate, PACKET_SCHEMA_VERSION};
 use crate::timestamp::Timestamp;
 use serde_json::json;
@@ -16,16 +16,16 @@ pub struct InvalidPacket {
 }
 
 pub fn check(request: &PacketCreate) -> Result<(), InvalidPacket> {
-    if let Some(hitl) = &request.hitl {
-        if hitl.required && hitl.reason.is_empty() {
-            return Err(InvalidPacket {
-                loc: vec!["hitl".into()],
-                message: "Value error, HITL checkpoint with required=true must include a reason"
-                    .into(),
-            });
-        }
-    }
-    Ok(())
+    let problem = match &request.hitl {
+        Some(hitl) if hitl.lacks_reason() => Refusal::HitlWithoutReason,
+        // An agent cannot hand over a checkpoint that claims a human already answered it.
+        Some(hitl) if hitl.answer() != (None, None, None) => Refusal::AnswerOnlyByRespond,
+        _ => return Ok(()),
+    };
+    Err(InvalidPacket {
+        loc: vec!["hitl".into()],
+        message: problem.message(),
+    })
 }
 
 /// A new packet from a create request, with its `created` event.

@@ -32,6 +32,8 @@ pub enum Refusal {
     AlreadyExpired { packet_id: Uuid },
     /// 422: a human's answer is recorded by `respond` alone, so that an agent cannot forge it.
     AnswerOnlyByRespond,
+    /// 422: a required checkpoint without a reason.
+    HitlWithoutReason,
 }
 
 impl Status {
@@ -91,6 +93,9 @@ impl Refusal {
                 format!("Packet {packet_id} is already expired")
             }
             Refusal::AnswerOnlyByRespond => "hitl.response, hitl.responded_by and hitl.responded_at are set only by POST /packets/{id}/respond".to_string(),
+            Refusal::HitlWithoutReason => {
+                "Value error, HITL checkpoint with required=true must include a reason".to_string()
+            }
         }
     }
 }
@@ -248,17 +253,11 @@ pub fn update(current: &Packet, update: &PacketUpdate, now: Timestamp) -> Result
         packet.dependencies = dependencies.clone();
     }
     if let Some(hitl) = &update.hitl {
-        let answered = |hitl: Option<&HitlCheckpoint>| {
-            hitl.map(|hitl| {
-                (
-                    hitl.response.clone(),
-                    hitl.responded_by.clone(),
-                    hitl.responded_at,
-                )
-            })
-            .unwrap_or_default()
-        };
-        if answered(Some(hitl)) != answered(current.hitl.as_ref()) {
+        if hitl.lacks_reason() {
+            return Err(Refusal::HitlWithoutReason);
+        }
+        let stored = current.hitl.as_ref().map(HitlCheckpoint::answer);
+        if hitl.answer() != stored.unwrap_or_default() {
             return Err(Refusal::AnswerOnlyByRespond);
         }
         packet.hitl = Some(hitl.clone());

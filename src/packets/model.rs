@@ -143,9 +143,22 @@ pub struct ContextEntry {
 pub struct Artifact {
     pub key: String,
     #[serde(deserialize_with = "artifact_value")]
+    #[schema(schema_with = artifact_value_schema)]
     pub value: Value,
     #[serde(default)]
     pub content_type: Option<String>,
+}
+
+fn artifact_value_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([
+            Type::String,
+            Type::Object,
+            Type::Array,
+        ]))
+        .description(Some("Text, an object or a list"))
+        .build()
 }
 
 /// Artifact values are text, objects or arrays; numbers and booleans are refused as in the reference.
@@ -212,7 +225,8 @@ pub struct FailedAction {
     pub id: String,
     pub description: String,
     pub error: String,
-    #[serde(default, deserialize_with = "lax::optional_int")]
+    #[serde(default, deserialize_with = "crate::lax::optional_int")]
+    #[schema(schema_with = crate::lax::optional_int_schema)]
     pub retries_remaining: Option<i64>,
 }
 
@@ -259,7 +273,8 @@ pub struct Dependency {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HitlCheckpoint {
-    #[serde(default = "lax::yes", deserialize_with = "lax::bool")]
+    #[serde(default = "crate::lax::yes", deserialize_with = "crate::lax::bool")]
+    #[schema(schema_with = crate::lax::bool_schema)]
     pub required: bool,
     pub reason: String,
     #[serde(default)]
@@ -274,8 +289,25 @@ pub struct HitlCheckpoint {
     pub responded_by: Option<String>,
     #[serde(default)]
     pub notes: Option<String>,
-    #[serde(default, deserialize_with = "lax::optional_int")]
+    #[serde(default, deserialize_with = "crate::lax::optional_int")]
+    #[schema(schema_with = crate::lax::optional_int_schema)]
     pub timeout_seconds: Option<i64>,
+}
+
+impl HitlCheckpoint {
+    /// A required checkpoint must say why (the reference's rule, for creates and PATCHes alike).
+    pub fn lacks_reason(&self) -> bool {
+        self.required && self.reason.is_empty()
+    }
+
+    /// The human's answer, as `respond` records it.
+    pub fn answer(&self) -> (Option<&str>, Option<&str>, Option<Timestamp>) {
+        (
+            self.response.as_deref(),
+            self.responded_by.as_deref(),
+            self.responded_at,
+        )
+    }
 }
 
 /// A stored packet, exactly as the API returns it (§2.5).
@@ -309,6 +341,7 @@ pub struct PacketCreate {
     #[serde(default)]
     pub dependencies: Vec<Dependency>,
     #[serde(default)]
+    #[schema(schema_with = unanswered_hitl)]
     pub hitl: Option<HitlCheckpoint>,
     #[serde(default)]
     pub schema_id: Option<String>,
@@ -328,7 +361,33 @@ pub struct PacketUpdate {
     #[serde(default)]
     pub dependencies: Option<Vec<Dependency>>,
     #[serde(default)]
+    #[schema(schema_with = unanswered_hitl)]
     pub hitl: Option<HitlCheckpoint>,
+}
+
+/// The checkpoint a create or PATCH may send: the human's answer (`response`, `responded_by`,
+/// `responded_at`) is recorded by `POST /packets/{id}/respond` alone, so a create leaves it out and a PATCH
+/// leaves it out or repeats it as stored.
+fn unanswered_hitl() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Type};
+    use utoipa::openapi::Ref;
+    let null = || ObjectBuilder::new().schema_type(Type::Null);
+    OneOfBuilder::new()
+        .item(
+            AllOfBuilder::new()
+                .item(Ref::from_schema_name("HitlCheckpoint"))
+                .item(
+                    ObjectBuilder::new()
+                        .property("response", null())
+                        .property("responded_by", null())
+                        .property("responded_at", null()),
+                ),
+        )
+        .item(null())
+        .description(Some(
+            "The answer fields are set only by POST /packets/{id}/respond: leave them out (a PATCH may repeat them as stored)",
+        ))
+        .into()
 }
 
 /// `POST /packets/{id}/claim`.
@@ -347,53 +406,4 @@ pub struct HumanResponse {
     pub responded_by: String,
     #[serde(default)]
     pub notes: Option<String>,
-}
-
-/// Pydantic's lax mode, which SDK users rely on: `"5"` is an int, `"true"` a bool.
-mod lax {
-    use serde::{Deserialize, Deserializer};
-    use serde_json::Value;
-
-    pub fn yes() -> bool {
-        true
-    }
-
-    pub fn bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let parsed = match &value {
-            Value::Bool(flag) => Some(*flag),
-            Value::Number(number) => match number.as_i64() {
-                Some(0) => Some(false),
-                Some(1) => Some(true),
-                _ => None,
-            },
-            Value::String(text) => match text.trim().to_ascii_lowercase().as_str() {
-                "true" | "t" | "yes" | "y" | "on" | "1" => Some(true),
-                "false" | "f" | "no" | "n" | "off" | "0" => Some(false),
-                _ => None,
-            },
-            _ => None,
-        };
-        parsed.ok_or_else(|| serde::de::Error::custom("Input should be a valid boolean"))
-    }
-
-    pub fn optional_int<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<i64>, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let parsed = match &value {
-            Value::Null => return Ok(None),
-            Value::Number(number) => number.as_i64().or_else(|| {
-                number
-                    .as_f64()
-                    .filter(|float| float.fract() == 0.0 && float.abs() < 9.0e15)
-                    .map(|float| float as i64)
-            }),
-            Value::String(text) => text.trim().parse::<i64>().ok(),
-            _ => None,
-        };
-        parsed
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom("Input should be a valid integer"))
-    }
 }

@@ -17,35 +17,69 @@ pub struct InvalidHar {
     pub message: String,
 }
 
-fn text<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
-    object.get(field).and_then(Value::as_str)
+/// An optional text field: absent or `null` is `None`; anything but a string is refused, so what the
+/// OpenAPI document shows (`import_schema`) is exactly what is read.
+fn text<'a>(object: &'a Value, field: &str) -> Result<Option<&'a str>, String> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(format!("{field} must be a string")),
+    }
 }
 
-fn headers(list: Option<&Value>) -> Vec<Header> {
-    list.and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|header| {
-            Some(Header {
-                name: text(header, "name")?.to_string(),
-                value: text(header, "value").unwrap_or_default().to_string(),
+/// HAR headers: a list of `{name, value}` texts, in order; absent or `null` is none.
+fn headers(list: Option<&Value>, field: &str) -> Result<Vec<Header>, String> {
+    let items = match list {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(format!("{field} must be a list")),
+    };
+    items
+        .iter()
+        .map(|header| {
+            let named = |part| {
+                text(header, part)?
+                    .map(String::from)
+                    .ok_or_else(|| format!("{field}: every header needs a text {part}"))
+            };
+            Ok(Header {
+                name: named("name")?,
+                value: named("value")?,
             })
         })
         .collect()
 }
 
 /// A body from `postData`/`content`: `text`, base64-decoded when `encoding` says so.
-fn body(part: Option<&Value>) -> Result<Vec<u8>, String> {
-    let Some(part) = part else {
-        return Ok(Vec::new());
+fn body(part: Option<&Value>, field: &str) -> Result<Vec<u8>, String> {
+    let part = match part {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(part @ Value::Object(_)) => part,
+        Some(_) => return Err(format!("{field} must be an object")),
     };
-    let content = text(part, "text").unwrap_or_default();
-    match text(part, "encoding") {
+    let content = text(part, "text")
+        .map_err(|error| format!("{field}.{error}"))?
+        .unwrap_or_default();
+    match text(part, "encoding").map_err(|error| format!("{field}.{error}"))? {
         Some("base64") => STANDARD
             .decode(content.trim())
-            .map_err(|error| format!("body is not valid base64: {error}")),
-        Some(other) => Err(format!("unsupported body encoding {other:?}")),
+            .map_err(|error| format!("{field} is not valid base64: {error}")),
+        Some(other) => Err(format!("{field}: unsupported body encoding {other:?}")),
         None => Ok(content.as_bytes().to_vec()),
+    }
+}
+
+/// A number field read leniently in value, strictly in type: HAR writes -1 or 0 for "unknown", which
+/// reads as `None`, and so does any value `accept` refuses.
+fn number<T>(
+    object: &Value,
+    field: &str,
+    accept: impl FnOnce(&serde_json::Number) -> Option<T>,
+) -> Result<Option<T>, String> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(number)) => Ok(accept(number)),
+        Some(_) => Err(format!("{field} must be a number")),
     }
 }
 
@@ -82,9 +116,10 @@ fn incoming_from_entry(entry: &Value, tenant: &str) -> Result<Incoming, String> 
             seal: None,
         });
     };
-    let sealed: SealedRecord = serde_json::from_value(carried.clone())
-        .map_err(|error| format!("_handoffrail.record is not a sealed record: {error}"))?;
-    let mut record = sealed.record;
+    let not_sealed = |error: String| format!("_handoffrail.record is not a sealed record: {error}");
+    let (mut record, seal) =
+        super::import::record_and_seal(carried).map_err(|error| not_sealed(error.to_string()))?;
+    let seal = seal.ok_or_else(|| not_sealed("missing field `seal`".into()))?;
     record.run_id = visible.run_id;
     record.agent_id = visible.agent_id;
     record.action = visible.action;
@@ -97,7 +132,7 @@ fn incoming_from_entry(entry: &Value, tenant: &str) -> Result<Incoming, String> 
     record.response_body = visible.response_body;
     Ok(Incoming {
         record,
-        seal: Some(sealed.seal),
+        seal: Some(seal),
     })
 }
 
@@ -111,42 +146,63 @@ fn record_from_entry(entry: &Value, tenant: &str) -> Result<Record, String> {
         .filter(|value| value.is_object())
         .ok_or("missing response")?;
     let method = text(request, "method")
+        .map_err(|error| format!("request.{error}"))?
         .filter(|method| !method.is_empty())
         .ok_or("missing request.method")?;
-    let url = text(request, "url").ok_or("missing request.url")?;
+    let url = text(request, "url")
+        .map_err(|error| format!("request.{error}"))?
+        .ok_or("missing request.url")?;
     url::Url::parse(url).map_err(|error| format!("request.url: {error}"))?;
-    let started_at = text(entry, "startedDateTime")
+    let started_at = text(entry, "startedDateTime")?
         .and_then(Timestamp::parse)
         .ok_or("missing or invalid startedDateTime")?;
-    let elapsed_ms = entry
-        .get("time")
-        .and_then(Value::as_f64)
-        .filter(|ms| ms.is_finite() && *ms >= 0.0);
+    let elapsed_ms = number(entry, "time", |ms| {
+        ms.as_f64().filter(|ms| ms.is_finite() && *ms >= 0.0)
+    })?;
     let ended_at = elapsed_ms
         .and_then(|ms| Timestamp::from_micros(started_at.micros() + (ms * 1000.0) as i64));
-    let status = response
-        .get("status")
-        .and_then(Value::as_u64)
-        .filter(|status| (100..=599).contains(status))
-        .map(|status| status as u16);
-    let request_body = body(request.get("postData"))?;
-    let response_body = body(response.get("content"))?;
-    let ours = entry.get("_handoffrail").cloned().unwrap_or(Value::Null);
-    let optional = |field: &str| text(&ours, field).map(String::from);
+    let status = match response.get("status") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(status)) if status.is_i64() || status.is_u64() => status
+            .as_u64()
+            .filter(|status| (100..=599).contains(status))
+            .map(|status| status as u16),
+        Some(_) => return Err("response.status must be an integer".into()),
+    };
+    let request_body = body(request.get("postData"), "request.postData")?;
+    let response_body = body(response.get("content"), "response.content")?;
+    let request_headers = headers(request.get("headers"), "request.headers")?;
+    let response_headers = headers(response.get("headers"), "response.headers")?;
+    let ours = match entry.get("_handoffrail") {
+        None | Some(Value::Null) => &Value::Null,
+        Some(ours @ Value::Object(_)) => ours,
+        Some(_) => return Err("_handoffrail must be an object".into()),
+    };
+    let optional = |field: &str| {
+        text(ours, field)
+            .map(|value| value.map(String::from))
+            .map_err(|error| format!("_handoffrail.{error}"))
+    };
+    let upstream_error = match optional("upstream_error")? {
+        Some(error) => Some(error),
+        None => text(response, "_error")
+            .map_err(|error| format!("response.{error}"))?
+            .map(String::from),
+    };
     Ok(Record {
         id: Uuid::now_v7(),
         tenant_id: tenant.to_string(),
-        run_id: optional("run_id"),
-        agent_id: optional("agent_id"),
-        action: optional("action"),
+        run_id: optional("run_id")?,
+        agent_id: optional("agent_id")?,
+        action: optional("action")?,
         method: method.to_ascii_uppercase(),
         url: url.to_string(),
-        request_headers: headers(request.get("headers")),
+        request_headers,
         request_body_size: request_body.len() as u64,
         request_body,
         request_truncated: false,
         status,
-        response_headers: headers(response.get("headers")),
+        response_headers,
         response_body_size: response_body.len() as u64,
         response_body,
         response_truncated: false,
@@ -155,8 +211,7 @@ fn record_from_entry(entry: &Value, tenant: &str) -> Result<Record, String> {
             first_byte_at: None,
             ended_at,
         },
-        upstream_error: optional("upstream_error")
-            .or_else(|| text(response, "_error").map(String::from)),
+        upstream_error,
         aborted: false,
         provenance: Provenance::Import,
         trusted: false,

@@ -11,6 +11,7 @@ use super::har::{records_from_har, InvalidHar};
 use super::model::{Provenance, Record, Seal, SealedRecord};
 use super::signing::{Keyring, RecordKey};
 use crate::rules::{Redaction, TrustList};
+use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -85,19 +86,25 @@ pub fn parse_text(text: &str, tenant: &str) -> Result<Vec<Incoming>, InvalidImpo
 
 /// A record as `GET /records/{id}` or the `jsonl` export writes it; its `seal`, when present, comes along.
 fn native(item: &Value, index: usize, tenant: &str) -> Result<Incoming, InvalidImport> {
-    let invalid = |error: serde_json::Error| InvalidImport::Record {
+    let (mut record, seal) = record_and_seal(item).map_err(|error| InvalidImport::Record {
         index,
         message: error.to_string(),
-    };
-    let mut record: Record = serde_json::from_value(item.clone()).map_err(invalid)?;
-    let seal = match item.get("seal") {
-        Some(seal) => Some(serde_json::from_value::<Seal>(seal.clone()).map_err(invalid)?),
-        None => {
-            record.tenant_id = tenant.to_string();
-            None
-        }
-    };
+    })?;
+    if seal.is_none() {
+        record.tenant_id = tenant.to_string();
+    }
     Ok(Incoming { record, seal })
+}
+
+/// A record as exported, with its `seal` when it has one. Read field by field rather than as a
+/// [`super::SealedRecord`], whose flattening cannot carry numbers beyond 64 bits in fields it ignores.
+pub fn record_and_seal(item: &Value) -> serde_json::Result<(Record, Option<Seal>)> {
+    let record = Record::deserialize(item)?;
+    let seal = match item.get("seal") {
+        Some(seal) => Some(Seal::deserialize(seal)?),
+        None => None,
+    };
+    Ok((record, seal))
 }
 
 /// Who imports, and what the import applies: the same for the API and the offline CLI.

@@ -4,6 +4,7 @@
 pub mod canonical;
 pub mod har;
 pub mod import;
+pub mod import_schema;
 pub mod listing;
 pub mod model;
 pub mod signing;

@@ -7,7 +7,7 @@ use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Provenance {
     /// Captured by the interceptor.
@@ -26,20 +26,20 @@ impl Provenance {
 }
 
 /// One header line, in the order received; repeated names stay repeated.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Header {
     pub name: String,
     pub value: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Timings {
     pub started_at: Timestamp,
     pub first_byte_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Record {
     /// UUIDv7, minted when the request arrived.
     pub id: Uuid,
@@ -52,14 +52,20 @@ pub struct Record {
     pub url: String,
     pub request_headers: Vec<Header>,
     #[serde(with = "base64_bytes", default)]
+    #[schema(value_type = String, format = Byte)]
     pub request_body: Vec<u8>,
     /// Bytes the client sent, which may exceed the stored body when truncated.
+    #[serde(deserialize_with = "crate::lax::unsigned")]
     pub request_body_size: u64,
     pub request_truncated: bool,
+    #[serde(default, deserialize_with = "crate::lax::optional_unsigned")]
+    #[schema(maximum = 65535)]
     pub status: Option<u16>,
     pub response_headers: Vec<Header>,
     #[serde(with = "base64_bytes", default)]
+    #[schema(value_type = String, format = Byte)]
     pub response_body: Vec<u8>,
+    #[serde(deserialize_with = "crate::lax::unsigned")]
     pub response_body_size: u64,
     pub response_truncated: bool,
     pub timings: Timings,
@@ -72,7 +78,7 @@ pub struct Record {
 }
 
 /// The seal over a record's canonical form.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Seal {
     /// SHA-256 of the canonical form, lower-case hex.
     pub sha256: String,
@@ -129,7 +135,7 @@ impl Record {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SealedRecord {
     #[serde(flatten)]
     pub record: Record,

@@ -65,6 +65,9 @@ impl EndpointPattern {
         if rest.contains(['?', '#']) {
             return Err(fail("a template has no query or fragment"));
         }
+        if rest.contains(|c: char| c == ' ' || c.is_control()) {
+            return Err(fail("a template has no spaces or control characters"));
+        }
         let (authority, path) = match rest.find('/') {
             Some(slash) => (&rest[..slash], &rest[slash..]),
             None => (rest, "/"),
