@@ -166,3 +166,66 @@ pub fn optional_int_schema() -> utoipa::openapi::schema::Schema {
         .description(Some("An integer, or one written as text"))
         .into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Deserialize)]
+    struct Fields {
+        #[serde(default, deserialize_with = "bool")]
+        flag: bool,
+        #[serde(default, deserialize_with = "optional_int")]
+        lax: Option<i64>,
+        #[serde(default, deserialize_with = "optional_integer")]
+        strict: Option<i64>,
+        #[serde(default, deserialize_with = "optional_unsigned")]
+        code: Option<u16>,
+    }
+
+    fn read(value: Value) -> Result<Fields, serde_json::Error> {
+        serde_json::from_value(value)
+    }
+
+    #[test]
+    fn booleans_are_read_as_their_documented_patterns_say() {
+        for (text, expected) in [(" Yes\t", true), ("ON", true), ("f", false), ("0", false)] {
+            assert_eq!(
+                read(json!({"flag": text})).expect(text).flag,
+                expected,
+                "{text}"
+            );
+        }
+        // Only ASCII whitespace is trimmed, as `[\t\n\f\r ]` in the document.
+        for text in ["\u{85}yes", "\u{2003}no", "maybe", "2"] {
+            assert!(read(json!({"flag": text})).is_err(), "{text:?}");
+        }
+        assert!(read(json!({"flag": 2})).is_err());
+    }
+
+    #[test]
+    fn integers_may_be_written_with_a_fraction() {
+        let fields = read(json!({"strict": 380.0, "lax": " -12 ", "code": 599.0})).expect("read");
+        assert_eq!(
+            (fields.strict, fields.lax, fields.code),
+            (Some(380), Some(-12), Some(599))
+        );
+        assert_eq!(
+            read(json!({"strict": i64::MAX})).expect("max").strict,
+            Some(i64::MAX)
+        );
+        for value in [
+            json!({"strict": 2.5}),
+            json!({"strict": "5"}),
+            json!({"strict": 1.0e17}),
+            json!({"code": -1}),
+            json!({"code": 65536}),
+            json!({"code": 1.5}),
+            json!({"lax": "1e3"}),
+        ] {
+            assert!(read(value.clone()).is_err(), "{value}");
+        }
+    }
+}

@@ -42,7 +42,7 @@ struct EvaluationRequest {
 }
 
 #[utoipa::path(post, path = "/evaluations", tag = "evaluations", request_body = EvaluationRequest,
-    responses((status = 201, description = "The verdict: PASS, CAUGHT or ERROR per claim and overall", body = Object), (status = 422, description = "Invalid request", body = ErrorBody)))]
+    responses((status = 201, description = "The verdict: PASS, CAUGHT or ERROR per claim and overall", body = StoredEvaluation), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -72,7 +72,7 @@ async fn create(
 }
 
 #[utoipa::path(get, path = "/evaluations/{evaluation_id}", tag = "evaluations", params(("evaluation_id" = Uuid, Path, description = "Evaluation id")),
-    responses((status = 200, description = "OK", body = Object), (status = 404, description = "Not found", body = ErrorBody)))]
+    responses((status = 200, description = "OK", body = StoredEvaluation), (status = 404, description = "Not found", body = ErrorBody)))]
 async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
@@ -102,7 +102,6 @@ struct ListParams {
 
 #[derive(Serialize, ToSchema)]
 struct EvaluationList {
-    #[schema(value_type = Vec<Object>)]
     evaluations: Vec<StoredEvaluation>,
     limit: i64,
     next_cursor: Option<String>,

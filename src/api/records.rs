@@ -98,7 +98,6 @@ struct ListParams {
 
 #[derive(Serialize, ToSchema)]
 struct RecordList {
-    #[schema(value_type = Vec<Object>)]
     records: Vec<RecordSummary>,
     limit: i64,
     next_cursor: Option<String>,

@@ -33,7 +33,7 @@ struct NewEndpoint {
 }
 
 #[utoipa::path(get, path = "/trusted-endpoints", tag = "trust",
-    responses((status = 200, description = "OK", body = Vec<Object>)))]
+    responses((status = 200, description = "OK", body = Vec<TrustedEndpoint>)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -44,7 +44,7 @@ async fn list(
 }
 
 #[utoipa::path(post, path = "/trusted-endpoints", tag = "trust", request_body = NewEndpoint,
-    responses((status = 201, description = "Created", body = Object), (status = 422, description = "Not a usable URL template", body = ErrorBody)))]
+    responses((status = 201, description = "Created", body = TrustedEndpoint), (status = 422, description = "Not a usable URL template", body = ErrorBody)))]
 async fn add(
     State(state): State<AppState>,
     caller: Caller,

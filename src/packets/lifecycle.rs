@@ -256,11 +256,19 @@ pub fn update(current: &Packet, update: &PacketUpdate, now: Timestamp) -> Result
         if hitl.lacks_reason() {
             return Err(Refusal::HitlWithoutReason);
         }
-        let stored = current.hitl.as_ref().map(HitlCheckpoint::answer);
-        if hitl.answer() != stored.unwrap_or_default() {
+        // The answer is left out (and kept as stored) or repeated unchanged; anything else would forge it.
+        let stored = current.hitl.as_ref();
+        let mut changed = hitl.clone();
+        if hitl.answer() == (None, None, None) {
+            if let Some(stored) = stored {
+                changed.response = stored.response.clone();
+                changed.responded_by = stored.responded_by.clone();
+                changed.responded_at = stored.responded_at;
+            }
+        } else if Some(hitl.answer()) != stored.map(HitlCheckpoint::answer) {
             return Err(Refusal::AnswerOnlyByRespond);
         }
-        packet.hitl = Some(hitl.clone());
+        packet.hitl = Some(changed);
     }
     packet.updated_at = now;
     Ok(Change { packet, events })

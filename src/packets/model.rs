@@ -385,7 +385,7 @@ fn unanswered_hitl() -> utoipa::openapi::schema::Schema {
         )
         .item(null())
         .description(Some(
-            "The answer fields are set only by POST /packets/{id}/respond: leave them out (a PATCH may repeat them as stored)",
+            "The answer fields are set only by POST /packets/{id}/respond: leave them out (a PATCH keeps the stored answer, or may repeat it unchanged)",
         ))
         .into()
 }

@@ -163,10 +163,12 @@ fn record_from_entry(entry: &Value, tenant: &str) -> Result<Record, String> {
         .and_then(|ms| Timestamp::from_micros(started_at.micros() + (ms * 1000.0) as i64));
     let status = match response.get("status") {
         None | Some(Value::Null) => None,
-        Some(Value::Number(status)) if status.is_i64() || status.is_u64() => status
-            .as_u64()
-            .filter(|status| (100..=599).contains(status))
-            .map(|status| status as u16),
+        Some(Value::Number(status)) if status.as_f64().is_some_and(|code| code.fract() == 0.0) => {
+            status
+                .as_f64()
+                .filter(|code| (100.0..=599.0).contains(code))
+                .map(|code| code as u16)
+        }
         Some(_) => return Err("response.status must be an integer".into()),
     };
     let request_body = body(request.get("postData"), "request.postData")?;

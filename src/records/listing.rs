@@ -37,7 +37,7 @@ impl RecordCursor {
 }
 
 /// What a listing shows of a record: no headers, no bodies.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordSummary {
     pub id: Uuid,
     pub run_id: Option<String>,

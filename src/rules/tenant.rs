@@ -7,7 +7,7 @@ use crate::timestamp::Timestamp;
 use serde::Serialize;
 use uuid::Uuid;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TrustedEndpoint {
     pub id: Uuid,
     pub url: String,

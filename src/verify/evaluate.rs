@@ -34,7 +34,7 @@ pub struct EvidenceRef<'a> {
     pub action_name: Option<&'a str>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClaimResult {
     pub index: usize,
     pub action_name: Option<String>,
@@ -51,7 +51,7 @@ pub struct ClaimResult {
     pub detail: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Counts {
     pub pass: usize,
     pub caught: usize,

@@ -26,6 +26,7 @@ mod rbac;
 mod records;
 mod schemas;
 mod search;
+mod stated_rules;
 mod stats;
 mod store;
 mod tenant_walls;
