@@ -9,6 +9,9 @@ use base64::Engine;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+/// The longest exchange an entry may state (about 31 years), so that its end is always a representable instant.
+pub const MAX_ELAPSED_MS: f64 = 1e12;
+
 /// Why an entry could not be read; `entry` is its index in `log.entries`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("log.entries[{entry}]: {message}")]
@@ -156,11 +159,23 @@ fn record_from_entry(entry: &Value, tenant: &str) -> Result<Record, String> {
     let started_at = text(entry, "startedDateTime")?
         .and_then(Timestamp::parse)
         .ok_or("missing or invalid startedDateTime")?;
-    let elapsed_ms = number(entry, "time", |ms| {
-        ms.as_f64().filter(|ms| ms.is_finite() && *ms >= 0.0)
-    })?;
-    let ended_at = elapsed_ms
-        .and_then(|ms| Timestamp::from_micros(started_at.micros() + (ms * 1000.0) as i64));
+    let ended_at = match number(entry, "time", serde_json::Number::as_f64)? {
+        // HAR's "unknown", as our export writes it.
+        None => None,
+        Some(ms) if ms == -1.0 => None,
+        Some(ms) if (0.0..=MAX_ELAPSED_MS).contains(&ms) => Some(
+            started_at
+                .micros()
+                .checked_add((ms * 1000.0) as i64)
+                .and_then(Timestamp::from_micros)
+                .ok_or("time: the exchange would end past the last representable instant")?,
+        ),
+        Some(_) => {
+            return Err(format!(
+                "time must be -1 (unknown) or 0 to {MAX_ELAPSED_MS} milliseconds"
+            ))
+        }
+    };
     let status = match response.get("status") {
         None | Some(Value::Null) => None,
         Some(Value::Number(status)) if status.as_f64().is_some_and(|code| code.fract() == 0.0) => {

@@ -82,7 +82,11 @@ fn har_entry() -> Value {
         "required": ["startedDateTime", "request", "response"],
         "properties": {
             "startedDateTime": {"type": "string", "format": "date-time"},
-            "time": {"type": ["number", "null"], "description": "Milliseconds; negative when unknown"},
+            "time": {
+                "type": ["number", "null"],
+                "description": "Milliseconds; -1 when unknown",
+                "anyOf": [{"const": -1}, {"minimum": 0, "maximum": super::har::MAX_ELAPSED_MS}, {"type": "null"}],
+            },
             "request": {
                 "type": "object",
                 "required": ["method", "url"],

@@ -164,6 +164,31 @@ async fn har_fields_are_typed(backend: Backend) {
         let reply = app.post("/records", har_entry(get.clone(), response)).await;
         status_of(&reply, StatusCode::UNPROCESSABLE_ENTITY, what);
     }
+    // An exchange's length must leave its end representable (1e300 overflowed the end's arithmetic).
+    for time in [
+        json!(1e300),
+        json!(-1e300),
+        json!("NaN"),
+        json!(-0.5),
+        json!(1.1e12),
+    ] {
+        let mut entry = har_entry(get.clone(), json!({"status": 200}));
+        entry["log"]["entries"][0]["time"] = time.clone();
+        let reply = app.post("/records", entry).await;
+        status_of(
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("time {time}"),
+        );
+        assert!(reply.text.contains("time"), "{}", reply.text);
+    }
+    let mut unknown = har_entry(get.clone(), json!({"status": 200}));
+    unknown["log"]["entries"][0]["time"] = json!(-1);
+    status_of(
+        &app.post("/records", unknown).await,
+        StatusCode::CREATED,
+        "time -1",
+    );
     let mut tagged = har_entry(get.clone(), json!({"status": 200}));
     tagged["log"]["entries"][0]["_handoffrail"] = json!({"run_id": 7});
     let reply = app.post("/records", tagged).await;

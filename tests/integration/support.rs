@@ -430,12 +430,12 @@ pub fn start_binary(database_url: &str, data_dir: &std::path::Path, admin_key: &
     start_binary_with(database_url, data_dir, admin_key, &[])
 }
 
-/// Waits (up to 20 s) until the spool in `data_dir` holds no batch: a server replays what it or a crashed
-/// process left there once the database answers.
+/// Waits until the spool in `data_dir` holds no batch — a server replays what it or a crashed process left
+/// there once the database answers — and fails the test if it still does after three minutes.
 pub async fn wait_for_empty_spool(data_dir: &std::path::Path) {
     let spool = data_dir.join("spool");
-    for _ in 0..200 {
-        let waiting = std::fs::read_dir(&spool).map_or(0, |entries| {
+    let waiting = || {
+        std::fs::read_dir(&spool).map_or(0, |entries| {
             entries
                 .filter_map(Result::ok)
                 .filter(|entry| {
@@ -445,12 +445,23 @@ pub async fn wait_for_empty_spool(data_dir: &std::path::Path) {
                         .is_some_and(|extension| extension == "jsonl")
                 })
                 .count()
-        });
-        if waiting == 0 {
+        })
+    };
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(180) {
+        if waiting() == 0 {
+            eprintln!(
+                "spool replayed {:?} after the wait began",
+                started.elapsed()
+            );
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    panic!(
+        "{} spooled batches still waiting after 3 minutes",
+        waiting()
+    );
 }
 
 impl TestApp {
