@@ -161,8 +161,7 @@ fn record_from_entry(entry: &Value, tenant: &str) -> Result<Record, String> {
         .ok_or("missing or invalid startedDateTime")?;
     let ended_at = match number(entry, "time", serde_json::Number::as_f64)? {
         // HAR's "unknown", as our export writes it.
-        None => None,
-        Some(ms) if ms == -1.0 => None,
+        None | Some(-1.0) => None,
         Some(ms) if (0.0..=MAX_ELAPSED_MS).contains(&ms) => Some(
             started_at
                 .micros()
