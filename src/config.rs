@@ -238,7 +238,7 @@ fn parse_body_limits(text: &str) -> Result<TierTable, String> {
     TierTable::parse_with(text, parse_size)
 }
 
-/// The interceptor proxy (interceptor.md).
+/// The interceptor proxy (docs/interceptor.md).
 #[derive(Clone, Debug, clap::Args)]
 pub struct ProxyConfig {
     /// Proxy port (0 picks a free one).

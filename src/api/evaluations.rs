@@ -1,4 +1,4 @@
-//! `/api/v1/evaluations`: verify an agent's claims against recorded evidence (evaluator.md). Posting needs
+//! `/api/v1/evaluations`: verify an agent's claims against recorded evidence (docs/evaluator.md). Posting needs
 //! `agent`; reading needs `reader`.
 
 use super::error::{Error, ErrorBody, Invalid};

@@ -1,5 +1,5 @@
 //! `/api/v1/records…`: evidence records as stored, with their verification status, and the public key
-//! that lets anyone verify an exported record offline (interceptor.md "Records API").
+//! that lets anyone verify an exported record offline (docs/interceptor.md "Records API").
 
 use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{non_empty, page_limit, ApiJson, ApiQuery, Caller, PathId};

@@ -1,4 +1,4 @@
-//! `/api/v1/trusted-endpoints`: a tenant's own trusted endpoints (evaluator.md "Gate before comparison").
+//! `/api/v1/trusted-endpoints`: a tenant's own trusted endpoints (docs/evaluator.md "Gate before comparison").
 //! Reading, adding and removing all need `writer` (the trust list decides what counts as evidence).
 
 use super::error::{Error, ErrorBody, Invalid};

@@ -1,4 +1,4 @@
-//! `handoffrail evaluate PAYLOAD.json`: the CI gate (evaluator.md "Command line"). Online it asks a server;
+//! `handoffrail evaluate PAYLOAD.json`: the CI gate (docs/evaluator.md "Command line"). Online it asks a server;
 //! offline (`--records FILE`) it imports the file into a private, temporary embedded store through the same
 //! import path and runs the same evaluation, so both give identical per-claim results.
 //! Exit codes: 0 PASS, 1 CAUGHT, 2 ERROR (also when the server cannot be reached), 64 usage or input errors.

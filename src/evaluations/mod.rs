@@ -1,4 +1,4 @@
-//! Running an evaluation (evaluator.md): resolve the evidence each claim names, pass every record through
+//! Running an evaluation (docs/evaluator.md): resolve the evidence each claim names, pass every record through
 //! the integrity, provenance and trust gates, hand the survivors to the pure evaluator, store the verdict.
 //! This is the thin layer of I/O around `verify`; every decision it makes is recorded as a reason code.
 
@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 /// A record id minted this recently may still be in the recorder's batch: wait for it before calling it
-/// missing (evaluator.md "Evidence freshness").
+/// missing (docs/evaluator.md "Evidence freshness").
 const FRESH: Duration = Duration::from_secs(5);
 const FRESH_WAIT: Duration = Duration::from_secs(2);
 const FRESH_POLL: Duration = Duration::from_millis(50);

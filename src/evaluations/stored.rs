@@ -1,4 +1,4 @@
-//! An evaluation as stored and returned (evaluator.md "Result").
+//! An evaluation as stored and returned (docs/evaluator.md "Result").
 
 use crate::timestamp::Timestamp;
 use crate::verify::{ClaimResult, Counts, Outcome};

@@ -1,4 +1,4 @@
-//! Content decoding for the recorded copy only (interceptor.md): the client gets the bytes the upstream sent;
+//! Content decoding for the recorded copy only (docs/interceptor.md): the client gets the bytes the upstream sent;
 //! the record keeps the body decoded (gzip, deflate, br, zstd, in the order `Content-Encoding` lists them
 //! undone from the last), so JSONPath sees JSON. Decoding stops at the record body limit: a small compressed
 //! body cannot blow up into an unbounded record.

@@ -1,4 +1,4 @@
-//! The interceptor (interceptor.md): an HTTP proxy agents' tool traffic passes through. It forwards every
+//! The interceptor (docs/interceptor.md): an HTTP proxy agents' tool traffic passes through. It forwards every
 //! request unchanged (less its own control headers), streams the response back, and records the exchange as
 //! sealed evidence through the recorder. `exchange` holds the per-request phases; this module owns the
 //! listener and the connections.

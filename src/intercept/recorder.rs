@@ -1,4 +1,4 @@
-//! The recorder (interceptor.md "Writing records"): exchanges are handed over a bounded channel to one task
+//! The recorder (docs/interceptor.md "Writing records"): exchanges are handed over a bounded channel to one task
 //! that writes them in batches, many records per transaction; decoding, redaction and sealing happen on a
 //! thread beside the runtime. A record is acknowledged (the response's last bytes reach the client) only once
 //! it is durable: committed to the database, or — while the database refuses — written to the spool, from

@@ -1,4 +1,4 @@
-//! Records: the evidence of one upstream exchange (interceptor.md "What a record holds"), their canonical
+//! Records: the evidence of one upstream exchange (docs/interceptor.md "What a record holds"), their canonical
 //! form, and the Ed25519 seal that makes them tamper-evident.
 
 pub mod canonical;

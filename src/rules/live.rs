@@ -1,4 +1,4 @@
-//! The rules a running server uses: loaded at start and replaced whole on `SIGHUP` (interceptor.md "Rules
+//! The rules a running server uses: loaded at start and replaced whole on `SIGHUP` (docs/interceptor.md "Rules
 //! files"). A request takes one snapshot and uses it throughout, so it never sees half of a reload; a reload
 //! that fails to parse keeps the rules in force and says why.
 

@@ -1,4 +1,4 @@
-//! Rules from `rules/*.toml` (interceptor.md "Rules files"): trusted endpoints, reverse routes, action tags
+//! Rules from `rules/*.toml` (docs/interceptor.md "Rules files"): trusted endpoints, reverse routes, action tags
 //! and redaction. Matching is pure and works on parsed URLs, never on strings.
 
 mod file;

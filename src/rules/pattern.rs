@@ -1,4 +1,4 @@
-//! Endpoint patterns: method + URL templates for trusted endpoints (evaluator.md "Gate before comparison":
+//! Endpoint patterns: method + URL templates for trusted endpoints (docs/evaluator.md "Gate before comparison":
 //! a record counts as evidence only if its own URL and method match one) and for action rules. Matching is
 //! on the parsed URL — scheme and port exact
 //! (default ports normalised), host exact or `*.suffix` on a dot boundary, path segment by segment with

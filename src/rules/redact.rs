@@ -1,4 +1,4 @@
-//! Redaction before anything is stored (interceptor.md): secret header values and query parameters become
+//! Redaction before anything is stored (docs/interceptor.md): secret header values and query parameters become
 //! `[REDACTED]`. Redaction never changes what is forwarded; it works on the copy that is recorded.
 
 use crate::records::{Header, Record};

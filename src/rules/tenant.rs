@@ -41,7 +41,7 @@ impl TrustedEndpoint {
 }
 
 /// Everything a tenant trusts: its own endpoints and the rules' `[[trusted]]`. When empty, the trust gate
-/// is off (evaluator.md: trust applies "when the tenant has any trusted endpoints configured").
+/// is off (docs/evaluator.md: trust applies "when the tenant has any trusted endpoints configured").
 #[derive(Clone, Debug, Default)]
 pub struct TrustList(Vec<EndpointPattern>);
 

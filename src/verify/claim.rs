@@ -1,4 +1,4 @@
-//! Claims as agents send them (evaluator.md "Payload"), parsed once into checks ready to run. Parsing never
+//! Claims as agents send them (docs/evaluator.md "Payload"), parsed once into checks ready to run. Parsing never
 //! fails as a whole: a malformed claim becomes a check that reports ERROR `invalid_claim` or `invalid_path`
 //! for that claim alone, because one bad claim must not hide a caught hallucination in another.
 

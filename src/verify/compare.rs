@@ -1,4 +1,4 @@
-//! The comparison rules of the verification modes (evaluator.md "Modes"): canonical equality of JSON values
+//! The comparison rules of the verification modes (docs/evaluator.md "Modes"): canonical equality of JSON values
 //! and the lenient, typed equality of `field_extraction`.
 
 use super::decimal::Decimal;

@@ -1,4 +1,4 @@
-//! Running claims against evidence (evaluator.md "Modes", "Result"). Pure: evidence arrives through a
+//! Running claims against evidence (docs/evaluator.md "Modes", "Result"). Pure: evidence arrives through a
 //! resolver that the caller backs with records it already fetched, verified and trust-checked.
 
 use super::budget::{Budget, Exhausted, Limits};

@@ -1,5 +1,5 @@
 //! The evaluator: decides, deterministically and without I/O, whether what an agent claims matches what an
-//! upstream API returned (spec `evaluator.md`). Callers resolve evidence (records, integrity and trust
+//! upstream API returned (docs/evaluator.md). Callers resolve evidence (records, integrity and trust
 //! gates) and hand it in through a closure; everything here is a pure function, safe on any input.
 
 pub mod budget;

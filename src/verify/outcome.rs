@@ -1,4 +1,4 @@
-//! Outcomes, reason codes and their order (evaluator.md "Outcome").
+//! Outcomes, reason codes and their order (docs/evaluator.md "Outcome").
 
 use serde::{Deserialize, Serialize};
 

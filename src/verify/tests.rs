@@ -1,4 +1,4 @@
-//! The evaluator against evaluator.md: every worked example, the evidence gates, SourceryKit's list form,
+//! The evaluator against docs/evaluator.md: every worked example, the evidence gates, SourceryKit's list form,
 //! and a property test that no input panics or leaves a non-PASS without a reason.
 
 use super::claim::Payload;
