@@ -3,6 +3,8 @@
 
 pub mod canonical;
 pub mod har;
+#[cfg(test)]
+mod har_properties;
 pub mod import;
 pub mod import_schema;
 pub mod listing;
