@@ -19,7 +19,8 @@ async fn acknowledged_records_survive_sigkill_under_proxy_load(backend: Backend)
     init();
     let upstream = crate::upstream::spawn_upstream().await;
     let dir = tempfile::TempDir::new().expect("dir");
-    let url = fresh_database(backend, &dir).await;
+    let database = fresh_database(backend, &dir).await;
+    let url = database.url.clone();
     let admin_key = handoffrail::auth::generate_key();
     let mut acknowledged = Vec::<String>::new();
     for round in 0..3 {
@@ -109,7 +110,8 @@ async fn acknowledged_records_survive_sigkill_under_proxy_load(backend: Backend)
 async fn acknowledged_creates_survive_sigkill(backend: Backend) {
     init();
     let dir = tempfile::TempDir::new().expect("dir");
-    let url = fresh_database(backend, &dir).await;
+    let database = fresh_database(backend, &dir).await;
+    let url = database.url.clone();
     let admin_key = handoffrail::auth::generate_key();
     let mut server = start(&url, dir.path(), &admin_key);
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -192,7 +194,8 @@ async fn acknowledged_creates_survive_sigkill(backend: Backend) {
 async fn sigterm_drains_and_exits_cleanly() {
     init();
     let dir = tempfile::TempDir::new().expect("dir");
-    let url = fresh_database(Backend::Sqlite, &dir).await;
+    let database = fresh_database(Backend::Sqlite, &dir).await;
+    let url = database.url.clone();
     let admin_key = handoffrail::auth::generate_key();
     let mut server = start(&url, dir.path(), &admin_key);
     let http = reqwest::Client::new();

@@ -17,7 +17,8 @@ async fn two_processes_on_one_postgres_claim_once_and_share_evidence() {
     init();
     let upstream = crate::upstream::spawn_upstream().await;
     let dir = tempfile::TempDir::new().expect("dir");
-    let url = fresh_database(Backend::Postgres, &dir).await;
+    let database = fresh_database(Backend::Postgres, &dir).await;
+    let url = database.url.clone();
     let key = handoffrail::auth::generate_key();
     let mut a = start_binary(&url, dir.path(), &key);
     let mut b = start_binary(&url, dir.path(), &key);

@@ -291,7 +291,8 @@ async fn keys_of_another_tenant_are_invisible(backend: Backend) {
 async fn empty_database_bootstraps_one_admin_key(backend: Backend) {
     crate::support::init();
     let dir = tempfile::TempDir::new().expect("dir");
-    let url = fresh_database(backend, &dir).await;
+    let database = fresh_database(backend, &dir).await;
+    let url = database.url.clone();
     let mut config = ServeConfig::with_data_dir(dir.path().to_path_buf());
     config.database_url = Some(url);
     let first = Server::bind(config.clone()).await.expect("first start");

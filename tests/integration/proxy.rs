@@ -529,7 +529,21 @@ async fn no_mitm_tunnels_blindly_and_records_nothing() {
         response.headers().get("x-handoffrail-record").is_none(),
         "the proxy never saw inside the tunnel"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A recorded exchange is handed to the recorder before its response is forwarded, so the recorder's count is
+    // final once the response is in: nothing to wait for.
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("handoffrail_proxy_records_total{state=\"queued\"} 0"),
+        "{metrics}"
+    );
     assert_eq!(
         app.get("/records").await.body["records"]
             .as_array()
@@ -744,7 +758,8 @@ fn peak_rss_kib(pid: u32) -> u64 {
 async fn a_200_mib_response_streams_through_in_bounded_memory() {
     crate::support::init();
     let dir = tempfile::TempDir::new().expect("dir");
-    let url = crate::support::fresh_database(Backend::Sqlite, &dir).await;
+    let database = crate::support::fresh_database(Backend::Sqlite, &dir).await;
+    let url = database.url.clone();
     let key = handoffrail::auth::generate_key();
     let mut server = crate::support::start_binary(&url, dir.path(), &key);
     let upstream = spawn_upstream().await;

@@ -2,7 +2,9 @@
 
 use crate::on_both_backends;
 use crate::store::{evidence, flip_stored_body_byte};
-use crate::support::{fresh_database, spawn_app, spawn_app_with, AppOptions, Backend};
+use crate::support::{
+    fresh_database, spawn_app, spawn_app_with, AppOptions, Backend, TestDatabase,
+};
 use base64::Engine;
 use handoffrail::records::RecordKey;
 use handoffrail::store::{self, StoreOptions};
@@ -442,14 +444,14 @@ async fn sealed_imports_keep_ids_and_a_tampered_copy_stays_caught(backend: Backe
     )
     .await;
     let second_database = match backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.path().join("second.db").display()),
+        Backend::Sqlite => TestDatabase::file(&dir.path().join("second.db")),
         Backend::Postgres => fresh_database(backend, &dir).await,
     };
     let second = spawn_app_with(
         backend,
         AppOptions {
             dir: Some(dir.clone()),
-            database_url: Some(second_database),
+            database_url: Some(second_database.url.clone()),
             ..Default::default()
         },
     )

@@ -31,7 +31,8 @@ on_both_backends!(
 async fn open(backend: Backend) -> (Arc<dyn Store>, String, tempfile::TempDir) {
     init();
     let dir = tempfile::TempDir::new().expect("dir");
-    let url = fresh_database(backend, &dir).await;
+    let database = fresh_database(backend, &dir).await;
+    let url = database.url.clone();
     let store = store::open(&url, &StoreOptions::default())
         .await
         .expect("store opens");

@@ -72,10 +72,57 @@ pub fn init() {
     }
 }
 
+/// A test's database: a file in its temporary directory, or a PostgreSQL schema of its own, dropped when this
+/// value is (declare it before the servers that use it, so that they stop first).
+pub struct TestDatabase {
+    pub url: String,
+    schema: Option<String>,
+}
+
+impl TestDatabase {
+    /// A SQLite file at `path`, which the test's temporary directory removes.
+    pub fn file(path: &std::path::Path) -> Self {
+        Self {
+            url: format!("sqlite://{}", path.display()),
+            schema: None,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (Some(schema), Some(base)) = (self.schema.take(), postgres_url()) else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot wait on a future: a thread of its own does it. A
+        // server left running may still hold a lock; then the schema stays rather than the test hanging.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let mut connection = sqlx::PgConnection::connect(&base).await?;
+                sqlx::query("SET lock_timeout = '5s'")
+                    .execute(&mut connection)
+                    .await?;
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .execute(&mut connection)
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("test schema not dropped: {error}");
+        }
+    }
+}
+
 /// A fresh, empty database of `backend` for one test: a file in `dir`, or a new schema.
-pub async fn fresh_database(backend: Backend, dir: &TempDir) -> String {
+pub async fn fresh_database(backend: Backend, dir: &TempDir) -> TestDatabase {
     match backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.path().join("handoffrail.db").display()),
+        Backend::Sqlite => TestDatabase::file(&dir.path().join("handoffrail.db")),
         Backend::Postgres => {
             let base = postgres_url().expect("postgres configured");
             let schema = format!("hrtest_{}", uuid::Uuid::new_v4().simple());
@@ -87,7 +134,10 @@ pub async fn fresh_database(backend: Backend, dir: &TempDir) -> String {
                 .await
                 .expect("create test schema");
             let separator = if base.contains('?') { '&' } else { '?' };
-            format!("{base}{separator}options=-c%20search_path%3D{schema}")
+            TestDatabase {
+                url: format!("{base}{separator}options=-c%20search_path%3D{schema}"),
+                schema: Some(schema),
+            }
         }
     }
 }
@@ -102,6 +152,8 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Arc<TempDir>,
+    /// Last: dropped after the server has been told to stop.
+    _database: Option<TestDatabase>,
 }
 
 pub struct AppOptions {
@@ -132,9 +184,12 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     let dir = options
         .dir
         .unwrap_or_else(|| Arc::new(TempDir::new().expect("temp dir")));
-    let database_url = match options.database_url {
-        Some(url) => url,
-        None => fresh_database(backend, &dir).await,
+    let (database_url, database) = match options.database_url {
+        Some(url) => (url, None),
+        None => {
+            let database = fresh_database(backend, &dir).await;
+            (database.url.clone(), Some(database))
+        }
     };
     let admin_key = generate_key();
     let mut config = ServeConfig::with_data_dir(dir.path().to_path_buf());
@@ -163,6 +218,7 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         shutdown: Some(shutdown),
         server: Some(handle),
         _dir: dir,
+        _database: database,
     }
 }
 

@@ -190,7 +190,8 @@ async fn sighup_reloads_the_rules_and_a_bad_file_keeps_them() {
         "[[trusted]]\nurl = \"https://a.example/{rest:path}\"\n",
     )
     .expect("write");
-    let url = fresh_database(Backend::Sqlite, &dir).await;
+    let database = fresh_database(Backend::Sqlite, &dir).await;
+    let url = database.url.clone();
     let key = handoffrail::auth::generate_key();
     let rules_arg = rules.display().to_string();
     let mut server = start_binary_with(&url, dir.path(), &key, &["--rules", &rules_arg]);
