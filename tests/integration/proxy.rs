@@ -877,6 +877,65 @@ async fn a_client_that_leaves_mid_body_leaves_an_aborted_record(backend: Backend
     assert_eq!(stored["signature_valid"], true);
 }
 
+/// Whether record `id` is committed, read straight from the database (not through the API, which waits for
+/// fresh ids).
+async fn committed(database_url: &str, backend: Backend, id: &str) -> bool {
+    use sqlx::Connection;
+    let count: i64 = match backend {
+        Backend::Sqlite => {
+            let mut connection = sqlx::SqliteConnection::connect(database_url)
+                .await
+                .expect("sqlite");
+            sqlx::query_scalar("SELECT count(*) FROM records WHERE id = ?")
+                .bind(id)
+                .fetch_one(&mut connection)
+                .await
+                .expect("count")
+        }
+        Backend::Postgres => {
+            let mut connection = sqlx::PgConnection::connect(database_url)
+                .await
+                .expect("postgres");
+            let id = uuid::Uuid::parse_str(id).expect("record id");
+            sqlx::query_scalar("SELECT count(*) FROM records WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut connection)
+                .await
+                .expect("count")
+        }
+    };
+    count == 1
+}
+
+/// The value of one metric line (`name{labels} value`), 0 when absent.
+fn metric_value(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Waits (up to 10 s) until `/metrics` satisfies `ready`, and fails the test otherwise.
+async fn wait_for_metric(app: &TestApp, ready: impl Fn(&str) -> bool) {
+    let mut metrics = String::new();
+    for _ in 0..200 {
+        metrics = app
+            .http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if ready(&metrics) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the metrics never got there:\n{metrics}");
+}
+
 /// Holds the records table so that the recorder's inserts wait: an exclusive transaction on SQLite, an
 /// EXCLUSIVE table lock on PostgreSQL (reads go on).
 enum TableLock {
@@ -940,20 +999,26 @@ async fn responses_complete_only_once_their_records_are_durable(backend: Backend
     let lock = TableLock::take(&app, backend).await;
 
     // Nothing can be written: every response is held back before its end, though each reached the
-    // upstream and has its headers (and its record id).
+    // upstream and has its headers (and its record id). Each exchange checks, the moment its response ends,
+    // that its record is already committed (reads go on under the lock), so an end released early fails here.
     let completed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut exchanges = Vec::new();
     for n in 0..6 {
-        let (client, url, completed) = (
+        let (client, url, completed, database) = (
             client.clone(),
             upstream.url(&format!("/echo/held/{n}")),
             completed.clone(),
+            app.database_url.clone(),
         );
         exchanges.push(tokio::spawn(async move {
             let response = client.get(url).send().await.expect("proxied");
             let id = record_id(&response);
             let body = response.bytes().await.expect("body");
             completed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            assert!(
+                committed(&database, backend, &id).await,
+                "the response of {id} ended before its record was committed"
+            );
             (id, body)
         }));
     }
@@ -964,7 +1029,11 @@ async fn responses_complete_only_once_their_records_are_durable(backend: Backend
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(upstream.hits(), 6, "every request reached the upstream");
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The recorder holds a batch it cannot write.
+    wait_for_metric(&app, |metrics| {
+        metric_value(metrics, "handoffrail_proxy_records_total{state=\"queued\"}") >= 1.0
+    })
+    .await;
     let done = completed.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(
         done, 0,
@@ -1063,24 +1132,10 @@ async fn the_recorder_shows_in_metrics(backend: Backend) {
         "handoffrail_proxy_records_total{state=\"lost\"} 0",
         "handoffrail_proxy_record_queue_depth 0",
     ];
-    let mut metrics = String::new();
-    for _ in 0..40 {
-        metrics = app
-            .http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
-        if expected
+    wait_for_metric(&app, |metrics| {
+        expected
             .iter()
             .all(|line| metrics.lines().any(|l| l == *line))
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("expected {expected:?} in:\n{metrics}");
+    })
+    .await;
 }
