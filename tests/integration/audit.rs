@@ -31,12 +31,14 @@ async fn the_audit_log_filters_pages_and_stays_in_its_tenant(backend: Backend) {
         &format!("/packets/{first}/claim"),
         json!({"agent_id": "w", "agent_name": "W"}),
     )
-    .await;
+    .await
+    .succeeded();
     app.patch(
         &format!("/packets/{first}"),
         json!({"status": "in_progress"}),
     )
-    .await;
+    .await
+    .succeeded();
 
     let all = app.get("/audit").await;
     assert_eq!(all.status, StatusCode::OK, "{}", all.text);

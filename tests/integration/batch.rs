@@ -157,7 +157,8 @@ async fn batch_claim_reports_each_refusal_in_the_reference_words(backend: Backen
         &format!("/packets/{progressed}/claim"),
         json!({"agent_id": "early", "agent_name": "Early"}),
     )
-    .await;
+    .await
+    .succeeded();
     let moved = app
         .patch(
             &format!("/packets/{progressed}"),
@@ -211,13 +212,15 @@ async fn batch_complete_completes_only_packets_in_progress(backend: Backend) {
             &format!("/packets/{id}/claim"),
             json!({"agent_id": "w", "agent_name": "W"}),
         )
-        .await;
+        .await
+        .succeeded();
     }
     app.patch(
         &format!("/packets/{}", ids[0]),
         json!({"status": "in_progress"}),
     )
-    .await;
+    .await
+    .succeeded();
     let other_tenant = uuid::Uuid::new_v4().to_string();
     let reply = app
         .post(

@@ -42,17 +42,20 @@ async fn metrics_count_requests_by_route_template(backend: Backend) {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    app.get(&format!("/packets/{pid}")).await;
+    app.get(&format!("/packets/{pid}")).await.succeeded();
     app.post(
         &format!("/packets/{pid}/claim"),
         json!({"agent_id": "b", "agent_name": "B"}),
     )
-    .await;
-    app.post(
-        &format!("/packets/{pid}/claim"),
-        json!({"agent_id": "c", "agent_name": "C"}),
-    )
-    .await;
+    .await
+    .succeeded();
+    let second_claim = app
+        .post(
+            &format!("/packets/{pid}/claim"),
+            json!({"agent_id": "c", "agent_name": "C"}),
+        )
+        .await;
+    assert_eq!(second_claim.status, reqwest::StatusCode::CONFLICT);
     let text = app
         .http
         .get(app.url("/metrics"))

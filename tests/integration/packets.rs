@@ -254,7 +254,8 @@ async fn claim_overwrites_target_and_second_claim_conflicts(backend: Backend) {
     );
 
     app.patch(&format!("/packets/{pid}"), json!({"status": "in_progress"}))
-        .await;
+        .await
+        .succeeded();
     let from_progress = app.post(&format!("/packets/{pid}/claim"), claim).await;
     assert_eq!(from_progress.status, StatusCode::BAD_REQUEST);
     assert!(from_progress.body["detail"]
@@ -270,7 +271,8 @@ async fn full_lifecycle_writes_history_in_order(backend: Backend) {
         &format!("/packets/{pid}/claim"),
         json!({"agent_id": "dst", "agent_name": "D"}),
     )
-    .await;
+    .await
+    .succeeded();
     let progress = app
         .patch(&format!("/packets/{pid}"), json!({"status": "in_progress"}))
         .await;
@@ -325,7 +327,8 @@ async fn claimed_packet_cannot_complete_without_in_progress(backend: Backend) {
         &format!("/packets/{pid}/claim"),
         json!({"agent_id": "b", "agent_name": "B"}),
     )
-    .await;
+    .await
+    .succeeded();
     let reply = app
         .patch(&format!("/packets/{pid}"), json!({"status": "completed"}))
         .await;
@@ -542,7 +545,8 @@ async fn list_filters_each_narrow_the_result(backend: Backend) {
         &format!("/packets/{three}/claim"),
         json!({"agent_id": "omega", "agent_name": "O"}),
     )
-    .await;
+    .await
+    .succeeded();
 
     let ids = |reply: &crate::support::Reply| -> Vec<String> {
         reply.body["packets"]
@@ -688,14 +692,17 @@ async fn stale_packets_expire_after_the_ttl(backend: Backend) {
         &format!("/packets/{done}/claim"),
         json!({"agent_id": "b", "agent_name": "B"}),
     )
-    .await;
+    .await
+    .succeeded();
     app.patch(
         &format!("/packets/{done}"),
         json!({"status": "in_progress"}),
     )
-    .await;
+    .await
+    .succeeded();
     app.patch(&format!("/packets/{done}"), json!({"status": "completed"}))
-        .await;
+        .await
+        .succeeded();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let packet = app.get(&format!("/packets/{live}")).await;

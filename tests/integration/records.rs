@@ -385,10 +385,10 @@ async fn native_records_reimport_and_bad_imports_are_refused(backend: Backend) {
 
 async fn exports_carry_verifiable_records(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.post("/records", har("a")).await;
+    app.post("/records", har("a")).await.succeeded();
     let mut other_run = har("b");
     other_run["log"]["entries"][0]["_handoffrail"]["run_id"] = json!("run-other");
-    app.post("/records", other_run).await;
+    app.post("/records", other_run).await.succeeded();
     let key = RecordKey::load_or_create(app.data_dir()).expect("key");
 
     let exported = app.get("/records/export?format=har&run_id=run-h").await;

@@ -119,7 +119,8 @@ async fn filters_pages_and_reindexing(backend: Backend) {
         &format!("/packets/{first}/claim"),
         json!({"agent_id": "w", "agent_name": "W"}),
     )
-    .await;
+    .await
+    .succeeded();
     let claimed = app.get(&search_path("refund", "&status=claimed")).await;
     assert_eq!(claimed.body["total"], 1);
     assert_eq!(claimed.body["packets"][0]["id"], first.as_str());

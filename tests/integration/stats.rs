@@ -35,7 +35,8 @@ async fn stats_count_the_tenants_packets_and_system_health_counts_all(backend: B
         &format!("/packets/{}/claim", ids[0]),
         json!({"agent_id": "w", "agent_name": "W"}),
     )
-    .await;
+    .await
+    .succeeded();
     let outsider = app.key("admin", Some("elsewhere")).await;
     let foreign = app
         .send(

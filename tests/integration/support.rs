@@ -229,6 +229,21 @@ pub struct Reply {
     pub text: String,
 }
 
+impl Reply {
+    /// Fails the test unless the request succeeded (2xx): for setup steps, whose answers are not otherwise
+    /// looked at.
+    #[track_caller]
+    pub fn succeeded(&self) -> &Self {
+        assert!(
+            self.status.is_success(),
+            "a setup request failed: {} {}",
+            self.status,
+            self.text
+        );
+        self
+    }
+}
+
 impl TestApp {
     /// The server's data directory (record key, embedded database).
     pub fn data_dir(&self) -> &std::path::Path {
