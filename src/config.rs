@@ -177,7 +177,7 @@ impl Default for EvaluationConfig {
     }
 }
 
-/// Tiers and rate limits (spec §5.4–5.5, decision 5). Per-tier values are written
+/// Tiers and rate limits (docs/api.md §5.4–5.5, docs/api.md decision 5). Per-tier values are written
 /// `free=A,pro=B,business=C`; a zero turns that limit off for the tier.
 #[derive(Clone, Debug, clap::Args)]
 pub struct LimitConfig {

@@ -1,5 +1,5 @@
-//! The schema registry (spec §1.5): JSON Schemas a tenant registers, and the check of a packet's `context`
-//! against one of them when a create, chain or batch item names it by `schema_id` (§2.1, messages §4.3).
+//! The schema registry (docs/api.md §1.5): JSON Schemas a tenant registers, and the check of a packet's `context`
+//! against one of them when a create, chain or batch item names it by `schema_id` (docs/api.md §2.1, messages docs/api.md §4.3).
 //!
 //! Schemas are immutable (no update or delete route; a new version is a new row), so a compiled validator
 //! can be cached by tenant and id for the life of the process, on every instance alike.
@@ -131,7 +131,7 @@ fn compile(document: &Value) -> Result<Validator, String> {
         .map_err(|error| error.to_string())
 }
 
-/// Why a context was refused; the text is the 422 `detail` of §4.3.
+/// Why a context was refused; the text is the 422 `detail` of docs/api.md §4.3.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ContextRejection {
     UnknownSchema(String),
@@ -174,7 +174,7 @@ pub struct SchemaRegistry {
 }
 
 impl SchemaRegistry {
-    /// Checks `context` against the tenant's schema `schema_id` (§2.1): unknown id or another tenant's
+    /// Checks `context` against the tenant's schema `schema_id` (docs/api.md §2.1): unknown id or another tenant's
     /// schema → [`ContextRejection::UnknownSchema`]; the first failure → [`ContextRejection::Invalid`].
     pub async fn check_context(
         &self,

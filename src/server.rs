@@ -393,7 +393,7 @@ async fn run_expiry(state: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Once a minute, drops rate windows that have ended (spec §5.4), so the table stays as small as the
+/// Once a minute, drops rate windows that have ended (docs/api.md §5.4), so the table stays as small as the
 /// traffic of the last hour.
 async fn prune_limits(state: AppState, mut stop: watch::Receiver<bool>) {
     if !state.limiter.settings().enabled {

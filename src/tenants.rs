@@ -1,4 +1,4 @@
-//! Tenants (spec §1.4, §5.2): named rows an admin manages. Every key, packet, record and evaluation already
+//! Tenants (docs/api.md §1.4, docs/api.md §5.2): named rows an admin manages. Every key, packet, record and evaluation already
 //! carries a tenant id; a tenant row adds a name, a tier label and quotas. Deleting a tenant is soft: the row
 //! keeps its id with `deleted_at` set and disappears from the API, and a new tenant may take its name.
 

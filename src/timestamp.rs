@@ -128,7 +128,7 @@ impl<'de> Deserialize<'de> for Timestamp {
 const FIRST_UNIX_SECOND: f64 = -62_167_219_200.0;
 const END_UNIX_SECOND: f64 = 253_402_300_800.0;
 
-/// In the OpenAPI document a timestamp is an RFC 3339 string (decision 10: every answer writes UTC with
+/// In the OpenAPI document a timestamp is an RFC 3339 string (docs/api.md decision 10: every answer writes UTC with
 /// `Z`); a request may also send Unix seconds.
 impl utoipa::PartialSchema for Timestamp {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {

@@ -1,4 +1,4 @@
-//! `GET /api/v1/audit` (spec §1.6, §8.3): the tenant's packet history as an audit log, newest first.
+//! `GET /api/v1/audit` (docs/api.md §1.6, docs/api.md §8.3): the tenant's packet history as an audit log, newest first.
 
 use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{non_empty, ApiQuery, Caller};

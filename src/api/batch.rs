@@ -1,4 +1,4 @@
-//! `/api/v1/packets/batch…` (spec §1.1, §2.7): up to 50 creates, claims or completions in one request. Items
+//! `/api/v1/packets/batch…` (docs/api.md §1.1, docs/api.md §2.7): up to 50 creates, claims or completions in one request. Items
 //! are applied one by one, each committed on its own, so one bad item never costs the others; every failure is
 //! reported beside the successes with the reference's wording.
 

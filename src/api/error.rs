@@ -1,4 +1,4 @@
-//! The one error type of the HTTP layer. Every error is a JSON object with `detail` (spec §4, decision 9);
+//! The one error type of the HTTP layer. Every error is a JSON object with `detail` (docs/api.md §4, docs/api.md decision 9);
 //! internal failures are logged here and answered with a fixed text, never their cause.
 
 use crate::packets::lifecycle::Refusal;
@@ -38,7 +38,7 @@ impl Invalid {
     }
 }
 
-/// How every error reads on the wire (decision 9), for the OpenAPI document: `detail` is a text, the
+/// How every error reads on the wire (docs/api.md decision 9), for the OpenAPI document: `detail` is a text, the
 /// claim conflict's object, or FastAPI's list of `{type, loc, msg, input}` problems.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -64,7 +64,7 @@ pub enum Error {
     Conflict(Value),
     #[error("{0}")]
     Gone(String),
-    /// 422 with a text `detail` (the schema-registry refusals of §4.3), not a list envelope.
+    /// 422 with a text `detail` (the schema-registry refusals of docs/api.md §4.3), not a list envelope.
     #[error("{0}")]
     Unprocessable(String),
     #[error("request body too large")]
@@ -73,7 +73,7 @@ pub enum Error {
         limit: usize,
         tier: &'static str,
     },
-    /// 429: the tenant's creates for today are used up for this tier (spec §5.4).
+    /// 429: the tenant's creates for today are used up for this tier (docs/api.md §5.4).
     #[error("daily create limit reached")]
     DailyLimit { retry_after: u64 },
     #[error("database unavailable: {0}")]

@@ -1,10 +1,10 @@
-//! The gate in front of every route that is not operational (spec §0 "middleware order": RBAC, then the
+//! The gate in front of every route that is not operational (docs/api.md §0 "middleware order": RBAC, then the
 //! rate limiter, then the routes).
 //!
-//! RBAC decides from the method, the path and the presented key's role (§5.3): a valid key whose role
+//! RBAC decides from the method, the path and the presented key's role (docs/api.md §5.3): a valid key whose role
 //! falls short gets 403 here, uncounted and without rate-limit headers. A request without a valid key
 //! passes on and is answered 401/403 by authentication. Everything that passes RBAC is counted
-//! (§5.4: per key, or per client address without a valid key) and carries the `X-RateLimit-*` headers,
+//! (docs/api.md §5.4: per key, or per client address without a valid key) and carries the `X-RateLimit-*` headers,
 //! whatever its route answers; over a limit it gets 429 with `Retry-After`.
 
 use super::error::Error;

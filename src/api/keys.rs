@@ -1,4 +1,4 @@
-//! `/api/v1/keys…`: API key administration (spec §1.3, decision 5). Admin only.
+//! `/api/v1/keys…`: API key administration (docs/api.md §1.3, docs/api.md decision 5). Admin only.
 
 use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{ApiJson, Caller, PathId};
@@ -34,7 +34,7 @@ struct KeyCreate {
     tier: Option<Tier>,
 }
 
-/// The ApiKey object of §1.3; `key` holds the plaintext only in create and rotate responses.
+/// The ApiKey object of docs/api.md §1.3; `key` holds the plaintext only in create and rotate responses.
 #[derive(Serialize, ToSchema)]
 pub(super) struct KeyView {
     #[serde(flatten)]

@@ -52,7 +52,7 @@ pub struct AppState {
     pub rules: Arc<LiveRules>,
     /// The proxy's MITM CA (`GET /api/v1/ca.pem`).
     pub ca: Arc<crate::intercept::ca::CertificateAuthority>,
-    /// Rate windows and daily caps (spec §5.4).
+    /// Rate windows and daily caps (docs/api.md §5.4).
     pub limiter: Arc<crate::auth::limits::Limiter>,
     /// Compiled validators of registered schemas (`schema_id` on create, chain and batch).
     pub schemas: Arc<crate::schemas::SchemaRegistry>,
@@ -102,7 +102,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Resolves `X-API-Key` to a live key and hands it to the handler as [`Caller`]: 401 when missing or
-/// unknown, 403 when revoked (spec §5.1). The gate has already looked the key up.
+/// unknown, 403 when revoked (docs/api.md §5.1). The gate has already looked the key up.
 async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,

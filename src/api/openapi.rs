@@ -1,4 +1,4 @@
-//! The OpenAPI 3.1 document (decision 11): its frame here, its paths and schemas from the `#[utoipa::path]`
+//! The OpenAPI 3.1 document (docs/api.md decision 11): its frame here, its paths and schemas from the `#[utoipa::path]`
 //! annotations of the handlers that the router is built from.
 
 use super::{api_routes, ops, AppState};

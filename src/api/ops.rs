@@ -58,7 +58,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// This document: OpenAPI 3.1, generated from the routes the router serves (decision 11).
+/// This document: OpenAPI 3.1, generated from the routes the router serves (docs/api.md decision 11).
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", security(()),
     responses((status = 200, description = "This OpenAPI document", body = Object)))]
 async fn openapi_json() -> impl IntoResponse {

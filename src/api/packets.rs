@@ -1,4 +1,4 @@
-//! `/api/v1/packets…`: the single-packet routes of spec §1.1.
+//! `/api/v1/packets…`: the single-packet routes of docs/api.md §1.1.
 
 use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{non_empty, ApiJson, ApiQuery, Caller, PathId};
@@ -78,7 +78,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(packet)))
 }
 
-/// Uses one of the tenant's creates for today (spec §5.4: creates and batches count, chains do not);
+/// Uses one of the tenant's creates for today (docs/api.md §5.4: creates and batches count, chains do not);
 /// 429 once the key's tier has used its cap.
 pub(super) async fn take_daily_create(state: &AppState, caller: &Caller) -> Result<(), Error> {
     state
@@ -346,7 +346,7 @@ struct SearchParams {
     offset: Option<i64>,
 }
 
-/// Full-text search (decision 8): `q` is plain text, the most relevant packets come first, and `total`
+/// Full-text search (docs/api.md decision 8): `q` is plain text, the most relevant packets come first, and `total`
 /// counts every hit.
 #[utoipa::path(get, path = "/packets/search", tag = "packets", params(SearchParams),
     responses((status = 200, description = "Most relevant first; `total` counts every hit", body = PacketList), (status = 422, description = "Invalid request", body = ErrorBody)))]

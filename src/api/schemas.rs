@@ -1,4 +1,4 @@
-//! `/api/v1/schemas…` (spec §1.5): register, list and read the tenant's JSON Schemas. There is no update
+//! `/api/v1/schemas…` (docs/api.md §1.5): register, list and read the tenant's JSON Schemas. There is no update
 //! or delete; a new version is a new registration.
 
 use super::error::{body_problems, Error, ErrorBody};

@@ -1,5 +1,5 @@
 //! `GET /api/v1/stats` (the caller's tenant) and `GET /api/v1/system/health` (every tenant), both admin
-//! (spec §9.3–9.4).
+//! (docs/api.md §9.3–9.4).
 
 use super::error::Error;
 use super::extract::Caller;

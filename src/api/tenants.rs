@@ -1,4 +1,4 @@
-//! `/api/v1/tenants…` (spec §1.4): for system administrators only (decision 14; the RBAC gate refuses every
+//! `/api/v1/tenants…` (docs/api.md §1.4): for system administrators only (docs/api.md decision 14; the RBAC gate refuses every
 //! other key), who also make a tenant's keys with `POST /keys {"tenant_id": ...}`. A tenant's own admin
 //! manages its keys and objects, never another tenant or the list of tenants.
 

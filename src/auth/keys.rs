@@ -11,7 +11,7 @@ use uuid::Uuid;
 pub const DEFAULT_TENANT: &str = "default";
 const KEY_PREFIX_LEN: usize = 8;
 
-/// Roles in rising order of power: admin > writer > agent > reader (spec §5.3).
+/// Roles in rising order of power: admin > writer > agent > reader (docs/api.md §5.3).
 #[derive(
     Clone,
     Copy,
@@ -55,7 +55,7 @@ impl Role {
     }
 }
 
-/// Service tiers; they set body-size and rate limits (decision 5).
+/// Service tiers; they set body-size and rate limits (docs/api.md decision 5).
 #[derive(
     Clone,
     Copy,
@@ -102,7 +102,7 @@ pub struct ApiKey {
     pub tier: Tier,
     pub revoked: bool,
     pub created_at: Timestamp,
-    /// A system administrator's key: manages tenants and the keys of every tenant (decision 14). Only the
+    /// A system administrator's key: manages tenants and the keys of every tenant (docs/api.md decision 14). Only the
     /// bootstrap key and `handoffrail keys create --system` make one.
     pub system: bool,
 }

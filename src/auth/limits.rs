@@ -1,4 +1,4 @@
-//! Tiers and rate limits (spec §5.4–5.5, decision 5): a sliding 60-second window per key, a fixed
+//! Tiers and rate limits (docs/api.md §5.4–5.5, docs/api.md decision 5): a sliding 60-second window per key, a fixed
 //! clock-hour window per tenant whose size the requesting key's tier sets, and a daily cap on packet
 //! creates per tenant and tier.
 //!
@@ -190,7 +190,7 @@ pub struct RateCounts {
     pub hour: u64,
 }
 
-/// What the `X-RateLimit-*` headers say (§5.5).
+/// What the `X-RateLimit-*` headers say (docs/api.md §5.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quota {
     pub limit: u64,

@@ -1,4 +1,4 @@
-//! Identity: API keys, roles, tiers and tenants (DESIGN.md "Identity", spec §5).
+//! Identity: API keys, roles, tiers and tenants (DESIGN.md "Identity", docs/api.md §5).
 
 mod cache;
 mod keys;

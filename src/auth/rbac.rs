@@ -1,4 +1,4 @@
-//! Role-based access (spec §5.3): which role a request needs, decided from its method and path alone,
+//! Role-based access (docs/api.md §5.3): which role a request needs, decided from its method and path alone,
 //! before authentication, by the reference's table — path regexes, first match wins, anything unmatched
 //! needs `admin` — followed by the rules for HandoffRail's own routes.
 
@@ -14,7 +14,7 @@ pub enum Requirement {
     /// A key whose role is at least this one (when a valid key is presented at all; a request without
     /// one passes RBAC and is answered 401 by authentication).
     Role(Role),
-    /// A system administrator's key (decision 14): tenants, `/system`, replaying every dead letter.
+    /// A system administrator's key (docs/api.md decision 14): tenants, `/system`, replaying every dead letter.
     System,
 }
 

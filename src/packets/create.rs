@@ -7,7 +7,7 @@ use crate::timestamp::Timestamp;
 use serde_json::json;
 use uuid::Uuid;
 
-/// A rule of §2.4 that serde's types cannot express.
+/// A rule of docs/api.md §2.4 that serde's types cannot express.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InvalidPacket {
     /// Location below the body, e.g. `["hitl"]`.

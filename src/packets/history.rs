@@ -1,11 +1,11 @@
-//! History events: the audit trail every packet change appends to (spec §8).
+//! History events: the audit trail every packet change appends to (docs/api.md §8).
 
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-/// One entry of `GET /packets/{id}/history` (§8.1).
+/// One entry of `GET /packets/{id}/history` (docs/api.md §8.1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = PacketEvent)]
 pub struct NewEvent {
@@ -20,7 +20,7 @@ pub struct NewEvent {
 /// Events read back from the store have the same shape as the ones written.
 pub type PacketEvent = NewEvent;
 
-/// `GET /audit` (§8.3): exact filters, an inclusive time range, newest first.
+/// `GET /audit` (docs/api.md §8.3): exact filters, an inclusive time range, newest first.
 #[derive(Clone, Debug, Default)]
 pub struct AuditQuery {
     pub actor: Option<String>,

@@ -1,4 +1,4 @@
-//! The packet state machine (spec §3 and decision 4): which transitions are legal and what each trigger
+//! The packet state machine (docs/api.md §3 and docs/api.md decision 4): which transitions are legal and what each trigger
 //! does to a packet. Pure functions from (packet, request, now) to (new packet, history event) or a refusal;
 //! the store applies the result with a conditional update.
 
@@ -10,10 +10,10 @@ use crate::timestamp::Timestamp;
 use serde_json::json;
 use uuid::Uuid;
 
-/// Why a trigger was refused. Each maps to one status code and message (spec §3.3).
+/// Why a trigger was refused. Each maps to one status code and message (docs/api.md §3.3).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Refusal {
-    /// 400: the table of §3.1 forbids it.
+    /// 400: the table of docs/api.md §3.1 forbids it.
     IllegalTransition { from: Status, to: Status },
     /// 409 with an object `detail`.
     AlreadyClaimed {
@@ -22,7 +22,7 @@ pub enum Refusal {
     },
     /// 410.
     Expired { packet_id: Uuid },
-    /// 409: decision 4, a human checkpoint cannot be skipped.
+    /// 409: docs/api.md decision 4, a human checkpoint cannot be skipped.
     AwaitingHuman { packet_id: Uuid },
     /// 409.
     NotAwaitingHuman { status: Status },
@@ -107,7 +107,7 @@ pub struct Change {
     pub events: Vec<NewEvent>,
 }
 
-/// The status a new packet starts in (§3.2).
+/// The status a new packet starts in (docs/api.md §3.2).
 pub fn initial_status(packet_hitl_required: bool) -> Status {
     if packet_hitl_required {
         Status::AwaitingHuman
@@ -199,7 +199,7 @@ pub fn respond(
     })
 }
 
-/// PATCH (§2.10): status through the table, decisions upserted by id, the rest replaced wholesale.
+/// PATCH (docs/api.md §2.10): status through the table, decisions upserted by id, the rest replaced wholesale.
 pub fn update(current: &Packet, update: &PacketUpdate, now: Timestamp) -> Result<Change, Refusal> {
     let mut packet = current.clone();
     let mut events = Vec::new();
@@ -302,7 +302,7 @@ pub fn expire(
     })
 }
 
-/// When a waiting packet expires for want of an answer (decision 7): `hitl.timeout_seconds` after it began
+/// When a waiting packet expires for want of an answer (docs/api.md decision 7): `hitl.timeout_seconds` after it began
 /// waiting on the checkpoint it carries. The deadline holds while the packet keeps waiting on the same
 /// checkpoint; replacing the checkpoint or entering `awaiting_human` again starts it anew.
 pub fn hitl_deadline(

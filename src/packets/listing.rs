@@ -1,4 +1,4 @@
-//! What a packet listing asks for, and the opaque cursor that continues it (spec §2.6).
+//! What a packet listing asks for, and the opaque cursor that continues it (docs/api.md §2.6).
 //!
 //! Listings are ordered by `created_at` then `id`, newest first. The cursor is the position of the last
 //! packet of a page: base64url (unpadded) of `{"created_at": ..., "id": ...}`.

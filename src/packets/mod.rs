@@ -46,8 +46,8 @@ impl From<StoreError> for CommandError {
 /// A create or chain request that passed every check; only [`admit`] makes one.
 pub struct Admitted(PacketCreate);
 
-/// The checks every new packet passes before it is stored: §2.4's rules, then the registered schema its
-/// `schema_id` names, applied to the context with its defaults filled in (§2.1).
+/// The checks every new packet passes before it is stored: docs/api.md §2.4's rules, then the registered schema its
+/// `schema_id` names, applied to the context with its defaults filled in (docs/api.md §2.1).
 pub async fn admit(
     store: &dyn Store,
     schemas: &SchemaRegistry,
@@ -209,8 +209,8 @@ where
     }
 }
 
-/// Expires live packets older than `ttl` and waiting packets past their checkpoint's deadline (spec §3.2,
-/// decision 7); returns how many it expired.
+/// Expires live packets older than `ttl` and waiting packets past their checkpoint's deadline (docs/api.md §3.2,
+/// docs/api.md decision 7); returns how many it expired.
 pub async fn expire_stale(
     store: &dyn Store,
     ttl: std::time::Duration,

@@ -1,6 +1,6 @@
-//! The handoff packet as it travels on the wire and sits in the store (spec §2).
+//! The handoff packet as it travels on the wire and sits in the store (docs/api.md §2).
 //!
-//! Request types parse, they don't validate: once a `PacketCreate` exists it satisfies §2.1–2.4, so the
+//! Request types parse, they don't validate: once a `PacketCreate` exists it satisfies docs/api.md §2.1–§2.4, so the
 //! state machine and the store never see a malformed packet. Every optional field serialises (as `null`)
 //! because the reference server emitted them all and SDK users read them.
 
@@ -310,7 +310,7 @@ impl HitlCheckpoint {
     }
 }
 
-/// A stored packet, exactly as the API returns it (§2.5).
+/// A stored packet, exactly as the API returns it (docs/api.md §2.5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Packet {
     pub id: Uuid,
@@ -327,7 +327,7 @@ pub struct Packet {
     pub updated_at: Timestamp,
 }
 
-/// `POST /packets` and the body of `POST /packets/{id}/chain` (§2.1). Unknown keys are ignored.
+/// `POST /packets` and the body of `POST /packets/{id}/chain` (docs/api.md §2.1). Unknown keys are ignored.
 #[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct PacketCreate {
     #[serde(default)]
@@ -347,7 +347,7 @@ pub struct PacketCreate {
     pub schema_id: Option<String>,
 }
 
-/// `PATCH /packets/{id}` (§2.10). Absent and `null` both mean "leave as is".
+/// `PATCH /packets/{id}` (docs/api.md §2.10). Absent and `null` both mean "leave as is".
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct PacketUpdate {
     #[serde(default)]

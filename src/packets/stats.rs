@@ -1,4 +1,4 @@
-//! Counts over a tenant's packets (or all tenants') for `GET /stats` and `GET /system/health` (spec §9.3–9.4).
+//! Counts over a tenant's packets (or all tenants') for `GET /stats` and `GET /system/health` (docs/api.md §9.3–9.4).
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -39,7 +39,7 @@ pub struct AgentCount {
     pub packet_count: i64,
 }
 
-/// The store's figures across every tenant for `GET /system/health` (§9.4), beyond [`PacketStats`].
+/// The store's figures across every tenant for `GET /system/health` (docs/api.md §9.4), beyond [`PacketStats`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SystemFigures {
     /// Mean of completion time − `claimed_at` over completed packets.

@@ -63,7 +63,7 @@ impl Backend {
 pub struct StoredPacket {
     pub packet: Packet,
     pub revision: i64,
-    /// When the expiry task expires it for an unanswered checkpoint (decision 7).
+    /// When the expiry task expires it for an unanswered checkpoint (docs/api.md decision 7).
     pub hitl_deadline: Option<Timestamp>,
 }
 
@@ -113,7 +113,7 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a live tenant deleted; NotFound when there is none.
     async fn delete_tenant(&self, id: &str, at: Timestamp) -> Result<TenantWrite, StoreError>;
 
-    /// Counts one request in its rate windows (spec §5.4) and returns the counts including it.
+    /// Counts one request in its rate windows (docs/api.md §5.4) and returns the counts including it.
     async fn count_request(&self, hit: &RateHit) -> Result<RateCounts, StoreError>;
     /// Takes back a counted request from a minute window (it was refused).
     async fn refund_request(&self, minute_scope: &str, second: i64) -> Result<(), StoreError>;

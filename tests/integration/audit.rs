@@ -1,4 +1,4 @@
-//! `GET /audit` (spec §8.3): packet history as an audit log — newest first, exact filters, inclusive time
+//! `GET /audit` (docs/api.md §8.3): packet history as an audit log — newest first, exact filters, inclusive time
 //! range, pages with a true total, tenant-scoped.
 
 use crate::on_both_backends;

@@ -1,4 +1,4 @@
-//! `POST /packets/batch`, `/batch/claim`, `/batch/complete` (spec §1.1, §2.7): partial success, per-item errors
+//! `POST /packets/batch`, `/batch/claim`, `/batch/complete` (docs/api.md §1.1, docs/api.md §2.7): partial success, per-item errors
 //! in the reference's words, limits, roles, and claims that race.
 
 use crate::on_both_backends;

@@ -1,4 +1,4 @@
-//! Malformed input of every kind gets the status and JSON body of spec §4, never a 5xx, and leaves
+//! Malformed input of every kind gets the status and JSON body of docs/api.md §4, never a 5xx, and leaves
 //! nothing half-written.
 
 use crate::on_both_backends;

@@ -1,4 +1,4 @@
-//! API keys: bootstrap, administration, roles and tenant scoping (spec §1.3, §5.1, §5.3).
+//! API keys: bootstrap, administration, roles and tenant scoping (docs/api.md §1.3, docs/api.md §5.1, docs/api.md §5.3).
 
 use crate::on_both_backends;
 use crate::support::{fresh_database, packet_body, spawn_app, spawn_app_with, AppOptions, Backend};

@@ -1,4 +1,4 @@
-//! Tiers and rate limits (spec §5.4–5.5, decision 5): the sliding minute per key, the clock hour per tenant
+//! Tiers and rate limits (docs/api.md §5.4–5.5, docs/api.md decision 5): the sliding minute per key, the clock hour per tenant
 //! sized by the key's tier, the daily create cap, the headers and 429s, configuration, and windows shared by
 //! instances on one database.
 

@@ -1,4 +1,4 @@
-//! `/openapi.json` (decision 11): an OpenAPI 3.1 document that parses, whose references all resolve, and
+//! `/openapi.json` (docs/api.md decision 11): an OpenAPI 3.1 document that parses, whose references all resolve, and
 //! whose operations are exactly the routes the server answers.
 
 use crate::on_both_backends;

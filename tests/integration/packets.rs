@@ -1,4 +1,4 @@
-//! The packet lifecycle over HTTP (spec §1.1, §2, §3, §8), on both backends.
+//! The packet lifecycle over HTTP (docs/api.md §1.1, docs/api.md §2, docs/api.md §3, docs/api.md §8), on both backends.
 
 use crate::on_both_backends;
 use crate::support::{

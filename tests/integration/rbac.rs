@@ -1,4 +1,4 @@
-//! RBAC (spec §5.3): every route the router serves × every role, decided before the handler runs, plus the
+//! RBAC (docs/api.md §5.3): every route the router serves × every role, decided before the handler runs, plus the
 //! paths outside the table (unknown routes need admin, operational routes need nothing).
 
 use crate::on_both_backends;

@@ -1,4 +1,4 @@
-//! `/schemas…` (spec §1.5) and `schema_id` on create, chain and batch (§2.1, messages §4.3): registration
+//! `/schemas…` (docs/api.md §1.5) and `schema_id` on create, chain and batch (docs/api.md §2.1, messages docs/api.md §4.3): registration
 //! rules, tenant scoping, paging, and contexts checked against the registered document.
 
 use crate::on_both_backends;

@@ -1,4 +1,4 @@
-//! `GET /packets/search` (decision 8): plain-text queries never fail, the most relevant packet comes first, an
+//! `GET /packets/search` (docs/api.md decision 8): plain-text queries never fail, the most relevant packet comes first, an
 //! exact summary match before anything else, `total` counts every hit, tenants see only their own packets.
 
 use crate::on_both_backends;

@@ -1,4 +1,4 @@
-//! `GET /stats` (the caller's tenant) and `GET /system/health` (all tenants), admin only (spec §9.3–9.4).
+//! `GET /stats` (the caller's tenant) and `GET /system/health` (all tenants), admin only (docs/api.md §9.3–9.4).
 
 use crate::on_both_backends;
 use crate::support::{packet_body, spawn_app, spawn_app_with, AppOptions, Backend};

@@ -1,4 +1,4 @@
-//! Tenants are walls (decision 14): every route × {the tenant's own admin, another tenant's admin, a system
+//! Tenants are walls (docs/api.md decision 14): every route × {the tenant's own admin, another tenant's admin, a system
 //! administrator}. Another tenant's admin never reads, changes or mints keys for tenant A; a system
 //! administrator manages tenants and keys but reaches A's objects no more than any other outsider; A's own
 //! admin manages everything of A's, but not tenants.

@@ -1,4 +1,4 @@
-//! `/tenants…` (spec §1.4): admin CRUD with soft delete, names unique among live tenants (also under
+//! `/tenants…` (docs/api.md §1.4): admin CRUD with soft delete, names unique among live tenants (also under
 //! concurrent creates), keys listed per tenant.
 
 use crate::on_both_backends;
