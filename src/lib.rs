@@ -10,16 +10,15 @@ pub mod client;
 pub mod config;
 pub mod data_dir;
 pub mod evaluations;
+pub mod events;
 pub mod intercept;
 pub(crate) mod lax;
 pub mod listener;
 pub mod packets;
 pub mod records;
 pub mod rules;
-pub mod schemas;
 pub mod server;
 pub mod store;
-pub mod tenants;
 pub mod timestamp;
 pub mod verify;
 

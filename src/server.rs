@@ -5,14 +5,13 @@ use crate::api::metrics::Metrics;
 use crate::api::{self, AppState};
 use crate::auth::{is_well_formed_key, KeyCache, NewApiKey, Role, Tier, DEFAULT_TENANT};
 use crate::config::ServeConfig;
+use crate::events;
 use crate::intercept::ca::CertificateAuthority;
 use crate::intercept::{Proxy, Shared};
 use crate::listener::{self, ConnectionLimits};
-use crate::packets;
 use crate::records::RecordKey;
 use crate::rules::LiveRules;
 use crate::store::{self, redact_url, Store};
-use crate::timestamp::Timestamp;
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -199,7 +198,12 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let expiry = tokio::spawn(run_expiry(self.state.clone(), stop_rx.clone()));
+        let expiry = tokio::spawn(events::expiry::run(
+            self.state.store.clone(),
+            self.state.config.expiry_interval(),
+            self.state.config.packet_ttl(),
+            stop_rx.clone(),
+        ));
         let trimmer = tokio::spawn(release_freed_memory(stop_rx.clone()));
         let probe = tokio::spawn(
             self.state
@@ -207,7 +211,12 @@ impl Server {
                 .clone()
                 .watch(self.state.store.clone(), stop_rx.clone()),
         );
-        let pruning = tokio::spawn(prune_limits(self.state.clone(), stop_rx.clone()));
+        let pruning = self.state.limiter.settings().enabled.then(|| {
+            tokio::spawn(events::pruning::run(
+                self.state.store.clone(),
+                stop_rx.clone(),
+            ))
+        });
         let reloads = tokio::spawn(reload_rules_on_sighup(
             self.state.rules.clone(),
             stop_rx.clone(),
@@ -252,7 +261,9 @@ impl Server {
         let _ = expiry.await;
         let _ = probe.await;
         let _ = trimmer.await;
-        let _ = pruning.await;
+        if let Some(pruning) = pruning {
+            let _ = pruning.await;
+        }
         let _ = reloads.await;
         tracing::info!("handoffrail stopped");
         Ok(())
@@ -373,43 +384,6 @@ async fn release_freed_memory(mut stop: watch::Receiver<bool>) {
         // SAFETY: malloc_trim only walks the allocator's own structures; it takes no pointers of ours.
         unsafe {
             libc::malloc_trim(0);
-        }
-    }
-}
-
-async fn run_expiry(state: AppState, mut stop: watch::Receiver<bool>) {
-    let interval = state.config.expiry_interval();
-    let ttl = state.config.packet_ttl();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
-        }
-        match packets::expire_stale(state.store.as_ref(), ttl).await {
-            Ok(0) => {}
-            Ok(expired) => tracing::info!(expired, "expired stale packets"),
-            Err(error) => tracing::warn!(?error, "expiry pass failed"),
-        }
-    }
-}
-
-/// Once a minute, drops rate windows that have ended (docs/api.md §5.4), so the table stays as small as the
-/// traffic of the last hour.
-async fn prune_limits(state: AppState, mut stop: watch::Receiver<bool>) {
-    if !state.limiter.settings().enabled {
-        return;
-    }
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
-            _ = stop.changed() => return,
-        }
-        if let Err(error) = state
-            .store
-            .prune_limits(Timestamp::now().unix_seconds())
-            .await
-        {
-            tracing::warn!(?error, "pruning rate windows failed");
         }
     }
 }

@@ -55,7 +55,7 @@ pub struct AppState {
     /// Rate windows and daily caps (docs/api.md §5.4).
     pub limiter: Arc<crate::auth::limits::Limiter>,
     /// Compiled validators of registered schemas (`schema_id` on create, chain and batch).
-    pub schemas: Arc<crate::schemas::SchemaRegistry>,
+    pub schemas: Arc<crate::packets::schemas::SchemaRegistry>,
     /// Evaluation budgets and the slots that bound how many run at once.
     pub evaluations: Arc<crate::evaluations::Capacity>,
     /// Whether the database answers (a probe pings it every second): requests fail fast while it does not.

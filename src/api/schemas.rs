@@ -5,7 +5,7 @@ use super::error::{body_problems, Error, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, Caller, PathId};
 use super::packets::{page_bounds, PageParams};
 use super::AppState;
-use crate::schemas::{self, Schema, SchemaCreate};
+use crate::packets::schemas::{self, Schema, SchemaCreate};
 use crate::timestamp::Timestamp;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -6,7 +6,7 @@ use super::error::{body_problems, Error, ErrorBody};
 use super::extract::{ApiJson, TenantPath};
 use super::keys::KeyView;
 use super::AppState;
-use crate::tenants::{self, Tenant, TenantChanges, TenantCreate, TenantWrite};
+use crate::auth::tenants::{self, Tenant, TenantChanges, TenantCreate, TenantWrite};
 use crate::timestamp::Timestamp;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -4,6 +4,7 @@ mod cache;
 mod keys;
 pub mod limits;
 pub mod rbac;
+pub mod tenants;
 
 pub use cache::KeyCache;
 

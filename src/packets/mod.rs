@@ -8,9 +8,10 @@ pub mod history;
 pub mod lifecycle;
 pub mod listing;
 pub mod model;
+pub mod schemas;
 pub mod stats;
 
-use crate::schemas::{CheckError, ContextRejection, SchemaRegistry};
+use crate::packets::schemas::{CheckError, ContextRejection, SchemaRegistry};
 use crate::store::{Store, StoreError, StoredPacket};
 use crate::timestamp::Timestamp;
 use lifecycle::{Change, Refusal};

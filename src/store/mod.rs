@@ -14,16 +14,16 @@ pub use postgres::PostgresStore;
 pub use sqlite::{SqliteStore, SqliteSynchronous};
 
 use crate::auth::limits::{RateCounts, RateHit};
+use crate::auth::tenants::{Tenant, TenantWrite};
 use crate::auth::{ApiKey, NewApiKey};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{AuditQuery, NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
+use crate::packets::schemas::Schema;
 use crate::packets::stats::{PacketStats, SystemFigures};
 use crate::records::{Record, RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
-use crate::schemas::Schema;
-use crate::tenants::{Tenant, TenantWrite};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use std::sync::Arc;

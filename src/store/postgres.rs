@@ -6,16 +6,16 @@ use super::{
     StoreError, StoreOptions, StoredPacket,
 };
 use crate::auth::limits::{RateCounts, RateHit, TENANT_HOUR_SCOPE};
+use crate::auth::tenants::{Tenant, TenantWrite};
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::packets::history::{AuditQuery, NewEvent, PacketEvent};
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
+use crate::packets::schemas::Schema;
 use crate::packets::stats::{AgentCount, PacketStats, PoolFigures, SystemFigures};
 use crate::records::{RecordQuery, RecordSummary, Seal, SealedRecord};
 use crate::rules::TrustedEndpoint;
-use crate::schemas::Schema;
-use crate::tenants::{Tenant, TenantWrite};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

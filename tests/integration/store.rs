@@ -1,7 +1,7 @@
 //! The `Store` conformance suite: every storage behaviour, called through the trait, on both backends.
 
 use crate::on_both_backends;
-use crate::support::{fresh_database, init, Backend};
+use crate::support::{fresh_database, init, Backend, TestDatabase};
 use handoffrail::auth::{hash_key, NewApiKey, Role, Tier};
 use handoffrail::packets::create::new_packet;
 use handoffrail::packets::history::NewEvent;
@@ -28,7 +28,9 @@ on_both_backends!(
     a_byte_changed_in_the_database_breaks_the_seal,
 );
 
-async fn open(backend: Backend) -> (Arc<dyn Store>, String, tempfile::TempDir) {
+/// A store on a fresh database, with what must outlive it (the database, dropped after the test, and its
+/// directory).
+async fn open(backend: Backend) -> (Arc<dyn Store>, String, (TestDatabase, tempfile::TempDir)) {
     init();
     let dir = tempfile::TempDir::new().expect("dir");
     let database = fresh_database(backend, &dir).await;
@@ -36,7 +38,7 @@ async fn open(backend: Backend) -> (Arc<dyn Store>, String, tempfile::TempDir) {
     let store = store::open(&url, &StoreOptions::default())
         .await
         .expect("store opens");
-    (store, url, dir)
+    (store, url, (database, dir))
 }
 
 fn request(source: &str, tags: &[&str]) -> PacketCreate {

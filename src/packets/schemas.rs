@@ -84,7 +84,7 @@ impl Schema {
 /// never validate anything is refused when it is registered, not at every create that names it.
 pub fn check(request: &SchemaCreate) -> Vec<(&'static str, String)> {
     let mut problems = Vec::new();
-    if let Some(problem) = crate::tenants::name_problem(&request.name) {
+    if let Some(problem) = crate::auth::tenants::name_problem(&request.name) {
         problems.push(("name", problem));
     }
     if request.version < 1 {
