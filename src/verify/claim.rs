@@ -44,14 +44,21 @@ pub struct Entry {
     pub record_id: Option<String>,
 }
 
-/// What to check, with every path already parsed.
+/// What to check, with every path already parsed: one check of one document, or SourceryKit's list of entries,
+/// each checked on its own record.
 #[derive(Clone, Debug)]
 pub enum Check {
+    Document(DocumentCheck),
+    FieldEntries(Vec<Entry>),
+}
+
+/// A check of one response body.
+#[derive(Clone, Debug)]
+pub enum DocumentCheck {
     FieldExtraction {
         path: JsonPath,
         claimed: Value,
     },
-    FieldEntries(Vec<Entry>),
     Exact {
         path: JsonPath,
         claimed: Value,
@@ -235,18 +242,18 @@ fn prepare(claim: &Claim, object: &Map<String, Value>, limits: &Limits) -> Resul
                 claimed.ok_or_else(|| invalid("claimed_value is required for field_extraction"))?;
             match entries(claimed, limits)? {
                 Some(entries) => Ok(Check::FieldEntries(entries)),
-                None => Ok(Check::FieldExtraction {
+                None => Ok(Check::Document(DocumentCheck::FieldExtraction {
                     path: parse_path(&claim.json_path, limits)?,
                     claimed: claimed.clone(),
-                }),
+                })),
             }
         }
         "exact" => {
             let claimed = claimed.ok_or_else(|| invalid("claimed_value is required for exact"))?;
-            Ok(Check::Exact {
+            Ok(Check::Document(DocumentCheck::Exact {
                 path: parse_path(&claim.json_path, limits)?,
                 claimed: claimed.clone(),
-            })
+            }))
         }
         "range_threshold" => {
             let (min, max) = (bound(object, "range_min")?, bound(object, "range_max")?);
@@ -270,7 +277,7 @@ fn prepare(claim: &Claim, object: &Map<String, Value>, limits: &Limits) -> Resul
                     invalid("claimed_value must be a number for range_threshold")
                 })?),
             };
-            Ok(Check::Range {
+            Ok(Check::Document(DocumentCheck::Range {
                 path: parse_path(&claim.json_path, limits)?,
                 min,
                 max,
@@ -278,7 +285,7 @@ fn prepare(claim: &Claim, object: &Map<String, Value>, limits: &Limits) -> Resul
                 claimed,
                 abs_tol: tolerance(object, "abs_tol", 1e-9)?,
                 rel_tol: tolerance(object, "rel_tol", 0.0)?,
-            })
+            }))
         }
         "presence" => {
             let expected = match claimed {
@@ -288,10 +295,10 @@ fn prepare(claim: &Claim, object: &Map<String, Value>, limits: &Limits) -> Resul
                 Some(Value::String(text)) if text.eq_ignore_ascii_case("false") => false,
                 Some(_) => return Err(invalid("claimed_value must be true or false for presence")),
             };
-            Ok(Check::Presence {
+            Ok(Check::Document(DocumentCheck::Presence {
                 path: parse_path(&claim.json_path, limits)?,
                 expected,
-            })
+            }))
         }
         other => Err(invalid(format!("unknown verification_mode '{other}'"))),
     }

@@ -105,6 +105,28 @@ impl Decimal {
         })
     }
 
+    /// A count of nodes: always a number, so no parse that could fail.
+    pub fn from_count(count: usize) -> Decimal {
+        let mut digits: Vec<u8> = count
+            .to_string()
+            .bytes()
+            .map(|digit| digit - b'0')
+            .collect();
+        let mut exponent = 0;
+        while digits.last() == Some(&0) {
+            digits.pop();
+            exponent += 1;
+        }
+        if digits.is_empty() {
+            exponent = 0;
+        }
+        Decimal {
+            negative: false,
+            digits,
+            exponent,
+        }
+    }
+
     pub fn from_json(number: &serde_json::Number) -> Option<Decimal> {
         Decimal::parse(&number.to_string())
     }
@@ -305,5 +327,16 @@ mod tests {
             .collect();
         assert_eq!(numbers, vec![d("9007199254740993"), d("89.5")]);
         assert_eq!(d("89.50").to_f64(), 89.5);
+    }
+
+    #[test]
+    fn counts_are_the_decimals_their_text_parses_to() {
+        for count in [0usize, 1, 7, 10, 100, 1200, 90_009, usize::MAX] {
+            assert_eq!(
+                Some(Decimal::from_count(count)),
+                Decimal::parse(&count.to_string()),
+                "{count}"
+            );
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! resolver that the caller backs with records it already fetched, verified and trust-checked.
 
 use super::budget::{Budget, Exhausted, Limits};
-use super::claim::{Aggregate, Check, Claim, Entry, Payload};
+use super::claim::{Aggregate, Check, Claim, DocumentCheck, Entry, Payload};
 use super::compare::{canonical_eq, claim_states, numeric};
 use super::decimal::Decimal;
 use super::jsonpath::{Evaluator, JsonPath};
@@ -25,6 +25,13 @@ pub enum Evidence<'a> {
     Unavailable,
     /// Loading it would pass the request's limit on evidence bytes.
     TooLarge,
+}
+
+/// A response body that passed the gates: what a check runs on.
+#[derive(Clone, Copy, Debug)]
+enum Body<'a> {
+    Json(&'a Value),
+    NotJson,
 }
 
 /// Which evidence a claim (or one of its entries) refers to.
@@ -161,16 +168,16 @@ fn evaluate_claim<'e>(
         (Ok(Check::FieldEntries(entries)), None) => {
             check_entries(claim, entries, has_run, resolve, evaluator)
         }
-        (Ok(check), None) => {
+        (Ok(Check::Document(check)), None) => {
             match evidence_for(claim.record_id.as_deref(), claim, has_run, resolve) {
                 Err(finding) => finding,
-                Ok(Evidence::Json(document)) => {
+                Ok(Body::Json(document)) => {
                     check_document(check, document, &claim.json_path, evaluator)
                         .unwrap_or_else(Finding::exhausted)
                 }
-                Ok(Evidence::NotJson) => match check {
+                Ok(Body::NotJson) => match check {
                     // "The call happened" needs no JSON body.
-                    Check::Presence { expected, .. } if claim.json_path.trim() == "$" => {
+                    DocumentCheck::Presence { expected, .. } if claim.json_path.trim() == "$" => {
                         presence(*expected, true)
                     }
                     _ => Finding::new(
@@ -179,7 +186,6 @@ fn evaluate_claim<'e>(
                         Some("the record's response body is not JSON".into()),
                     ),
                 },
-                Ok(_) => unreachable!("evidence_for maps the failures"),
             }
         }
     };
@@ -206,7 +212,7 @@ fn evidence_for<'e>(
     claim: &Claim,
     has_run: bool,
     resolve: &impl Fn(EvidenceRef<'_>) -> Evidence<'e>,
-) -> Result<Evidence<'e>, Finding> {
+) -> Result<Body<'e>, Finding> {
     if record_id.is_none() && !has_run {
         return Err(Finding::new(
             Reason::InvalidClaim,
@@ -244,7 +250,8 @@ fn evidence_for<'e>(
             Reason::ResourceLimit,
             format!("{named} would pass the request's limit on evidence bytes"),
         ),
-        found => Ok(found),
+        Evidence::Json(document) => Ok(Body::Json(document)),
+        Evidence::NotJson => Ok(Body::NotJson),
     }
 }
 
@@ -324,7 +331,7 @@ fn equals_nodes(claimed: &Value, nodes: &[&Value]) -> bool {
 }
 
 fn check_document(
-    check: &Check,
+    check: &DocumentCheck,
     document: &Value,
     path_text: &str,
     evaluator: &mut Evaluator,
@@ -332,24 +339,26 @@ fn check_document(
     let limits = *evaluator.budget.limits();
     let select = |path: &JsonPath, evaluator: &mut Evaluator| path.select(document, evaluator);
     Ok(match check {
-        Check::FieldExtraction { path, claimed } => match select(path, evaluator)?.as_slice() {
-            [] => not_found(path_text),
-            nodes if states(claimed, nodes) => {
-                Finding::with_nodes(Reason::Match, nodes, None, &limits)
+        DocumentCheck::FieldExtraction { path, claimed } => {
+            match select(path, evaluator)?.as_slice() {
+                [] => not_found(path_text),
+                nodes if states(claimed, nodes) => {
+                    Finding::with_nodes(Reason::Match, nodes, None, &limits)
+                }
+                nodes => mismatch(claimed, nodes, path_text, &limits),
             }
-            nodes => mismatch(claimed, nodes, path_text, &limits),
-        },
-        Check::Exact { path, claimed } => match select(path, evaluator)?.as_slice() {
+        }
+        DocumentCheck::Exact { path, claimed } => match select(path, evaluator)?.as_slice() {
             [] => not_found(path_text),
             nodes if equals_nodes(claimed, nodes) => {
                 Finding::with_nodes(Reason::Match, nodes, None, &limits)
             }
             nodes => mismatch(claimed, nodes, path_text, &limits),
         },
-        Check::Presence { path, expected } => {
+        DocumentCheck::Presence { path, expected } => {
             presence(*expected, !select(path, evaluator)?.is_empty())
         }
-        Check::Range {
+        DocumentCheck::Range {
             path,
             min,
             max,
@@ -373,7 +382,6 @@ fn check_document(
                 &limits,
             )
         }
-        Check::FieldEntries(_) => unreachable!("entries are checked per entry"),
     })
 }
 
@@ -461,9 +469,7 @@ fn range(
             .map(Reduced::Exact)
             .into_iter()
             .collect(),
-        Aggregate::Count => vec![Reduced::Exact(
-            Decimal::parse(&numbers.len().to_string()).unwrap_or_else(|| unreachable!()),
-        )],
+        Aggregate::Count => vec![Reduced::Exact(Decimal::from_count(numbers.len()))],
         Aggregate::Sum => vec![Reduced::Approx(numbers.iter().map(Decimal::to_f64).sum())],
         Aggregate::Mean => vec![Reduced::Approx(
             numbers.iter().map(Decimal::to_f64).sum::<f64>() / numbers.len() as f64,
@@ -516,8 +522,8 @@ fn check_entries<'e>(
         let record_id = entry.record_id.as_deref().or(claim.record_id.as_deref());
         let finding = match evidence_for(record_id, claim, has_run, resolve) {
             Err(finding) => finding,
-            Ok(Evidence::Json(document)) => match check_document(
-                &Check::FieldExtraction {
+            Ok(Body::Json(document)) => match check_document(
+                &DocumentCheck::FieldExtraction {
                     path: entry.path.clone(),
                     claimed: entry.value.clone(),
                 },
@@ -528,7 +534,7 @@ fn check_entries<'e>(
                 Ok(finding) => finding,
                 Err(spent) => return Finding::exhausted(spent),
             },
-            Ok(_) => Finding::new(
+            Ok(Body::NotJson) => Finding::new(
                 Reason::EvidenceNotJson,
                 None,
                 Some("the record's response body is not JSON".into()),
