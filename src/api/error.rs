@@ -105,15 +105,10 @@ pub fn body_problems(problems: Vec<(&'static str, String)>) -> Result<(), Error>
 
 impl From<StoreError> for Error {
     fn from(error: StoreError) -> Self {
-        match &error {
-            StoreError::Database(
-                sqlx::Error::PoolTimedOut
-                | sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::PoolClosed,
-            )
-            | StoreError::Timeout => Error::Unavailable(error),
-            _ => Error::Internal(error.into()),
+        if error.is_unavailable() {
+            Error::Unavailable(error)
+        } else {
+            Error::Internal(error.into())
         }
     }
 }

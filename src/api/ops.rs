@@ -31,7 +31,7 @@ async fn health() -> impl IntoResponse {
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     // A readiness probe must answer promptly even when the pool is waiting for a dead database.
     let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await;
-    match ping.unwrap_or_else(|_| Err(StoreError::Timeout)) {
+    match ping.unwrap_or_else(|_| Err(StoreError::timed_out())) {
         Ok(()) => (
             StatusCode::OK,
             Json(json!({"status": "ready", "service": "handoffrail", "db": true})),

@@ -88,7 +88,7 @@ impl KeyCache {
         let asked = if self.database.is_up() {
             store.find_api_key_by_hash(key_hash).await
         } else {
-            Err(crate::store::StoreError::Timeout)
+            Err(crate::store::StoreError::timed_out())
         };
         let found = match asked {
             Ok(found) => found,

@@ -45,7 +45,7 @@ impl TrustCache {
         let asked = if self.database.is_up() {
             store.list_trusted_endpoints(tenant).await
         } else {
-            Err(StoreError::Timeout)
+            Err(StoreError::timed_out())
         };
         let endpoints = match asked {
             Ok(endpoints) => endpoints,

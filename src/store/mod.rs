@@ -6,6 +6,7 @@
 
 mod health;
 mod postgres;
+mod rate_windows;
 mod sqlite;
 
 pub use health::DatabaseHealth;
@@ -31,16 +32,49 @@ use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database could not be reached or refused work it should do; callers answer 503/500.
+    /// The database cannot be reached, or did not answer in time: callers answer 503 and may retry.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The database refused work it should do (a bug, or a broken database): callers answer 500.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(String),
     #[error("migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("the database did not answer in time")]
-    Timeout,
+    Migration(String),
     /// A row that the database returned could not be read back (a bug or a hand-edited row).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// The store did not answer within the caller's deadline.
+    pub fn timed_out() -> Self {
+        StoreError::Unavailable("the database did not answer in time".into())
+    }
+
+    /// Whether retrying later may succeed (the database was out of reach), as opposed to a failure of the
+    /// work itself.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// The driver's errors stay inside the store: callers see only whether the database was out of reach.
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(error.to_string()),
+            other => StoreError::Database(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migration(error.to_string())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

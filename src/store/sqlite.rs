@@ -1,11 +1,12 @@
 //! SQLite store: one file in WAL mode, one writer connection (SQLite serialises writers anyway, and a
 //! single connection turns lock contention into a queue) and a pool of readers.
 
+use super::rate_windows::MemoryCounters;
 use super::{
     evaluations_from, insert_chunks, not_inserted, record_summaries, sealed_record,
     unique_violation, Backend, KeyChange, Store, StoreError, StoreOptions, StoredPacket,
 };
-use crate::auth::limits::{MemoryCounters, RateCounts, RateHit, TENANT_HOUR_SCOPE};
+use crate::auth::limits::{RateCounts, RateHit, TENANT_HOUR_SCOPE};
 use crate::auth::tenants::{Tenant, TenantWrite};
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
@@ -59,7 +60,7 @@ impl SqliteStore {
         let file = connect.get_filename();
         if file != std::path::Path::new(":memory:") {
             crate::data_dir::private_file(file)
-                .map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
+                .map_err(|error| StoreError::Database(format!("{}: {error}", file.display())))?;
         }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
