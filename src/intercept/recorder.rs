@@ -375,7 +375,7 @@ fn seal_batch(
         .into_iter()
         .map(|mut record| {
             decode_response(&mut record, body_limit);
-            rules.redaction.record(&mut record);
+            record.redact(&rules.redaction);
             key.seal(record)
         })
         .collect()

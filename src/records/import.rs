@@ -149,7 +149,7 @@ impl Importer<'_> {
             record.provenance = Provenance::Import;
         }
         record.tenant_id = self.tenant.to_string();
-        self.redaction.record(&mut record);
+        record.redact(self.redaction);
         match verdict {
             Some((seal, false)) => SealedRecord { record, seal },
             _ => {

@@ -89,6 +89,21 @@ pub struct Seal {
 }
 
 impl Record {
+    /// Everything secret in the record, before it is stored: header values the redaction hides (names are
+    /// kept as sent) and the URL's credentials and secret query values.
+    pub fn redact(&mut self, redaction: &crate::rules::Redaction) {
+        for header in self
+            .request_headers
+            .iter_mut()
+            .chain(self.response_headers.iter_mut())
+        {
+            if redaction.hides_header(&header.name) {
+                header.value = crate::rules::redact::REDACTED.to_string();
+            }
+        }
+        self.url = redaction.url(&self.url);
+    }
+
     /// The record without its bodies, as JSON text: what the stores keep beside the body columns.
     pub fn document_without_bodies(&self) -> String {
         super::canonical::document_without_bodies(self)
@@ -154,5 +169,52 @@ mod base64_bytes {
         STANDARD
             .decode(text.as_bytes())
             .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::redact::REDACTED;
+    use crate::rules::Redaction;
+
+    #[test]
+    fn secret_headers_are_redacted_whatever_their_case_and_names_are_kept() {
+        let headers: Vec<Header> = [
+            ("Authorization", "Bearer s3cret"),
+            ("accept", "*/*"),
+            ("Cookie", "a=b"),
+            ("X-API-Key", "hr_x"),
+            ("X-Upstream-Token", "t"),
+            ("set-cookie", "c=d"),
+        ]
+        .iter()
+        .map(|(name, value)| Header {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+        .collect();
+        let mut record: Record = serde_json::from_value(serde_json::json!({
+            "id": "01a22157-b598-73b2-84cd-6a5ecfadb6ba", "tenant_id": "t", "method": "GET",
+            "url": "https://user:pass@api.example.com/x?token=abc&page=2",
+            "request_headers": headers, "response_headers": headers,
+            "request_body_size": 0, "request_truncated": false, "response_body_size": 0,
+            "response_truncated": false, "timings": {"started_at": "2026-11-21T10:00:00Z"},
+            "aborted": false, "provenance": "proxy", "trusted": false,
+        }))
+        .expect("record");
+        record.redact(&Redaction::with(&["x-upstream-token".into()], &[]));
+        for list in [&record.request_headers, &record.response_headers] {
+            let values: Vec<&str> = list.iter().map(|header| header.value.as_str()).collect();
+            assert_eq!(
+                values,
+                [REDACTED, "*/*", REDACTED, REDACTED, REDACTED, REDACTED]
+            );
+            assert_eq!(list[0].name, "Authorization", "names are kept as sent");
+        }
+        assert_eq!(
+            record.url,
+            format!("https://api.example.com/x?token={REDACTED}&page=2")
+        );
     }
 }
