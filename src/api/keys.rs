@@ -3,8 +3,8 @@
 use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{ApiJson, Caller, PathId};
 use super::AppState;
+use crate::auth::administration::{self, KeyError, KeyRequest};
 use crate::auth::{rbac, ApiKey, NewApiKey, Role, Tier};
-use crate::store::KeyChange;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -68,28 +68,20 @@ async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<KeyCreate>,
 ) -> Result<(StatusCode, Json<KeyView>), Error> {
-    let name = request.name.trim();
-    if name.is_empty() {
-        return Err(Error::validation(Invalid::new(
-            "string_too_short",
-            vec![json!("body"), json!("name")],
-            "String should have at least 1 character",
-        )));
-    }
-    let tenant = request
-        .tenant_id
-        .filter(|tenant| !tenant.trim().is_empty())
-        .unwrap_or_else(|| caller.tenant().to_string());
-    if !caller.0.administers(&tenant) {
-        return Err(Error::Forbidden(rbac::SYSTEM_DENIAL.to_string()));
-    }
-    let key = NewApiKey::generate(
-        name,
-        &tenant,
-        request.role.unwrap_or(Role::Admin),
-        request.tier.unwrap_or(state.config.default_tier),
-    );
-    state.store.insert_api_key(&key).await?;
+    let request = KeyRequest {
+        name: request.name,
+        tenant_id: request.tenant_id,
+        role: request.role,
+        tier: request.tier,
+    };
+    let key = administration::create_key(
+        state.store.as_ref(),
+        &caller.0,
+        request,
+        state.config.default_tier,
+    )
+    .await
+    .map_err(|error| refused(error, ""))?;
     tracing::info!(key_id = %key.key.id, tenant = %key.key.tenant_id, role = key.key.role.as_str(), "api key created");
     Ok((StatusCode::CREATED, Json(key.into())))
 }
@@ -108,18 +100,12 @@ async fn revoke(
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<StatusCode, Error> {
-    guard_system_key(&state, &caller, id).await?;
-    match state.store.revoke_api_key(caller.tenant(), id).await? {
-        KeyChange::Done => {
-            state.keys.clear();
-            tracing::info!(key_id = %id, "api key revoked");
-            Ok(StatusCode::NO_CONTENT)
-        }
-        KeyChange::AlreadyRevoked => Err(Error::Conflict(json!(format!(
-            "API key {id} is already revoked"
-        )))),
-        KeyChange::NotFound => Err(Error::NotFound(format!("API key {id} not found"))),
-    }
+    administration::revoke_key(state.store.as_ref(), &caller.0, id)
+        .await
+        .map_err(|error| refused(error, ""))?;
+    state.keys.clear();
+    tracing::info!(key_id = %id, "api key revoked");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/keys/{key_id}/rotate", tag = "keys", params(("key_id" = Uuid, Path, description = "Key id")),
@@ -129,47 +115,27 @@ async fn rotate(
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<(StatusCode, Json<KeyView>), Error> {
-    let old = state
-        .store
-        .get_api_key(caller.tenant(), id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("API key {id} not found")))?;
-    let mut replacement = NewApiKey::generate(
-        &format!("{} (rotated)", old.name),
-        &old.tenant_id,
-        old.role,
-        old.tier,
-    );
-    if old.system && !caller.0.system {
-        return Err(Error::Forbidden(rbac::SYSTEM_DENIAL.to_string()));
-    }
-    if old.system {
-        replacement = replacement.system();
-    }
-    replacement.rotated_from = Some(old.id);
-    match state
-        .store
-        .rotate_api_key(caller.tenant(), id, &replacement)
-        .await?
-    {
-        KeyChange::Done => {
-            state.keys.clear();
-            tracing::info!(old_key_id = %id, key_id = %replacement.key.id, "api key rotated");
-            Ok((StatusCode::CREATED, Json(replacement.into())))
-        }
-        KeyChange::AlreadyRevoked => Err(Error::Conflict(json!(format!(
-            "API key {id} is already revoked — cannot rotate"
-        )))),
-        KeyChange::NotFound => Err(Error::NotFound(format!("API key {id} not found"))),
-    }
+    let replacement = administration::rotate_key(state.store.as_ref(), &caller.0, id)
+        .await
+        .map_err(|error| refused(error, " — cannot rotate"))?;
+    state.keys.clear();
+    tracing::info!(old_key_id = %id, key_id = %replacement.key.id, "api key rotated");
+    Ok((StatusCode::CREATED, Json(replacement.into())))
 }
 
-/// A system administrator's key is revoked only by a system administrator: a tenant admin of the same
-/// tenant must not lock the operator out.
-async fn guard_system_key(state: &AppState, caller: &Caller, id: uuid::Uuid) -> Result<(), Error> {
-    let target = state.store.get_api_key(caller.tenant(), id).await?;
-    if target.is_some_and(|key| key.system) && !caller.0.system {
-        return Err(Error::Forbidden(rbac::SYSTEM_DENIAL.to_string()));
+/// A key command's refusal as HTTP; `conflict_suffix` finishes the 409's text.
+fn refused(error: KeyError, conflict_suffix: &str) -> Error {
+    match error {
+        KeyError::BlankName => Error::validation(Invalid::new(
+            "string_too_short",
+            vec![json!("body"), json!("name")],
+            "String should have at least 1 character",
+        )),
+        KeyError::NeedsSystem => Error::Forbidden(rbac::SYSTEM_DENIAL.to_string()),
+        error @ KeyError::NotFound(_) => Error::NotFound(error.to_string()),
+        error @ KeyError::AlreadyRevoked(_) => {
+            Error::Conflict(json!(format!("{error}{conflict_suffix}")))
+        }
+        KeyError::Store(error) => error.into(),
     }
-    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Identity: API keys, roles, tiers and tenants (DESIGN.md "Identity", docs/api.md §5).
 
+pub mod administration;
 mod cache;
 mod keys;
 pub mod limits;
