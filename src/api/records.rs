@@ -186,10 +186,7 @@ async fn import(
         Error::validation(Invalid::new("value_error", loc, error.to_string()))
     })?;
     let rules = state.rules.current();
-    let trust = TrustList::new(
-        &rules,
-        &state.store.list_trusted_endpoints(caller.tenant()).await?,
-    );
+    let trust = TrustList::of_tenant(state.store.as_ref(), &rules, caller.tenant()).await?;
     let importer = Importer {
         tenant: caller.tenant(),
         redaction: &rules.redaction,

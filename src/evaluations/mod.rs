@@ -223,8 +223,8 @@ async fn gather(
             Err(_) => {}
         }
     }
-    let trust = match context.store.list_trusted_endpoints(context.tenant).await {
-        Ok(endpoints) => Some(TrustList::new(&context.rules, &endpoints)),
+    let trust = match TrustList::of_tenant(context.store, &context.rules, context.tenant).await {
+        Ok(trust) => Some(trust),
         Err(error) => {
             tracing::warn!(%error, "trusted endpoints unavailable");
             None

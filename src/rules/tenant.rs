@@ -51,6 +51,18 @@ impl TrustList {
         TrustList(own.chain(rules.trusted.iter().cloned()).collect())
     }
 
+    /// The rules' trusted endpoints and the tenant's own, as the store has them now.
+    pub async fn of_tenant(
+        store: &dyn crate::store::Store,
+        rules: &Rules,
+        tenant: &str,
+    ) -> Result<TrustList, crate::store::StoreError> {
+        Ok(TrustList::new(
+            rules,
+            &store.list_trusted_endpoints(tenant).await?,
+        ))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
