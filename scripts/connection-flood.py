@@ -5,7 +5,9 @@ connection within its deadlines (--header-timeout, default 10 s) and that its me
 
     scripts/connection-flood.py [path/to/handoffrail]      (default target/release/handoffrail)
 """
-import base64, os, resource, secrets, socket, subprocess, sys, tempfile, threading, time, urllib.request
+import os, resource, socket, sys, threading, time, urllib.request
+
+import local_server
 
 binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/handoffrail"
 IDLE, SLOW = 5000, 300
@@ -17,25 +19,12 @@ soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
-
-
 def rss_mib(pid):
     return int(next(l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")).split()[1]) / 1024
 
 
-key = "hr_" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-api, proxy = free_port(), free_port()
-server = subprocess.Popen([binary, "serve", "--port", str(api), "--proxy-port", str(proxy), "--data-dir",
-                           tempfile.mkdtemp(), "--no-rate-limits", "--header-timeout", str(HEADER_TIMEOUT)],
-                          env={**os.environ, "HANDOFFRAIL_ADMIN_KEY": key, "HANDOFFRAIL_LOG": "warn"})
+server, api, proxy, key = local_server.start(binary, "--header-timeout", str(HEADER_TIMEOUT))
 try:
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{api}/ready"); break
-        except Exception:
-            time.sleep(0.1)
     time.sleep(0.5)
     before = rss_mib(server.pid)
     latencies, stop = [], threading.Event()

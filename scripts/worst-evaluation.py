@@ -6,14 +6,12 @@ regexes over every string, 31-deep filters, wide selections whose `actual` is cu
 
     scripts/worst-evaluation.py [path/to/handoffrail]      (default target/release/handoffrail)
 """
-import base64, json, os, secrets, socket, subprocess, sys, tempfile, threading, time, urllib.request
+import json, os, sys, threading, time, urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import local_server
+
 binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/handoffrail"
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
 
 
 def document(width, depth):
@@ -41,19 +39,10 @@ class Upstream(BaseHTTPRequestHandler):
         pass
 
 
-upstream = ThreadingHTTPServer(("127.0.0.1", free_port()), Upstream)
+upstream = ThreadingHTTPServer(("127.0.0.1", local_server.free_port()), Upstream)
 threading.Thread(target=upstream.serve_forever, daemon=True).start()
-key = "hr_" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-data = tempfile.mkdtemp()
-api, proxy = free_port(), free_port()
-server = subprocess.Popen([binary, "serve", "--port", str(api), "--proxy-port", str(proxy), "--data-dir", data,
-                           "--no-rate-limits"], env={**os.environ, "HANDOFFRAIL_ADMIN_KEY": key, "HANDOFFRAIL_LOG": "warn"})
+server, api, proxy, key = local_server.start(binary)
 try:
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{api}/ready"); break
-        except Exception:
-            time.sleep(0.1)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler(
         {"http": f"http://agent:{key}@127.0.0.1:{proxy}"}))
     records = {}
