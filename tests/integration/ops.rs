@@ -56,15 +56,7 @@ async fn metrics_count_requests_by_route_template(backend: Backend) {
         )
         .await;
     assert_eq!(second_claim.status, reqwest::StatusCode::CONFLICT);
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics().await;
     assert!(text.contains(r#"handoffrail_requests_total{method="GET",route="/api/v1/packets/{packet_id}",status="200"} 1"#), "{text}");
     assert!(text.contains(r#"handoffrail_requests_total{method="POST",route="/api/v1/packets/{packet_id}/claim",status="409"} 1"#));
     assert!(!text.contains(&pid), "raw ids never become labels");

@@ -254,6 +254,18 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `/metrics`, as text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     pub fn api(&self, path: &str) -> String {
         self.url(&format!("/api/v1{path}"))
     }

@@ -55,21 +55,28 @@ fn metric_value(metrics: &str, name: &str) -> f64 {
 async fn wait_for_metric(app: &TestApp, ready: impl Fn(&str) -> bool) {
     let mut metrics = String::new();
     for _ in 0..200 {
-        metrics = app
-            .http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        metrics = app.metrics().await;
         if ready(&metrics) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the metrics never got there:\n{metrics}");
+}
+
+/// Three exchanges through the proxy, one after the other (`{prefix}/0` …), each read to its end: their record ids.
+async fn proxy_three(client: &reqwest::Client, upstream: &Upstream, prefix: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let response = client
+            .get(upstream.url(&format!("{prefix}/{n}")))
+            .send()
+            .await
+            .expect("proxied");
+        ids.push(record_id(&response));
+        response.bytes().await.expect("acknowledged");
+    }
+    ids
 }
 
 /// Holds the records table so that the recorder's inserts wait: an exclusive transaction on SQLite, an
@@ -200,28 +207,11 @@ async fn records_the_database_cannot_take_are_spooled_then_written(backend: Back
     let lock = TableLock::take(&app, backend).await;
     // The database holds every write past the recorder's deadline: the records go to the spool on disk and
     // the responses complete, acknowledged, while the table is still locked.
-    let mut ids = Vec::new();
-    for n in 0..3 {
-        let response = client
-            .get(upstream.url(&format!("/echo/spooled/{n}")))
-            .send()
-            .await
-            .expect("proxied");
-        ids.push(record_id(&response));
-        response.bytes().await.expect("acknowledged from the spool");
-    }
+    let ids = proxy_three(&client, &upstream, "/echo/spooled").await;
     let spool = app.data_dir().join("spool");
     let spooled = std::fs::read_dir(&spool).expect("spool directory").count();
     assert!(spooled >= 1, "the batches wait in {}", spool.display());
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("handoffrail_proxy_records_total{state=\"spooled\"} 3"),
         "{metrics}"
@@ -232,12 +222,7 @@ async fn records_the_database_cannot_take_are_spooled_then_written(backend: Back
         let stored = record(&app, id).await;
         assert_eq!(stored["signature_valid"], true);
     }
-    for _ in 0..100 {
-        if std::fs::read_dir(&spool).map_or(0, |entries| entries.count()) == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::support::wait_for_empty_spool(app.data_dir()).await;
     assert_eq!(
         std::fs::read_dir(&spool).map_or(0, |entries| entries.count()),
         0
@@ -248,16 +233,7 @@ async fn the_recorder_shows_in_metrics(backend: Backend) {
     let app = spawn_app_with(backend, AppOptions::default()).await;
     let upstream = spawn_upstream().await;
     let client = through_proxy(&app, "a", &app.admin_key);
-    let mut ids = Vec::new();
-    for n in 0..3 {
-        let response = client
-            .get(upstream.url(&format!("/echo/{n}")))
-            .send()
-            .await
-            .expect("proxied");
-        ids.push(record_id(&response));
-        response.bytes().await.expect("body");
-    }
+    let ids = proxy_three(&client, &upstream, "/echo").await;
     for id in &ids {
         record(&app, id).await;
     }

@@ -112,15 +112,7 @@ async fn no_mitm_tunnels_blindly_and_records_nothing() {
     );
     // A recorded exchange is handed to the recorder before its response is forwarded, so the recorder's count is
     // final once the response is in: nothing to wait for.
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("handoffrail_proxy_records_total{state=\"queued\"} 0"),
         "{metrics}"
