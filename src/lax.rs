@@ -43,26 +43,25 @@ pub fn optional_int<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option
 /// A JSON Schema `integer`: an integral number, also when written `5.0` (what clients in JavaScript or
 /// Python send for computed values); see [`MAX_SAFE_INTEGER`].
 pub fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
-    let value = Value::deserialize(deserializer)?;
-    match &value {
-        Value::Number(number) => integral(number),
-        _ => None,
-    }
-    .ok_or_else(|| serde::de::Error::custom("Input should be a valid integer"))
+    optional_integer(deserializer)?
+        .ok_or_else(|| serde::de::Error::custom("Input should be a valid integer"))
 }
 
 /// [`integer`], or `null`.
 pub fn optional_integer<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<i64>, D::Error> {
-    let value = Value::deserialize(deserializer)?;
-    match &value {
-        Value::Null => return Ok(None),
-        Value::Number(number) => integral(number),
+    nullable_integral(Value::deserialize(deserializer)?)
+        .ok_or_else(|| serde::de::Error::custom("Input should be a valid integer"))
+}
+
+/// `null` as `Some(None)`, an integral number as `Some(Some(_))`, anything else as `None`.
+fn nullable_integral(value: Value) -> Option<Option<i64>> {
+    match value {
+        Value::Null => Some(None),
+        Value::Number(number) => integral(&number).map(Some),
         _ => None,
     }
-    .map(Some)
-    .ok_or_else(|| serde::de::Error::custom("Input should be a valid integer"))
 }
 
 /// Integers written with a fraction are read up to here: a double holds every integer to this one exactly
@@ -91,17 +90,12 @@ pub fn unsigned<'de, D: Deserializer<'de>, T: TryFrom<i64>>(
 pub fn optional_unsigned<'de, D: Deserializer<'de>, T: TryFrom<i64>>(
     deserializer: D,
 ) -> Result<Option<T>, D::Error> {
-    let value = Value::deserialize(deserializer)?;
-    let number = match &value {
-        Value::Null => return Ok(None),
-        Value::Number(number) => integral(number),
+    match nullable_integral(Value::deserialize(deserializer)?) {
+        Some(None) => Some(None),
+        Some(Some(number)) if number >= 0 => T::try_from(number).ok().map(Some),
         _ => None,
-    };
-    number
-        .filter(|number| *number >= 0)
-        .and_then(|number| T::try_from(number).ok())
-        .map(Some)
-        .ok_or_else(|| serde::de::Error::custom("Input should be a non-negative integer in range"))
+    }
+    .ok_or_else(|| serde::de::Error::custom("Input should be a non-negative integer in range"))
 }
 
 /// Text without the ASCII whitespace around it: the `[\t\n\f\r ]` of the patterns below, so that the

@@ -19,7 +19,7 @@ pub fn check(request: &PacketCreate) -> Result<(), InvalidPacket> {
     let problem = match &request.hitl {
         Some(hitl) if hitl.lacks_reason() => Refusal::HitlWithoutReason,
         // An agent cannot hand over a checkpoint that claims a human already answered it.
-        Some(hitl) if hitl.answer() != (None, None, None) => Refusal::AnswerOnlyByRespond,
+        Some(hitl) if hitl.is_answered() => Refusal::AnswerOnlyByRespond,
         _ => return Ok(()),
     };
     Err(InvalidPacket {

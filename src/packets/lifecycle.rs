@@ -259,7 +259,7 @@ pub fn update(current: &Packet, update: &PacketUpdate, now: Timestamp) -> Result
         // The answer is left out (and kept as stored) or repeated unchanged; anything else would forge it.
         let stored = current.hitl.as_ref();
         let mut changed = hitl.clone();
-        if hitl.answer() == (None, None, None) {
+        if !hitl.is_answered() {
             if let Some(stored) = stored {
                 changed.response = stored.response.clone();
                 changed.responded_by = stored.responded_by.clone();

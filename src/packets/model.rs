@@ -300,6 +300,11 @@ impl HitlCheckpoint {
         self.required && self.reason.is_empty()
     }
 
+    /// Whether any part of a human's answer is set.
+    pub fn is_answered(&self) -> bool {
+        self.answer() != (None, None, None)
+    }
+
     /// The human's answer, as `respond` records it.
     pub fn answer(&self) -> (Option<&str>, Option<&str>, Option<Timestamp>) {
         (

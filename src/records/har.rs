@@ -72,16 +72,12 @@ fn body(part: Option<&Value>, field: &str) -> Result<Vec<u8>, String> {
     }
 }
 
-/// A number field read leniently in value, strictly in type: HAR writes -1 or 0 for "unknown", which
-/// reads as `None`, and so does any value `accept` refuses.
-fn number<T>(
-    object: &Value,
-    field: &str,
-    accept: impl FnOnce(&serde_json::Number) -> Option<T>,
-) -> Result<Option<T>, String> {
+/// An optional number field: absent or `null` is `None`; anything but a number is refused. What a value
+/// means (HAR writes -1 or 0 for "unknown") is the caller's to decide.
+fn number(object: &Value, field: &str) -> Result<Option<f64>, String> {
     match object.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(number)) => Ok(accept(number)),
+        Some(Value::Number(number)) => Ok(number.as_f64()),
         Some(_) => Err(format!("{field} must be a number")),
     }
 }
@@ -159,7 +155,7 @@ fn record_from_entry(entry: &Value, tenant: &str) -> Result<Record, String> {
     let started_at = text(entry, "startedDateTime")?
         .and_then(Timestamp::parse)
         .ok_or("missing or invalid startedDateTime")?;
-    let ended_at = match number(entry, "time", serde_json::Number::as_f64)? {
+    let ended_at = match number(entry, "time")? {
         // HAR's "unknown", as our export writes it.
         None | Some(-1.0) => None,
         Some(ms) if (0.0..=MAX_ELAPSED_MS).contains(&ms) => Some(
@@ -175,15 +171,11 @@ fn record_from_entry(entry: &Value, tenant: &str) -> Result<Record, String> {
             ))
         }
     };
-    let status = match response.get("status") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(status)) if status.as_f64().is_some_and(|code| code.fract() == 0.0) => {
-            status
-                .as_f64()
-                .filter(|code| (100.0..=599.0).contains(code))
-                .map(|code| code as u16)
-        }
-        Some(_) => return Err("response.status must be an integer".into()),
+    let not_integral = || "response.status must be an integer".to_string();
+    let status = match number(response, "status").map_err(|_| not_integral())? {
+        None => None,
+        Some(code) if code.fract() == 0.0 => (100.0..=599.0).contains(&code).then_some(code as u16),
+        Some(_) => return Err(not_integral()),
     };
     let request_body = body(request.get("postData"), "request.postData")?;
     let response_body = body(response.get("content"), "response.content")?;
