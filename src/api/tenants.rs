@@ -84,16 +84,15 @@ async fn update(
             ("max_api_keys", changes.max_api_keys),
         ],
     ))?;
-    let mut tenant = state
+    let changes = changes.trimmed();
+    match state
         .store
-        .get_tenant(&id)
+        .update_tenant(&id, &changes, Timestamp::now())
         .await?
-        .ok_or_else(|| not_found(&id))?;
-    tenant.apply(changes, Timestamp::now());
-    match state.store.update_tenant(&tenant).await? {
-        TenantWrite::Done => Ok(Json(tenant)),
-        TenantWrite::NameTaken => Err(name_taken(&tenant.name)),
-        TenantWrite::NotFound => Err(not_found(&id)),
+    {
+        Ok(tenant) => Ok(Json(tenant)),
+        Err(TenantWrite::NameTaken) => Err(name_taken(changes.name.as_deref().unwrap_or_default())),
+        Err(TenantWrite::NotFound | TenantWrite::Done) => Err(not_found(&id)),
     }
 }
 

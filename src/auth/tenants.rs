@@ -60,6 +60,14 @@ pub struct TenantChanges {
     pub max_api_keys: Option<i64>,
 }
 
+impl TenantChanges {
+    /// The changes as stored: a name without surrounding blanks.
+    pub fn trimmed(mut self) -> Self {
+        self.name = self.name.map(|name| name.trim().to_string());
+        self
+    }
+}
+
 /// Why a tenant write did not apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TenantWrite {
@@ -114,21 +122,5 @@ impl Tenant {
             updated_at: now,
             deleted_at: None,
         }
-    }
-
-    pub fn apply(&mut self, changes: TenantChanges, now: Timestamp) {
-        if let Some(name) = changes.name {
-            self.name = name.trim().to_string();
-        }
-        if let Some(tier) = changes.tier {
-            self.tier = tier;
-        }
-        if let Some(quota) = changes.handoffs_per_day {
-            self.handoffs_per_day = quota;
-        }
-        if let Some(quota) = changes.max_api_keys {
-            self.max_api_keys = quota;
-        }
-        self.updated_at = now;
     }
 }

@@ -79,7 +79,7 @@ impl SearchQuery {
 }
 
 /// One page of a listing. `total` counts every match from the cursor on.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct PacketPage {
     pub packets: Vec<Packet>,
     pub total: i64,

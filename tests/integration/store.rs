@@ -2,6 +2,7 @@
 
 use crate::on_both_backends;
 use crate::support::{fresh_database, init, Backend, TestDatabase};
+use handoffrail::auth::tenants::{Tenant, TenantChanges, TenantCreate, TenantWrite};
 use handoffrail::auth::{hash_key, NewApiKey, Role, Tier};
 use handoffrail::packets::create::new_packet;
 use handoffrail::packets::history::NewEvent;
@@ -26,6 +27,7 @@ on_both_backends!(
     records_round_trip_sealed_and_tenant_scoped,
     latest_record_for_an_action_is_found_by_run,
     a_byte_changed_in_the_database_breaks_the_seal,
+    tenant_updates_write_only_the_fields_named,
 );
 
 /// A store on a fresh database, with what must outlive it (the database, dropped after the test, and its
@@ -683,5 +685,96 @@ async fn a_byte_changed_in_the_database_breaks_the_seal(backend: Backend) {
     assert_eq!(
         key.verify(&stored),
         handoffrail::records::Integrity::DigestMismatch
+    );
+}
+
+/// An update is one conditional write of the fields it names: concurrent updates of different fields all
+/// stick (a read-modify-write would lose all but one), a taken name is refused, a deleted tenant is gone.
+async fn tenant_updates_write_only_the_fields_named(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let create = |name: &str| TenantCreate {
+        name: name.into(),
+        tier: "free".into(),
+        handoffs_per_day: 5,
+        max_api_keys: 5,
+    };
+    let tenant = Tenant::new(create("acme"), Timestamp::now());
+    let other = Tenant::new(create("globex"), Timestamp::now());
+    for row in [&tenant, &other] {
+        assert_eq!(
+            store.insert_tenant(row).await.expect("insert"),
+            TenantWrite::Done
+        );
+    }
+    let changes = [
+        TenantChanges {
+            tier: Some("pro".into()),
+            ..TenantChanges::default()
+        },
+        TenantChanges {
+            handoffs_per_day: Some(100),
+            ..TenantChanges::default()
+        },
+        TenantChanges {
+            max_api_keys: Some(7),
+            ..TenantChanges::default()
+        },
+        TenantChanges {
+            name: Some("acme-2".into()),
+            ..TenantChanges::default()
+        },
+    ];
+    let later = Timestamp::from_micros(tenant.created_at.micros() + 1_000_000).expect("time");
+    let updates = changes
+        .iter()
+        .map(|change| store.update_tenant(&tenant.id, change, later));
+    for written in futures::future::join_all(updates).await {
+        written
+            .expect("update")
+            .expect("the tenant is live and the name free");
+    }
+    let stored = store
+        .get_tenant(&tenant.id)
+        .await
+        .expect("get")
+        .expect("live");
+    assert_eq!(
+        (
+            stored.name.as_str(),
+            stored.tier.as_str(),
+            stored.handoffs_per_day,
+            stored.max_api_keys
+        ),
+        ("acme-2", "pro", 100, 7)
+    );
+    assert_eq!(
+        (stored.created_at, stored.updated_at),
+        (tenant.created_at, later)
+    );
+
+    let taken = TenantChanges {
+        name: Some("globex".into()),
+        ..TenantChanges::default()
+    };
+    assert_eq!(
+        store
+            .update_tenant(&tenant.id, &taken, later)
+            .await
+            .expect("update"),
+        Err(TenantWrite::NameTaken)
+    );
+    assert_eq!(
+        store
+            .delete_tenant(&tenant.id, later)
+            .await
+            .expect("delete"),
+        TenantWrite::Done
+    );
+    assert_eq!(
+        store
+            .update_tenant(&tenant.id, &changes[0], later)
+            .await
+            .expect("update"),
+        Err(TenantWrite::NotFound)
     );
 }

@@ -1,0 +1,99 @@
+//! Stored evaluations: the verdict as answered, kept with the request that produced it.
+
+use super::database::SqlStore;
+use super::statement::Param;
+use super::StoreError;
+use crate::evaluations::{EvaluationQuery, StoredEvaluation};
+use async_trait::async_trait;
+use uuid::Uuid;
+
+#[async_trait]
+pub trait EvaluationStore: Send + Sync {
+    async fn insert_evaluation(
+        &self,
+        tenant: &str,
+        evaluation: &StoredEvaluation,
+        payload: &serde_json::Value,
+    ) -> Result<(), StoreError>;
+    async fn get_evaluation(
+        &self,
+        tenant: &str,
+        id: Uuid,
+    ) -> Result<Option<StoredEvaluation>, StoreError>;
+    /// Newest first, and whether more follow.
+    async fn list_evaluations(
+        &self,
+        tenant: &str,
+        query: &EvaluationQuery,
+    ) -> Result<(Vec<StoredEvaluation>, bool), StoreError>;
+}
+
+#[async_trait]
+impl EvaluationStore for SqlStore {
+    async fn insert_evaluation(
+        &self,
+        tenant: &str,
+        evaluation: &StoredEvaluation,
+        payload: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let statement = self
+            .sql(
+                "INSERT INTO evaluations (id, tenant_id, run_id, agent_id, outcome, created_at, payload, result)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(evaluation.id)
+            .bind(tenant)
+            .bind(&evaluation.run_id)
+            .bind(&evaluation.agent_id)
+            .bind(evaluation.outcome.as_str())
+            .bind(evaluation.created_at)
+            .bind(Param::json_text(payload)?)
+            .bind(Param::json_text(evaluation)?);
+        self.execute(statement).await?;
+        Ok(())
+    }
+
+    async fn get_evaluation(
+        &self,
+        tenant: &str,
+        id: Uuid,
+    ) -> Result<Option<StoredEvaluation>, StoreError> {
+        let statement = self
+            .sql("SELECT result FROM evaluations WHERE tenant_id = ? AND id = ?")
+            .bind(tenant)
+            .bind(id);
+        self.optional_row(statement)
+            .await?
+            .map(|row| row.json_text("result"))
+            .transpose()
+    }
+
+    async fn list_evaluations(
+        &self,
+        tenant: &str,
+        query: &EvaluationQuery,
+    ) -> Result<(Vec<StoredEvaluation>, bool), StoreError> {
+        let mut statement = self
+            .sql("SELECT result FROM evaluations WHERE tenant_id = ?")
+            .bind(tenant);
+        if let Some(run) = &query.run_id {
+            statement.push_bind(" AND run_id = ?", run);
+        }
+        if let Some(outcome) = query.outcome {
+            statement.push_bind(" AND outcome = ?", outcome.as_str());
+        }
+        if let Some(before) = query.before {
+            statement.push_bind(" AND id < ?", before);
+        }
+        statement.push_bind(" ORDER BY id DESC LIMIT ?", query.limit + 1);
+        let mut evaluations = self
+            .rows(statement)
+            .await?
+            .iter()
+            .map(|row| row.json_text("result"))
+            .collect::<Result<Vec<StoredEvaluation>, _>>()?;
+        let has_more = evaluations.len() as i64 > query.limit;
+        evaluations.truncate(query.limit.max(0) as usize);
+        Ok((evaluations, has_more))
+    }
+}

@@ -1,0 +1,337 @@
+//! Packets: a JSON document beside the columns that lists filter on, written with their history events
+//! atomically and replaced only under the revision the writer read (a conditional update).
+
+use super::database::{Pools, SqlStore};
+use super::row::Row;
+use super::statement::{Param, Statement};
+use super::{postgres, sqlite, Backend, StoreError};
+use crate::packets::history::NewEvent;
+use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
+use crate::packets::model::Packet;
+use crate::timestamp::Timestamp;
+use async_trait::async_trait;
+use uuid::Uuid;
+
+/// A packet with the revision its conditional update must name.
+#[derive(Clone, Debug)]
+pub struct StoredPacket {
+    pub packet: Packet,
+    pub revision: i64,
+    /// When the expiry task expires it for an unanswered checkpoint (docs/api.md decision 7).
+    pub hitl_deadline: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait PacketStore: Send + Sync {
+    /// Inserts a new packet and its history events atomically.
+    async fn insert_packet(
+        &self,
+        tenant: &str,
+        packet: &Packet,
+        events: &[NewEvent],
+        hitl_deadline: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+    async fn get_packet(&self, tenant: &str, id: Uuid) -> Result<Option<StoredPacket>, StoreError>;
+    /// Writes `packet` (and appends `events`) only if its stored revision is still `expected_revision`;
+    /// false when another writer got there first.
+    async fn replace_packet(
+        &self,
+        tenant: &str,
+        expected_revision: i64,
+        packet: &Packet,
+        events: &[NewEvent],
+        hitl_deadline: Option<Timestamp>,
+    ) -> Result<bool, StoreError>;
+    async fn list_packets(
+        &self,
+        tenant: &str,
+        query: &PacketQuery,
+    ) -> Result<PacketPage, StoreError>;
+    /// Full-text search over summaries and context, most relevant first (an exact summary match before
+    /// anything else); `total` counts every hit.
+    async fn search_packets(
+        &self,
+        tenant: &str,
+        query: &SearchQuery,
+    ) -> Result<PacketPage, StoreError>;
+    /// Packets awaiting a human, oldest first.
+    async fn list_awaiting(
+        &self,
+        tenant: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<PacketPage, StoreError>;
+    /// (tenant, id) of live packets created before `ttl_cutoff` or waiting past their deadline at `now`.
+    async fn due_for_expiry(
+        &self,
+        ttl_cutoff: Timestamp,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<(String, Uuid)>, StoreError>;
+}
+
+#[async_trait]
+impl PacketStore for SqlStore {
+    async fn insert_packet(
+        &self,
+        tenant: &str,
+        packet: &Packet,
+        events: &[NewEvent],
+        hitl_deadline: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let write = PacketWrite {
+            tenant,
+            packet,
+            hitl_deadline,
+        };
+        match &self.pools {
+            Pools::Sqlite { .. } => {
+                sqlite::write_packet(self, write.insert(Backend::Sqlite)?, tenant, events)
+                    .await
+                    .map(drop)
+            }
+            Pools::Postgres(pool) => {
+                postgres::write_packet(pool, write.insert(Backend::Postgres)?, tenant, events)
+                    .await
+                    .map(drop)
+            }
+        }
+    }
+
+    async fn get_packet(&self, tenant: &str, id: Uuid) -> Result<Option<StoredPacket>, StoreError> {
+        let statement = self
+            .sql("SELECT doc, revision, hitl_deadline FROM packets WHERE tenant_id = ? AND id = ?")
+            .bind(tenant)
+            .bind(id);
+        let Some(row) = self.optional_row(statement).await? else {
+            return Ok(None);
+        };
+        Ok(Some(StoredPacket {
+            packet: row.document("doc")?,
+            revision: row.integer("revision")?,
+            hitl_deadline: row.optional_time("hitl_deadline")?,
+        }))
+    }
+
+    async fn replace_packet(
+        &self,
+        tenant: &str,
+        expected_revision: i64,
+        packet: &Packet,
+        events: &[NewEvent],
+        hitl_deadline: Option<Timestamp>,
+    ) -> Result<bool, StoreError> {
+        let write = PacketWrite {
+            tenant,
+            packet,
+            hitl_deadline,
+        };
+        let written = match &self.pools {
+            Pools::Sqlite { .. } => {
+                let update = write.update(Backend::Sqlite, expected_revision)?;
+                sqlite::write_packet(self, update, tenant, events).await?
+            }
+            Pools::Postgres(pool) => {
+                let update = write.update(Backend::Postgres, expected_revision)?;
+                postgres::write_packet(pool, update, tenant, events).await?
+            }
+        };
+        Ok(written == 1)
+    }
+
+    async fn list_packets(
+        &self,
+        tenant: &str,
+        query: &PacketQuery,
+    ) -> Result<PacketPage, StoreError> {
+        let mut page = self.sql("SELECT doc FROM packets");
+        push_filters(&mut page, tenant, query);
+        let offset = if query.cursor.is_some() {
+            0
+        } else {
+            query.offset
+        };
+        page.push_bind(
+            " ORDER BY created_at DESC, id DESC LIMIT ?",
+            query.limit + 1,
+        )
+        .push_bind(" OFFSET ?", offset);
+        let mut count = self.sql("SELECT count(*) FROM packets");
+        push_filters(&mut count, tenant, query);
+        // The page and the count are independent reads: run them side by side.
+        let (rows, total) = tokio::try_join!(self.rows(page), self.count(count))?;
+        let mut packets = packets_from(&rows)?;
+        let has_more = packets.len() as i64 > query.limit;
+        packets.truncate(query.limit.max(0) as usize);
+        Ok(PacketPage {
+            packets,
+            total,
+            has_more,
+        })
+    }
+
+    async fn search_packets(
+        &self,
+        tenant: &str,
+        query: &SearchQuery,
+    ) -> Result<PacketPage, StoreError> {
+        let (page, count) = match self.backend() {
+            Backend::Sqlite => match sqlite::search_statements(tenant, query) {
+                Some(statements) => statements,
+                None => return Ok(PacketPage::default()),
+            },
+            Backend::Postgres => postgres::search_statements(tenant, query),
+        };
+        let (rows, total) = tokio::try_join!(self.rows(page), self.count(count))?;
+        whole_page(&rows, total)
+    }
+
+    async fn list_awaiting(
+        &self,
+        tenant: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<PacketPage, StoreError> {
+        let page = self
+            .sql(
+                "SELECT doc FROM packets WHERE tenant_id = ? AND status = 'awaiting_human'
+                 ORDER BY created_at ASC, id ASC LIMIT ? OFFSET ?",
+            )
+            .bind(tenant)
+            .bind(limit)
+            .bind(offset);
+        let count = self
+            .sql("SELECT count(*) FROM packets WHERE tenant_id = ? AND status = 'awaiting_human'")
+            .bind(tenant);
+        let (rows, total) = tokio::try_join!(self.rows(page), self.count(count))?;
+        whole_page(&rows, total)
+    }
+
+    async fn due_for_expiry(
+        &self,
+        ttl_cutoff: Timestamp,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<(String, Uuid)>, StoreError> {
+        let statement = self
+            .sql(
+                "SELECT tenant_id, id FROM packets WHERE status NOT IN ('completed', 'expired') AND created_at < ?
+                 UNION
+                 SELECT tenant_id, id FROM packets WHERE status = 'awaiting_human' AND hitl_deadline <= ?
+                 LIMIT ?",
+            )
+            .bind(ttl_cutoff)
+            .bind(now)
+            .bind(limit);
+        self.rows(statement)
+            .await?
+            .iter()
+            .map(|row| Ok((row.text("tenant_id")?, row.id("id")?)))
+            .collect()
+    }
+}
+
+/// A packet write: the row's columns, shared by the insert and the conditional update; each backend adds
+/// its history events (in the same transaction on SQLite, in the same statement on PostgreSQL).
+struct PacketWrite<'a> {
+    tenant: &'a str,
+    packet: &'a Packet,
+    hitl_deadline: Option<Timestamp>,
+}
+
+impl<'a> PacketWrite<'a> {
+    fn insert(&self, backend: Backend) -> Result<Statement<'a>, StoreError> {
+        let packet = self.packet;
+        Ok(Statement::new(
+            backend,
+            "INSERT INTO packets (id, tenant_id, status, revision, source_agent_id, target_agent_id, priority, tags,
+                                  parent_packet_id, created_at, updated_at, hitl_deadline, doc)
+             VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(packet.id)
+        .bind(self.tenant)
+        .bind(packet.status.as_str())
+        .bind(&packet.metadata.source_agent.id)
+        .bind(&packet.metadata.target_agent.id)
+        .bind(packet.metadata.priority.as_str())
+        .bind(packet.metadata.tags.as_slice())
+        .bind(packet.parent_packet_id)
+        .bind(packet.created_at)
+        .bind(packet.updated_at)
+        .bind(self.hitl_deadline)
+        .bind(Param::document(packet)?))
+    }
+
+    fn update(
+        &self,
+        backend: Backend,
+        expected_revision: i64,
+    ) -> Result<Statement<'a>, StoreError> {
+        let packet = self.packet;
+        Ok(Statement::new(
+            backend,
+            "UPDATE packets SET status = ?, revision = revision + 1, target_agent_id = ?, updated_at = ?,
+                                hitl_deadline = ?, doc = ?
+             WHERE tenant_id = ? AND id = ? AND revision = ? RETURNING id",
+        )
+        .bind(packet.status.as_str())
+        .bind(&packet.metadata.target_agent.id)
+        .bind(packet.updated_at)
+        .bind(self.hitl_deadline)
+        .bind(Param::document(packet)?)
+        .bind(self.tenant)
+        .bind(packet.id)
+        .bind(expected_revision))
+    }
+}
+
+/// Appends the WHERE clause shared by a listing's page query and its count.
+fn push_filters<'q>(statement: &mut Statement<'q>, tenant: &'q str, query: &'q PacketQuery) {
+    statement.push_bind(" WHERE tenant_id = ?", tenant);
+    if !query.statuses.is_empty() {
+        statement
+            .push(" AND status IN")
+            .push_list(query.statuses.iter().map(String::as_str));
+    }
+    for (column, value) in [
+        ("source_agent_id", &query.source_agent),
+        ("target_agent_id", &query.target_agent),
+        ("priority", &query.priority),
+    ] {
+        if let Some(value) = value {
+            statement.push_bind(&format!(" AND {column} = ?"), value);
+        }
+    }
+    if !query.tags.is_empty() {
+        match statement.backend() {
+            Backend::Sqlite => sqlite::push_has_tags(statement, &query.tags),
+            Backend::Postgres => {
+                statement.push_bind(" AND tags @> ?", query.tags.as_slice());
+            }
+        }
+    }
+    if let Some(after) = query.created_after {
+        statement.push_bind(" AND created_at >= ?", after);
+    }
+    if let Some(before) = query.created_before {
+        statement.push_bind(" AND created_at <= ?", before);
+    }
+    if let Some(cursor) = &query.cursor {
+        statement
+            .push_bind(" AND (created_at, id) < (?", cursor.created_at)
+            .push_bind(", ?)", cursor.id);
+    }
+}
+
+fn packets_from(rows: &[Row]) -> Result<Vec<Packet>, StoreError> {
+    rows.iter().map(|row| row.document("doc")).collect()
+}
+
+/// A page that is the whole answer (search and the human queue have no cursor).
+fn whole_page(rows: &[Row], total: i64) -> Result<PacketPage, StoreError> {
+    Ok(PacketPage {
+        packets: packets_from(rows)?,
+        total,
+        has_more: false,
+    })
+}
