@@ -8,7 +8,10 @@
 #   scripts/load-lifecycle.sh [SECONDS_PER_LEVEL]      (PostgreSQL from HANDOFFRAIL_BENCH_POSTGRES_URL,
 #                                                       default postgres://postgres@127.0.0.1:5432;
 #                                                       MODES="lifecycle create list evaluate" to choose;
-#                                                       BACKENDS="sqlite postgres" to choose)
+#                                                       BACKENDS="sqlite postgres" to choose;
+#                                                       BINARIES="old=path/to/handoffrail new=target/release/handoffrail"
+#                                                       measures each build in turn, level by level, with
+#                                                       the same generator: side by side in one run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -28,14 +31,16 @@ case "${LIMITS:-off}" in
   *) echo "LIMITS is off or counted" >&2; exit 2 ;;
 esac
 
+binaries=${BINARIES:-this=target/release/handoffrail}
+
 measure() {
-  local label=$1 url=$2 mode=$3 seed=$4 data_dir
+  local label=$1 url=$2 mode=$3 seed=$4 binary=$5 data_dir
   case " $modes " in *" $mode "*) ;; *) return 0 ;; esac
   data_dir=$(mktemp -d)
   if [ -n "$url" ]; then
     psql "$pg_server/postgres" -qc 'DROP DATABASE IF EXISTS handoffrail_bench' -c 'CREATE DATABASE handoffrail_bench' 2>/dev/null
   fi
-  HANDOFFRAIL_ADMIN_KEY=$key HANDOFFRAIL_LOG=warn taskset -c 0 target/release/handoffrail serve \
+  HANDOFFRAIL_ADMIN_KEY=$key HANDOFFRAIL_LOG=warn taskset -c 0 "$binary" serve \
     --port "$port" --data-dir "$data_dir" --database-url "${url:-sqlite://$data_dir/handoffrail.db}" \
     "${limits[@]}" >"$data_dir/server.log" 2>&1 &
   local server=$!
@@ -56,10 +61,11 @@ measure() {
 for backend in ${BACKENDS:-sqlite postgres}; do
   url=""
   [ "$backend" = postgres ] && url="$pg_server/handoffrail_bench"
-  measure "$backend" "$url" lifecycle ""
-  measure "$backend" "$url" create ""
-  measure "$backend" "$url" list 1000
-  measure "$backend" "$url" list 10000
-  measure "$backend" "$url" evaluate ""
+  for run in "lifecycle " "create " "list 1000" "list 10000" "evaluate "; do
+    read -r mode seed <<<"$run"
+    for named in $binaries; do
+      measure "$backend ${named%%=*}" "$url" "$mode" "$seed" "${named#*=}"
+    done
+  done
 done
 psql "$pg_server/postgres" -qc 'DROP DATABASE IF EXISTS handoffrail_bench' 2>/dev/null

@@ -15,6 +15,7 @@ pub mod intercept;
 pub(crate) mod lax;
 pub mod listener;
 pub mod packets;
+pub mod paging;
 pub mod records;
 pub mod rules;
 pub mod server;

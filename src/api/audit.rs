@@ -2,7 +2,8 @@
 
 use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{non_empty, ApiQuery, Caller};
-use super::packets::{datetime_param, page_bounds};
+use super::packets::datetime_param;
+use super::paging::page;
 use super::AppState;
 use crate::packets::history::{AuditEntry, AuditQuery};
 use axum::extract::State;
@@ -50,7 +51,7 @@ async fn list(
     caller: Caller,
     ApiQuery(params): ApiQuery<AuditParams>,
 ) -> Result<Json<AuditLog>, Error> {
-    let (limit, offset) = page_bounds(params.limit, params.offset)?;
+    let page = page(params.limit, params.offset, None)?;
     let packet_id = match params.packet_id {
         None => None,
         Some(text) => Some(Uuid::parse_str(&text).map_err(|error| {
@@ -70,14 +71,13 @@ async fn list(
         packet_id,
         created_after: datetime_param("created_after", params.created_after)?,
         created_before: datetime_param("created_before", params.created_before)?,
-        limit,
-        offset,
+        page,
     };
     let (events, total) = state.store.list_audit(caller.tenant(), &query).await?;
     Ok(Json(AuditLog {
         entries: events.into_iter().map(AuditEntry::from).collect(),
         total,
-        limit,
-        offset,
+        limit: page.limit,
+        offset: page.offset,
     }))
 }

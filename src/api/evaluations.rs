@@ -2,11 +2,13 @@
 //! `agent`; reading needs `reader`.
 
 use super::error::{Error, ErrorBody, Invalid};
-use super::extract::{non_empty, page_limit, ApiJson, ApiQuery, Caller, PathId};
+use super::extract::{non_empty, ApiJson, ApiQuery, Caller, PathId};
+use super::paging::page;
 use super::AppState;
 use crate::evaluations::{
     run_evaluation, Context, EvaluationError, EvaluationQuery, StoredEvaluation,
 };
+use crate::paging::next_cursor;
 use crate::verify::Outcome;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,7 +18,6 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -114,7 +115,7 @@ async fn list(
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<EvaluationList>, Error> {
-    let limit = page_limit(params.limit)?;
+    let page = page(params.limit, None, params.cursor)?;
     let outcome = match non_empty(params.outcome) {
         Some(text) => Some(Outcome::parse(&text).ok_or_else(|| {
             Error::validation(Invalid::query(
@@ -126,30 +127,19 @@ async fn list(
         })?),
         None => None,
     };
-    let before = match non_empty(params.cursor) {
-        Some(text) => {
-            Some(Uuid::parse_str(&text).map_err(|_| Error::BadRequest("Invalid cursor".into()))?)
-        }
-        None => None,
-    };
     let query = EvaluationQuery {
         run_id: non_empty(params.run_id),
         outcome,
-        before,
-        limit,
+        page,
     };
     let (evaluations, has_more) = state
         .store
         .list_evaluations(caller.tenant(), &query)
         .await?;
-    let next_cursor = if has_more {
-        evaluations.last().map(|last| last.id.to_string())
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&evaluations, has_more, StoredEvaluation::position);
     Ok(Json(EvaluationList {
         evaluations,
-        limit,
-        next_cursor,
+        limit: page.limit,
+        next_cursor: next_cursor.map(|cursor| cursor.encode()),
     }))
 }

@@ -170,21 +170,6 @@ pub fn non_empty(value: Option<String>) -> Option<String> {
         .filter(|text| !text.is_empty())
 }
 
-/// The `limit` of a listing: 1 to 200, 50 when absent; anything else is 422.
-pub fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
-    let limit = limit.unwrap_or(50);
-    if (1..=200).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(Error::validation(Invalid::query(
-            "limit",
-            "less_than_equal",
-            "Input should be between 1 and 200",
-            &limit.to_string(),
-        )))
-    }
-}
-
 /// A tenant id path parameter (`{tenant_id}`): text both databases can store, else 422.
 pub struct TenantPath(pub String);
 

@@ -12,6 +12,7 @@ pub mod metrics;
 mod openapi;
 mod ops;
 mod packets;
+mod paging;
 mod records;
 mod schemas;
 mod stats;

@@ -3,11 +3,13 @@
 use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{non_empty, ApiJson, ApiQuery, Caller, PathId};
 use super::metrics::ClaimOutcome;
+use super::paging::{page, PageParams};
 use super::AppState;
 use crate::packets::history::PacketEvent;
-use crate::packets::listing::{Cursor, PacketPage, PacketQuery, SearchQuery};
+use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::{Claimant, HumanResponse, Packet, PacketCreate, PacketUpdate};
 use crate::packets::{self, CommandError};
+use crate::paging::Page;
 use crate::timestamp::Timestamp;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -30,8 +32,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(chain))
 }
 
-const MAX_PAGE: i64 = 200;
-
 #[derive(Serialize, ToSchema)]
 pub(super) struct PacketList {
     packets: Vec<Packet>,
@@ -42,13 +42,13 @@ pub(super) struct PacketList {
 }
 
 impl PacketList {
-    fn new(page: PacketPage, limit: i64, offset: i64) -> Self {
-        let next_cursor = page.next_cursor().map(|cursor| cursor.encode());
+    fn new(found: PacketPage, page: Page) -> Self {
+        let next_cursor = found.next_cursor().map(|cursor| cursor.encode());
         Self {
-            packets: page.packets,
-            total: page.total,
-            limit,
-            offset,
+            packets: found.packets,
+            total: found.total,
+            limit: page.limit,
+            offset: page.offset,
             next_cursor,
         }
     }
@@ -207,51 +207,6 @@ struct ListParams {
     cursor: Option<String>,
 }
 
-/// `limit` (1–200, default 50) and `offset` of a page.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(super) struct PageParams {
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    #[param(minimum = 0)]
-    pub offset: Option<i64>,
-}
-
-/// `limit` in 1..=200 (default 50) and `offset` ≥ 0 (default 0), or 422.
-pub(super) fn page_bounds(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), Error> {
-    let limit = limit.unwrap_or(50);
-    let offset = offset.unwrap_or(0);
-    let mut issues = Vec::new();
-    if limit < 1 {
-        issues.push(Invalid::query(
-            "limit",
-            "greater_than_equal",
-            "Input should be greater than or equal to 1",
-            &limit.to_string(),
-        ));
-    } else if limit > MAX_PAGE {
-        issues.push(Invalid::query(
-            "limit",
-            "less_than_equal",
-            "Input should be less than or equal to 200",
-            &limit.to_string(),
-        ));
-    }
-    if offset < 0 {
-        issues.push(Invalid::query(
-            "offset",
-            "greater_than_equal",
-            "Input should be greater than or equal to 0",
-            &offset.to_string(),
-        ));
-    }
-    if issues.is_empty() {
-        Ok((limit, offset))
-    } else {
-        Err(Error::Validation(issues))
-    }
-}
-
 /// Items a comma-separated filter may list (SQLite refuses statements past 999 parameters).
 const MAX_LISTED: usize = 50;
 
@@ -292,13 +247,7 @@ async fn list(
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<PacketList>, Error> {
-    let (limit, offset) = page_bounds(params.limit, params.offset)?;
-    let cursor = match non_empty(params.cursor) {
-        Some(text) => {
-            Some(Cursor::decode(&text).ok_or_else(|| Error::BadRequest("Invalid cursor".into()))?)
-        }
-        None => None,
-    };
+    let page = page(params.limit, params.offset, params.cursor)?;
     let (statuses, tags) = (comma_list(params.status), comma_list(params.tags));
     super::storable::check_list_len("status", &statuses, MAX_LISTED)?;
     super::storable::check_list_len("tags", &tags, MAX_LISTED)?;
@@ -310,12 +259,10 @@ async fn list(
         priority: non_empty(params.priority),
         created_after: datetime_param("created_after", params.created_after)?,
         created_before: datetime_param("created_before", params.created_before)?,
-        cursor,
-        limit,
-        offset,
+        page,
     };
-    let page = state.store.list_packets(caller.tenant(), &query).await?;
-    Ok(Json(PacketList::new(page, limit, offset)))
+    let found = state.store.list_packets(caller.tenant(), &query).await?;
+    Ok(Json(PacketList::new(found, page)))
 }
 
 #[utoipa::path(get, path = "/packets/awaiting", tag = "packets", params(PageParams),
@@ -325,12 +272,9 @@ async fn awaiting(
     caller: Caller,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<PacketList>, Error> {
-    let (limit, offset) = page_bounds(params.limit, params.offset)?;
-    let page = state
-        .store
-        .list_awaiting(caller.tenant(), limit, offset)
-        .await?;
-    Ok(Json(PacketList::new(page, limit, offset)))
+    let page = params.page()?;
+    let found = state.store.list_awaiting(caller.tenant(), page).await?;
+    Ok(Json(PacketList::new(found, page)))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -373,14 +317,13 @@ async fn search(
         }
         Some(text) => text,
     };
-    let (limit, offset) = page_bounds(params.limit, params.offset)?;
+    let page = page(params.limit, params.offset, None)?;
     let query = SearchQuery {
         text,
         status: non_empty(params.status),
         priority: non_empty(params.priority),
-        limit,
-        offset,
+        page,
     };
-    let page = state.store.search_packets(caller.tenant(), &query).await?;
-    Ok(Json(PacketList::new(page, limit, offset)))
+    let found = state.store.search_packets(caller.tenant(), &query).await?;
+    Ok(Json(PacketList::new(found, page)))
 }

@@ -2,13 +2,14 @@
 //! that lets anyone verify an exported record offline (docs/interceptor.md "Records API").
 
 use super::error::{Error, ErrorBody, Invalid};
-use super::extract::{non_empty, page_limit, ApiJson, ApiQuery, Caller, PathId};
+use super::extract::{non_empty, ApiJson, ApiQuery, Caller, PathId};
+use super::paging::page;
 use super::AppState;
+use crate::paging::next_cursor;
 use crate::records::har::har_from_records;
-use crate::records::import::{self, Importer, InvalidImport};
+use crate::records::import::{self, InvalidImport};
 use crate::records::import_schema::ImportDocument;
-use crate::records::{Keyring, RecordCursor, RecordQuery, RecordSummary, SealedRecord};
-use crate::rules::TrustList;
+use crate::records::{RecordQuery, RecordSummary, SealedRecord};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -110,7 +111,7 @@ async fn list(
     caller: Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<RecordList>, Error> {
-    let limit = page_limit(params.limit)?;
+    let page = page(params.limit, None, params.cursor)?;
     if let Some(status) = params.status.filter(|status| !(100..=599).contains(status)) {
         return Err(Error::validation(Invalid::query(
             "status",
@@ -119,38 +120,20 @@ async fn list(
             &status.to_string(),
         )));
     }
-    let cursor = match non_empty(params.cursor) {
-        Some(text) => Some(
-            RecordCursor::decode(&text)
-                .ok_or_else(|| Error::BadRequest("Invalid cursor".into()))?,
-        ),
-        None => None,
-    };
     let query = RecordQuery {
         run_id: non_empty(params.run_id),
         agent_id: non_empty(params.agent_id),
         action: non_empty(params.action),
         host: non_empty(params.host).map(|host| host.to_ascii_lowercase()),
         status: params.status,
-        cursor,
-        limit,
+        page,
     };
     let (records, has_more) = state.store.list_records(caller.tenant(), &query).await?;
-    let next_cursor = has_more
-        .then(|| {
-            records.last().map(|last| {
-                RecordCursor {
-                    started_at: last.started_at,
-                    id: last.id,
-                }
-                .encode()
-            })
-        })
-        .flatten();
+    let next_cursor = next_cursor(&records, has_more, RecordSummary::position);
     Ok(Json(RecordList {
         records,
-        limit,
-        next_cursor,
+        limit: page.limit,
+        next_cursor: next_cursor.map(|cursor| cursor.encode()),
     }))
 }
 
@@ -185,23 +168,17 @@ async fn import(
         };
         Error::validation(Invalid::new("value_error", loc, error.to_string()))
     })?;
-    let rules = state.rules.current();
-    let trust = TrustList::of_tenant(state.store.as_ref(), &rules, caller.tenant()).await?;
-    let importer = Importer {
-        tenant: caller.tenant(),
-        redaction: &rules.redaction,
-        trust: &trust,
-        keyring: &Keyring::of(&state.record_key),
-        key: &state.record_key,
-        keep_foreign_ids: false,
-    };
-    let sealed = importer.prepare(records);
-    let already_stored = state.store.insert_records(&sealed).await?;
-    let ids: Vec<Uuid> = sealed
-        .iter()
-        .map(|sealed| sealed.record.id)
-        .filter(|id| !already_stored.contains(id))
-        .collect();
+    let import::Imported {
+        ids,
+        already_stored,
+    } = import::into_tenant(
+        state.store.as_ref(),
+        &state.rules.current(),
+        &state.record_key,
+        caller.tenant(),
+        records,
+    )
+    .await?;
     tracing::info!(
         tenant = caller.tenant(),
         count = ids.len(),
@@ -247,18 +224,11 @@ async fn export(
             &format,
         )));
     }
-    let query = RecordQuery {
-        run_id: non_empty(params.run_id),
-        limit: MAX_EXPORT,
-        ..Default::default()
-    };
-    let (summaries, _) = state.store.list_records(caller.tenant(), &query).await?;
-    let mut records = Vec::with_capacity(summaries.len());
-    for summary in summaries.iter().rev() {
-        if let Some(sealed) = state.store.get_record(caller.tenant(), summary.id).await? {
-            records.push(sealed);
-        }
-    }
+    let run_id = non_empty(params.run_id);
+    let records = state
+        .store
+        .export_records(caller.tenant(), run_id.as_deref(), MAX_EXPORT)
+        .await?;
     if format == "har" {
         return Ok(Json(har_from_records(&records)).into_response());
     }

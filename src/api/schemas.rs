@@ -3,7 +3,7 @@
 
 use super::error::{body_problems, Error, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, Caller, PathId};
-use super::packets::{page_bounds, PageParams};
+use super::paging::PageParams;
 use super::AppState;
 use crate::packets::schemas::{self, Schema, SchemaCreate};
 use crate::timestamp::Timestamp;
@@ -50,16 +50,13 @@ async fn list(
     caller: Caller,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<SchemaList>, Error> {
-    let (limit, offset) = page_bounds(params.limit, params.offset)?;
-    let (schemas, total) = state
-        .store
-        .list_schemas(caller.tenant(), limit, offset)
-        .await?;
+    let page = params.page()?;
+    let (schemas, total) = state.store.list_schemas(caller.tenant(), page).await?;
     Ok(Json(SchemaList {
         schemas,
         total,
-        limit,
-        offset,
+        limit: page.limit,
+        offset: page.offset,
     }))
 }
 

@@ -6,7 +6,6 @@ use super::extract::Caller;
 use super::AppState;
 use crate::auth::limits::hour_start;
 use crate::packets::stats::{AgentCount, PacketStats, PoolFigures, SystemFigures};
-use crate::store::Backend;
 use crate::timestamp::Timestamp;
 use axum::extract::State;
 use axum::Json;
@@ -46,7 +45,7 @@ async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Ten
         .packet_stats(Some(caller.tenant()), ago(24 * 3600))
         .await?;
     Ok(Json(TenantStats {
-        hitl_queue_depth: stats.in_status("awaiting_human"),
+        hitl_queue_depth: stats.awaiting_human(),
         total_packets: stats.total_packets,
         packets_last_24h: stats.packets_since,
         avg_claim_time_seconds: stats.avg_claim_time_seconds,
@@ -101,19 +100,13 @@ async fn system_health(State(state): State<AppState>) -> Result<Json<SystemHealt
         store.packet_stats(None, ago(3600)),
         store.system_figures(hour_start),
     )?;
-    let oldest_waiting_packet_age_seconds = figures
-        .oldest_waiting_created_at
-        .map(|created| (now.micros() - created.micros()).max(0) as f64 / 1e6);
     Ok(Json(SystemHealth {
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started.elapsed().as_secs(),
-        database_backend: match store.backend() {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgresql",
-        },
-        packets_waiting: day.in_status("created"),
-        claimed_not_completed: day.in_status("claimed") + day.in_status("in_progress"),
-        oldest_waiting_packet_age_seconds,
+        database_backend: store.backend().as_str(),
+        packets_waiting: day.waiting(),
+        claimed_not_completed: day.claimed_not_completed(),
+        oldest_waiting_packet_age_seconds: figures.oldest_waiting_age_seconds(now),
         avg_time_to_complete_seconds: figures.avg_time_to_complete_seconds,
         active_agents: figures.active_agents,
         total_agents_seen: figures.total_agents_seen,
@@ -126,7 +119,7 @@ async fn system_health(State(state): State<AppState>) -> Result<Json<SystemHealt
         connection_pool: figures.connection_pool,
         active_api_keys: figures.active_api_keys,
         requests_last_1h_per_key: figures.requests_this_hour_by_tenant,
-        hitl_queue_depth: day.in_status("awaiting_human"),
+        hitl_queue_depth: day.awaiting_human(),
         total_packets: day.total_packets,
         packets_created_last_1h: hour.packets_since,
         packets_created_last_24h: day.packets_since,

@@ -322,7 +322,7 @@ async fn fetch_action(
     let query = RecordQuery {
         run_id: Some(run.to_string()),
         agent_id: agent.map(String::from),
-        limit: ACTION_RULE_WINDOW,
+        page: crate::paging::Page::first(ACTION_RULE_WINDOW),
         ..Default::default()
     };
     let (recent, _) = context.store.list_records(context.tenant, &query).await?;

@@ -19,13 +19,22 @@ pub struct StoredEvaluation {
     pub duration_ms: f64,
 }
 
-/// Filters of `GET /evaluations`; the cursor is the id of the last evaluation seen (ids are time-ordered).
+/// Filters of `GET /evaluations`: newest first (creation time, then id), paged by cursor.
 #[derive(Clone, Debug, Default)]
 pub struct EvaluationQuery {
     pub run_id: Option<String>,
     pub outcome: Option<Outcome>,
-    pub before: Option<Uuid>,
-    pub limit: i64,
+    pub page: crate::paging::Page,
+}
+
+impl StoredEvaluation {
+    /// Where the evaluation stands in listings.
+    pub fn position(&self) -> crate::paging::Cursor {
+        crate::paging::Cursor {
+            at: self.created_at,
+            id: self.id,
+        }
+    }
 }
 
 /// The payload as kept: the known fields, with every secret-looking key removed at any depth, so

@@ -28,8 +28,8 @@ pub struct AuditQuery {
     pub packet_id: Option<Uuid>,
     pub created_after: Option<Timestamp>,
     pub created_before: Option<Timestamp>,
-    pub limit: i64,
-    pub offset: i64,
+    /// Offset paging only.
+    pub page: crate::paging::Page,
 }
 
 /// One audit log entry: a history event under the audit log's names.

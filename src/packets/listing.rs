@@ -1,37 +1,15 @@
-//! What a packet listing asks for, and the opaque cursor that continues it (docs/api.md §2.6).
-//!
-//! Listings are ordered by `created_at` then `id`, newest first. The cursor is the position of the last
-//! packet of a page: base64url (unpadded) of `{"created_at": ..., "id": ...}`.
+//! What a packet listing asks for (docs/api.md §2.6). Listings are ordered by `created_at` then `id`,
+//! newest first, and paged like every listing ([`crate::paging`]).
 
 use super::model::Packet;
+use crate::paging::{next_cursor, Cursor, Page};
 use crate::timestamp::Timestamp;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Cursor {
-    pub created_at: Timestamp,
-    pub id: Uuid,
-}
-
-impl Cursor {
-    pub fn after(packet: &Packet) -> Self {
-        Self {
-            created_at: packet.created_at,
-            id: packet.id,
-        }
-    }
-
-    pub fn encode(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        URL_SAFE_NO_PAD.encode(json)
-    }
-
-    pub fn decode(text: &str) -> Option<Self> {
-        let bytes = URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok()?;
-        serde_json::from_slice(&bytes).ok()
+/// Where a packet stands in listings: its creation time and id.
+pub fn position(packet: &Packet) -> Cursor {
+    Cursor {
+        at: packet.created_at,
+        id: packet.id,
     }
 }
 
@@ -47,10 +25,7 @@ pub struct PacketQuery {
     pub priority: Option<String>,
     pub created_after: Option<Timestamp>,
     pub created_before: Option<Timestamp>,
-    pub cursor: Option<Cursor>,
-    pub limit: i64,
-    /// Ignored when a cursor is given.
-    pub offset: i64,
+    pub page: Page,
 }
 
 /// `GET /packets/search`: `text` is plain words (no operators); most relevant first.
@@ -59,8 +34,8 @@ pub struct SearchQuery {
     pub text: String,
     pub status: Option<String>,
     pub priority: Option<String>,
-    pub limit: i64,
-    pub offset: i64,
+    /// Offset paging only: relevance has no cursor position.
+    pub page: Page,
 }
 
 impl SearchQuery {
@@ -88,11 +63,7 @@ pub struct PacketPage {
 
 impl PacketPage {
     pub fn next_cursor(&self) -> Option<Cursor> {
-        if self.has_more {
-            self.packets.last().map(Cursor::after)
-        } else {
-            None
-        }
+        next_cursor(&self.packets, self.has_more, position)
     }
 }
 
@@ -100,18 +71,6 @@ impl PacketPage {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn cursor_round_trips_and_rejects_garbage() {
-        let cursor = Cursor {
-            created_at: Timestamp::now(),
-            id: Uuid::new_v4(),
-        };
-        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        for garbage in ["", "!!!", "bm90IGpzb24", "eyJpZCI6MX0"] {
-            assert_eq!(Cursor::decode(garbage), None, "{garbage}");
-        }
-    }
 
     fn words(text: &str) -> Option<String> {
         SearchQuery {

@@ -1,5 +1,7 @@
 //! Counts over a tenant's packets (or all tenants') for `GET /stats` and `GET /system/health` (docs/api.md §9.3–9.4).
 
+use super::model::Status;
+use crate::timestamp::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -27,8 +29,26 @@ impl PacketStats {
         }
     }
 
-    pub fn in_status(&self, status: &str) -> i64 {
-        self.packets_by_status.get(status).copied().unwrap_or(0)
+    pub fn in_status(&self, status: Status) -> i64 {
+        self.packets_by_status
+            .get(status.as_str())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Packets nobody has claimed yet.
+    pub fn waiting(&self) -> i64 {
+        self.in_status(Status::Created)
+    }
+
+    /// Claimed or in progress.
+    pub fn claimed_not_completed(&self) -> i64 {
+        self.in_status(Status::Claimed) + self.in_status(Status::InProgress)
+    }
+
+    /// The human-in-the-loop queue.
+    pub fn awaiting_human(&self) -> i64 {
+        self.in_status(Status::AwaitingHuman)
     }
 }
 
@@ -51,7 +71,7 @@ pub struct SystemFigures {
     /// The five agents named by the most packets, most first.
     pub top_agents: Vec<AgentCount>,
     /// When the oldest packet nobody has claimed yet was created.
-    pub oldest_waiting_created_at: Option<crate::timestamp::Timestamp>,
+    pub oldest_waiting_created_at: Option<Timestamp>,
     /// Keys not revoked, every tenant.
     pub active_api_keys: i64,
     /// Size of the database on disk.
@@ -60,6 +80,14 @@ pub struct SystemFigures {
     pub connection_pool: Option<PoolFigures>,
     /// Requests each tenant made in the current clock hour, as the rate limiter counted them.
     pub requests_this_hour_by_tenant: BTreeMap<String, i64>,
+}
+
+impl SystemFigures {
+    /// Seconds the oldest unclaimed packet has waited at `now`.
+    pub fn oldest_waiting_age_seconds(&self, now: Timestamp) -> Option<f64> {
+        self.oldest_waiting_created_at
+            .map(|created| (now.micros() - created.micros()).max(0) as f64 / 1e6)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]

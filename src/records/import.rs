@@ -10,7 +10,8 @@
 use super::har::{records_from_har, InvalidHar};
 use super::model::{Provenance, Record, Seal, SealedRecord};
 use super::signing::{Keyring, RecordKey};
-use crate::rules::{Redaction, TrustList};
+use crate::rules::{Redaction, Rules, TrustList};
+use crate::store::{Store, StoreError};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -158,4 +159,46 @@ impl Importer<'_> {
             }
         }
     }
+}
+
+/// What an import into a tenant's evidence stored.
+#[derive(Debug)]
+pub struct Imported {
+    /// The stored records' ids, in the order they arrived.
+    pub ids: Vec<Uuid>,
+    /// Ids already stored (a re-import of records that kept their ids): left as they were.
+    pub already_stored: Vec<Uuid>,
+}
+
+/// Imports `records` into `tenant`'s shared evidence (docs/interceptor.md "Records API"): redacted by
+/// the live rules, marked trusted by the rules' and the tenant's trusted endpoints, sealed by the server's
+/// `key` (seals of that key alone are honoured; ids of records from other tenants are replaced), and
+/// stored in one batch.
+pub async fn into_tenant(
+    store: &dyn Store,
+    rules: &Rules,
+    key: &RecordKey,
+    tenant: &str,
+    records: Vec<Incoming>,
+) -> Result<Imported, StoreError> {
+    let trust = TrustList::of_tenant(store, rules, tenant).await?;
+    let importer = Importer {
+        tenant,
+        redaction: &rules.redaction,
+        trust: &trust,
+        keyring: &Keyring::of(key),
+        key,
+        keep_foreign_ids: false,
+    };
+    let sealed = importer.prepare(records);
+    let already_stored = store.insert_records(&sealed).await?;
+    let ids = sealed
+        .iter()
+        .map(|sealed| sealed.record.id)
+        .filter(|id| !already_stored.contains(id))
+        .collect();
+    Ok(Imported {
+        ids,
+        already_stored,
+    })
 }

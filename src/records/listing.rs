@@ -1,10 +1,9 @@
-//! Listing records: metadata only, newest first, with an opaque cursor (base64url of the last record's
-//! start time and id, like packet listings).
+//! Listing records: metadata only, ordered by start time then id, newest first, paged by cursor like every
+//! listing ([`crate::paging`]).
 
 use super::model::Provenance;
+use crate::paging::{Cursor, Page};
 use crate::timestamp::Timestamp;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -16,24 +15,8 @@ pub struct RecordQuery {
     /// Lower-case host name.
     pub host: Option<String>,
     pub status: Option<u16>,
-    pub cursor: Option<RecordCursor>,
-    pub limit: i64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordCursor {
-    pub started_at: Timestamp,
-    pub id: Uuid,
-}
-
-impl RecordCursor {
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
-    }
-
-    pub fn decode(text: &str) -> Option<RecordCursor> {
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok()?).ok()
-    }
+    /// Cursor paging only.
+    pub page: Page,
 }
 
 /// What a listing shows of a record: no headers, no bodies.
@@ -55,17 +38,12 @@ pub struct RecordSummary {
     pub upstream_error: Option<String>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_round_trips_and_rejects_garbage() {
-        let cursor = RecordCursor {
-            started_at: Timestamp::now(),
-            id: Uuid::now_v7(),
-        };
-        assert_eq!(RecordCursor::decode(&cursor.encode()), Some(cursor));
-        assert_eq!(RecordCursor::decode("nope"), None);
+impl RecordSummary {
+    /// Where the record stands in listings: its start time and id.
+    pub fn position(&self) -> Cursor {
+        Cursor {
+            at: self.started_at,
+            id: self.id,
+        }
     }
 }

@@ -11,6 +11,6 @@ pub mod listing;
 pub mod model;
 pub mod signing;
 
-pub use listing::{RecordCursor, RecordQuery, RecordSummary};
+pub use listing::{RecordQuery, RecordSummary};
 pub use model::{Header, Provenance, Record, Seal, SealedRecord, Timings};
 pub use signing::{Integrity, InvalidPublicKey, Keyring, RecordKey};

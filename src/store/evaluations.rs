@@ -82,18 +82,16 @@ impl EvaluationStore for SqlStore {
         if let Some(outcome) = query.outcome {
             statement.push_bind(" AND outcome = ?", outcome.as_str());
         }
-        if let Some(before) = query.before {
-            statement.push_bind(" AND id < ?", before);
-        }
-        statement.push_bind(" ORDER BY id DESC LIMIT ?", query.limit + 1);
+        statement
+            .push_after_cursor("created_at", &query.page)
+            .push_newest_first("created_at", &query.page);
         let mut evaluations = self
             .rows(statement)
             .await?
             .iter()
             .map(|row| row.json_text("result"))
             .collect::<Result<Vec<StoredEvaluation>, _>>()?;
-        let has_more = evaluations.len() as i64 > query.limit;
-        evaluations.truncate(query.limit.max(0) as usize);
+        let has_more = query.page.cut(&mut evaluations);
         Ok((evaluations, has_more))
     }
 }

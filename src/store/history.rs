@@ -33,8 +33,8 @@ impl HistoryStore for SqlStore {
     ) -> Result<(Vec<PacketEvent>, i64), StoreError> {
         let mut page = self.sql(EVENT_COLUMNS);
         push_filters(&mut page, tenant, query);
-        page.push_bind(" ORDER BY created_at DESC, seq DESC LIMIT ?", query.limit)
-            .push_bind(" OFFSET ?", query.offset);
+        page.push(" ORDER BY created_at DESC, seq DESC")
+            .push_limit_offset(&query.page);
         let mut count = self.sql("SELECT count(*) FROM packet_events");
         push_filters(&mut count, tenant, query);
         let (rows, total) = tokio::try_join!(self.rows(page), self.count(count))?;

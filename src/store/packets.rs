@@ -8,6 +8,7 @@ use super::{postgres, sqlite, Backend, StoreError};
 use crate::packets::history::NewEvent;
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
+use crate::paging::Page;
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -55,12 +56,7 @@ pub trait PacketStore: Send + Sync {
         query: &SearchQuery,
     ) -> Result<PacketPage, StoreError>;
     /// Packets awaiting a human, oldest first.
-    async fn list_awaiting(
-        &self,
-        tenant: &str,
-        limit: i64,
-        offset: i64,
-    ) -> Result<PacketPage, StoreError>;
+    async fn list_awaiting(&self, tenant: &str, page: Page) -> Result<PacketPage, StoreError>;
     /// (tenant, id) of live packets created before `ttl_cutoff` or waiting past their deadline at `now`.
     async fn due_for_expiry(
         &self,
@@ -146,23 +142,13 @@ impl PacketStore for SqlStore {
     ) -> Result<PacketPage, StoreError> {
         let mut page = self.sql("SELECT doc FROM packets");
         push_filters(&mut page, tenant, query);
-        let offset = if query.cursor.is_some() {
-            0
-        } else {
-            query.offset
-        };
-        page.push_bind(
-            " ORDER BY created_at DESC, id DESC LIMIT ?",
-            query.limit + 1,
-        )
-        .push_bind(" OFFSET ?", offset);
+        page.push_newest_first("created_at", &query.page);
         let mut count = self.sql("SELECT count(*) FROM packets");
         push_filters(&mut count, tenant, query);
         // The page and the count are independent reads: run them side by side.
         let (rows, total) = tokio::try_join!(self.rows(page), self.count(count))?;
         let mut packets = packets_from(&rows)?;
-        let has_more = packets.len() as i64 > query.limit;
-        packets.truncate(query.limit.max(0) as usize);
+        let has_more = query.page.cut(&mut packets);
         Ok(PacketPage {
             packets,
             total,
@@ -186,24 +172,17 @@ impl PacketStore for SqlStore {
         whole_page(&rows, total)
     }
 
-    async fn list_awaiting(
-        &self,
-        tenant: &str,
-        limit: i64,
-        offset: i64,
-    ) -> Result<PacketPage, StoreError> {
-        let page = self
-            .sql(
-                "SELECT doc FROM packets WHERE tenant_id = ? AND status = 'awaiting_human'
-                 ORDER BY created_at ASC, id ASC LIMIT ? OFFSET ?",
-            )
-            .bind(tenant)
-            .bind(limit)
-            .bind(offset);
+    async fn list_awaiting(&self, tenant: &str, page: Page) -> Result<PacketPage, StoreError> {
+        let mut oldest_first = self
+            .sql("SELECT doc FROM packets WHERE tenant_id = ? AND status = 'awaiting_human'")
+            .bind(tenant);
+        oldest_first
+            .push(" ORDER BY created_at ASC, id ASC")
+            .push_limit_offset(&page);
         let count = self
             .sql("SELECT count(*) FROM packets WHERE tenant_id = ? AND status = 'awaiting_human'")
             .bind(tenant);
-        let (rows, total) = tokio::try_join!(self.rows(page), self.count(count))?;
+        let (rows, total) = tokio::try_join!(self.rows(oldest_first), self.count(count))?;
         whole_page(&rows, total)
     }
 
@@ -316,11 +295,7 @@ fn push_filters<'q>(statement: &mut Statement<'q>, tenant: &'q str, query: &'q P
     if let Some(before) = query.created_before {
         statement.push_bind(" AND created_at <= ?", before);
     }
-    if let Some(cursor) = &query.cursor {
-        statement
-            .push_bind(" AND (created_at, id) < (?", cursor.created_at)
-            .push_bind(", ?)", cursor.id);
-    }
+    statement.push_after_cursor("created_at", &query.page);
 }
 
 fn packets_from(rows: &[Row]) -> Result<Vec<Packet>, StoreError> {

@@ -140,8 +140,7 @@ pub(crate) fn search_statements<'q>(
         ", ts_rank_cd(search, plainto_tsquery('english', ?)) DESC, created_at DESC, id DESC",
         &query.text,
     )
-    .push_bind(" LIMIT ?", query.limit)
-    .push_bind(" OFFSET ?", query.offset);
+    .push_limit_offset(&query.page);
     (page, filtered("SELECT count(*)"))
 }
 

@@ -21,6 +21,13 @@ pub trait RecordStore: Send + Sync {
         tenant: &str,
         query: &RecordQuery,
     ) -> Result<(Vec<RecordSummary>, bool), StoreError>;
+    /// The tenant's newest `limit` records (of `run_id`, when given), with bodies, oldest first.
+    async fn export_records(
+        &self,
+        tenant: &str,
+        run_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SealedRecord>, StoreError>;
     /// The most recent record of `run_id` tagged with `action` (and made by `agent_id`, when given).
     async fn latest_record_for_action(
         &self,
@@ -33,6 +40,9 @@ pub trait RecordStore: Send + Sync {
 
 const SEALED_COLUMNS: &str =
     "SELECT sha256, key_id, signature, doc, request_body, response_body FROM records";
+/// The sealed columns and those that order records, for a subquery ordered again outside.
+const SEALED_COLUMNS_WITH_ORDER: &str =
+    "SELECT sha256, key_id, signature, doc, request_body, response_body, started_at, id FROM records";
 
 #[async_trait]
 impl RecordStore for SqlStore {
@@ -80,15 +90,9 @@ impl RecordStore for SqlStore {
         if let Some(status) = query.status {
             statement.push_bind(" AND status = ?", i64::from(status));
         }
-        if let Some(cursor) = &query.cursor {
-            statement
-                .push_bind(" AND (started_at, id) < (?", cursor.started_at)
-                .push_bind(", ?)", cursor.id);
-        }
-        statement.push_bind(
-            " ORDER BY started_at DESC, id DESC LIMIT ?",
-            query.limit + 1,
-        );
+        statement
+            .push_after_cursor("started_at", &query.page)
+            .push_newest_first("started_at", &query.page);
         let rows = self.rows(statement).await?;
         let mut summaries = rows
             .iter()
@@ -99,9 +103,32 @@ impl RecordStore for SqlStore {
                 Ok(record.summary())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let has_more = summaries.len() as i64 > query.limit;
-        summaries.truncate(query.limit.max(0) as usize);
+        let has_more = query.page.cut(&mut summaries);
         Ok((summaries, has_more))
+    }
+
+    async fn export_records(
+        &self,
+        tenant: &str,
+        run_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SealedRecord>, StoreError> {
+        let mut statement = self.sql("SELECT * FROM (");
+        statement
+            .push(SEALED_COLUMNS_WITH_ORDER)
+            .push_bind(" WHERE tenant_id = ?", tenant);
+        if let Some(run) = run_id {
+            statement.push_bind(" AND run_id = ?", run);
+        }
+        statement.push_bind(
+            " ORDER BY started_at DESC, id DESC LIMIT ?) AS newest ORDER BY started_at, id",
+            limit,
+        );
+        self.rows(statement)
+            .await?
+            .iter()
+            .map(sealed_from_row)
+            .collect()
     }
 
     async fn latest_record_for_action(

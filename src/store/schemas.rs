@@ -5,6 +5,7 @@ use super::row::Row;
 use super::statement::Param;
 use super::StoreError;
 use crate::packets::schemas::Schema;
+use crate::paging::Page;
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -18,8 +19,7 @@ pub trait SchemaStore: Send + Sync {
     async fn list_schemas(
         &self,
         tenant: &str,
-        limit: i64,
-        offset: i64,
+        page: Page,
     ) -> Result<(Vec<Schema>, i64), StoreError>;
 }
 
@@ -56,18 +56,18 @@ impl SchemaStore for SqlStore {
     async fn list_schemas(
         &self,
         tenant: &str,
-        limit: i64,
-        offset: i64,
+        page: Page,
     ) -> Result<(Vec<Schema>, i64), StoreError> {
-        let page = self
-            .sql("SELECT * FROM schemas WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?")
-            .bind(tenant)
-            .bind(limit)
-            .bind(offset);
+        let mut newest = self
+            .sql("SELECT * FROM schemas WHERE tenant_id = ?")
+            .bind(tenant);
+        newest
+            .push(" ORDER BY created_at DESC, id DESC")
+            .push_limit_offset(&page);
         let count = self
             .sql("SELECT count(*) FROM schemas WHERE tenant_id = ?")
             .bind(tenant);
-        let (rows, total) = tokio::try_join!(self.rows(page), self.count(count))?;
+        let (rows, total) = tokio::try_join!(self.rows(newest), self.count(count))?;
         let schemas = rows.iter().map(schema_from_row).collect::<Result<_, _>>()?;
         Ok((schemas, total))
     }

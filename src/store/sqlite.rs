@@ -132,8 +132,7 @@ pub(crate) fn search_statements<'q>(
                    bm25(packets_fts, 10.0, 1.0), p.created_at DESC, p.id DESC",
         &query.text,
     )
-    .push_bind(" LIMIT ?", query.limit)
-    .push_bind(" OFFSET ?", query.offset);
+    .push_limit_offset(&query.page);
     Some((page, filtered("SELECT count(*)")))
 }
 

@@ -4,6 +4,7 @@
 //! documents as TEXT or `jsonb`, lists as a JSON array or `text[]`).
 
 use super::{Backend, StoreError};
+use crate::paging::Page;
 use crate::timestamp::Timestamp;
 use serde_json::value::RawValue;
 use sqlx::postgres::PgArguments;
@@ -148,6 +149,31 @@ impl<'a> Statement<'a> {
             self.push(if index == 0 { "?" } else { ", ?" }).param(value);
         }
         self.push(")")
+    }
+
+    /// Appends ` AND (time, id) < (?, ?)` when `page` continues after a cursor.
+    pub(crate) fn push_after_cursor(&mut self, time_column: &str, page: &Page) -> &mut Self {
+        if let Some(cursor) = page.cursor {
+            self.push_bind(&format!(" AND ({time_column}, id) < (?"), cursor.at)
+                .push_bind(", ?)", cursor.id);
+        }
+        self
+    }
+
+    /// Appends newest-first order by `time_column` then id, and the page: one row beyond the limit (so
+    /// that [`Page::cut`] tells whether more follow), after the offset unless a cursor is given.
+    pub(crate) fn push_newest_first(&mut self, time_column: &str, page: &Page) -> &mut Self {
+        self.push_bind(
+            &format!(" ORDER BY {time_column} DESC, id DESC LIMIT ?"),
+            page.probe(),
+        )
+        .push_bind(" OFFSET ?", page.skipped())
+    }
+
+    /// Appends ` LIMIT ? OFFSET ?` for exactly the page's rows (listings that count a total instead).
+    pub(crate) fn push_limit_offset(&mut self, page: &Page) -> &mut Self {
+        self.push_bind(" LIMIT ?", page.limit)
+            .push_bind(" OFFSET ?", page.offset)
     }
 
     pub(crate) fn backend(&self) -> Backend {

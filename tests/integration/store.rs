@@ -6,8 +6,9 @@ use handoffrail::auth::tenants::{Tenant, TenantChanges, TenantCreate, TenantWrit
 use handoffrail::auth::{hash_key, NewApiKey, Role, Tier};
 use handoffrail::packets::create::new_packet;
 use handoffrail::packets::history::NewEvent;
-use handoffrail::packets::listing::{Cursor, PacketQuery};
+use handoffrail::packets::listing::PacketQuery;
 use handoffrail::packets::model::{PacketCreate, Status};
+use handoffrail::paging::{Cursor, Page};
 use handoffrail::store::{self, KeyChange, Store, StoreOptions};
 use handoffrail::timestamp::Timestamp;
 use serde_json::json;
@@ -28,6 +29,7 @@ on_both_backends!(
     latest_record_for_an_action_is_found_by_run,
     a_byte_changed_in_the_database_breaks_the_seal,
     tenant_updates_write_only_the_fields_named,
+    an_export_is_the_newest_records_oldest_first,
 );
 
 /// A store on a fresh database, with what must outlive it (the database, dropped after the test, and its
@@ -146,7 +148,7 @@ async fn reads_and_writes_are_scoped_to_the_tenant(backend: Backend) {
         .expect("history")
         .is_empty());
     let query = PacketQuery {
-        limit: 10,
+        page: Page::first(10),
         ..Default::default()
     };
     assert_eq!(
@@ -183,7 +185,16 @@ async fn listing_filters_and_orders_in_the_store(backend: Backend) {
         let store = store.clone();
         async move {
             let page = store
-                .list_packets("t", &PacketQuery { limit: 10, ..query })
+                .list_packets(
+                    "t",
+                    &PacketQuery {
+                        page: Page {
+                            limit: 10,
+                            ..query.page
+                        },
+                        ..query
+                    },
+                )
                 .await
                 .expect("list");
             (
@@ -250,7 +261,7 @@ async fn listing_filters_and_orders_in_the_store(backend: Backend) {
         .list_packets(
             "t",
             &PacketQuery {
-                limit: 2,
+                page: Page::first(2),
                 ..Default::default()
             },
         )
@@ -259,8 +270,11 @@ async fn listing_filters_and_orders_in_the_store(backend: Backend) {
     assert!(page.has_more);
     let cursor: Cursor = page.next_cursor().expect("cursor");
     let (rest, total, more) = list(PacketQuery {
-        cursor: Some(cursor),
-        offset: 99,
+        page: Page {
+            cursor: Some(cursor),
+            offset: 99,
+            ..Page::default()
+        },
         ..Default::default()
     })
     .await;
@@ -273,8 +287,11 @@ async fn listing_filters_and_orders_in_the_store(backend: Backend) {
         .list_packets(
             "t",
             &PacketQuery {
-                limit: 1,
-                offset: 3,
+                page: Page {
+                    limit: 1,
+                    offset: 3,
+                    cursor: None,
+                },
                 ..Default::default()
             },
         )
@@ -777,4 +794,44 @@ async fn tenant_updates_write_only_the_fields_named(backend: Backend) {
             .expect("update"),
         Err(TenantWrite::NotFound)
     );
+}
+
+/// One query: the newest `limit` of the tenant's records (of one run, when asked), with bodies and seals,
+/// oldest first.
+async fn an_export_is_the_newest_records_oldest_first(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let key = handoffrail::records::RecordKey::generate();
+    let base = 1_700_000_000_000_000;
+    let sealed: Vec<_> = [
+        evidence("t", "run-1", "get_order", "a", base + 30, b"4"),
+        evidence("t", "run-1", "get_order", "a", base, b"1"),
+        evidence("t", "run-2", "get_order", "a", base + 20, b"3"),
+        evidence("t", "run-1", "get_order", "a", base + 10, b"2"),
+        evidence("other", "run-1", "get_order", "a", base + 40, b"5"),
+    ]
+    .into_iter()
+    .map(|record| key.seal(record))
+    .collect();
+    store.insert_records(&sealed).await.expect("insert");
+    let bodies = |records: Vec<handoffrail::records::SealedRecord>| {
+        records
+            .into_iter()
+            .map(|sealed| {
+                assert!(key.verify(&sealed).is_valid(), "exported with its seal");
+                String::from_utf8(sealed.record.response_body).expect("utf-8")
+            })
+            .collect::<Vec<_>>()
+    };
+    let export = |run: Option<&'static str>, limit| {
+        let store = store.clone();
+        async move { store.export_records("t", run, limit).await.expect("export") }
+    };
+    assert_eq!(bodies(export(None, 10).await), ["1", "2", "3", "4"]);
+    assert_eq!(
+        bodies(export(None, 2).await),
+        ["3", "4"],
+        "the newest, oldest first"
+    );
+    assert_eq!(bodies(export(Some("run-1"), 10).await), ["1", "2", "4"]);
+    assert!(export(Some("run-3"), 10).await.is_empty());
 }
