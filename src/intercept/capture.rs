@@ -3,7 +3,6 @@
 //! the client goes away) and hands it to the recorder, waiting while the recorder's queue is full.
 
 use super::recorder::{Durable, Pending};
-use crate::records::Record;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use std::pin::Pin;
@@ -36,22 +35,6 @@ impl Capture {
         }
         self.bytes
             .extend_from_slice(&chunk[..chunk.len().min(room)]);
-    }
-}
-
-impl Capture {
-    /// Moves the copy into `record` as its request body.
-    pub fn into_request_of(self, record: &mut Record) {
-        record.request_body = self.bytes;
-        record.request_body_size = self.size;
-        record.request_truncated = self.truncated;
-    }
-
-    /// Moves the copy into `record` as its response body.
-    pub fn into_response_of(self, record: &mut Record) {
-        record.response_body = self.bytes;
-        record.response_body_size = self.size;
-        record.response_truncated = self.truncated;
     }
 }
 

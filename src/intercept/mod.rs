@@ -7,8 +7,10 @@ pub mod ca;
 pub mod capture;
 pub mod decode;
 pub mod destination;
+pub mod error;
 pub mod exchange;
 pub mod headers;
+pub mod in_flight;
 pub mod recorder;
 pub mod spool;
 pub mod trust;
@@ -35,6 +37,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use trust::TrustCache;
 use upstream::UpstreamClient;
 
@@ -60,6 +64,10 @@ pub struct Interceptor {
     pub recorder: Recorder,
     pub client: UpstreamClient,
     pub options: Options,
+    /// CONNECT tunnels, which outlive the connection that opened them: shutdown waits for them.
+    pub tunnels: TaskTracker,
+    /// Cancelled when shutdown begins: intercepted tunnels then finish their request and close.
+    pub stopping: CancellationToken,
 }
 
 pub struct Proxy {
@@ -122,6 +130,8 @@ impl Proxy {
                 block_untrusted: config.block_untrusted,
                 connections,
             },
+            tunnels: TaskTracker::new(),
+            stopping: CancellationToken::new(),
         };
         Ok(Proxy {
             listener,
@@ -139,7 +149,8 @@ impl Proxy {
         self.interceptor.recorder.stats()
     }
 
-    /// Serves until `shutdown`, then lets open exchanges finish (up to 10 s) and flushes the recorder.
+    /// Serves until `shutdown`, then lets open exchanges and tunnels finish (up to 10 s each) and flushes the
+    /// recorder.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let Proxy {
             listener,
@@ -149,6 +160,11 @@ impl Proxy {
         tracing::info!(addr = %listener.local_addr()?, "handoffrail proxy listening");
         let limits = interceptor.options.connections;
         let serving = interceptor.clone();
+        let stopping = interceptor.stopping.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stopping.cancel();
+        };
         crate::listener::serve(
             "proxy",
             listener,
@@ -165,6 +181,13 @@ impl Proxy {
             DRAIN,
         )
         .await;
+        interceptor.tunnels.close();
+        if tokio::time::timeout(DRAIN, interceptor.tunnels.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("tunnels still open after {DRAIN:?}; stopping anyway");
+        }
         // The recorder ends when the last sender (held by the interceptor and open exchanges) is gone.
         drop(interceptor);
         if tokio::time::timeout(DRAIN, recorder_task).await.is_err() {
@@ -182,7 +205,10 @@ async fn serve_request(
     request: Request<Incoming>,
 ) -> Response<ProxyBody> {
     if request.method() == Method::CONNECT {
-        return tunnel::connect(interceptor, request).await;
+        return match tunnel::connect(interceptor.clone(), request).await {
+            Ok(response) => response,
+            Err(error) => error.respond(&interceptor).await,
+        };
     }
     exchange::proxy(interceptor, request, Leg::Plain, None).await
 }

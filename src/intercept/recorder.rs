@@ -7,8 +7,9 @@
 //! large transactions at high ones. A full channel makes the proxy wait; nothing is dropped silently;
 //! shutdown drains the channel.
 
-use super::capture::{self, Capture, Ending, SharedCapture};
+use super::capture::{Capture, Ending};
 use super::decode;
+use super::in_flight::InFlight;
 use super::spool::Spool;
 use crate::records::{Record, RecordKey, SealedRecord};
 use crate::rules::{LiveRules, Rules};
@@ -224,11 +225,10 @@ impl Recorder {
     }
 
     /// A record whose response is still streaming.
-    pub fn pending(&self, record: Record, request: SharedCapture) -> Pending {
+    pub fn pending(&self, exchange: InFlight) -> Pending {
         self.stats.queued();
         Pending {
-            record: Some(record),
-            request,
+            exchange: Some(exchange),
             sender: PollSender::new(self.sender.clone()),
             stats: self.stats.clone(),
             durable: None,
@@ -238,8 +238,7 @@ impl Recorder {
 
 /// The record of an exchange in flight, finished by the response body.
 pub struct Pending {
-    record: Option<Record>,
-    request: SharedCapture,
+    exchange: Option<InFlight>,
     sender: PollSender<Entry>,
     /// Counts the record as queued from the start, so a record still streaming shows in the queue depth.
     stats: Arc<RecorderStats>,
@@ -248,29 +247,22 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Fills in both bodies and the end of the exchange.
+    /// The response body ended: see [`InFlight::ended`].
     pub fn finish_response(
         &mut self,
         response: Capture,
         ending: Ending,
         upstream_error: Option<String>,
     ) {
-        let Some(record) = self.record.as_mut() else {
-            return;
-        };
-        capture::take(&self.request).into_request_of(record);
-        response.into_response_of(record);
-        record.timings.ended_at = Some(Timestamp::now());
-        record.aborted = ending == Ending::ClientGone;
-        if upstream_error.is_some() {
-            record.upstream_error = upstream_error;
+        if let Some(exchange) = self.exchange.as_mut() {
+            exchange.ended(response, ending, upstream_error);
         }
     }
 
     /// Marks the exchange aborted: the client left before it had the whole response.
     pub fn client_gone(&mut self) {
-        if let Some(record) = self.record.as_mut() {
-            record.aborted = true;
+        if let Some(exchange) = self.exchange.as_mut() {
+            exchange.client_gone();
         }
     }
 
@@ -282,16 +274,16 @@ impl Pending {
                 .poll(cx)
                 .map(|durable| durable.unwrap_or(Durable::Failed));
         }
-        if self.record.is_none() {
+        if self.exchange.is_none() {
             return Poll::Ready(Durable::Failed);
         }
         match self.sender.poll_reserve(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) => {
-                let Some(record) = self.record.take() else {
+                let Some(exchange) = self.exchange.take() else {
                     return Poll::Ready(Durable::Failed);
                 };
-                let (entry, durable) = Entry::awaited(record);
+                let (entry, durable) = Entry::awaited(exchange.into_record());
                 if self.sender.send_item(entry).is_err() {
                     self.stats.lost.fetch_add(1, Ordering::Relaxed);
                     tracing::error!("recorder stopped; a record was lost");
@@ -303,7 +295,7 @@ impl Pending {
             Poll::Ready(Err(_)) => {
                 self.stats.lost.fetch_add(1, Ordering::Relaxed);
                 tracing::error!("recorder stopped; a record was lost");
-                self.record = None;
+                self.exchange = None;
                 Poll::Ready(Durable::Failed)
             }
         }
@@ -312,10 +304,10 @@ impl Pending {
     /// Queues the record without a task to wait in (the body was dropped): at once when there is room, else
     /// from a task of its own.
     pub fn hand_over_now(mut self) {
-        let Some(record) = self.record.take() else {
+        let Some(exchange) = self.exchange.take() else {
             return;
         };
-        let record = Entry::unawaited(record);
+        let record = Entry::unawaited(exchange.into_record());
         let stats = self.stats.clone();
         let Some(sender) = self.sender.get_ref().cloned() else {
             stats.lost.fetch_add(1, Ordering::Relaxed);

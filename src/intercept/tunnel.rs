@@ -1,10 +1,12 @@
 //! CONNECT: the agent asks for a tunnel to `host:port`. With MITM (the default) the proxy answers 200, terminates
 //! TLS with a leaf certificate for the host signed by its CA, and serves the requests inside the tunnel through
 //! the same phases as plain ones, as the caller who opened it. With `--no-mitm` it splices bytes blindly and
-//! records nothing.
+//! records nothing. Tunnels outlive the CONNECT's own connection, so the interceptor tracks them: at shutdown
+//! an intercepted tunnel finishes the request in flight and closes, a blind one is given the drain period.
 
 use super::destination::Leg;
-use super::exchange::{self, reply, Caller, ProxyBody};
+use super::error::ProxyError;
+use super::exchange::{self, Caller, ProxyBody};
 use super::Interceptor;
 use crate::listener::Watched;
 use hyper::body::Incoming;
@@ -18,25 +20,23 @@ use std::sync::Arc;
 pub async fn connect(
     interceptor: Arc<Interceptor>,
     mut request: Request<Incoming>,
-) -> Response<ProxyBody> {
-    let caller = match exchange::identify_caller(&interceptor, &mut request, false).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let Some(authority) = request
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let caller = exchange::identify_caller(&interceptor, &mut request, false).await?;
+    let authority = request
         .uri()
         .authority()
         .filter(|authority| authority.port_u16().is_some())
         .map(|authority| authority.as_str().to_string())
-    else {
-        return reply(
-            StatusCode::BAD_REQUEST,
-            "CONNECT needs host:port (authority-form)",
-        );
-    };
+        .ok_or_else(|| {
+            ProxyError::downstream(
+                StatusCode::BAD_REQUEST,
+                "CONNECT needs host:port (authority-form)",
+            )
+        })?;
     let upgrade = hyper::upgrade::on(&mut request);
     let mitm = interceptor.ca.clone();
-    tokio::spawn(async move {
+    let tunnels = interceptor.tunnels.clone();
+    tunnels.spawn(async move {
         let upgraded = match upgrade.await {
             Ok(upgraded) => upgraded,
             Err(error) => {
@@ -49,7 +49,9 @@ pub async fn connect(
             None => splice(interceptor, upgraded, authority).await,
         }
     });
-    Response::new(ProxyBody::Right(http_body_util::Full::default()))
+    Ok(Response::new(ProxyBody::Right(
+        http_body_util::Full::default(),
+    )))
 }
 
 /// Terminates the agent's TLS and proxies every request inside the tunnel.
@@ -90,6 +92,7 @@ async fn intercept(
             return;
         }
     };
+    let stopping = interceptor.stopping.clone();
     let service = service_fn(move |request: Request<Incoming>| {
         let interceptor = interceptor.clone();
         let leg = Leg::Tunnel(authority.clone());
@@ -98,11 +101,17 @@ async fn intercept(
             Ok::<_, Infallible>(exchange::proxy(interceptor, request, leg, Some(caller)).await)
         }
     });
-    if let Err(error) = limits
-        .http1()
-        .serve_connection(TokioIo::new(tls), service)
-        .await
-    {
+    let connection = limits.http1().serve_connection(TokioIo::new(tls), service);
+    let mut connection = std::pin::pin!(connection);
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = stopping.cancelled() => {
+            // Shutdown: the request in flight finishes, then the tunnel closes.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = ended {
         tracing::debug!(%error, source = "downstream", "tunnel connection ended");
     }
 }

@@ -17,6 +17,8 @@ use std::time::Duration;
 #[derive(Clone, Default)]
 pub struct Seen {
     pub hits: Arc<AtomicUsize>,
+    /// Requests to `/pause/{ms}` answered (after their pause).
+    pub paused_answers: Arc<AtomicUsize>,
 }
 
 pub struct Upstream {
@@ -32,6 +34,10 @@ impl Upstream {
     pub fn hits(&self) -> usize {
         self.seen.hits.load(Ordering::SeqCst)
     }
+
+    pub fn paused_answers(&self) -> usize {
+        self.seen.paused_answers.load(Ordering::SeqCst)
+    }
 }
 
 fn router(seen: Seen) -> Router {
@@ -41,6 +47,7 @@ fn router(seen: Seen) -> Router {
         .route("/chunked", get(chunked))
         .route("/sse", get(sse))
         .route("/slow", get(slow))
+        .route("/pause/{ms}", get(pause))
         .route("/big/{mib}", get(big))
         .route("/gzip", get(gzipped))
         .with_state(seen)
@@ -200,6 +207,17 @@ async fn slow(State(seen): State<Seen>) -> Response {
     seen.hits.fetch_add(1, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(10)).await;
     "too late".into_response()
+}
+
+/// Answers after `ms` milliseconds, counting the request on arrival and the answer when it goes.
+async fn pause(
+    State(seen): State<Seen>,
+    axum::extract::Path(ms): axum::extract::Path<u64>,
+) -> Response {
+    seen.hits.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    seen.paused_answers.fetch_add(1, Ordering::SeqCst);
+    "paused".into_response()
 }
 
 /// `mib` MiB of JSON-ish text in 64 KiB chunks, generated as it is sent.

@@ -7,7 +7,10 @@ use crate::upstream::spawn_tls_upstream;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-on_both_backends!(https_through_connect_is_intercepted_and_recorded,);
+on_both_backends!(
+    https_through_connect_is_intercepted_and_recorded,
+    shutdown_drains_a_request_in_flight_inside_a_tunnel,
+);
 
 async fn https_through_connect_is_intercepted_and_recorded(backend: Backend) {
     let tls = spawn_tls_upstream().await;
@@ -123,4 +126,57 @@ async fn no_mitm_tunnels_blindly_and_records_nothing() {
             .map(Vec::len),
         Some(0)
     );
+}
+
+/// A request inside an intercepted tunnel is in flight when shutdown begins: the server does not stop before
+/// it is answered and recorded (the tunnel outlives the CONNECT's connection, so the listener alone would not
+/// wait for it).
+async fn shutdown_drains_a_request_in_flight_inside_a_tunnel(backend: Backend) {
+    let tls = spawn_tls_upstream().await;
+    let upstream_ca = tls.ca_pem.clone();
+    // The database outlives the server, to be read after it stopped.
+    let dir = std::sync::Arc::new(tempfile::TempDir::new().expect("dir"));
+    let database = crate::support::fresh_database(backend, &dir).await;
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            database_url: Some(database.url.clone()),
+            dir: Some(dir.clone()),
+            configure: Box::new(move |config| config.proxy.upstream_ca = Some(upstream_ca)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = through_proxy_trusting_ca(&app, &app.admin_key).await;
+    let url = format!("https://localhost:{}/pause/1500", tls.upstream.addr.port());
+    let in_flight = tokio::spawn(async move { client.get(&url).send().await });
+    for _ in 0..1000 {
+        if tls.upstream.hits() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(tls.upstream.hits(), 1, "the request reached the upstream");
+    app.stop().await;
+    assert_eq!(
+        tls.upstream.paused_answers(),
+        1,
+        "shutdown returned only after the tunnel's exchange was answered"
+    );
+    let response = in_flight
+        .await
+        .expect("client task")
+        .expect("answered before the tunnel closed");
+    assert_eq!(response.status(), StatusCode::OK);
+    let id: uuid::Uuid = record_id(&response).parse().expect("record id");
+    assert_eq!(response.text().await.expect("body"), "paused");
+    let store = handoffrail::store::open(&database.url, &Default::default())
+        .await
+        .expect("store");
+    let stored = store
+        .get_record("default", id)
+        .await
+        .expect("read")
+        .expect("the tunnel's record is stored");
+    assert_eq!(stored.record.response_body, b"paused");
 }
