@@ -5,7 +5,6 @@
 use super::error::{Error, ErrorBody, Invalid};
 use super::extract::{ApiJson, Caller};
 use super::metrics::ClaimOutcome;
-use super::packets::take_daily_create;
 use super::AppState;
 use crate::packets::lifecycle::Refusal;
 use crate::packets::model::{Claimant, Packet, PacketCreate, PacketUpdate, Status};
@@ -126,7 +125,7 @@ async fn create(
             "Batch size exceeds maximum of {MAX_BATCH}"
         )));
     }
-    take_daily_create(&state, &caller).await?;
+    packets::spend_daily_create(&state.limiter, state.store.as_ref(), &caller.0).await?;
     let mut reply = Created {
         created: Vec::new(),
         errors: Vec::new(),

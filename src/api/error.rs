@@ -123,6 +123,7 @@ impl From<CommandError> for Error {
                 Error::validation(Invalid::new("value_error", loc, invalid.message))
             }
             CommandError::Store(error) => error.into(),
+            CommandError::DailyCapReached { retry_after } => Error::DailyLimit { retry_after },
             CommandError::Schema(rejection) => Error::Unprocessable(rejection.to_string()),
             CommandError::Refused(refusal) => {
                 let message = refusal.message();

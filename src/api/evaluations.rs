@@ -6,7 +6,7 @@ use super::extract::{non_empty, ApiJson, ApiQuery, Caller, PathId};
 use super::paging::page;
 use super::AppState;
 use crate::evaluations::{
-    run_evaluation, Context, EvaluationError, EvaluationQuery, StoredEvaluation,
+    run_evaluation, EvaluationError, EvaluationQuery, Evaluator, StoredEvaluation,
 };
 use crate::paging::next_cursor;
 use crate::verify::Outcome;
@@ -50,14 +50,14 @@ async fn create(
     ApiJson(payload): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<StoredEvaluation>), Error> {
     let rules = state.rules.current();
-    let context = Context {
+    let evaluator = Evaluator {
         store: state.store.as_ref(),
         record_key: state.record_key.clone(),
         rules,
         tenant: caller.tenant(),
         capacity: &state.evaluations,
     };
-    match run_evaluation(&context, &payload).await {
+    match run_evaluation(&evaluator, &payload).await {
         Ok(evaluation) => {
             tracing::info!(evaluation_id = %evaluation.id, outcome = evaluation.outcome.as_str(), "evaluation stored");
             Ok((StatusCode::CREATED, Json(evaluation)))

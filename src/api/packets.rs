@@ -72,20 +72,10 @@ async fn create(
 ) -> Result<(StatusCode, Json<Packet>), Error> {
     let store = state.store.as_ref();
     let admitted = packets::admit(store, &state.schemas, caller.tenant(), request).await?;
-    take_daily_create(&state, &caller).await?;
+    packets::spend_daily_create(&state.limiter, store, &caller.0).await?;
     let packet = packets::create_packet(store, caller.tenant(), admitted).await?;
     state.metrics.packet_created(caller.tenant());
     Ok((StatusCode::CREATED, Json(packet)))
-}
-
-/// Uses one of the tenant's creates for today (docs/api.md §5.4: creates and batches count, chains do not);
-/// 429 once the key's tier has used its cap.
-pub(super) async fn take_daily_create(state: &AppState, caller: &Caller) -> Result<(), Error> {
-    state
-        .limiter
-        .take_daily_create(state.store.as_ref(), &caller.0, Timestamp::now())
-        .await?
-        .map_err(|retry_after| Error::DailyLimit { retry_after })
 }
 
 #[utoipa::path(post, path = "/packets/{packet_id}/chain", tag = "packets", params(("packet_id" = Uuid, Path, description = "Packet id")), request_body = PacketCreate,

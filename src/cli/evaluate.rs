@@ -6,7 +6,7 @@
 use super::{ClientArgs, Format};
 use crate::auth::DEFAULT_TENANT;
 use crate::client::{Client, ClientError};
-use crate::evaluations::{run_evaluation, Capacity, Context, EvaluationError, StoredEvaluation};
+use crate::evaluations::{run_evaluation, Capacity, EvaluationError, Evaluator, StoredEvaluation};
 use crate::records::import::{self, Importer};
 use crate::records::{Keyring, RecordKey};
 use crate::rules::{Rules, TrustList};
@@ -192,14 +192,14 @@ async fn offline(
         .insert_records(&sealed)
         .await
         .map_err(|error| Failure::Infrastructure(error.to_string()))?;
-    let context = Context {
+    let evaluator = Evaluator {
         store: store.as_ref(),
         record_key: std::sync::Arc::new(key),
         rules: std::sync::Arc::new(rules),
         tenant: DEFAULT_TENANT,
         capacity: &Capacity::default(),
     };
-    run_evaluation(&context, payload)
+    run_evaluation(&evaluator, payload)
         .await
         .map_err(|error| match error {
             EvaluationError::Malformed(message) => {

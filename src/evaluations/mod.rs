@@ -27,7 +27,9 @@ const FRESH_POLL: Duration = Duration::from_millis(50);
 /// How far back an `[[actions]]` rule looks in a run.
 const ACTION_RULE_WINDOW: i64 = 500;
 
-pub struct Context<'a> {
+/// What an evaluation runs with: the tenant's evidence in the store, the key that seals it, the rules, and the
+/// server's evaluation capacity.
+pub struct Evaluator<'a> {
     pub store: &'a dyn Store,
     pub record_key: Arc<RecordKey>,
     pub rules: Arc<Rules>,
@@ -136,10 +138,10 @@ async fn off_runtime<T: Send + 'static>(
 }
 
 pub async fn run_evaluation(
-    context: &Context<'_>,
+    evaluator: &Evaluator<'_>,
     payload_json: &Value,
 ) -> Result<StoredEvaluation, EvaluationError> {
-    let _slot = context
+    let _slot = evaluator
         .capacity
         .slots
         .acquire()
@@ -147,13 +149,13 @@ pub async fn run_evaluation(
         .map_err(|error| EvaluationError::Internal(error.to_string()))?;
     let started = Instant::now();
     let created_at = Timestamp::now();
-    let limits = context.capacity.limits;
+    let limits = evaluator.capacity.limits;
     let json = payload_json.clone();
     let payload = off_runtime(move || Payload::parse_within(&json, &limits))
         .await?
         .map_err(|malformed| EvaluationError::Malformed(malformed.0))?;
-    let (fetched, trust) = gather(context, &payload).await?;
-    let (record_key, rules) = (context.record_key.clone(), context.rules.clone());
+    let (fetched, trust) = gather(evaluator, &payload).await?;
+    let (record_key, rules) = (evaluator.record_key.clone(), evaluator.rules.clone());
     let (payload, evaluation) = off_runtime(move || {
         let evidence: HashMap<Reference, Found> = fetched
             .into_iter()
@@ -194,9 +196,9 @@ pub async fn run_evaluation(
         created_at,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
     };
-    context
+    evaluator
         .store
-        .insert_evaluation(context.tenant, &stored, &storable_payload(payload_json))
+        .insert_evaluation(evaluator.tenant, &stored, &storable_payload(payload_json))
         .await?;
     Ok(stored)
 }
@@ -204,7 +206,7 @@ pub async fn run_evaluation(
 /// Every distinct reference of the payload, fetched once, within the request's evidence bytes; and the
 /// tenant's trust list (`None` when the store could not give it).
 async fn gather(
-    context: &Context<'_>,
+    evaluator: &Evaluator<'_>,
     payload: &Payload,
 ) -> Result<(HashMap<Reference, Fetched>, Option<TrustList>), StoreError> {
     let mut references = Vec::new();
@@ -223,13 +225,14 @@ async fn gather(
             Err(_) => {}
         }
     }
-    let trust = match TrustList::of_tenant(context.store, &context.rules, context.tenant).await {
-        Ok(trust) => Some(trust),
-        Err(error) => {
-            tracing::warn!(%error, "trusted endpoints unavailable");
-            None
-        }
-    };
+    let trust =
+        match TrustList::of_tenant(evaluator.store, &evaluator.rules, evaluator.tenant).await {
+            Ok(trust) => Some(trust),
+            Err(error) => {
+                tracing::warn!(%error, "trusted endpoints unavailable");
+                None
+            }
+        };
     let mut found = HashMap::new();
     let mut evidence_bytes: u64 = 0;
     for reference in references {
@@ -237,9 +240,11 @@ async fn gather(
             continue;
         }
         let record = match &reference {
-            Reference::Record(id) => fetch_record(context, id).await,
+            Reference::Record(id) => fetch_record(evaluator, id).await,
             Reference::Action(action) => match &payload.run_id {
-                Some(run) => fetch_action(context, run, action, payload.agent_id.as_deref()).await,
+                Some(run) => {
+                    fetch_action(evaluator, run, action, payload.agent_id.as_deref()).await
+                }
                 None => Ok(None),
             },
         };
@@ -251,7 +256,7 @@ async fn gather(
             Ok(None) => Fetched::Missing,
             Ok(Some(sealed)) => {
                 let size = sealed.record.response_body.len() as u64;
-                if evidence_bytes + size > context.capacity.max_evidence {
+                if evidence_bytes + size > evaluator.capacity.max_evidence {
                     Fetched::TooLarge
                 } else {
                     evidence_bytes += size;
@@ -265,13 +270,16 @@ async fn gather(
 }
 
 /// A record by id in the caller's tenant, waiting briefly for ids minted in the last few seconds.
-async fn fetch_record(context: &Context<'_>, id: &str) -> Result<Option<SealedRecord>, StoreError> {
+async fn fetch_record(
+    evaluator: &Evaluator<'_>,
+    id: &str,
+) -> Result<Option<SealedRecord>, StoreError> {
     let Ok(id) = Uuid::parse_str(id.trim()) else {
         return Ok(None);
     };
     let deadline = Instant::now() + FRESH_WAIT;
     loop {
-        if let Some(record) = context.store.get_record(context.tenant, id).await? {
+        if let Some(record) = evaluator.store.get_record(evaluator.tenant, id).await? {
             return Ok(Some(record));
         }
         if !minted_recently(&id) || Instant::now() >= deadline {
@@ -297,19 +305,19 @@ fn minted_recently(id: &Uuid) -> bool {
 /// The most recent record of the run tagged with the action, else the most recent one matching the
 /// action's `[[actions]]` rule.
 async fn fetch_action(
-    context: &Context<'_>,
+    evaluator: &Evaluator<'_>,
     run: &str,
     action: &str,
     agent: Option<&str>,
 ) -> Result<Option<SealedRecord>, StoreError> {
-    if let Some(record) = context
+    if let Some(record) = evaluator
         .store
-        .latest_record_for_action(context.tenant, run, action, agent)
+        .latest_record_for_action(evaluator.tenant, run, action, agent)
         .await?
     {
         return Ok(Some(record));
     }
-    let rules: Vec<&EndpointPattern> = context
+    let rules: Vec<&EndpointPattern> = evaluator
         .rules
         .actions
         .iter()
@@ -325,13 +333,21 @@ async fn fetch_action(
         page: crate::paging::Page::first(ACTION_RULE_WINDOW),
         ..Default::default()
     };
-    let (recent, _) = context.store.list_records(context.tenant, &query).await?;
+    let (recent, _) = evaluator
+        .store
+        .list_records(evaluator.tenant, &query)
+        .await?;
     match recent.iter().find(|summary| {
         rules
             .iter()
             .any(|rule| rule.matches(&summary.method, &summary.url))
     }) {
-        Some(summary) => context.store.get_record(context.tenant, summary.id).await,
+        Some(summary) => {
+            evaluator
+                .store
+                .get_record(evaluator.tenant, summary.id)
+                .await
+        }
         None => Ok(None),
     }
 }

@@ -27,7 +27,7 @@ pub type ProxyBody = Either<ResponseTee, Full<Bytes>>;
 
 /// Who sent the request: the key's tenant owns the record.
 #[derive(Clone, Debug)]
-pub struct Caller {
+pub struct ProxyCaller {
     pub key: ApiKey,
     /// From the proxy credentials' user name, unless `X-HandoffRail-Agent` says otherwise.
     pub agent_id: Option<String>,
@@ -40,7 +40,7 @@ pub async fn proxy(
     interceptor: Arc<Interceptor>,
     request: Request<Incoming>,
     leg: Leg,
-    tunnel_caller: Option<Caller>,
+    tunnel_caller: Option<ProxyCaller>,
 ) -> Response<ProxyBody> {
     match phases(&interceptor, request, leg, tunnel_caller).await {
         Ok(response) => response,
@@ -52,7 +52,7 @@ async fn phases(
     interceptor: &Interceptor,
     mut request: Request<Incoming>,
     leg: Leg,
-    tunnel_caller: Option<Caller>,
+    tunnel_caller: Option<ProxyCaller>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let arrived = Timestamp::now();
     let rules = interceptor.rules.current();
@@ -90,8 +90,8 @@ async fn request_filter(
     request: &mut Request<Incoming>,
     leg: &Leg,
     destination: &Destination,
-    tunnel_caller: Option<Caller>,
-) -> Result<Caller, ProxyError> {
+    tunnel_caller: Option<ProxyCaller>,
+) -> Result<ProxyCaller, ProxyError> {
     match (tunnel_caller, leg) {
         (Some(caller), Leg::Tunnel(authority)) => {
             tunnel_request_caller(interceptor, request, authority, caller).await
@@ -107,7 +107,7 @@ pub async fn identify_caller(
     interceptor: &Interceptor,
     request: &mut Request<Incoming>,
     reverse: bool,
-) -> Result<Caller, ProxyError> {
+) -> Result<ProxyCaller, ProxyError> {
     let unknown_status = if reverse {
         StatusCode::UNAUTHORIZED
     } else {
@@ -139,7 +139,7 @@ pub async fn identify_caller(
         };
     let key_hash = crate::auth::hash_key(&presented);
     let key = authorize(interceptor, &key_hash, unknown_status).await?;
-    Ok(Caller {
+    Ok(ProxyCaller {
         key,
         agent_id,
         key_hash,
@@ -180,8 +180,8 @@ async fn tunnel_request_caller(
     interceptor: &Interceptor,
     request: &Request<Incoming>,
     authority: &str,
-    caller: Caller,
-) -> Result<Caller, ProxyError> {
+    caller: ProxyCaller,
+) -> Result<ProxyCaller, ProxyError> {
     let key = authorize(interceptor, &caller.key_hash, StatusCode::FORBIDDEN)
         .await
         .map_err(ProxyError::closing)?;
@@ -203,7 +203,7 @@ async fn tunnel_request_caller(
             ));
         }
     }
-    Ok(Caller { key, ..caller })
+    Ok(ProxyCaller { key, ..caller })
 }
 
 /// Phase 3, trust: whether the destination is a trusted endpoint of the caller's tenant. The exchange's
@@ -211,7 +211,7 @@ async fn tunnel_request_caller(
 async fn trust(
     interceptor: &Interceptor,
     rules: &Arc<Rules>,
-    caller: &Caller,
+    caller: &ProxyCaller,
     request: &Request<Incoming>,
     destination: &Destination,
     arrived: Timestamp,

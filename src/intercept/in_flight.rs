@@ -4,7 +4,7 @@
 //! (no response). The request body's copy is filled by the [`RequestTee`] as the upstream reads it.
 
 use super::capture::{self, Capture, Ending, RequestTee, SharedCapture};
-use super::exchange::Caller;
+use super::exchange::ProxyCaller;
 use super::headers::{self, Tags};
 use crate::records::{Provenance, Record, Timings};
 use crate::timestamp::Timestamp;
@@ -22,7 +22,7 @@ pub struct InFlight {
 /// What an exchange is when it begins.
 pub struct Begun<'a> {
     pub id: Uuid,
-    pub caller: &'a Caller,
+    pub caller: &'a ProxyCaller,
     pub tags: &'a Tags,
     pub method: &'a str,
     pub url: &'a str,

@@ -6,7 +6,7 @@
 
 use super::destination::Leg;
 use super::error::ProxyError;
-use super::exchange::{self, Caller, ProxyBody};
+use super::exchange::{self, ProxyBody, ProxyCaller};
 use super::Interceptor;
 use crate::listener::Watched;
 use hyper::body::Incoming;
@@ -59,7 +59,7 @@ async fn intercept(
     interceptor: Arc<Interceptor>,
     upgraded: Upgraded,
     authority: String,
-    caller: Caller,
+    caller: ProxyCaller,
 ) {
     let Some(ca) = interceptor.ca.clone() else {
         return;

@@ -11,6 +11,8 @@ pub mod model;
 pub mod schemas;
 pub mod stats;
 
+use crate::auth::limits::Limiter;
+use crate::auth::ApiKey;
 use crate::packets::schemas::{CheckError, ContextRejection, SchemaRegistry};
 use crate::store::{Store, StoreError, StoredPacket};
 use crate::timestamp::Timestamp;
@@ -26,6 +28,10 @@ pub enum CommandError {
     Invalid(create::InvalidPacket),
     /// The context does not satisfy the schema named by `schema_id`, or there is no such schema.
     Schema(ContextRejection),
+    /// The tenant used every create its key's tier allows today; the next UTC day starts in this many seconds.
+    DailyCapReached {
+        retry_after: u64,
+    },
     Store(StoreError),
 }
 
@@ -42,6 +48,19 @@ impl From<StoreError> for CommandError {
     fn from(error: StoreError) -> Self {
         CommandError::Store(error)
     }
+}
+
+/// Spends one of the tenant's packet creates for today (docs/api.md §5.4). A create and a whole batch each
+/// spend one, before anything is stored; a chain spends none (it continues a handoff already counted).
+pub async fn spend_daily_create(
+    limiter: &Limiter,
+    store: &dyn Store,
+    key: &ApiKey,
+) -> Result<(), CommandError> {
+    limiter
+        .take_daily_create(store, key, Timestamp::now())
+        .await?
+        .map_err(|retry_after| CommandError::DailyCapReached { retry_after })
 }
 
 /// A create or chain request that passed every check; only [`admit`] makes one.

@@ -298,6 +298,20 @@ fn push_filters<'q>(statement: &mut Statement<'q>, tenant: &'q str, query: &'q P
     statement.push_after_cursor("created_at", &query.page);
 }
 
+/// Appends a search's exact filters (status, priority) on the packets table, its columns named with `table`
+/// (`p.` when the search joins it).
+pub(crate) fn push_search_filters<'q>(
+    statement: &mut Statement<'q>,
+    table: &str,
+    query: &'q SearchQuery,
+) {
+    for (column, value) in [("status", &query.status), ("priority", &query.priority)] {
+        if let Some(value) = value {
+            statement.push_bind(&format!(" AND {table}{column} = ?"), value);
+        }
+    }
+}
+
 fn packets_from(rows: &[Row]) -> Result<Vec<Packet>, StoreError> {
     rows.iter().map(|row| row.document("doc")).collect()
 }

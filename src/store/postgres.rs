@@ -2,6 +2,7 @@
 //! search, record inserts by UNNEST, rate windows in a shared table, and pool figures.
 
 use super::database::{Pools, SqlStore};
+use super::packets::push_search_filters;
 use super::records::insert_chunks;
 use super::statement::{bind_postgres, PgQuery, Statement};
 use super::{Backend, StoreError, StoreOptions};
@@ -123,12 +124,7 @@ pub(crate) fn search_statements<'q>(
         statement
             .push_bind(" FROM packets WHERE tenant_id = ?", tenant)
             .push_bind(" AND search @@ plainto_tsquery('english', ?)", &query.text);
-        if let Some(status) = &query.status {
-            statement.push_bind(" AND status = ?", status);
-        }
-        if let Some(priority) = &query.priority {
-            statement.push_bind(" AND priority = ?", priority);
-        }
+        push_search_filters(&mut statement, "", query);
         statement
     };
     let mut page = filtered("SELECT doc");

@@ -2,6 +2,7 @@
 //! IMMEDIATE transaction, FTS5 search, and multi-row record inserts.
 
 use super::database::{Pools, SqlStore};
+use super::packets::push_search_filters;
 use super::rate_windows::MemoryCounters;
 use super::records::insert_chunks;
 use super::row::parse_id;
@@ -117,12 +118,7 @@ pub(crate) fn search_statements<'q>(
                 Param::OwnedText(words.clone()),
             )
             .push_bind(" AND p.tenant_id = ?", tenant);
-        if let Some(status) = &query.status {
-            statement.push_bind(" AND p.status = ?", status);
-        }
-        if let Some(priority) = &query.priority {
-            statement.push_bind(" AND p.priority = ?", priority);
-        }
+        push_search_filters(&mut statement, "p.", query);
         statement
     };
     let mut page = filtered("SELECT p.doc");
