@@ -16,6 +16,7 @@ pub(crate) mod lax;
 pub mod listener;
 pub mod packets;
 pub mod paging;
+pub mod persistence;
 pub mod records;
 pub mod rules;
 pub mod server;

@@ -205,12 +205,11 @@ impl Server {
             stop_rx.clone(),
         ));
         let trimmer = tokio::spawn(release_freed_memory(stop_rx.clone()));
-        let probe = tokio::spawn(
-            self.state
-                .database
-                .clone()
-                .watch(self.state.store.clone(), stop_rx.clone()),
-        );
+        let probe = tokio::spawn(store::watch_health(
+            self.state.database.clone(),
+            self.state.store.clone(),
+            stop_rx.clone(),
+        ));
         let pruning = self.state.limiter.settings().enabled.then(|| {
             tokio::spawn(events::pruning::run(
                 self.state.store.clone(),

@@ -1,8 +1,9 @@
 //! Key administration (docs/api.md §1.3, decision 14): who may create, revoke and rotate which keys, and what a
 //! new key inherits. The API only translates these outcomes to HTTP.
 
+use super::store::{KeyChange, KeyStore};
 use super::{ApiKey, NewApiKey, Role, Tier};
-use crate::store::{KeyChange, Store, StoreError};
+use crate::persistence::StoreError;
 use uuid::Uuid;
 
 /// `POST /keys`: a name, and optionally another tenant (system administrators only), a role and a tier.
@@ -34,7 +35,7 @@ pub enum KeyError {
 /// A new key in the caller's tenant (or the one named, for a system administrator); role `admin` and the
 /// server's default tier unless asked otherwise.
 pub async fn create_key(
-    store: &dyn Store,
+    store: &dyn KeyStore,
     caller: &ApiKey,
     request: KeyRequest,
     default_tier: Tier,
@@ -61,7 +62,7 @@ pub async fn create_key(
 }
 
 /// Revokes a key of the caller's tenant; a system administrator's key only by a system administrator.
-pub async fn revoke_key(store: &dyn Store, caller: &ApiKey, id: Uuid) -> Result<(), KeyError> {
+pub async fn revoke_key(store: &dyn KeyStore, caller: &ApiKey, id: Uuid) -> Result<(), KeyError> {
     let target = store.get_api_key(&caller.tenant_id, id).await?;
     if target.is_some_and(|key| key.system) && !caller.system {
         return Err(KeyError::NeedsSystem);
@@ -72,7 +73,7 @@ pub async fn revoke_key(store: &dyn Store, caller: &ApiKey, id: Uuid) -> Result<
 /// Replaces a key of the caller's tenant with a new one named `<name> (rotated)` that inherits its tenant,
 /// role, tier and system scope; the old key is revoked in the same write.
 pub async fn rotate_key(
-    store: &dyn Store,
+    store: &dyn KeyStore,
     caller: &ApiKey,
     id: Uuid,
 ) -> Result<NewApiKey, KeyError> {

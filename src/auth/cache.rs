@@ -4,8 +4,9 @@
 //! on one instance a revoked key stops working immediately and on others within `ttl`. Unknown keys are
 //! never cached: a key created a moment ago works on every instance.
 
+use super::store::KeyStore;
 use super::ApiKey;
-use crate::store::DatabaseHealth;
+use crate::persistence::{DatabaseHealth, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -69,9 +70,9 @@ impl KeyCache {
     /// The key `presented` (a plaintext API key) belongs to, from the cache or the store; `None` when unknown.
     pub async fn find(
         &self,
-        store: &dyn crate::store::Store,
+        store: &dyn KeyStore,
         presented: &str,
-    ) -> Result<Option<ApiKey>, crate::store::StoreError> {
+    ) -> Result<Option<ApiKey>, StoreError> {
         self.find_hashed(store, &super::hash_key(presented)).await
     }
 
@@ -79,16 +80,16 @@ impl KeyCache {
     /// key it was opened with, without keeping the plaintext.
     pub async fn find_hashed(
         &self,
-        store: &dyn crate::store::Store,
+        store: &dyn KeyStore,
         key_hash: &str,
-    ) -> Result<Option<ApiKey>, crate::store::StoreError> {
+    ) -> Result<Option<ApiKey>, StoreError> {
         if let Some(key) = self.get(key_hash) {
             return Ok(Some(key));
         }
         let asked = if self.database.is_up() {
             store.find_api_key_by_hash(key_hash).await
         } else {
-            Err(crate::store::StoreError::timed_out())
+            Err(StoreError::timed_out())
         };
         let found = match asked {
             Ok(found) => found,

@@ -2,13 +2,14 @@
 //! clock-hour window per tenant whose size the requesting key's tier sets, and a daily cap on packet
 //! creates per tenant and tier.
 //!
-//! Counting is the store's job ([`crate::store::Store::count_request`]): PostgreSQL keeps the windows in
+//! Counting is the store's job ([`LimitStore::count_request`]): PostgreSQL keeps the windows in
 //! an unlogged table so every instance on one database shares them; the embedded SQLite store, which one
 //! process owns, keeps them in memory (`store::rate_windows`). The daily cap is a conditional upsert in the
 //! database on both backends, so it survives restarts and holds across instances.
 
+use super::store::LimitStore;
 use super::{ApiKey, Tier};
-use crate::store::{Store, StoreError};
+use crate::persistence::StoreError;
 use crate::timestamp::Timestamp;
 use std::fmt;
 use std::net::IpAddr;
@@ -222,7 +223,7 @@ impl Limiter {
     /// Counts a request and decides it; `None` when no window applies (limits off).
     pub async fn admit(
         &self,
-        store: &dyn Store,
+        store: &dyn LimitStore,
         subject: Subject<'_>,
         now: Timestamp,
     ) -> Result<Option<Quota>, StoreError> {
@@ -292,7 +293,7 @@ impl Limiter {
     /// key's tier has used its cap: the seconds until the next UTC day.
     pub async fn take_daily_create(
         &self,
-        store: &dyn Store,
+        store: &dyn LimitStore,
         key: &ApiKey,
         now: Timestamp,
     ) -> Result<Result<(), u64>, StoreError> {

@@ -2,11 +2,12 @@
 
 mod ca;
 mod evaluate;
-mod evidence;
 mod keys;
 mod output;
 mod packets;
+mod records;
 mod serve;
+mod trust;
 
 use crate::server::Listeners;
 use clap::{Parser, Subcommand};
@@ -49,6 +50,16 @@ pub struct ClientArgs {
     pub format: Format,
 }
 
+impl ClientArgs {
+    /// A client of the server with the API key, which these commands need.
+    fn client(&self) -> anyhow::Result<crate::client::Client> {
+        let Some(key) = self.api_key.as_deref().filter(|key| !key.is_empty()) else {
+            anyhow::bail!("API key required. Use --api-key or set HANDOFFRAIL_API_KEY.");
+        };
+        Ok(crate::client::Client::new(&self.server_url, key)?)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// For people (`text` is the same).
@@ -87,10 +98,10 @@ pub enum Command {
     Complete(packets::IdArg),
     /// Import or export evidence records.
     #[command(subcommand)]
-    Records(evidence::RecordsCommand),
+    Records(records::RecordsCommand),
     /// Manage the tenant's trusted endpoints.
     #[command(subcommand)]
-    Trust(evidence::TrustCommand),
+    Trust(trust::TrustCommand),
     /// Verify an agent's claims against recorded evidence; exit 0 PASS, 1 CAUGHT, 2 ERROR, 64 usage.
     Evaluate(evaluate::EvaluateArgs),
 }
@@ -134,8 +145,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Proxy(config) => serve::run(config, Listeners::ProxyOnly).await,
             Command::Ca(command) => ca::run(command),
             Command::Keys(command) => keys::run(command, cli.client.format).await,
-            Command::Records(command) => evidence::records(command, &cli.client).await,
-            Command::Trust(command) => evidence::trust(command, &cli.client).await,
+            Command::Records(command) => records::records(command, &cli.client).await,
+            Command::Trust(command) => trust::trust(command, &cli.client).await,
             command => packets::run(command, &cli.client).await,
         }
     });

@@ -2,13 +2,16 @@
 //! the integrity, provenance and trust gates, hand the survivors to the pure evaluator, store the verdict.
 //! This is the thin layer of I/O around `verify`; every decision it makes is recorded as a reason code.
 
+pub mod store;
 mod stored;
 
 pub use stored::{storable_payload, EvaluationQuery, StoredEvaluation};
 
+use crate::persistence::StoreError;
+use crate::records::store::RecordStore;
 use crate::records::{Provenance, RecordKey, RecordQuery, SealedRecord};
+use crate::rules::store::TrustStore;
 use crate::rules::{EndpointPattern, Rules, TrustList};
-use crate::store::{Store, StoreError};
 use crate::timestamp::Timestamp;
 use crate::verify::claim::Check;
 use crate::verify::{self, Evidence, EvidenceRef, Limits, Payload};
@@ -16,6 +19,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use store::EvaluationStore;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
@@ -27,10 +31,15 @@ const FRESH_POLL: Duration = Duration::from_millis(50);
 /// How far back an `[[actions]]` rule looks in a run.
 const ACTION_RULE_WINDOW: i64 = 500;
 
+/// The stores an evaluation reads evidence from and writes its verdict to.
+pub trait EvidenceStore: RecordStore + TrustStore + EvaluationStore {}
+
+impl<T: RecordStore + TrustStore + EvaluationStore + ?Sized> EvidenceStore for T {}
+
 /// What an evaluation runs with: the tenant's evidence in the store, the key that seals it, the rules, and the
 /// server's evaluation capacity.
 pub struct Evaluator<'a> {
-    pub store: &'a dyn Store,
+    pub store: &'a dyn EvidenceStore,
     pub record_key: Arc<RecordKey>,
     pub rules: Arc<Rules>,
     pub tenant: &'a str,

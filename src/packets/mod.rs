@@ -10,14 +10,17 @@ pub mod listing;
 pub mod model;
 pub mod schemas;
 pub mod stats;
+pub mod store;
 
 use crate::auth::limits::Limiter;
+use crate::auth::store::LimitStore;
 use crate::auth::ApiKey;
 use crate::packets::schemas::{CheckError, ContextRejection, SchemaRegistry};
-use crate::store::{Store, StoreError, StoredPacket};
+use crate::persistence::StoreError;
 use crate::timestamp::Timestamp;
 use lifecycle::{Change, Refusal};
 use model::{Claimant, HumanResponse, Packet, PacketCreate, PacketUpdate};
+use store::{PacketStore, SchemaStore, StoredPacket};
 use uuid::Uuid;
 
 /// Why a packet command did not apply.
@@ -54,7 +57,7 @@ impl From<StoreError> for CommandError {
 /// spend one, before anything is stored; a chain spends none (it continues a handoff already counted).
 pub async fn spend_daily_create(
     limiter: &Limiter,
-    store: &dyn Store,
+    store: &dyn LimitStore,
     key: &ApiKey,
 ) -> Result<(), CommandError> {
     limiter
@@ -69,7 +72,7 @@ pub struct Admitted(PacketCreate);
 /// The checks every new packet passes before it is stored: docs/api.md §2.4's rules, then the registered schema its
 /// `schema_id` names, applied to the context with its defaults filled in (docs/api.md §2.1).
 pub async fn admit(
-    store: &dyn Store,
+    store: &dyn SchemaStore,
     schemas: &SchemaRegistry,
     tenant: &str,
     request: PacketCreate,
@@ -86,7 +89,7 @@ pub async fn admit(
 }
 
 pub async fn create_packet(
-    store: &dyn Store,
+    store: &dyn PacketStore,
     tenant: &str,
     Admitted(request): Admitted,
 ) -> Result<Packet, CommandError> {
@@ -100,7 +103,7 @@ pub async fn create_packet(
 }
 
 pub async fn chain_packet(
-    store: &dyn Store,
+    store: &dyn PacketStore,
     tenant: &str,
     parent_id: Uuid,
     Admitted(request): Admitted,
@@ -117,7 +120,11 @@ pub async fn chain_packet(
     Ok(child)
 }
 
-pub async fn get_packet(store: &dyn Store, tenant: &str, id: Uuid) -> Result<Packet, CommandError> {
+pub async fn get_packet(
+    store: &dyn PacketStore,
+    tenant: &str,
+    id: Uuid,
+) -> Result<Packet, CommandError> {
     match store.get_packet(tenant, id).await? {
         Some(stored) => Ok(stored.packet),
         None => Err(CommandError::NotFound(id)),
@@ -125,7 +132,7 @@ pub async fn get_packet(store: &dyn Store, tenant: &str, id: Uuid) -> Result<Pac
 }
 
 pub async fn claim_packet(
-    store: &dyn Store,
+    store: &dyn PacketStore,
     tenant: &str,
     id: Uuid,
     claimant: &Claimant,
@@ -137,7 +144,7 @@ pub async fn claim_packet(
 }
 
 pub async fn respond_to_checkpoint(
-    store: &dyn Store,
+    store: &dyn PacketStore,
     tenant: &str,
     id: Uuid,
     answer: &HumanResponse,
@@ -149,7 +156,7 @@ pub async fn respond_to_checkpoint(
 }
 
 pub async fn update_packet(
-    store: &dyn Store,
+    store: &dyn PacketStore,
     tenant: &str,
     id: Uuid,
     update: &PacketUpdate,
@@ -161,7 +168,7 @@ pub async fn update_packet(
 }
 
 pub async fn delete_packet(
-    store: &dyn Store,
+    store: &dyn PacketStore,
     tenant: &str,
     id: Uuid,
 ) -> Result<Packet, CommandError> {
@@ -173,7 +180,7 @@ pub async fn delete_packet(
 
 /// Applies a change that is always decided (or refused) on the current packet.
 async fn apply<F>(
-    store: &dyn Store,
+    store: &dyn PacketStore,
     tenant: &str,
     id: Uuid,
     decide: F,
@@ -192,7 +199,7 @@ where
 /// because every retry follows another writer's successful update. `decide` may find nothing to do
 /// (`Ok(None)`); then the current packet is returned with `false`.
 async fn apply_if<F>(
-    store: &dyn Store,
+    store: &dyn PacketStore,
     tenant: &str,
     id: Uuid,
     decide: F,
@@ -232,7 +239,7 @@ where
 /// Expires live packets older than `ttl` and waiting packets past their checkpoint's deadline (docs/api.md §3.2,
 /// docs/api.md decision 7); returns how many it expired.
 pub async fn expire_stale(
-    store: &dyn Store,
+    store: &dyn PacketStore,
     ttl: std::time::Duration,
 ) -> Result<usize, CommandError> {
     const BATCH: i64 = 500;

@@ -4,7 +4,8 @@
 //! Schemas are immutable (no update or delete route; a new version is a new row), so a compiled validator
 //! can be cached by tenant and id for the life of the process, on every instance alike.
 
-use crate::store::{Store, StoreError};
+use super::store::SchemaStore;
+use crate::persistence::StoreError;
 use crate::timestamp::Timestamp;
 use jsonschema::Validator;
 use serde::{Deserialize, Serialize};
@@ -178,7 +179,7 @@ impl SchemaRegistry {
     /// schema → [`ContextRejection::UnknownSchema`]; the first failure → [`ContextRejection::Invalid`].
     pub async fn check_context(
         &self,
-        store: &dyn Store,
+        store: &dyn SchemaStore,
         tenant: &str,
         schema_id: &str,
         context: &Value,

@@ -10,8 +10,10 @@
 use super::har::{records_from_har, InvalidHar};
 use super::model::{Provenance, Record, Seal, SealedRecord};
 use super::signing::{Keyring, RecordKey};
+use super::store::RecordStore;
+use crate::persistence::StoreError;
+use crate::rules::store::TrustStore;
 use crate::rules::{Redaction, Rules, TrustList};
-use crate::store::{Store, StoreError};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -174,8 +176,8 @@ pub struct Imported {
 /// the live rules, marked trusted by the rules' and the tenant's trusted endpoints, sealed by the server's
 /// `key` (seals of that key alone are honoured; ids of records from other tenants are replaced), and
 /// stored in one batch.
-pub async fn into_tenant(
-    store: &dyn Store,
+pub async fn into_tenant<S: RecordStore + TrustStore + ?Sized>(
+    store: &S,
     rules: &Rules,
     key: &RecordKey,
     tenant: &str,

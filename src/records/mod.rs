@@ -10,6 +10,7 @@ pub mod import_schema;
 pub mod listing;
 pub mod model;
 pub mod signing;
+pub mod store;
 
 pub use listing::{RecordQuery, RecordSummary};
 pub use model::{Header, Provenance, Record, Seal, SealedRecord, Timings};

@@ -5,6 +5,7 @@ mod file;
 mod live;
 pub mod pattern;
 pub mod redact;
+pub mod store;
 mod tenant;
 
 pub use file::{ActionRule, InvalidRules, Route, Rules};

@@ -3,6 +3,8 @@
 
 use super::file::Rules;
 use super::pattern::{EndpointPattern, InvalidTemplate};
+use super::store::TrustStore;
+use crate::persistence::StoreError;
 use crate::timestamp::Timestamp;
 use serde::Serialize;
 use uuid::Uuid;
@@ -52,11 +54,11 @@ impl TrustList {
     }
 
     /// The rules' trusted endpoints and the tenant's own, as the store has them now.
-    pub async fn of_tenant(
-        store: &dyn crate::store::Store,
+    pub async fn of_tenant<S: TrustStore + ?Sized>(
+        store: &S,
         rules: &Rules,
         tenant: &str,
-    ) -> Result<TrustList, crate::store::StoreError> {
+    ) -> Result<TrustList, StoreError> {
         Ok(TrustList::new(
             rules,
             &store.list_trusted_endpoints(tenant).await?,

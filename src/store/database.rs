@@ -5,6 +5,26 @@ use super::rate_windows::MemoryCounters;
 use super::row::Row;
 use super::statement::{bind_postgres, bind_sqlite, Statement};
 use super::{Backend, StoreError};
+
+/// The driver's errors stay inside the store: callers see only whether the database was out of reach.
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(error.to_string()),
+            other => StoreError::Database(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migration(error.to_string())
+    }
+}
+
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 /// Binds `$statement` for the store's backend as `$query` and evaluates `$body` with `$pool` the SQLite

@@ -2,31 +2,11 @@
 
 use super::database::SqlStore;
 use super::statement::Param;
+use super::EvaluationStore;
 use super::StoreError;
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use async_trait::async_trait;
 use uuid::Uuid;
-
-#[async_trait]
-pub trait EvaluationStore: Send + Sync {
-    async fn insert_evaluation(
-        &self,
-        tenant: &str,
-        evaluation: &StoredEvaluation,
-        payload: &serde_json::Value,
-    ) -> Result<(), StoreError>;
-    async fn get_evaluation(
-        &self,
-        tenant: &str,
-        id: Uuid,
-    ) -> Result<Option<StoredEvaluation>, StoreError>;
-    /// Newest first, and whether more follow.
-    async fn list_evaluations(
-        &self,
-        tenant: &str,
-        query: &EvaluationQuery,
-    ) -> Result<(Vec<StoredEvaluation>, bool), StoreError>;
-}
 
 #[async_trait]
 impl EvaluationStore for SqlStore {

@@ -4,22 +4,11 @@
 use super::database::SqlStore;
 use super::row::Row;
 use super::statement::Statement;
+use super::HistoryStore;
 use super::StoreError;
 use crate::packets::history::{AuditQuery, PacketEvent};
 use async_trait::async_trait;
 use uuid::Uuid;
-
-#[async_trait]
-pub trait HistoryStore: Send + Sync {
-    /// The tenant's history events matching `query`, newest first, and how many match in all.
-    async fn list_audit(
-        &self,
-        tenant: &str,
-        query: &AuditQuery,
-    ) -> Result<(Vec<PacketEvent>, i64), StoreError>;
-    /// History of one packet, oldest first (empty when the packet is not the tenant's).
-    async fn packet_history(&self, tenant: &str, id: Uuid) -> Result<Vec<PacketEvent>, StoreError>;
-}
 
 const EVENT_COLUMNS: &str =
     "SELECT id, packet_id, event_type, actor, details, created_at FROM packet_events";

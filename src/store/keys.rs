@@ -3,41 +3,11 @@
 use super::database::{SqlStore, Tx};
 use super::row::Row;
 use super::StoreError;
+use super::{KeyChange, KeyStore};
 use crate::auth::{ApiKey, NewApiKey, Role, Tier};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use uuid::Uuid;
-
-/// Outcome of revoking or rotating a key, decided by one conditional statement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyChange {
-    Done,
-    AlreadyRevoked,
-    NotFound,
-}
-
-#[async_trait]
-pub trait KeyStore: Send + Sync {
-    /// Stores `key` only if no key was ever bootstrapped; true when this call did it.
-    async fn bootstrap_admin_key(&self, key: &NewApiKey) -> Result<bool, StoreError>;
-    /// Stores an operator-chosen key unless its hash is already present (revoked keys stay revoked), and
-    /// marks bootstrap as done; true when the key was inserted.
-    async fn seed_api_key(&self, key: &NewApiKey) -> Result<bool, StoreError>;
-    async fn insert_api_key(&self, key: &NewApiKey) -> Result<(), StoreError>;
-    async fn find_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
-    /// The tenant's keys, revoked ones included, newest first.
-    async fn list_api_keys(&self, tenant: &str) -> Result<Vec<ApiKey>, StoreError>;
-    /// The key `id` of `tenant`, to copy its attributes on rotation.
-    async fn get_api_key(&self, tenant: &str, id: Uuid) -> Result<Option<ApiKey>, StoreError>;
-    async fn revoke_api_key(&self, tenant: &str, id: Uuid) -> Result<KeyChange, StoreError>;
-    /// Revokes `id` and stores `replacement` in one transaction.
-    async fn rotate_api_key(
-        &self,
-        tenant: &str,
-        id: Uuid,
-        replacement: &NewApiKey,
-    ) -> Result<KeyChange, StoreError>;
-}
 
 #[async_trait]
 impl KeyStore for SqlStore {

@@ -3,21 +3,10 @@
 //! an unlogged table on PostgreSQL, so that every instance counts together.
 
 use super::database::{Pools, SqlStore};
+use super::LimitStore;
 use super::{postgres, StoreError};
 use crate::auth::limits::{RateCounts, RateHit};
 use async_trait::async_trait;
-
-#[async_trait]
-pub trait LimitStore: Send + Sync {
-    /// Counts one request in its rate windows and returns the counts including it.
-    async fn count_request(&self, hit: &RateHit) -> Result<RateCounts, StoreError>;
-    /// Takes back a counted request from a minute window (it was refused).
-    async fn refund_request(&self, minute_scope: &str, second: i64) -> Result<(), StoreError>;
-    /// Uses one of `cap` daily creates of `tenant` on `day`; false when they are all used.
-    async fn take_daily_slot(&self, tenant: &str, day: i64, cap: u64) -> Result<bool, StoreError>;
-    /// Forgets rate windows that ended before `second` and daily counts older than yesterday.
-    async fn prune_limits(&self, second: i64) -> Result<(), StoreError>;
-}
 
 #[async_trait]
 impl LimitStore for SqlStore {

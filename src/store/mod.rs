@@ -1,6 +1,7 @@
-//! Persistence: one store per resource (keys, tenants, limits, schemas, packets, history, records, trust,
-//! evaluations, stats), each a trait with its queries written once over [`statement`]'s dialect (`?`
-//! placeholders rendered per backend, parameters and rows in each backend's native types). `sqlite.rs` and
+//! Persistence: the implementation of every resource's store trait (keys, tenants, limits, schemas, packets,
+//! history, records, trust, evaluations, stats — each trait is declared by the domain module that needs it, so
+//! dependencies point from here to the domain and never back), each query written once over [`statement`]'s
+//! dialect (`?` placeholders rendered per backend, parameters and rows in each backend's native types). `sqlite.rs` and
 //! `postgres.rs` hold only what really differs: opening, packet writes (an IMMEDIATE transaction vs one
 //! statement with CTEs), full-text search (FTS5 vs tsvector), batched record inserts and rate windows.
 //!
@@ -9,7 +10,6 @@
 //! state changes are conditional updates, never read-then-write.
 
 mod database;
-mod error;
 mod evaluations;
 mod health;
 mod history;
@@ -27,20 +27,16 @@ mod stats;
 mod tenants;
 mod trust;
 
+pub use crate::auth::store::{KeyChange, KeyStore, LimitStore, TenantStore};
+pub use crate::evaluations::store::EvaluationStore;
+pub use crate::evaluations::EvidenceStore;
+pub use crate::packets::store::{HistoryStore, PacketStore, SchemaStore, StatsStore, StoredPacket};
+pub use crate::persistence::{DatabaseHealth, StoreError};
+pub use crate::records::store::RecordStore;
+pub use crate::rules::store::TrustStore;
 pub use database::SqlStore;
-pub use error::StoreError;
-pub use evaluations::EvaluationStore;
-pub use health::DatabaseHealth;
-pub use history::HistoryStore;
-pub use keys::{KeyChange, KeyStore};
-pub use limits::LimitStore;
-pub use packets::{PacketStore, StoredPacket};
-pub use records::RecordStore;
-pub use schemas::SchemaStore;
+pub use health::watch_health;
 pub use sqlite::SqliteSynchronous;
-pub use stats::StatsStore;
-pub use tenants::TenantStore;
-pub use trust::TrustStore;
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -72,6 +68,7 @@ pub trait Store:
     + RecordStore
     + TrustStore
     + EvaluationStore
+    + EvidenceStore
     + StatsStore
     + Send
     + Sync

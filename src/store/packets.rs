@@ -5,6 +5,7 @@ use super::database::{Pools, SqlStore};
 use super::row::Row;
 use super::statement::{Param, Statement};
 use super::{postgres, sqlite, Backend, StoreError};
+use super::{PacketStore, StoredPacket};
 use crate::packets::history::NewEvent;
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
@@ -12,59 +13,6 @@ use crate::paging::Page;
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use uuid::Uuid;
-
-/// A packet with the revision its conditional update must name.
-#[derive(Clone, Debug)]
-pub struct StoredPacket {
-    pub packet: Packet,
-    pub revision: i64,
-    /// When the expiry task expires it for an unanswered checkpoint (docs/api.md decision 7).
-    pub hitl_deadline: Option<Timestamp>,
-}
-
-#[async_trait]
-pub trait PacketStore: Send + Sync {
-    /// Inserts a new packet and its history events atomically.
-    async fn insert_packet(
-        &self,
-        tenant: &str,
-        packet: &Packet,
-        events: &[NewEvent],
-        hitl_deadline: Option<Timestamp>,
-    ) -> Result<(), StoreError>;
-    async fn get_packet(&self, tenant: &str, id: Uuid) -> Result<Option<StoredPacket>, StoreError>;
-    /// Writes `packet` (and appends `events`) only if its stored revision is still `expected_revision`;
-    /// false when another writer got there first.
-    async fn replace_packet(
-        &self,
-        tenant: &str,
-        expected_revision: i64,
-        packet: &Packet,
-        events: &[NewEvent],
-        hitl_deadline: Option<Timestamp>,
-    ) -> Result<bool, StoreError>;
-    async fn list_packets(
-        &self,
-        tenant: &str,
-        query: &PacketQuery,
-    ) -> Result<PacketPage, StoreError>;
-    /// Full-text search over summaries and context, most relevant first (an exact summary match before
-    /// anything else); `total` counts every hit.
-    async fn search_packets(
-        &self,
-        tenant: &str,
-        query: &SearchQuery,
-    ) -> Result<PacketPage, StoreError>;
-    /// Packets awaiting a human, oldest first.
-    async fn list_awaiting(&self, tenant: &str, page: Page) -> Result<PacketPage, StoreError>;
-    /// (tenant, id) of live packets created before `ttl_cutoff` or waiting past their deadline at `now`.
-    async fn due_for_expiry(
-        &self,
-        ttl_cutoff: Timestamp,
-        now: Timestamp,
-        limit: i64,
-    ) -> Result<Vec<(String, Uuid)>, StoreError>;
-}
 
 #[async_trait]
 impl PacketStore for SqlStore {

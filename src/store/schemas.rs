@@ -3,25 +3,12 @@
 use super::database::SqlStore;
 use super::row::Row;
 use super::statement::Param;
+use super::SchemaStore;
 use super::StoreError;
 use crate::packets::schemas::Schema;
 use crate::paging::Page;
 use async_trait::async_trait;
 use uuid::Uuid;
-
-#[async_trait]
-pub trait SchemaStore: Send + Sync {
-    /// Registers a schema for its tenant.
-    async fn insert_schema(&self, schema: &Schema) -> Result<(), StoreError>;
-    /// The tenant's schema `id`.
-    async fn get_schema(&self, tenant: &str, id: Uuid) -> Result<Option<Schema>, StoreError>;
-    /// The tenant's schemas, newest first, and how many it has.
-    async fn list_schemas(
-        &self,
-        tenant: &str,
-        page: Page,
-    ) -> Result<(Vec<Schema>, i64), StoreError>;
-}
 
 #[async_trait]
 impl SchemaStore for SqlStore {

@@ -2,24 +2,12 @@
 //! computed by the database, written once over the few time expressions that differ between backends.
 
 use super::database::{Pools, SqlStore};
+use super::StatsStore;
 use super::{postgres, Backend, StoreError};
 use crate::auth::limits::TENANT_HOUR_SCOPE;
 use crate::packets::stats::{AgentCount, PacketStats, SystemFigures};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
-
-#[async_trait]
-pub trait StatsStore: Send + Sync {
-    /// Counts over one tenant's packets, or every tenant's when `tenant` is None; `packets_since` counts
-    /// those created at or after `since`.
-    async fn packet_stats(
-        &self,
-        tenant: Option<&str>,
-        since: Timestamp,
-    ) -> Result<PacketStats, StoreError>;
-    /// Figures across every tenant for `/system/health`; `hour_start` picks the rate window counted.
-    async fn system_figures(&self, hour_start: i64) -> Result<SystemFigures, StoreError>;
-}
 
 /// Times as Unix seconds (floating point), in each backend's functions.
 struct Seconds {

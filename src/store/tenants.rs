@@ -3,29 +3,10 @@
 use super::database::SqlStore;
 use super::row::Row;
 use super::StoreError;
+use super::TenantStore;
 use crate::auth::tenants::{Tenant, TenantChanges, TenantWrite};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
-
-#[async_trait]
-pub trait TenantStore: Send + Sync {
-    /// Stores a new tenant unless a live tenant already has its name.
-    async fn insert_tenant(&self, tenant: &Tenant) -> Result<TenantWrite, StoreError>;
-    /// Live tenants, newest first.
-    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
-    /// A live tenant.
-    async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError>;
-    /// Applies `changes` to a live tenant in one conditional write (fields left out keep their stored
-    /// value, even when another writer changed them meanwhile); the tenant as written.
-    async fn update_tenant(
-        &self,
-        id: &str,
-        changes: &TenantChanges,
-        at: Timestamp,
-    ) -> Result<Result<Tenant, TenantWrite>, StoreError>;
-    /// Marks a live tenant deleted; NotFound when there is none.
-    async fn delete_tenant(&self, id: &str, at: Timestamp) -> Result<TenantWrite, StoreError>;
-}
 
 #[async_trait]
 impl TenantStore for SqlStore {

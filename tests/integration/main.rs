@@ -15,6 +15,7 @@ mod input_rules;
 mod instances;
 mod jsonpath_cts;
 mod keys;
+mod layout;
 mod limits;
 mod openapi;
 mod ops;

@@ -1,9 +1,7 @@
-//! `handoffrail records import|export` and `handoffrail trust add|list|remove`: thin clients of the records
-//! and trusted-endpoints API.
+//! `handoffrail records import|export`: a thin client of the records API.
 
 use super::{ClientArgs, Format};
-use crate::client::Client;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Subcommand;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -36,28 +34,6 @@ pub enum RecordsCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum TrustCommand {
-    /// Trust an endpoint template, e.g. https://api.example.com/v1/orders/{id}.
-    Add {
-        url: String,
-        /// Restrict to these methods (repeatable); any method when omitted.
-        #[arg(long = "method")]
-        methods: Vec<String>,
-    },
-    /// List the tenant's trusted endpoints.
-    List,
-    /// Remove a trusted endpoint by id.
-    Remove { id: String },
-}
-
-fn client(args: &ClientArgs) -> anyhow::Result<Client> {
-    let Some(key) = args.api_key.as_deref().filter(|key| !key.is_empty()) else {
-        bail!("API key required. Use --api-key or set HANDOFFRAIL_API_KEY.");
-    };
-    Ok(Client::new(&args.server_url, key)?)
-}
-
 /// A file as an import document; JSON lines become `{"records": [...]}`.
 fn import_document(file: &PathBuf) -> anyhow::Result<Value> {
     let text = if file.as_os_str() == "-" {
@@ -81,7 +57,7 @@ fn import_document(file: &PathBuf) -> anyhow::Result<Value> {
 }
 
 pub async fn records(command: RecordsCommand, args: &ClientArgs) -> anyhow::Result<()> {
-    let client = client(args)?;
+    let client = args.client()?;
     match command {
         RecordsCommand::Import { file } => {
             let imported = client.import_records(&import_document(&file)?).await?;
@@ -128,54 +104,4 @@ fn write_out(output: Option<PathBuf>, text: &str) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-pub async fn trust(command: TrustCommand, args: &ClientArgs) -> anyhow::Result<()> {
-    let client = client(args)?;
-    match command {
-        TrustCommand::Add { url, methods } => {
-            let added = client.add_trusted_endpoint(&url, &methods).await?;
-            match args.format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&added)?),
-                Format::Table | Format::Junit => println!(
-                    "Trusted {} ({})",
-                    added["url"].as_str().unwrap_or_default(),
-                    added["id"].as_str().unwrap_or_default()
-                ),
-            }
-        }
-        TrustCommand::List => {
-            let endpoints = client.trusted_endpoints().await?;
-            match args.format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&endpoints)?),
-                Format::Table | Format::Junit => {
-                    println!("{:<36}  {:<12}  URL", "ID", "METHODS");
-                    for endpoint in &endpoints {
-                        let methods: Vec<&str> = endpoint["methods"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(Value::as_str)
-                            .collect();
-                        let methods = if methods.is_empty() {
-                            "any".to_string()
-                        } else {
-                            methods.join(",")
-                        };
-                        println!(
-                            "{:<36}  {:<12}  {}",
-                            endpoint["id"].as_str().unwrap_or_default(),
-                            methods,
-                            endpoint["url"].as_str().unwrap_or_default()
-                        );
-                    }
-                }
-            }
-        }
-        TrustCommand::Remove { id } => {
-            client.remove_trusted_endpoint(&id).await?;
-            println!("Removed {id}");
-        }
-    }
-    Ok(())
 }
