@@ -175,12 +175,12 @@ impl SqlStore {
         ))
     }
 
-    /// A write transaction. SQLite's begins IMMEDIATE: the write lock is taken (waiting up to the busy
-    /// timeout) before the first read, so a transaction never has to upgrade a stale read snapshot, which
-    /// SQLite refuses at once with SQLITE_BUSY when another process wrote in between.
+    /// A write transaction (IMMEDIATE on SQLite: [`super::sqlite::begin_immediate`]).
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(match &self.pools {
-            Pools::Sqlite { writer, .. } => Tx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Pools::Sqlite { writer, .. } => {
+                Tx::Sqlite(super::sqlite::begin_immediate(writer).await?)
+            }
             Pools::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }

@@ -28,18 +28,9 @@ impl PacketStore for SqlStore {
             packet,
             hitl_deadline,
         };
-        match &self.pools {
-            Pools::Sqlite { .. } => {
-                sqlite::write_packet(self, write.insert(Backend::Sqlite)?, tenant, events)
-                    .await
-                    .map(drop)
-            }
-            Pools::Postgres(pool) => {
-                postgres::write_packet(pool, write.insert(Backend::Postgres)?, tenant, events)
-                    .await
-                    .map(drop)
-            }
-        }
+        self.write_packet(write.insert(self.backend())?, tenant, events)
+            .await
+            .map(drop)
     }
 
     async fn get_packet(&self, tenant: &str, id: Uuid) -> Result<Option<StoredPacket>, StoreError> {
@@ -70,17 +61,8 @@ impl PacketStore for SqlStore {
             packet,
             hitl_deadline,
         };
-        let written = match &self.pools {
-            Pools::Sqlite { .. } => {
-                let update = write.update(Backend::Sqlite, expected_revision)?;
-                sqlite::write_packet(self, update, tenant, events).await?
-            }
-            Pools::Postgres(pool) => {
-                let update = write.update(Backend::Postgres, expected_revision)?;
-                postgres::write_packet(pool, update, tenant, events).await?
-            }
-        };
-        Ok(written == 1)
+        let update = write.update(self.backend(), expected_revision)?;
+        Ok(self.write_packet(update, tenant, events).await? == 1)
     }
 
     async fn list_packets(
@@ -155,6 +137,22 @@ impl PacketStore for SqlStore {
             .iter()
             .map(|row| Ok((row.text("tenant_id")?, row.id("id")?)))
             .collect()
+    }
+}
+
+impl SqlStore {
+    /// Runs a packet insert or conditional update with the packet's history events, atomically, the way the
+    /// backend does it best; the rows written (0 or 1).
+    async fn write_packet(
+        &self,
+        write: Statement<'_>,
+        tenant: &str,
+        events: &[NewEvent],
+    ) -> Result<u64, StoreError> {
+        match &self.pools {
+            Pools::Sqlite { .. } => sqlite::write_packet(self, write, tenant, events).await,
+            Pools::Postgres(pool) => postgres::write_packet(pool, write, tenant, events).await,
+        }
     }
 }
 

@@ -67,12 +67,7 @@ impl RecordStore for SqlStore {
         let rows = self.rows(statement).await?;
         let mut summaries = rows
             .iter()
-            .map(|row| {
-                let document = row.json_text("doc")?;
-                let record = Record::from_parts(document, Vec::new(), Vec::new())
-                    .map_err(|error| StoreError::corrupt("record document", error))?;
-                Ok(record.summary())
-            })
+            .map(|row| Ok(record_from_row(row, Vec::new(), Vec::new())?.summary()))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let has_more = query.page.cut(&mut summaries);
         Ok((summaries, has_more))
@@ -133,14 +128,18 @@ fn sealed_from_row(row: &Row) -> Result<SealedRecord, StoreError> {
         key_id: row.text("key_id")?,
         signature: row.text("signature")?,
     };
-    let document = row.json_text("doc")?;
-    let record = Record::from_parts(
-        document,
-        row.bytes("request_body")?,
-        row.bytes("response_body")?,
-    )
-    .map_err(|error| StoreError::corrupt("record document", error))?;
+    let record = record_from_row(row, row.bytes("request_body")?, row.bytes("response_body")?)?;
     Ok(SealedRecord { record, seal })
+}
+
+/// The record in the row's `doc` (stored without bodies), with these bodies.
+fn record_from_row(
+    row: &Row,
+    request_body: Vec<u8>,
+    response_body: Vec<u8>,
+) -> Result<Record, StoreError> {
+    Record::from_parts(row.json_text("doc")?, request_body, response_body)
+        .map_err(|error| StoreError::corrupt("record document", error))
 }
 
 /// Records per INSERT statement: many rows per statement, bounded so that one statement stays a reasonable

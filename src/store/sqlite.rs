@@ -59,6 +59,15 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, 
     })
 }
 
+/// A write transaction that takes the write lock (waiting up to the busy timeout) before its first read, so it
+/// never has to upgrade a stale read snapshot, which SQLite refuses at once with SQLITE_BUSY when another
+/// process (a second instance on the same file) wrote in between.
+pub(crate) async fn begin_immediate(
+    writer: &SqlitePool,
+) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+    Ok(writer.begin_with("BEGIN IMMEDIATE").await?)
+}
+
 /// Runs a packet insert or conditional update and, when it wrote the row, appends the packet's history
 /// events, in one IMMEDIATE transaction; the rows written (0 or 1).
 pub(crate) async fn write_packet(
@@ -138,7 +147,7 @@ pub(crate) async fn insert_records(
     records: &[SealedRecord],
     inserted: &mut Vec<Uuid>,
 ) -> Result<(), StoreError> {
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = begin_immediate(writer).await?;
     for chunk in insert_chunks(records) {
         let documents: Vec<String> = chunk
             .iter()

@@ -9,8 +9,9 @@ use crate::packets::stats::{AgentCount, PacketStats, SystemFigures};
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 
-/// Times as Unix seconds (floating point), in each backend's functions.
-struct Seconds {
+/// The SQL of the figures that differs between backends: times as Unix seconds (floating point), and the
+/// database's size.
+struct Dialect {
     /// Whether the packet document has a `metadata.claimed_at`.
     claimed: &'static str,
     claimed_at: &'static str,
@@ -19,7 +20,7 @@ struct Seconds {
     database_size: &'static str,
 }
 
-const SQLITE: Seconds = Seconds {
+const SQLITE: Dialect = Dialect {
     claimed: "json_extract(doc, '$.metadata.claimed_at') IS NOT NULL",
     claimed_at: "(julianday(json_extract(doc, '$.metadata.claimed_at')) - 2440587.5) * 86400.0",
     created_at: "created_at / 1000000.0",
@@ -27,7 +28,7 @@ const SQLITE: Seconds = Seconds {
     database_size: "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
 };
 
-const POSTGRES: Seconds = Seconds {
+const POSTGRES: Dialect = Dialect {
     claimed: "doc #>> '{metadata,claimed_at}' IS NOT NULL",
     claimed_at: "extract(epoch FROM (doc #>> '{metadata,claimed_at}')::timestamptz)",
     created_at: "extract(epoch FROM created_at)",
@@ -36,7 +37,7 @@ const POSTGRES: Seconds = Seconds {
 };
 
 impl SqlStore {
-    fn seconds(&self) -> &'static Seconds {
+    fn dialect(&self) -> &'static Dialect {
         match self.backend() {
             Backend::Sqlite => &SQLITE,
             Backend::Postgres => &POSTGRES,
@@ -53,7 +54,7 @@ impl SqlStore {
     ) -> Result<Option<f64>, StoreError> {
         let mut statement = self.sql(&format!(
             "SELECT CAST(avg({later} - {earlier}) AS DOUBLE PRECISION) AS mean FROM packets WHERE {filter} AND {}",
-            self.seconds().claimed
+            self.dialect().claimed
         ));
         if let Some(tenant) = tenant {
             statement.push_bind(" AND tenant_id = ?", tenant);
@@ -69,7 +70,7 @@ impl StatsStore for SqlStore {
         tenant: Option<&str>,
         since: Timestamp,
     ) -> Result<PacketStats, StoreError> {
-        let seconds = self.seconds();
+        let dialect = self.dialect();
         let mut by_status = self.sql("SELECT status, count(*) AS n FROM packets WHERE TRUE");
         let mut recent = self
             .sql("SELECT count(*) FROM packets WHERE created_at >= ?")
@@ -80,8 +81,8 @@ impl StatsStore for SqlStore {
         }
         by_status.push(" GROUP BY status");
         let claim_time = self.mean_seconds(
-            seconds.claimed_at,
-            seconds.created_at,
+            dialect.claimed_at,
+            dialect.created_at,
             "status IN ('claimed', 'in_progress', 'completed')",
             tenant,
         );
@@ -99,10 +100,10 @@ impl StatsStore for SqlStore {
     }
 
     async fn system_figures(&self, hour_start: i64) -> Result<SystemFigures, StoreError> {
-        let seconds = self.seconds();
+        let dialect = self.dialect();
         let complete_time = self.mean_seconds(
-            seconds.updated_at,
-            seconds.claimed_at,
+            dialect.updated_at,
+            dialect.claimed_at,
             "status = 'completed'",
             None,
         );
@@ -128,7 +129,7 @@ impl StatsStore for SqlStore {
             self.rows(top_agents),
             self.row(oldest_waiting),
             self.count(active_keys),
-            self.count(self.sql(seconds.database_size)),
+            self.count(self.sql(dialect.database_size)),
         )?;
         let (connection_pool, requests_this_hour_by_tenant) = match &self.pools {
             Pools::Sqlite { rate_windows, .. } => (
