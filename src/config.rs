@@ -6,6 +6,7 @@ use crate::auth::Tier;
 use crate::listener::ConnectionLimits;
 use crate::store::{SqliteSynchronous, StoreOptions};
 use crate::verify::Limits;
+use crate::webhooks::schedule::RetrySchedule;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -58,6 +59,9 @@ pub struct ServeConfig {
     /// An admin key (`hr_` + 43 characters) to seed instead of generating one; read from the environment.
     #[arg(long, env = "HANDOFFRAIL_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
+    /// A name for this deployment, reported by `/api/v1/system/health` (`environment`).
+    #[arg(long, env = "HANDOFFRAIL_ENVIRONMENT", default_value = "production")]
+    pub environment: String,
     #[command(flatten)]
     pub limits: LimitConfig,
     #[command(flatten)]
@@ -66,6 +70,50 @@ pub struct ServeConfig {
     pub connections: ConnectionConfig,
     #[command(flatten)]
     pub proxy: ProxyConfig,
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
+}
+
+/// Webhook delivery (docs/api.md decisions 1 and 2).
+#[derive(Clone, Debug, clap::Args)]
+pub struct WebhookConfig {
+    /// Hosts a webhook may reach although they are internal (loopback, private, link-local), comma-separated
+    /// names or addresses, e.g. a receiver on this machine.
+    #[arg(long, env = "HANDOFFRAIL_ALLOWED_WEBHOOK_HOSTS", value_delimiter = ',')]
+    pub allowed_webhook_hosts: Vec<String>,
+    /// Waits before each retry of a failed delivery; after the last retry fails it is a dead letter.
+    #[arg(
+        long,
+        env = "HANDOFFRAIL_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "1s,5s,30s,5m,1h,6h"
+    )]
+    pub webhook_retry_schedule: RetrySchedule,
+    /// Seconds an attempt may take, connection included.
+    #[arg(long, env = "HANDOFFRAIL_WEBHOOK_TIMEOUT", default_value_t = 10.0)]
+    pub webhook_timeout: f64,
+    /// Attempts in flight at once in this process.
+    #[arg(long, env = "HANDOFFRAIL_WEBHOOK_CONCURRENCY", default_value_t = 32)]
+    pub webhook_concurrency: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            allowed_webhook_hosts: Vec::new(),
+            webhook_retry_schedule: RetrySchedule::default(),
+            webhook_timeout: 10.0,
+            webhook_concurrency: 32,
+        }
+    }
+}
+
+impl WebhookConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::try_from_secs_f64(self.webhook_timeout)
+            .ok()
+            .filter(|timeout| !timeout.is_zero())
+            .unwrap_or(Duration::from_secs(10))
+    }
 }
 
 /// Caps and deadlines of every listener (API and proxy alike).
@@ -334,6 +382,7 @@ impl ServeConfig {
             key_cache_seconds: 5,
             rules: None,
             admin_key: None,
+            environment: "production".into(),
             limits: LimitConfig::default(),
             evaluation: EvaluationConfig::default(),
             connections: ConnectionConfig::default(),
@@ -341,6 +390,7 @@ impl ServeConfig {
                 port: 0,
                 ..ProxyConfig::default()
             },
+            webhooks: WebhookConfig::default(),
         }
     }
 

@@ -23,6 +23,7 @@ pub mod server;
 pub mod store;
 pub mod timestamp;
 pub mod verify;
+pub mod webhooks;
 
 /// Installs the one rustls crypto provider (ring) for the whole process; harmless to call twice.
 pub fn install_crypto_provider() {

@@ -12,6 +12,8 @@ use crate::listener::{self, ConnectionLimits};
 use crate::records::RecordKey;
 use crate::rules::LiveRules;
 use crate::store::{self, redact_url, Store};
+use crate::webhooks::dispatch::Dispatcher;
+use crate::webhooks::ssrf::Guard;
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -145,7 +147,16 @@ impl Server {
             config.evaluation.eval_max_evidence,
             config.evaluation.concurrency(),
         ));
+        let webhooks = Arc::new(
+            Dispatcher::new(
+                Guard::system(&config.webhooks.allowed_webhook_hosts),
+                config.webhooks.webhook_retry_schedule.clone(),
+                config.webhooks.timeout(),
+            )
+            .context("webhook client")?,
+        );
         let state = AppState {
+            webhooks,
             store,
             limiter,
             config: Arc::new(config),
@@ -204,6 +215,12 @@ impl Server {
             self.state.config.packet_ttl(),
             stop_rx.clone(),
         ));
+        let deliveries = tokio::spawn(events::webhooks::run(
+            self.state.store.clone(),
+            self.state.webhooks.clone(),
+            self.state.config.webhooks.webhook_concurrency,
+            stop_rx.clone(),
+        ));
         let trimmer = tokio::spawn(release_freed_memory(stop_rx.clone()));
         let probe = tokio::spawn(store::watch_health(
             self.state.database.clone(),
@@ -258,6 +275,7 @@ impl Server {
             }
         }
         let _ = expiry.await;
+        let _ = deliveries.await;
         let _ = probe.await;
         let _ = trimmer.await;
         if let Some(pruning) = pruning {

@@ -7,6 +7,7 @@ pub mod error;
 mod evaluations;
 pub mod extract;
 mod gate;
+mod hooks;
 mod keys;
 pub mod metrics;
 mod openapi;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub database: Arc<crate::store::DatabaseHealth>,
     /// When this process started serving (`uptime_seconds`).
     pub started: std::time::Instant,
+    /// Webhook destination checks and delivery attempts (replay, retry-all; the worker shares it).
+    pub webhooks: Arc<crate::webhooks::dispatch::Dispatcher>,
 }
 
 /// Every route under `/api/v1`, each with its OpenAPI operation.
@@ -78,6 +81,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(schemas::routes())
         .merge(audit::routes())
         .merge(stats::routes())
+        .merge(hooks::routes())
 }
 
 pub use openapi::document as openapi_document;

@@ -3,3 +3,4 @@
 
 pub mod expiry;
 pub mod pruning;
+pub mod webhooks;

@@ -1,8 +1,9 @@
 //! Turning an accepted create or chain request into a new packet and its first history events.
 
 use super::history::{actor_for_agent, NewEvent};
-use super::lifecycle::{initial_status, Refusal};
+use super::lifecycle::{initial_status, Change, Refusal};
 use super::model::{Packet, PacketCreate, PACKET_SCHEMA_VERSION};
+use super::notices::Notice;
 use crate::timestamp::Timestamp;
 use serde_json::json;
 use uuid::Uuid;
@@ -29,9 +30,47 @@ pub fn check(request: &PacketCreate) -> Result<(), InvalidPacket> {
 }
 
 /// A new packet from a create request, with its `created` event.
-pub fn new_packet(request: PacketCreate, now: Timestamp) -> (Packet, NewEvent) {
+pub fn new_packet(request: PacketCreate, now: Timestamp) -> Change {
+    let packet = packet_from(request, now);
+    Change {
+        events: vec![created_event(&packet, json!({}), now)],
+        notice: Notice::new("packet.created", &packet, now),
+        packet,
+    }
+}
+
+/// A child packet chained to `parent_id`: the child's `created` event and the parent's `chained` event.
+pub fn chained_packet(request: PacketCreate, parent_id: Uuid, now: Timestamp) -> Change {
+    let child = packet_from(
+        PacketCreate {
+            parent_packet_id: Some(parent_id),
+            ..request
+        },
+        now,
+    );
+    let created = created_event(
+        &child,
+        json!({"parent_packet_id": parent_id, "chain": true}),
+        now,
+    );
+    let chained = NewEvent::new(
+        parent_id,
+        "chained",
+        actor_for_agent(&child.metadata.source_agent.id),
+        json!({"child_packet_id": child.id}),
+        now,
+    );
+    Change {
+        notice: Notice::new("packet.chained", &child, now)
+            .with("parent_packet_id", json!(parent_id)),
+        packet: child,
+        events: vec![created, chained],
+    }
+}
+
+fn packet_from(request: PacketCreate, now: Timestamp) -> Packet {
     let hitl_required = request.hitl.as_ref().is_some_and(|hitl| hitl.required);
-    let packet = Packet {
+    Packet {
         id: Uuid::new_v4(),
         version: PACKET_SCHEMA_VERSION.to_string(),
         parent_packet_id: request.parent_packet_id,
@@ -44,38 +83,15 @@ pub fn new_packet(request: PacketCreate, now: Timestamp) -> (Packet, NewEvent) {
         status: initial_status(hitl_required),
         created_at: now,
         updated_at: now,
-    };
-    let event = NewEvent::new(
+    }
+}
+
+fn created_event(packet: &Packet, details: serde_json::Value, now: Timestamp) -> NewEvent {
+    NewEvent::new(
         packet.id,
         "created",
         actor_for_agent(&packet.metadata.source_agent.id),
-        json!({}),
+        details,
         now,
-    );
-    (packet, event)
-}
-
-/// A child packet chained to `parent_id`: the child's `created` event and the parent's `chained` event.
-pub fn chained_packet(
-    request: PacketCreate,
-    parent_id: Uuid,
-    now: Timestamp,
-) -> (Packet, Vec<NewEvent>) {
-    let (mut child, mut created) = new_packet(
-        PacketCreate {
-            parent_packet_id: Some(parent_id),
-            ..request
-        },
-        now,
-    );
-    child.parent_packet_id = Some(parent_id);
-    created.details = json!({"parent_packet_id": parent_id, "chain": true});
-    let chained = NewEvent::new(
-        parent_id,
-        "chained",
-        actor_for_agent(&child.metadata.source_agent.id),
-        json!({"child_packet_id": child.id}),
-        now,
-    );
-    (child, vec![created, chained])
+    )
 }

@@ -6,7 +6,9 @@ use super::history::{actor_for_agent, NewEvent};
 use super::model::{
     Claimant, HitlCheckpoint, HumanResponse, Packet, PacketUpdate, Status, TargetAgent,
 };
+use super::notices::Notice;
 use crate::timestamp::Timestamp;
+use crate::webhooks::OutboxEvent;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -100,11 +102,20 @@ impl Refusal {
     }
 }
 
-/// A decided change: the packet to store and the history events to append with it.
+/// A decided change: the packet to store, the history events to append with it, and what it tells live
+/// subscribers and webhooks.
 #[derive(Clone, Debug)]
 pub struct Change {
     pub packet: Packet,
     pub events: Vec<NewEvent>,
+    pub notice: Notice,
+}
+
+impl Change {
+    /// The webhook outbox rows this change writes with itself.
+    pub fn outbox(&self) -> Vec<OutboxEvent> {
+        self.notice.outbox_event(&self.packet).into_iter().collect()
+    }
 }
 
 /// The status a new packet starts in (docs/api.md §3.2).
@@ -159,6 +170,7 @@ pub fn claim(current: &Packet, claimant: &Claimant, now: Timestamp) -> Result<Ch
         now,
     );
     Ok(Change {
+        notice: Notice::new("packet.claimed", &packet, now),
         packet,
         events: vec![event],
     })
@@ -194,6 +206,8 @@ pub fn respond(
         now,
     );
     Ok(Change {
+        notice: Notice::new("hitl.response_ready", &packet, now)
+            .with("hitl_response", json!(answer.response)),
         packet,
         events: vec![event],
     })
@@ -271,7 +285,16 @@ pub fn update(current: &Packet, update: &PacketUpdate, now: Timestamp) -> Result
         packet.hitl = Some(changed);
     }
     packet.updated_at = now;
-    Ok(Change { packet, events })
+    // Named after the status sent, even unchanged (docs/api.md §7.3).
+    let kind = match update.status {
+        Some(status) => format!("packet.{}", status.as_str()),
+        None => "packet.updated".to_string(),
+    };
+    Ok(Change {
+        notice: Notice::new(kind, &packet, now),
+        packet,
+        events,
+    })
 }
 
 /// Soft delete (DELETE) and TTL expiry: any live or finished packet becomes `expired`.
@@ -297,6 +320,7 @@ pub fn expire(
         now,
     );
     Ok(Change {
+        notice: Notice::new("packet.expired", &packet, now),
         packet,
         events: vec![event],
     })

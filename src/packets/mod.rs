@@ -8,6 +8,7 @@ pub mod history;
 pub mod lifecycle;
 pub mod listing;
 pub mod model;
+pub mod notices;
 pub mod schemas;
 pub mod stats;
 pub mod store;
@@ -94,12 +95,8 @@ pub async fn create_packet(
     Admitted(request): Admitted,
 ) -> Result<Packet, CommandError> {
     let now = Timestamp::now();
-    let (packet, event) = create::new_packet(request, now);
-    let deadline = lifecycle::hitl_deadline(None, &packet, now);
-    store
-        .insert_packet(tenant, &packet, &[event], deadline)
-        .await?;
-    Ok(packet)
+    let change = create::new_packet(request, now);
+    insert(store, tenant, change, now).await
 }
 
 pub async fn chain_packet(
@@ -112,12 +109,28 @@ pub async fn chain_packet(
         return Err(CommandError::NotFound(parent_id));
     }
     let now = Timestamp::now();
-    let (child, events) = create::chained_packet(request, parent_id, now);
-    let deadline = lifecycle::hitl_deadline(None, &child, now);
+    let change = create::chained_packet(request, parent_id, now);
+    insert(store, tenant, change, now).await
+}
+
+/// Stores a new packet with its history and its webhook outbox rows.
+async fn insert(
+    store: &dyn PacketStore,
+    tenant: &str,
+    change: Change,
+    now: Timestamp,
+) -> Result<Packet, CommandError> {
+    let deadline = lifecycle::hitl_deadline(None, &change.packet, now);
     store
-        .insert_packet(tenant, &child, &events, deadline)
+        .insert_packet(
+            tenant,
+            &change.packet,
+            &change.events,
+            &change.outbox(),
+            deadline,
+        )
         .await?;
-    Ok(child)
+    Ok(change.packet)
 }
 
 pub async fn get_packet(
@@ -227,6 +240,7 @@ where
                 stored.revision,
                 &change.packet,
                 &change.events,
+                &change.outbox(),
                 deadline,
             )
             .await?

@@ -9,6 +9,7 @@ use super::stats::{PacketStats, SystemFigures};
 use crate::paging::Page;
 use crate::persistence::StoreError;
 use crate::timestamp::Timestamp;
+use crate::webhooks::OutboxEvent;
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -23,23 +24,26 @@ pub struct StoredPacket {
 
 #[async_trait]
 pub trait PacketStore: Send + Sync {
-    /// Inserts a new packet and its history events atomically.
+    /// Inserts a new packet with its history events and, for each outbox event, one delivery per active
+    /// hook of the tenant that asked for it, atomically.
     async fn insert_packet(
         &self,
         tenant: &str,
         packet: &Packet,
         events: &[NewEvent],
+        outbox: &[OutboxEvent],
         hitl_deadline: Option<Timestamp>,
     ) -> Result<(), StoreError>;
     async fn get_packet(&self, tenant: &str, id: Uuid) -> Result<Option<StoredPacket>, StoreError>;
-    /// Writes `packet` (and appends `events`) only if its stored revision is still `expected_revision`;
-    /// false when another writer got there first.
+    /// Writes `packet` (with `events` and `outbox` as on insert) only if its stored revision is still
+    /// `expected_revision`; false when another writer got there first (and then nothing is written).
     async fn replace_packet(
         &self,
         tenant: &str,
         expected_revision: i64,
         packet: &Packet,
         events: &[NewEvent],
+        outbox: &[OutboxEvent],
         hitl_deadline: Option<Timestamp>,
     ) -> Result<bool, StoreError>;
     async fn list_packets(

@@ -64,6 +64,8 @@ macro_rules! in_transaction {
 
 pub struct SqlStore {
     pub(crate) pools: Pools,
+    /// Signalled when a write in this process put deliveries in the webhook outbox.
+    pub(crate) outbox_written: std::sync::Arc<tokio::sync::Notify>,
 }
 
 pub(crate) enum Pools {
@@ -90,6 +92,13 @@ fn unique<T>(result: Result<T, sqlx::Error>) -> Result<Result<T, Duplicate>, Sto
 }
 
 impl SqlStore {
+    pub(crate) fn new(pools: Pools) -> Self {
+        Self {
+            pools,
+            outbox_written: Default::default(),
+        }
+    }
+
     pub(crate) fn backend(&self) -> Backend {
         match self.pools {
             Pools::Sqlite { .. } => Backend::Sqlite,
@@ -152,6 +161,19 @@ impl SqlStore {
             .map(Row::from)))
     }
 
+    /// Runs a write whose `RETURNING` yields any number of rows.
+    pub(crate) async fn write_rows(
+        &self,
+        statement: Statement<'_>,
+    ) -> Result<Vec<Row>, StoreError> {
+        on_pool!(self, statement, writer, |query, pool| Ok(query
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(Row::from)
+            .collect()))
+    }
+
     /// Runs a write that a unique index may refuse; such a refusal is an answer, not a failure.
     pub(crate) async fn execute_unique(
         &self,
@@ -208,6 +230,15 @@ impl Tx {
             .fetch_optional(&mut **tx)
             .await?
             .map(Row::from)))
+    }
+
+    pub(crate) async fn rows(&mut self, statement: Statement<'_>) -> Result<Vec<Row>, StoreError> {
+        in_transaction!(self, statement, |query, tx| Ok(query
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .map(Row::from)
+            .collect()))
     }
 
     pub(crate) async fn commit(self) -> Result<(), StoreError> {

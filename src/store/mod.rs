@@ -26,6 +26,7 @@ mod statement;
 mod stats;
 mod tenants;
 mod trust;
+mod webhooks;
 
 pub use crate::auth::store::{KeyChange, KeyStore, LimitStore, TenantStore};
 pub use crate::evaluations::store::EvaluationStore;
@@ -34,6 +35,7 @@ pub use crate::packets::store::{HistoryStore, PacketStore, SchemaStore, StatsSto
 pub use crate::persistence::{DatabaseHealth, StoreError};
 pub use crate::records::store::RecordStore;
 pub use crate::rules::store::TrustStore;
+pub use crate::webhooks::store::WebhookStore;
 pub use database::SqlStore;
 pub use health::watch_health;
 pub use sqlite::SqliteSynchronous;
@@ -70,6 +72,7 @@ pub trait Store:
     + EvaluationStore
     + EvidenceStore
     + StatsStore
+    + WebhookStore
     + Send
     + Sync
     + 'static

@@ -11,6 +11,7 @@ use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
 use crate::paging::Page;
 use crate::timestamp::Timestamp;
+use crate::webhooks::OutboxEvent;
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -21,6 +22,7 @@ impl PacketStore for SqlStore {
         tenant: &str,
         packet: &Packet,
         events: &[NewEvent],
+        outbox: &[OutboxEvent],
         hitl_deadline: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let write = PacketWrite {
@@ -28,7 +30,7 @@ impl PacketStore for SqlStore {
             packet,
             hitl_deadline,
         };
-        self.write_packet(write.insert(self.backend())?, tenant, events)
+        self.write_packet(write.insert(self.backend())?, tenant, events, outbox)
             .await
             .map(drop)
     }
@@ -54,6 +56,7 @@ impl PacketStore for SqlStore {
         expected_revision: i64,
         packet: &Packet,
         events: &[NewEvent],
+        outbox: &[OutboxEvent],
         hitl_deadline: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
         let write = PacketWrite {
@@ -62,7 +65,7 @@ impl PacketStore for SqlStore {
             hitl_deadline,
         };
         let update = write.update(self.backend(), expected_revision)?;
-        Ok(self.write_packet(update, tenant, events).await? == 1)
+        Ok(self.write_packet(update, tenant, events, outbox).await? == 1)
     }
 
     async fn list_packets(
@@ -141,19 +144,34 @@ impl PacketStore for SqlStore {
 }
 
 impl SqlStore {
-    /// Runs a packet insert or conditional update with the packet's history events, atomically, the way the
-    /// backend does it best; the rows written (0 or 1).
+    /// Runs a packet insert or conditional update with the packet's history events and webhook outbox
+    /// rows, atomically, the way the backend does it best; the rows written (0 or 1). Wakes the delivery
+    /// worker when it wrote deliveries.
     async fn write_packet(
         &self,
         write: Statement<'_>,
         tenant: &str,
         events: &[NewEvent],
+        outbox: &[OutboxEvent],
     ) -> Result<u64, StoreError> {
-        match &self.pools {
-            Pools::Sqlite { .. } => sqlite::write_packet(self, write, tenant, events).await,
-            Pools::Postgres(pool) => postgres::write_packet(pool, write, tenant, events).await,
+        let written = match &self.pools {
+            Pools::Sqlite { .. } => sqlite::write_packet(self, write, tenant, events, outbox).await,
+            Pools::Postgres(pool) => {
+                postgres::write_packet(pool, write, tenant, events, outbox).await
+            }
+        }?;
+        if written.deliveries > 0 {
+            self.outbox_written.notify_one();
         }
+        Ok(written.rows)
     }
+}
+
+/// What a packet write wrote: the packet row (0 or 1) and webhook deliveries.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Written {
+    pub rows: u64,
+    pub deliveries: u64,
 }
 
 /// A packet write: the row's columns, shared by the insert and the conditional update; each backend adds

@@ -3,6 +3,7 @@
 
 use super::database::{Pools, SqlStore};
 use super::packets::push_search_filters;
+use super::packets::Written;
 use super::records::insert_chunks;
 use super::statement::{bind_postgres, PgQuery, Statement};
 use super::{Backend, StoreError, StoreOptions};
@@ -11,6 +12,7 @@ use crate::packets::history::NewEvent;
 use crate::packets::listing::SearchQuery;
 use crate::packets::stats::PoolFigures;
 use crate::records::SealedRecord;
+use crate::webhooks::OutboxEvent;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::types::Json;
@@ -30,20 +32,19 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, 
         .connect_with(connect)
         .await?;
     sqlx::migrate!("migrations/postgres").run(&pool).await?;
-    Ok(SqlStore {
-        pools: Pools::Postgres(pool),
-    })
+    Ok(SqlStore::new(Pools::Postgres(pool)))
 }
 
-/// Runs a packet insert or conditional update (`write`, ending in `RETURNING id`) and appends the packet's
-/// history events for the row it wrote, as one statement: one round trip, atomic without a transaction.
-/// The rows written (0 or 1).
+/// Runs a packet insert or conditional update (`write`, ending in `RETURNING id`) and, for the row it wrote,
+/// appends the packet's history events and one webhook delivery per outbox event and matching active hook of
+/// the tenant, as one statement: one round trip, atomic without a transaction.
 pub(crate) async fn write_packet(
     pool: &PgPool,
     write: Statement<'_>,
     tenant: &str,
     events: &[NewEvent],
-) -> Result<u64, StoreError> {
+    outbox: &[OutboxEvent],
+) -> Result<Written, StoreError> {
     let (written, params) = write.into_parts();
     let next = params.len() + 1;
     // The events are inserted once per row `written` returns, in their order (it decides `seq`).
@@ -55,8 +56,17 @@ pub(crate) async fn write_packet(
              FROM written, UNNEST(${a}::uuid[], ${b}::uuid[], ${c}::text[], ${d}::text[], ${e}::jsonb[],
                                   ${f}::timestamptz[])
                   WITH ORDINALITY AS e(id, packet_id, event_type, actor, details, created_at, n)
-             ORDER BY e.n)
-         SELECT count(*) FROM written",
+             ORDER BY e.n),
+         outbox AS (
+             INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, packet_id, body,
+                                             event_time, status, attempts, next_retry_at, created_at, updated_at)
+             SELECT gen_random_uuid(), w.id, w.tenant_id, o.id, o.name, o.packet_id, o.body, o.at, 'pending', 0,
+                    o.at, o.at, o.at
+             FROM written, UNNEST(${g}::uuid[], ${h}::text[], ${i}::uuid[], ${j}::text[], ${k}::timestamptz[])
+                  AS o(id, name, packet_id, body, at)
+             JOIN webhooks w ON w.tenant_id = ${t} AND w.active AND o.name = ANY (w.events)
+             RETURNING 1)
+         SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM outbox)",
         t = next,
         a = next + 1,
         b = next + 2,
@@ -64,14 +74,56 @@ pub(crate) async fn write_packet(
         d = next + 4,
         e = next + 5,
         f = next + 6,
+        g = next + 7,
+        h = next + 8,
+        i = next + 9,
+        j = next + 10,
+        k = next + 11,
     );
     let query = bind_postgres(sqlx::query(&sql), params).bind(tenant);
-    let count: i64 = EventColumns::of(events)
+    let query = EventColumns::of(events).bind_to(query);
+    let row = OutboxColumns::of(outbox)
         .bind_to(query)
         .fetch_one(pool)
-        .await?
-        .try_get(0)?;
-    Ok(u64::try_from(count).unwrap_or(0))
+        .await?;
+    let (written, deliveries): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+    Ok(Written {
+        rows: u64::try_from(written).unwrap_or(0),
+        deliveries: u64::try_from(deliveries).unwrap_or(0),
+    })
+}
+
+/// Outbox events as parallel arrays, for one `UNNEST`.
+struct OutboxColumns<'a> {
+    ids: Vec<Uuid>,
+    names: Vec<&'a str>,
+    packet_ids: Vec<Option<Uuid>>,
+    bodies: Vec<&'a str>,
+    times: Vec<DateTime<Utc>>,
+}
+
+impl<'a> OutboxColumns<'a> {
+    fn of(outbox: &'a [OutboxEvent]) -> Self {
+        Self {
+            ids: outbox.iter().map(|event| event.id).collect(),
+            names: outbox.iter().map(|event| event.name.as_str()).collect(),
+            packet_ids: outbox.iter().map(|event| event.packet_id).collect(),
+            bodies: outbox.iter().map(|event| event.body.as_str()).collect(),
+            times: outbox
+                .iter()
+                .map(|event| event.time.as_datetime())
+                .collect(),
+        }
+    }
+
+    fn bind_to(self, query: PgQuery<'a>) -> PgQuery<'a> {
+        query
+            .bind(self.ids)
+            .bind(self.names)
+            .bind(self.packet_ids)
+            .bind(self.bodies)
+            .bind(self.times)
+    }
 }
 
 /// History events as parallel arrays, for one `UNNEST`.

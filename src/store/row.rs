@@ -52,6 +52,24 @@ impl Row {
         Ok(get!(self, column, i64))
     }
 
+    pub(crate) fn optional_integer(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        Ok(get!(self, column, Option<i64>))
+    }
+
+    pub(crate) fn optional_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        Ok(get!(self, column, Option<String>))
+    }
+
+    pub(crate) fn optional_id(&self, column: &str) -> Result<Option<Uuid>, StoreError> {
+        match self {
+            Row::Sqlite(row) => row
+                .try_get::<Option<String>, _>(column)?
+                .map(|text| parse_id(&text))
+                .transpose(),
+            Row::Postgres(row) => Ok(row.try_get::<Option<Uuid>, _>(column)?),
+        }
+    }
+
     pub(crate) fn optional_float(&self, column: &str) -> Result<Option<f64>, StoreError> {
         Ok(get!(self, column, Option<f64>))
     }

@@ -2,7 +2,7 @@
 //! IMMEDIATE transaction, FTS5 search, and multi-row record inserts.
 
 use super::database::{Pools, SqlStore};
-use super::packets::push_search_filters;
+use super::packets::{push_search_filters, Written};
 use super::rate_windows::MemoryCounters;
 use super::records::insert_chunks;
 use super::row::parse_id;
@@ -11,6 +11,7 @@ use super::{Backend, StoreError, StoreOptions};
 use crate::packets::history::NewEvent;
 use crate::packets::listing::SearchQuery;
 use crate::records::SealedRecord;
+use crate::webhooks::OutboxEvent;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{QueryBuilder, Sqlite};
 use std::str::FromStr;
@@ -50,13 +51,11 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, 
         .max_connections(options.max_connections.clamp(1, 8))
         .connect_with(connect.read_only(true))
         .await?;
-    Ok(SqlStore {
-        pools: Pools::Sqlite {
-            writer,
-            reader,
-            rate_windows: MemoryCounters::default(),
-        },
-    })
+    Ok(SqlStore::new(Pools::Sqlite {
+        writer,
+        reader,
+        rate_windows: MemoryCounters::default(),
+    }))
 }
 
 /// A write transaction that takes the write lock (waiting up to the busy timeout) before its first read, so it
@@ -69,17 +68,18 @@ pub(crate) async fn begin_immediate(
 }
 
 /// Runs a packet insert or conditional update and, when it wrote the row, appends the packet's history
-/// events, in one IMMEDIATE transaction; the rows written (0 or 1).
+/// events and its webhook deliveries, in one IMMEDIATE transaction.
 pub(crate) async fn write_packet(
     store: &SqlStore,
     write: Statement<'_>,
     tenant: &str,
     events: &[NewEvent],
-) -> Result<u64, StoreError> {
+    outbox: &[OutboxEvent],
+) -> Result<Written, StoreError> {
     let mut tx = store.begin().await?;
-    let written = tx.execute(write).await?;
-    if written == 0 {
-        return Ok(0);
+    let rows = tx.execute(write).await?;
+    if rows == 0 {
+        return Ok(Written::default());
     }
     for event in events {
         let statement = store
@@ -96,8 +96,9 @@ pub(crate) async fn write_packet(
             .bind(event.timestamp);
         tx.execute(statement).await?;
     }
+    let deliveries = super::webhooks::fan_out_in(&mut tx, Backend::Sqlite, tenant, outbox).await?;
     tx.commit().await?;
-    Ok(written)
+    Ok(Written { rows, deliveries })
 }
 
 /// Appends one `EXISTS` over the packet's JSON tag array per wanted tag.

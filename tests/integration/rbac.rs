@@ -61,6 +61,13 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/trusted-endpoints", "writer"),
     ("POST", "/trusted-endpoints", "writer"),
     ("DELETE", "/trusted-endpoints/{id}", "writer"),
+    ("GET", "/hooks", "writer"),
+    ("POST", "/hooks", "writer"),
+    ("DELETE", "/hooks/{id}", "writer"),
+    ("GET", "/hooks/{id}/deliveries", "writer"),
+    ("GET", "/hooks/dlq", "writer"),
+    ("POST", "/hooks/dlq/{id}/replay", "writer"),
+    ("POST", "/hooks/dlq/retry-all", "system"),
 ];
 
 fn level(role: &str) -> usize {

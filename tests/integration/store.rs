@@ -7,7 +7,7 @@ use handoffrail::auth::{hash_key, NewApiKey, Role, Tier};
 use handoffrail::packets::create::new_packet;
 use handoffrail::packets::history::NewEvent;
 use handoffrail::packets::listing::PacketQuery;
-use handoffrail::packets::model::{PacketCreate, Status};
+use handoffrail::packets::model::{Packet, PacketCreate, Status};
 use handoffrail::paging::{Cursor, Page};
 use handoffrail::store::{self, KeyChange, Store, StoreOptions};
 use handoffrail::timestamp::Timestamp;
@@ -32,9 +32,18 @@ on_both_backends!(
     an_export_is_the_newest_records_oldest_first,
 );
 
+/// A new packet and its `created` event.
+pub(crate) fn fresh(request: PacketCreate, at: Timestamp) -> (Packet, NewEvent) {
+    let change = new_packet(request, at);
+    let created = change.events.into_iter().next().expect("a created event");
+    (change.packet, created)
+}
+
 /// A store on a fresh database, with what must outlive it (the database, dropped after the test, and its
 /// directory).
-async fn open(backend: Backend) -> (Arc<dyn Store>, String, (TestDatabase, tempfile::TempDir)) {
+pub(crate) async fn open(
+    backend: Backend,
+) -> (Arc<dyn Store>, String, (TestDatabase, tempfile::TempDir)) {
     init();
     let dir = tempfile::TempDir::new().expect("dir");
     let database = fresh_database(backend, &dir).await;
@@ -45,7 +54,7 @@ async fn open(backend: Backend) -> (Arc<dyn Store>, String, (TestDatabase, tempf
     (store, url, (database, dir))
 }
 
-fn request(source: &str, tags: &[&str]) -> PacketCreate {
+pub(crate) fn request(source: &str, tags: &[&str]) -> PacketCreate {
     let text = format!(
         r#"{{"metadata": {{"source_agent": {{"id": "{source}", "name": "S"}}, "target_agent": {{"id": "t", "name": "T"}},
              "tags": {}}},
@@ -57,9 +66,9 @@ fn request(source: &str, tags: &[&str]) -> PacketCreate {
 
 async fn packets_round_trip_exactly(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
-    let (packet, event) = new_packet(request("a", &["x"]), Timestamp::now());
+    let (packet, event) = fresh(request("a", &["x"]), Timestamp::now());
     store
-        .insert_packet("t1", &packet, &[event], None)
+        .insert_packet("t1", &packet, &[event], &[], None)
         .await
         .expect("insert");
     let stored = store
@@ -76,9 +85,9 @@ async fn packets_round_trip_exactly(backend: Backend) {
 
 async fn replace_is_conditional_on_the_revision(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
-    let (packet, event) = new_packet(request("a", &[]), Timestamp::now());
+    let (packet, event) = fresh(request("a", &[]), Timestamp::now());
     store
-        .insert_packet("t1", &packet, &[event], None)
+        .insert_packet("t1", &packet, &[event], &[], None)
         .await
         .expect("insert");
     let mut claimed = packet.clone();
@@ -91,7 +100,14 @@ async fn replace_is_conditional_on_the_revision(backend: Backend) {
         Timestamp::now(),
     );
     assert!(store
-        .replace_packet("t1", 0, &claimed, std::slice::from_ref(&claim_event), None)
+        .replace_packet(
+            "t1",
+            0,
+            &claimed,
+            std::slice::from_ref(&claim_event),
+            &[],
+            None
+        )
         .await
         .expect("first write"));
     let mut failed = packet.clone();
@@ -105,7 +121,7 @@ async fn replace_is_conditional_on_the_revision(backend: Backend) {
     );
     assert!(
         !store
-            .replace_packet("t1", 0, &failed, &[stale], None)
+            .replace_packet("t1", 0, &failed, &[stale], &[], None)
             .await
             .expect("stale write"),
         "stale revision loses"
@@ -128,9 +144,9 @@ async fn replace_is_conditional_on_the_revision(backend: Backend) {
 
 async fn reads_and_writes_are_scoped_to_the_tenant(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
-    let (packet, event) = new_packet(request("a", &[]), Timestamp::now());
+    let (packet, event) = fresh(request("a", &[]), Timestamp::now());
     store
-        .insert_packet("t1", &packet, &[event], None)
+        .insert_packet("t1", &packet, &[event], &[], None)
         .await
         .expect("insert");
     assert!(store
@@ -139,7 +155,7 @@ async fn reads_and_writes_are_scoped_to_the_tenant(backend: Backend) {
         .expect("get")
         .is_none());
     assert!(!store
-        .replace_packet("t2", 0, &packet, &[], None)
+        .replace_packet("t2", 0, &packet, &[], &[], None)
         .await
         .expect("replace"));
     assert!(store
@@ -174,9 +190,9 @@ async fn listing_filters_and_orders_in_the_store(backend: Backend) {
     .enumerate()
     {
         let at = Timestamp::from_micros(1_700_000_000_000_000 + index as i64 * 1000).expect("time");
-        let (packet, event) = new_packet(request(source, &tags), at);
+        let (packet, event) = fresh(request(source, &tags), at);
         store
-            .insert_packet("t", &packet, &[event], None)
+            .insert_packet("t", &packet, &[event], &[], None)
             .await
             .expect("insert");
         ids.push(packet.id);
@@ -306,18 +322,18 @@ async fn listing_filters_and_orders_in_the_store(backend: Backend) {
 async fn history_is_kept_in_write_order(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
     let at = Timestamp::now();
-    let (packet, created) = new_packet(request("a", &[]), at);
+    let (packet, created) = fresh(request("a", &[]), at);
     // Same timestamp on every event: order must come from write order, not the clock.
     let events: Vec<NewEvent> = ["one", "two", "three"]
         .iter()
         .map(|kind| NewEvent::new(packet.id, kind, "system".into(), json!({"k": kind}), at))
         .collect();
     store
-        .insert_packet("t", &packet, &[created], None)
+        .insert_packet("t", &packet, &[created], &[], None)
         .await
         .expect("insert");
     store
-        .replace_packet("t", 0, &packet, &events, None)
+        .replace_packet("t", 0, &packet, &events, &[], None)
         .await
         .expect("replace");
     let history = store.packet_history("t", packet.id).await.expect("history");
@@ -421,20 +437,20 @@ async fn bootstrap_happens_once_and_seeding_is_idempotent(backend: Backend) {
 async fn stale_packets_are_found_for_expiry(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
     let old = Timestamp::from_micros(1_600_000_000_000_000).expect("time");
-    let (stale, event) = new_packet(request("a", &[]), old);
+    let (stale, event) = fresh(request("a", &[]), old);
     store
-        .insert_packet("t", &stale, &[event], None)
+        .insert_packet("t", &stale, &[event], &[], None)
         .await
         .expect("insert");
-    let (mut finished, event) = new_packet(request("a", &[]), old);
+    let (mut finished, event) = fresh(request("a", &[]), old);
     finished.status = Status::Completed;
     store
-        .insert_packet("t", &finished, &[event], None)
+        .insert_packet("t", &finished, &[event], &[], None)
         .await
         .expect("insert");
-    let (fresh, event) = new_packet(request("a", &[]), Timestamp::now());
+    let (fresh, event) = fresh(request("a", &[]), Timestamp::now());
     store
-        .insert_packet("t", &fresh, &[event], None)
+        .insert_packet("t", &fresh, &[event], &[], None)
         .await
         .expect("insert");
     let cutoff = Timestamp::from_micros(1_700_000_000_000_000).expect("time");
@@ -448,11 +464,11 @@ async fn stale_packets_are_found_for_expiry(backend: Backend) {
 async fn checkpoint_deadlines_are_stored_and_found(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
     let now = Timestamp::now();
-    let (mut waiting, event) = new_packet(request("a", &[]), now);
+    let (mut waiting, event) = fresh(request("a", &[]), now);
     waiting.status = Status::AwaitingHuman;
     let deadline = now.plus_seconds(30).expect("time");
     store
-        .insert_packet("t", &waiting, &[event], Some(deadline))
+        .insert_packet("t", &waiting, &[event], &[], Some(deadline))
         .await
         .expect("insert");
     let stored = store
@@ -481,7 +497,7 @@ async fn checkpoint_deadlines_are_stored_and_found(backend: Backend) {
     let mut answered = waiting.clone();
     answered.status = Status::Claimed;
     assert!(store
-        .replace_packet("t", 0, &answered, &[], None)
+        .replace_packet("t", 0, &answered, &[], &[], None)
         .await
         .expect("replace"));
     let stored = store

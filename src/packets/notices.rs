@@ -1,0 +1,83 @@
+//! What a packet change tells the world (docs/api.md §7.3, decision 1): one notice per change, sent to live
+//! subscribers and, when a hook may ask for it, written to the webhook outbox with the change.
+
+use super::model::Packet;
+use crate::timestamp::Timestamp;
+use crate::webhooks::OutboxEvent;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    /// The event's id: the webhook body's `id` and `webhook-id`.
+    pub id: Uuid,
+    /// `packet.created`, `packet.claimed`, …, `packet.updated`, `packet.chained`, `hitl.response_ready`.
+    pub kind: String,
+    pub packet_id: Uuid,
+    /// Fields beside `status` and `metadata` (`hitl_response`, `parent_packet_id`).
+    pub details: Map<String, Value>,
+    pub at: Timestamp,
+}
+
+impl Notice {
+    pub fn new(kind: impl Into<String>, packet: &Packet, at: Timestamp) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            kind: kind.into(),
+            packet_id: packet.id,
+            details: Map::new(),
+            at,
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.details.insert(key.to_string(), value);
+        self
+    }
+
+    /// The webhook event this notice fires, when hooks can ask for one: `packet.updated` is live only, and a
+    /// chained child is a `packet.created` to a hook (docs/api.md §6.1 lists no `packet.chained`).
+    pub fn webhook_event(&self) -> Option<&str> {
+        match self.kind.as_str() {
+            "packet.updated" => None,
+            "packet.chained" => Some("packet.created"),
+            kind => Some(kind),
+        }
+    }
+
+    /// The outbox event of this notice about `packet` (its state after the change), with the body of
+    /// docs/api.md decision 1.
+    pub fn outbox_event(&self, packet: &Packet) -> Option<OutboxEvent> {
+        let name = self.webhook_event()?;
+        let body = json!({
+            "id": self.id,
+            "event": name,
+            "timestamp": self.at,
+            "packet_id": self.packet_id,
+            "status": packet.status.as_str(),
+            "metadata": packet.metadata,
+            "details": self.details,
+        });
+        Some(OutboxEvent {
+            id: self.id,
+            name: name.to_string(),
+            packet_id: Some(self.packet_id),
+            body: body.to_string(),
+            time: self.at,
+        })
+    }
+
+    /// The live envelope (docs/api.md §7.3): `{"type", "packet_id", "data": {"status", "metadata", …}, "timestamp"}`.
+    pub fn envelope(&self, packet: &Packet) -> Value {
+        let mut data = Map::new();
+        data.insert("status".into(), json!(packet.status.as_str()));
+        data.insert("metadata".into(), json!(packet.metadata));
+        data.extend(self.details.clone());
+        json!({
+            "type": self.kind,
+            "packet_id": self.packet_id,
+            "data": data,
+            "timestamp": self.at,
+        })
+    }
+}

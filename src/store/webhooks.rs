@@ -1,0 +1,416 @@
+//! Webhooks and their deliveries (the outbox). Deliveries are written with the packet change that caused them
+//! (`fan_out_in` on SQLite, a CTE in `postgres::write_packet`); workers take due rows with `FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL, through the one writer connection on SQLite.
+
+use super::database::{SqlStore, Tx};
+use super::row::Row;
+use super::statement::Statement;
+use super::{Backend, StoreError, WebhookStore};
+use crate::paging::Page;
+use crate::timestamp::Timestamp;
+use crate::webhooks::signing::Secret;
+use crate::webhooks::store::{AttemptRecord, Deactivation, DeliveryFigures};
+use crate::webhooks::{Delivery, DeliveryStatus, OutboxEvent, TakenDelivery, Webhook};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// Deliveries still to be sent, of active hooks.
+const DUE: &str =
+    "status IN ('pending', 'failed') AND webhook_id IN (SELECT id FROM webhooks WHERE active = ?)";
+
+const DELIVERY_COLUMNS: &str =
+    "id, webhook_id, event_id, packet_id, event_type, status, attempts, last_error,
+     last_status_code, next_retry_at, delivered_at, created_at, updated_at";
+
+/// The columns an attempt needs, returned by the statements that take a delivery.
+const TAKEN_COLUMNS: &str = " RETURNING id, webhook_id, event_id, event_type, body, attempts";
+
+#[async_trait]
+impl WebhookStore for SqlStore {
+    async fn insert_webhook(&self, webhook: &Webhook, secret: &Secret) -> Result<(), StoreError> {
+        let statement = self
+            .sql(
+                "INSERT INTO webhooks (id, tenant_id, url, events, secret, active, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(webhook.id)
+            .bind(&webhook.tenant_id)
+            .bind(&webhook.url)
+            .bind(webhook.events.as_slice())
+            .bind(secret.expose())
+            .bind(webhook.active)
+            .bind(webhook.created_at)
+            .bind(webhook.created_at);
+        self.execute(statement).await.map(drop)
+    }
+
+    async fn list_webhooks(&self, tenant: &str) -> Result<Vec<Webhook>, StoreError> {
+        let statement = self
+            .sql("SELECT * FROM webhooks WHERE tenant_id = ? ORDER BY created_at, id")
+            .bind(tenant);
+        self.rows(statement)
+            .await?
+            .iter()
+            .map(webhook_from)
+            .collect()
+    }
+
+    async fn get_webhook(&self, tenant: &str, id: Uuid) -> Result<Option<Webhook>, StoreError> {
+        let statement = self
+            .sql("SELECT * FROM webhooks WHERE tenant_id = ? AND id = ?")
+            .bind(tenant)
+            .bind(id);
+        self.optional_row(statement)
+            .await?
+            .as_ref()
+            .map(webhook_from)
+            .transpose()
+    }
+
+    async fn deactivate_webhook(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        at: Timestamp,
+    ) -> Result<Deactivation, StoreError> {
+        let statement = self
+            .sql("UPDATE webhooks SET active = ?, updated_at = ? WHERE tenant_id = ? AND id = ? AND active = ?")
+            .bind(false)
+            .bind(at)
+            .bind(tenant)
+            .bind(id)
+            .bind(true);
+        if self.execute(statement).await? == 1 {
+            return Ok(Deactivation::Done);
+        }
+        Ok(match self.get_webhook(tenant, id).await? {
+            Some(_) => Deactivation::AlreadyInactive,
+            None => Deactivation::NotFound,
+        })
+    }
+
+    async fn list_deliveries(
+        &self,
+        tenant: &str,
+        webhook_id: Uuid,
+        status: Option<DeliveryStatus>,
+        page: Page,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut statement = self
+            .sql(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE tenant_id = ? AND webhook_id = ?"
+            ))
+            .bind(tenant)
+            .bind(webhook_id);
+        if let Some(status) = status {
+            statement.push_bind(" AND status = ?", status.as_str());
+        }
+        statement
+            .push(" ORDER BY created_at DESC, id DESC")
+            .push_limit_offset(&page);
+        self.rows(statement)
+            .await?
+            .iter()
+            .map(delivery_from)
+            .collect()
+    }
+
+    async fn list_dead_letters(
+        &self,
+        tenant: &str,
+        page: Page,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut statement = self
+            .sql(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE tenant_id = ? AND status = 'dead_letter'"
+            ))
+            .bind(tenant);
+        statement
+            .push(" ORDER BY updated_at DESC, id DESC")
+            .push_limit_offset(&page);
+        self.rows(statement)
+            .await?
+            .iter()
+            .map(delivery_from)
+            .collect()
+    }
+
+    async fn take_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<TakenDelivery>, StoreError> {
+        let mut statement = self
+            .sql("UPDATE webhook_deliveries SET attempts = attempts + 1, next_retry_at = ?, updated_at = ?")
+            .bind(lease_until)
+            .bind(now);
+        statement
+            .push(" WHERE id IN (SELECT id FROM webhook_deliveries WHERE ")
+            .push_bind(DUE, true)
+            .push_bind(
+                " AND next_retry_at <= ? ORDER BY next_retry_at LIMIT ?",
+                now,
+            )
+            .param(limit);
+        if self.backend() == Backend::Postgres {
+            statement.push(" FOR UPDATE SKIP LOCKED");
+        }
+        statement.push(")").push(TAKEN_COLUMNS);
+        let rows = self.write_rows(statement).await?;
+        self.with_hooks(rows).await
+    }
+
+    fn deliveries_waiting(&self) -> Arc<Notify> {
+        self.outbox_written.clone()
+    }
+
+    async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let mut statement =
+            self.sql("SELECT min(next_retry_at) AS due FROM webhook_deliveries WHERE ");
+        statement.push_bind(DUE, true);
+        self.row(statement).await?.optional_time("due")
+    }
+
+    async fn record_attempt(
+        &self,
+        id: Uuid,
+        attempt: i64,
+        record: &AttemptRecord,
+    ) -> Result<bool, StoreError> {
+        let delivered_at = (record.status == DeliveryStatus::Delivered).then_some(record.at);
+        let statement = self
+            .sql(
+                "UPDATE webhook_deliveries SET status = ?, last_status_code = ?, last_error = ?, next_retry_at = ?,
+                        delivered_at = COALESCE(?, delivered_at), updated_at = ?
+                 WHERE id = ? AND attempts = ?",
+            )
+            .bind(record.status.as_str())
+            .bind(record.status_code.map(i64::from))
+            .bind(record.error.as_deref())
+            .bind(record.next_retry_at)
+            .bind(delivered_at)
+            .bind(record.at)
+            .bind(id)
+            .bind(attempt);
+        Ok(self.execute(statement).await? == 1)
+    }
+
+    async fn deactivate_gone(&self, webhook_id: Uuid, at: Timestamp) -> Result<(), StoreError> {
+        let statement = self
+            .sql("UPDATE webhooks SET active = ?, updated_at = ? WHERE id = ?")
+            .bind(false)
+            .bind(at)
+            .bind(webhook_id);
+        self.execute(statement).await.map(drop)
+    }
+
+    async fn take_dead_letter(
+        &self,
+        tenant: &str,
+        id: Uuid,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<TakenDelivery>, StoreError> {
+        let mut statement = self
+            .sql("UPDATE webhook_deliveries SET status = 'failed', attempts = 1, next_retry_at = ?, updated_at = ?")
+            .bind(lease_until)
+            .bind(now);
+        statement
+            .push_bind(
+                " WHERE tenant_id = ? AND id = ? AND status = 'dead_letter'",
+                tenant,
+            )
+            .param(id)
+            .push_bind(
+                " AND webhook_id IN (SELECT id FROM webhooks WHERE active = ?)",
+                true,
+            )
+            .push(TAKEN_COLUMNS);
+        let rows = self.write_rows(statement).await?;
+        Ok(self.with_hooks(rows).await?.pop())
+    }
+
+    async fn requeue_dead_letters(&self, now: Timestamp) -> Result<i64, StoreError> {
+        let statement = self
+            .sql(
+                "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_retry_at = ?, updated_at = ?
+                 WHERE status = 'dead_letter' AND webhook_id IN (SELECT id FROM webhooks WHERE active = ?)",
+            )
+            .bind(now)
+            .bind(now)
+            .bind(true);
+        Ok(self.execute(statement).await? as i64)
+    }
+
+    async fn delivery_figures(&self, since: Timestamp) -> Result<DeliveryFigures, StoreError> {
+        let hooks = self.sql(
+            "SELECT count(*) AS webhooks, COALESCE(sum(CASE WHEN active THEN 1 ELSE 0 END), 0) AS active
+             FROM webhooks",
+        );
+        let mut outbox = self.sql(
+            "SELECT count(*) AS depth, min(created_at) AS oldest FROM webhook_deliveries WHERE ",
+        );
+        outbox.push_bind(DUE, true);
+        let recent = self
+            .sql(
+                "SELECT COALESCE(sum(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0) AS delivered,
+                        COALESCE(sum(CASE WHEN status IN ('failed', 'dead_letter') THEN 1 ELSE 0 END), 0) AS failed,
+                        count(*) AS total
+                 FROM webhook_deliveries WHERE updated_at >= ?",
+            )
+            .bind(since);
+        let dead = self.sql("SELECT count(*) FROM webhook_deliveries WHERE status = 'dead_letter'");
+        let latency = self
+            .sql("SELECT created_at, delivered_at FROM webhook_deliveries WHERE status = 'delivered' AND delivered_at >= ? LIMIT 10000")
+            .bind(since);
+        let (hooks, outbox, recent, dead_letters, latencies) = tokio::try_join!(
+            self.row(hooks),
+            self.row(outbox),
+            self.row(recent),
+            self.count(dead),
+            self.rows(latency)
+        )?;
+        let now = Timestamp::now();
+        let oldest = outbox.optional_time("oldest")?;
+        let mut total_ms = 0.0;
+        for row in &latencies {
+            let (created, delivered) = (row.time("created_at")?, row.time("delivered_at")?);
+            total_ms += (delivered.micros() - created.micros()) as f64 / 1000.0;
+        }
+        Ok(DeliveryFigures {
+            webhooks: hooks.integer("webhooks")?,
+            active_webhooks: hooks.integer("active")?,
+            outbox_depth: outbox.integer("depth")?,
+            dead_letters,
+            oldest_pending_age_seconds: oldest
+                .map(|at| (now.micros() - at.micros()).max(0) as f64 / 1_000_000.0),
+            delivered_last_hour: recent.integer("delivered")?,
+            failed_last_hour: recent.integer("failed")?,
+            avg_delivery_latency_ms: (!latencies.is_empty())
+                .then(|| total_ms / latencies.len() as f64),
+        })
+    }
+}
+
+impl SqlStore {
+    /// Adds each taken delivery's hook (its URL and secret).
+    async fn with_hooks(&self, rows: Vec<Row>) -> Result<Vec<TakenDelivery>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hook_ids = rows
+            .iter()
+            .map(|row| row.id("webhook_id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut statement = self.sql("SELECT id, url, secret FROM webhooks WHERE id IN");
+        statement.push_list(hook_ids.iter().copied());
+        let hooks: HashMap<Uuid, (String, String)> = self
+            .rows(statement)
+            .await?
+            .iter()
+            .map(|row| Ok((row.id("id")?, (row.text("url")?, row.text("secret")?))))
+            .collect::<Result<_, StoreError>>()?;
+        rows.iter()
+            .map(|row| {
+                let webhook_id = row.id("webhook_id")?;
+                let (url, secret) = hooks
+                    .get(&webhook_id)
+                    .cloned()
+                    .ok_or_else(|| StoreError::Corrupt(format!("webhook {webhook_id} is gone")))?;
+                Ok(TakenDelivery {
+                    id: row.id("id")?,
+                    webhook_id,
+                    event_id: row.id("event_id")?,
+                    event_type: row.text("event_type")?,
+                    body: row.text("body")?,
+                    attempt: row.integer("attempts")?,
+                    url,
+                    secret: Secret::new(secret),
+                })
+            })
+            .collect()
+    }
+}
+
+/// SQLite's fan-out, inside the packet write's transaction: one delivery per active hook of the tenant that
+/// asked for the event; how many.
+pub(crate) async fn fan_out_in(
+    tx: &mut Tx,
+    backend: Backend,
+    tenant: &str,
+    outbox: &[OutboxEvent],
+) -> Result<u64, StoreError> {
+    let mut deliveries = 0;
+    if outbox.is_empty() {
+        return Ok(deliveries);
+    }
+    let hooks = tx
+        .rows(
+            Statement::new(
+                backend,
+                "SELECT id, events FROM webhooks WHERE tenant_id = ? AND active = ?",
+            )
+            .bind(tenant)
+            .bind(true),
+        )
+        .await?;
+    for hook in &hooks {
+        let (hook_id, events) = (hook.id("id")?, hook.texts("events")?);
+        for event in outbox.iter().filter(|event| events.contains(&event.name)) {
+            let insert = Statement::new(
+                backend,
+                "INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, packet_id, body,
+                                                 event_time, status, attempts, next_retry_at, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(hook_id)
+            .bind(tenant)
+            .bind(event.id)
+            .bind(&event.name)
+            .bind(event.packet_id)
+            .bind(event.body.as_str())
+            .bind(event.time)
+            .bind(event.time)
+            .bind(event.time)
+            .bind(event.time);
+            deliveries += tx.execute(insert).await?;
+        }
+    }
+    Ok(deliveries)
+}
+
+fn webhook_from(row: &Row) -> Result<Webhook, StoreError> {
+    Ok(Webhook {
+        id: row.id("id")?,
+        url: row.text("url")?,
+        events: row.texts("events")?,
+        tenant_id: row.text("tenant_id")?,
+        active: row.bool("active")?,
+        created_at: row.time("created_at")?,
+    })
+}
+
+fn delivery_from(row: &Row) -> Result<Delivery, StoreError> {
+    let status = row.text("status")?;
+    Ok(Delivery {
+        id: row.id("id")?,
+        webhook_id: row.id("webhook_id")?,
+        event_id: row.id("event_id")?,
+        packet_id: row.optional_id("packet_id")?,
+        event_type: row.text("event_type")?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status}")))?,
+        attempts: row.integer("attempts")?,
+        last_error: row.optional_text("last_error")?,
+        last_status_code: row.optional_integer("last_status_code")?,
+        next_retry_at: row.optional_time("next_retry_at")?,
+        delivered_at: row.optional_time("delivered_at")?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+    })
+}

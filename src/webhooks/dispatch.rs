@@ -1,0 +1,123 @@
+//! Delivering a taken delivery and recording what came of it, the same for the worker, a replay and
+//! retry-all: an attempt, then the outcome written under the attempt it took.
+
+use super::attempt::{Outcome, Sender};
+use super::schedule::{AfterFailure, RetrySchedule};
+use super::ssrf::Guard;
+use super::store::{AttemptRecord, WebhookStore};
+use super::{DeliveryStatus, TakenDelivery};
+use crate::persistence::StoreError;
+use crate::timestamp::Timestamp;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How long past its timeout an attempt holds its delivery before another worker may take it again.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
+/// Attempts since start, by result (`/metrics`).
+#[derive(Debug, Default)]
+pub struct DeliveryTally {
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub gone: AtomicU64,
+}
+
+pub struct Dispatcher {
+    pub guard: Guard,
+    sender: Sender,
+    schedule: RetrySchedule,
+    timeout: Duration,
+    pub tally: DeliveryTally,
+}
+
+impl Dispatcher {
+    pub fn new(
+        guard: Guard,
+        schedule: RetrySchedule,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            sender: Sender::new(guard.clone(), timeout)?,
+            guard,
+            schedule,
+            timeout,
+            tally: DeliveryTally::default(),
+        })
+    }
+
+    /// Until when a delivery taken at `now` is held by its attempt.
+    pub fn lease_until(&self, now: Timestamp) -> Timestamp {
+        let micros = i64::try_from((self.timeout + LEASE_MARGIN).as_micros()).unwrap_or(i64::MAX);
+        Timestamp::from_micros(now.micros().saturating_add(micros)).unwrap_or(now)
+    }
+
+    /// Attempts `taken` and records the outcome: delivered, retried later, a dead letter, or (410 Gone) a dead
+    /// letter whose hook is deactivated.
+    pub async fn deliver(
+        &self,
+        store: &dyn WebhookStore,
+        taken: &TakenDelivery,
+    ) -> Result<Outcome, StoreError> {
+        let outcome = self.sender.attempt(taken).await;
+        let at = Timestamp::now();
+        let record = match &outcome {
+            Outcome::Delivered { status } => {
+                self.tally.delivered.fetch_add(1, Ordering::Relaxed);
+                AttemptRecord {
+                    status: DeliveryStatus::Delivered,
+                    status_code: Some(*status),
+                    error: None,
+                    next_retry_at: None,
+                    at,
+                }
+            }
+            Outcome::Gone { status } => {
+                self.tally.gone.fetch_add(1, Ordering::Relaxed);
+                store.deactivate_gone(taken.webhook_id, at).await?;
+                tracing::warn!(webhook_id = %taken.webhook_id, "receiver answered 410 Gone: webhook deactivated");
+                AttemptRecord {
+                    status: DeliveryStatus::DeadLetter,
+                    status_code: Some(*status),
+                    error: Some(format!("HTTP {status}: receiver gone; webhook deactivated")),
+                    next_retry_at: None,
+                    at,
+                }
+            }
+            Outcome::Failed {
+                status,
+                error,
+                retry_after,
+            } => {
+                let (status_after, next_retry_at) =
+                    match self.schedule.after_failure(taken.attempt, *retry_after) {
+                        AfterFailure::RetryIn(wait) => {
+                            self.tally.failed.fetch_add(1, Ordering::Relaxed);
+                            let micros = i64::try_from(wait.as_micros()).unwrap_or(i64::MAX);
+                            let next = Timestamp::from_micros(at.micros().saturating_add(micros));
+                            (DeliveryStatus::Failed, next)
+                        }
+                        AfterFailure::DeadLetter => {
+                            self.tally.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                            (DeliveryStatus::DeadLetter, None)
+                        }
+                    };
+                tracing::debug!(delivery_id = %taken.id, attempt = taken.attempt, %error, "webhook attempt failed");
+                AttemptRecord {
+                    status: status_after,
+                    status_code: *status,
+                    error: Some(error.clone()),
+                    next_retry_at,
+                    at,
+                }
+            }
+        };
+        if !store
+            .record_attempt(taken.id, taken.attempt, &record)
+            .await?
+        {
+            tracing::warn!(delivery_id = %taken.id, "attempt outlived its lease; its outcome was not recorded");
+        }
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,214 @@
+//! The webhook outbox in the store, on both backends: deliveries are written with the packet change that
+//! caused them and only then, for the tenant's active hooks that asked for the event; due deliveries are taken
+//! by one worker each, and an attempt's outcome is recorded only under the attempt taken.
+
+use crate::on_both_backends;
+use crate::store::{fresh, open, request};
+use crate::support::Backend;
+use handoffrail::packets::model::Status;
+use handoffrail::paging::Page;
+use handoffrail::store::Store;
+use handoffrail::timestamp::Timestamp;
+use handoffrail::webhooks::signing::Secret;
+use handoffrail::webhooks::store::AttemptRecord;
+use handoffrail::webhooks::{DeliveryStatus, OutboxEvent, Webhook};
+use std::collections::HashSet;
+use uuid::Uuid;
+
+on_both_backends!(
+    deliveries_are_written_with_the_change_and_only_then,
+    due_deliveries_are_taken_by_one_worker_each,
+);
+
+async fn hook(store: &dyn Store, tenant: &str, events: &[&str], active: bool) -> Webhook {
+    let webhook = Webhook {
+        id: Uuid::now_v7(),
+        url: "https://hooks.example.com/in".into(),
+        events: events.iter().map(|event| event.to_string()).collect(),
+        tenant_id: tenant.into(),
+        active: true,
+        created_at: Timestamp::now(),
+    };
+    store
+        .insert_webhook(&webhook, &Secret::new("0123456789abcdef".into()))
+        .await
+        .expect("insert hook");
+    if !active {
+        store
+            .deactivate_webhook(tenant, webhook.id, Timestamp::now())
+            .await
+            .expect("deactivate");
+    }
+    webhook
+}
+
+fn event(name: &str, packet_id: Uuid) -> OutboxEvent {
+    OutboxEvent {
+        id: Uuid::now_v7(),
+        name: name.into(),
+        packet_id: Some(packet_id),
+        body: format!(r#"{{"event": "{name}"}}"#),
+        time: Timestamp::now(),
+    }
+}
+
+async fn count(store: &dyn Store, tenant: &str, hook: &Webhook) -> usize {
+    store
+        .list_deliveries(tenant, hook.id, None, Page::first(200))
+        .await
+        .expect("list")
+        .len()
+}
+
+async fn deliveries_are_written_with_the_change_and_only_then(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let store = store.as_ref();
+    let asked = hook(store, "t", &["packet.created", "packet.claimed"], true).await;
+    let other_event = hook(store, "t", &["packet.failed"], true).await;
+    let inactive = hook(store, "t", &["packet.created"], false).await;
+    let other_tenant = hook(store, "u", &["packet.created"], true).await;
+
+    let (packet, created) = fresh(request("a", &[]), Timestamp::now());
+    let announced = event("packet.created", packet.id);
+    store
+        .insert_packet(
+            "t",
+            &packet,
+            &[created],
+            std::slice::from_ref(&announced),
+            None,
+        )
+        .await
+        .expect("insert");
+    assert_eq!(count(store, "t", &asked).await, 1);
+    assert_eq!(count(store, "t", &other_event).await, 0);
+    assert_eq!(count(store, "t", &inactive).await, 0);
+    assert_eq!(count(store, "u", &other_tenant).await, 0);
+    let listed = store
+        .list_deliveries("t", asked.id, None, Page::first(10))
+        .await
+        .expect("list");
+    assert_eq!(listed[0].event_id, announced.id);
+    assert_eq!(listed[0].status, DeliveryStatus::Pending);
+    assert_eq!(listed[0].packet_id, Some(packet.id));
+    // A tenant reads only its own hooks' deliveries.
+    assert!(store
+        .list_deliveries("u", asked.id, None, Page::first(10))
+        .await
+        .expect("list")
+        .is_empty());
+
+    // A lost race writes nothing: neither the packet nor its webhook.
+    let mut claimed = packet.clone();
+    claimed.status = Status::Claimed;
+    let stale = store
+        .replace_packet(
+            "t",
+            7,
+            &claimed,
+            &[],
+            &[event("packet.claimed", packet.id)],
+            None,
+        )
+        .await
+        .expect("stale write");
+    assert!(!stale);
+    assert_eq!(count(store, "t", &asked).await, 1);
+    assert!(store
+        .replace_packet(
+            "t",
+            0,
+            &claimed,
+            &[],
+            &[event("packet.claimed", packet.id)],
+            None
+        )
+        .await
+        .expect("write"));
+    assert_eq!(count(store, "t", &asked).await, 2);
+}
+
+async fn due_deliveries_are_taken_by_one_worker_each(backend: Backend) {
+    let (store, _, _dir) = open(backend).await;
+    let hook = hook(store.as_ref(), "t", &["packet.created"], true).await;
+    for _ in 0..60 {
+        let (packet, created) = fresh(request("a", &[]), Timestamp::now());
+        let announced = event("packet.created", packet.id);
+        store
+            .insert_packet("t", &packet, &[created], &[announced], None)
+            .await
+            .expect("insert");
+    }
+    let now = Timestamp::now();
+    let lease = now.plus_seconds(30).expect("lease");
+    let takers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.take_due(now, lease, 20).await.expect("take") })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for taker in takers {
+        taken.extend(taker.await.expect("taker"));
+    }
+    let ids: HashSet<_> = taken.iter().map(|delivery| delivery.id).collect();
+    assert_eq!(taken.len(), 60, "every due delivery is taken");
+    assert_eq!(ids.len(), 60, "and none twice");
+    assert!(taken
+        .iter()
+        .all(|delivery| delivery.attempt == 1 && delivery.url == hook.url));
+    assert!(
+        store
+            .take_due(now, lease, 20)
+            .await
+            .expect("take")
+            .is_empty(),
+        "leased rows are not due"
+    );
+    assert_eq!(store.next_due().await.expect("next"), Some(lease));
+
+    // The outcome is recorded under the attempt that was taken, and only under it.
+    let first = &taken[0];
+    let delivered = AttemptRecord {
+        status: DeliveryStatus::Delivered,
+        status_code: Some(200),
+        error: None,
+        next_retry_at: None,
+        at: Timestamp::now(),
+    };
+    assert!(!store
+        .record_attempt(first.id, 2, &delivered)
+        .await
+        .expect("record"));
+    assert!(store
+        .record_attempt(first.id, 1, &delivered)
+        .await
+        .expect("record"));
+    // A lease that ran out makes the row due again; the next attempt is counted.
+    let later = lease.plus_seconds(1).expect("later");
+    let retaken = store
+        .take_due(later, later.plus_seconds(30).expect("lease"), 100)
+        .await
+        .expect("take");
+    assert_eq!(retaken.len(), 59, "the delivered one is done");
+    assert!(retaken.iter().all(|delivery| delivery.attempt == 2));
+    let stale = AttemptRecord {
+        status: DeliveryStatus::DeadLetter,
+        ..delivered.clone()
+    };
+    assert!(
+        !store
+            .record_attempt(retaken[0].id, 1, &stale)
+            .await
+            .expect("record"),
+        "an attempt that outlived its lease does not overwrite the next one"
+    );
+    let figures = store
+        .delivery_figures(now.plus_seconds(-3600).expect("since"))
+        .await
+        .expect("figures");
+    assert_eq!(figures.webhooks, 1);
+    assert_eq!(figures.active_webhooks, 1);
+    assert_eq!(figures.outbox_depth, 59);
+    assert_eq!(figures.delivered_last_hour, 1);
+}
