@@ -7,6 +7,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::collections::BTreeMap;
+use crate::webhooks::dispatch::DeliveryTally;
+use crate::webhooks::store::DeliveryFigures;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -183,6 +185,40 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+/// Webhook delivery figures: attempts by result since start, and the outbox as the database holds it now
+/// (`figures`, when the database answered).
+pub fn render_webhooks(out: &mut String, tally: &DeliveryTally, figures: Option<&DeliveryFigures>) {
+    out.push_str("# HELP handoffrail_webhook_deliveries_total Webhook delivery attempts by result since start.\n");
+    out.push_str("# TYPE handoffrail_webhook_deliveries_total counter\n");
+    for (result, counter) in [
+        ("delivered", &tally.delivered),
+        ("failed", &tally.failed),
+        ("dead_letter", &tally.dead_lettered),
+        ("gone", &tally.gone),
+    ] {
+        let _ = writeln!(
+            out,
+            "handoffrail_webhook_deliveries_total{{result=\"{result}\"}} {}",
+            counter.load(Ordering::Relaxed)
+        );
+    }
+    let Some(figures) = figures else {
+        return;
+    };
+    for (name, help, value) in [
+        ("handoffrail_webhook_outbox_depth", "Deliveries waiting to be sent or retried.", figures.outbox_depth as f64),
+        ("handoffrail_webhook_dlq_size", "Dead letters.", figures.dead_letters as f64),
+        (
+            "handoffrail_webhook_oldest_pending_age_seconds",
+            "Age of the oldest delivery still waiting (0 when none).",
+            figures.oldest_pending_age_seconds.unwrap_or(0.0),
+        ),
+        ("handoffrail_webhooks_active", "Active webhooks.", figures.active_webhooks as f64),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
     }
 }
 

@@ -1,6 +1,7 @@
 //! Operational endpoints at the root: `/health`, `/ready`, `/metrics`, `/openapi.json` (no key needed).
 
 use super::AppState;
+use crate::timestamp::Timestamp;
 use crate::store::StoreError;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -49,12 +50,23 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(()),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut text = state.metrics.render();
+    // The outbox figures come from the database; while it does not answer they are left out, the rest is not.
+    let since = Timestamp::now().plus_seconds(-3600).unwrap_or_else(Timestamp::now);
+    let figures = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        state.store.delivery_figures(since),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok);
+    super::metrics::render_webhooks(&mut text, &state.webhooks.tally, figures.as_ref());
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        text,
     )
 }
 

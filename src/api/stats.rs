@@ -5,7 +5,7 @@ use super::error::Error;
 use super::extract::Caller;
 use super::AppState;
 use crate::auth::limits::hour_start;
-use crate::packets::stats::{AgentCount, PacketStats, PoolFigures, SystemFigures};
+use crate::packets::stats::{AgentCount, PoolFigures};
 use crate::timestamp::Timestamp;
 use axum::extract::State;
 use axum::Json;
@@ -75,8 +75,11 @@ struct SystemHealth {
     /// Claimed or in progress.
     claimed_not_completed: i64,
     hitl_queue_depth: i64,
-    /// Webhooks are not registered or delivered by this server yet, so these are zero and null.
+    /// The deployment's name (`--environment`).
+    environment: String,
+    /// Every tenant's, inactive ones included.
     total_webhooks: i64,
+    /// Deliveries that reached their receiver in the last hour, and attempts that failed in it.
     recent_deliveries_1h: i64,
     failed_deliveries_1h: i64,
     avg_delivery_latency_ms: Option<f64>,
@@ -95,10 +98,11 @@ async fn system_health(State(state): State<AppState>) -> Result<Json<SystemHealt
     let store = state.store.as_ref();
     let now = Timestamp::now();
     let hour_start = hour_start(now.unix_seconds());
-    let (day, hour, figures): (PacketStats, PacketStats, SystemFigures) = tokio::try_join!(
+    let (day, hour, figures, deliveries) = tokio::try_join!(
         store.packet_stats(None, ago(24 * 3600)),
         store.packet_stats(None, ago(3600)),
         store.system_figures(hour_start),
+        store.delivery_figures(ago(3600)),
     )?;
     Ok(Json(SystemHealth {
         version: env!("CARGO_PKG_VERSION"),
@@ -111,10 +115,11 @@ async fn system_health(State(state): State<AppState>) -> Result<Json<SystemHealt
         active_agents: figures.active_agents,
         total_agents_seen: figures.total_agents_seen,
         top_agents: figures.top_agents,
-        total_webhooks: 0,
-        recent_deliveries_1h: 0,
-        failed_deliveries_1h: 0,
-        avg_delivery_latency_ms: None,
+        environment: state.config.environment.clone(),
+        total_webhooks: deliveries.webhooks,
+        recent_deliveries_1h: deliveries.delivered_last_hour,
+        failed_deliveries_1h: deliveries.failed_last_hour,
+        avg_delivery_latency_ms: deliveries.avg_delivery_latency_ms,
         db_size_bytes: figures.db_size_bytes,
         connection_pool: figures.connection_pool,
         active_api_keys: figures.active_api_keys,

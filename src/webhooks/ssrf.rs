@@ -16,6 +16,9 @@ const BLOCKED_NAMES: [&str; 4] = [
     "169.254.169.254",
 ];
 
+/// The longest a name may take to resolve (a registration waits for it).
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why a destination was refused; the text is the 422 `detail` (docs/api.md §6.4's reason strings).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Blocked {
@@ -96,10 +99,9 @@ impl Guard {
         if !allowed && BLOCKED_NAMES.contains(&name.as_str()) {
             return Err(Blocked::Name(name));
         }
-        let addresses = self
-            .resolver
-            .resolve(&name, port)
+        let addresses = tokio::time::timeout(RESOLVE_TIMEOUT, self.resolver.resolve(&name, port))
             .await
+            .unwrap_or_else(|_| Err(std::io::Error::other("resolution timed out")))
             .map_err(|error| Blocked::Unresolvable(name.clone(), error.to_string()))?;
         if addresses.is_empty() {
             return Err(Blocked::Unresolvable(name, "no addresses".into()));
