@@ -3,12 +3,12 @@
 //! A small registry behind short-held locks; rendering is text format 0.0.4.
 
 use crate::intercept::recorder::RecorderStats;
+use crate::webhooks::dispatch::DeliveryTally;
+use crate::webhooks::store::DeliveryFigures;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::collections::BTreeMap;
-use crate::webhooks::dispatch::DeliveryTally;
-use crate::webhooks::store::DeliveryFigures;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -209,16 +209,31 @@ pub fn render_webhooks(out: &mut String, tally: &DeliveryTally, figures: Option<
         return;
     };
     for (name, help, value) in [
-        ("handoffrail_webhook_outbox_depth", "Deliveries waiting to be sent or retried.", figures.outbox_depth as f64),
-        ("handoffrail_webhook_dlq_size", "Dead letters.", figures.dead_letters as f64),
+        (
+            "handoffrail_webhook_outbox_depth",
+            "Deliveries waiting to be sent or retried.",
+            figures.outbox_depth as f64,
+        ),
+        (
+            "handoffrail_webhook_dlq_size",
+            "Dead letters.",
+            figures.dead_letters as f64,
+        ),
         (
             "handoffrail_webhook_oldest_pending_age_seconds",
             "Age of the oldest delivery still waiting (0 when none).",
             figures.oldest_pending_age_seconds.unwrap_or(0.0),
         ),
-        ("handoffrail_webhooks_active", "Active webhooks.", figures.active_webhooks as f64),
+        (
+            "handoffrail_webhooks_active",
+            "Active webhooks.",
+            figures.active_webhooks as f64,
+        ),
     ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
     }
 }
 

@@ -1,8 +1,8 @@
 //! Operational endpoints at the root: `/health`, `/ready`, `/metrics`, `/openapi.json` (no key needed).
 
 use super::AppState;
-use crate::timestamp::Timestamp;
 use crate::store::StoreError;
+use crate::timestamp::Timestamp;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -52,7 +52,9 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = state.metrics.render();
     // The outbox figures come from the database; while it does not answer they are left out, the rest is not.
-    let since = Timestamp::now().plus_seconds(-3600).unwrap_or_else(Timestamp::now);
+    let since = Timestamp::now()
+        .plus_seconds(-3600)
+        .unwrap_or_else(Timestamp::now);
     let figures = tokio::time::timeout(
         std::time::Duration::from_secs(2),
         state.store.delivery_figures(since),

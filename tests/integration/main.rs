@@ -35,5 +35,6 @@ mod tenant_walls;
 mod tenants;
 mod trust;
 mod upstream;
+mod webhook_durability;
 mod webhook_store;
 mod webhooks;

@@ -71,9 +71,14 @@ pub struct Receiver {
 impl Receiver {
     /// A receiver that answers 200 unless told otherwise.
     pub async fn start() -> Self {
+        Self::start_at(0).await
+    }
+
+    /// [`Self::start`] on a given loopback port (0: any free one).
+    pub async fn start_at(port: u16) -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
         let arrived = Arc::new(Notify::new());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("receiver binds");
         let addr = listener.local_addr().expect("receiver address");
