@@ -60,6 +60,12 @@ pub trait PacketStore: Send + Sync {
     ) -> Result<PacketPage, StoreError>;
     /// Packets awaiting a human, oldest first.
     async fn list_awaiting(&self, tenant: &str, page: Page) -> Result<PacketPage, StoreError>;
+    /// When the next packet falls due for expiry: the earliest checkpoint deadline, or the earliest live
+    /// packet's creation plus `ttl`, whichever comes first (None when no packet is live).
+    async fn next_expiry(&self, ttl: std::time::Duration) -> Result<Option<Timestamp>, StoreError>;
+    /// Signalled when a write in this process gave a packet a checkpoint deadline (the expiry worker then
+    /// looks again, since the new deadline may come before the one it sleeps towards).
+    fn deadline_set(&self) -> std::sync::Arc<tokio::sync::Notify>;
     /// (tenant, id) of live packets created before `ttl_cutoff` or waiting past their deadline at `now`.
     async fn due_for_expiry(
         &self,

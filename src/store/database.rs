@@ -66,6 +66,8 @@ pub struct SqlStore {
     pub(crate) pools: Pools,
     /// Signalled when a write in this process put deliveries in the webhook outbox.
     pub(crate) outbox_written: std::sync::Arc<tokio::sync::Notify>,
+    /// Signalled when a write in this process gave a packet a checkpoint deadline.
+    pub(crate) deadline_set: std::sync::Arc<tokio::sync::Notify>,
 }
 
 pub(crate) enum Pools {
@@ -96,6 +98,7 @@ impl SqlStore {
         Self {
             pools,
             outbox_written: Default::default(),
+            deadline_set: Default::default(),
         }
     }
 

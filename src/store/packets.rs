@@ -31,8 +31,11 @@ impl PacketStore for SqlStore {
             hitl_deadline,
         };
         self.write_packet(write.insert(self.backend())?, tenant, events, outbox)
-            .await
-            .map(drop)
+            .await?;
+        if hitl_deadline.is_some() {
+            self.deadline_set.notify_one();
+        }
+        Ok(())
     }
 
     async fn get_packet(&self, tenant: &str, id: Uuid) -> Result<Option<StoredPacket>, StoreError> {
@@ -65,7 +68,11 @@ impl PacketStore for SqlStore {
             hitl_deadline,
         };
         let update = write.update(self.backend(), expected_revision)?;
-        Ok(self.write_packet(update, tenant, events, outbox).await? == 1)
+        let written = self.write_packet(update, tenant, events, outbox).await? == 1;
+        if written && hitl_deadline.is_some() {
+            self.deadline_set.notify_one();
+        }
+        Ok(written)
     }
 
     async fn list_packets(
@@ -117,6 +124,28 @@ impl PacketStore for SqlStore {
             .bind(tenant);
         let (rows, total) = tokio::try_join!(self.rows(oldest_first), self.count(count))?;
         whole_page(&rows, total)
+    }
+
+    async fn next_expiry(&self, ttl: std::time::Duration) -> Result<Option<Timestamp>, StoreError> {
+        let deadline = self.sql(
+            "SELECT min(hitl_deadline) AS due FROM packets WHERE status = 'awaiting_human' AND hitl_deadline IS NOT NULL",
+        );
+        let oldest = self.sql(
+            "SELECT min(created_at) AS due FROM packets WHERE status NOT IN ('completed', 'expired')",
+        );
+        let (deadline, oldest) = tokio::try_join!(self.row(deadline), self.row(oldest))?;
+        let ttl_due = oldest.optional_time("due")?.map(|created| {
+            let ttl = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
+            Timestamp::from_micros(created.micros().saturating_add(ttl)).unwrap_or(created)
+        });
+        Ok([deadline.optional_time("due")?, ttl_due]
+            .into_iter()
+            .flatten()
+            .min())
+    }
+
+    fn deadline_set(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.deadline_set.clone()
     }
 
     async fn due_for_expiry(

@@ -19,6 +19,7 @@ on_both_backends!(
     failures_end_in_the_dead_letter_queue_and_replay_delivers,
     gone_deactivates_the_hook,
     retry_after_is_honoured,
+    a_checkpoint_expires_on_time_with_its_webhook,
 );
 
 const SECRET: &str = "a-webhook-secret-of-some-length";
@@ -558,5 +559,44 @@ async fn retry_after_is_honoured(backend: Backend) {
         second - first >= 1,
         "the retry came {} s later",
         second - first
+    );
+}
+
+async fn a_checkpoint_expires_on_time_with_its_webhook(backend: Backend) {
+    // The expiry interval stays at its default (60 s): the deadline itself must wake the worker.
+    let app = app(backend, "1s").await;
+    let receiver = Receiver::start().await;
+    register(&app, &receiver.url("/in"), json!(["packet.expired"])).await;
+    let mut body = packet_body("planner", "reviewer", "approve within two seconds");
+    body["hitl"] = json!({"required": true, "reason": "approve", "timeout_seconds": 2});
+    let created_at = std::time::Instant::now();
+    let packet = app.create_packet(body).await;
+    let id = packet["id"].as_str().expect("id");
+    assert_eq!(packet["status"], "awaiting_human");
+
+    let received = receiver.wait_for_count(1).await;
+    let expired_after = created_at.elapsed();
+    assert!(
+        expired_after < Duration::from_secs(4),
+        "expired {expired_after:?} after its creation, for a 2 s checkpoint"
+    );
+    let body = received[0].json();
+    assert_eq!(body["event"], "packet.expired");
+    assert_eq!(body["packet_id"], id);
+    assert_eq!(body["status"], "expired");
+    assert_signed(&received[0]);
+    let stored = app.get(&format!("/packets/{id}")).await;
+    assert_eq!(stored.body["status"], "expired");
+    let history = app.get(&format!("/packets/{id}/history")).await;
+    let last = history.body["events"]
+        .as_array()
+        .and_then(|events| events.last())
+        .cloned();
+    assert_eq!(
+        last.map(|event| (
+            event["event_type"].clone(),
+            event["details"]["reason"].clone()
+        )),
+        Some((json!("expired"), json!("hitl_timeout")))
     );
 }
