@@ -7,7 +7,7 @@ use super::extract::{ApiJson, Caller};
 use super::metrics::ClaimOutcome;
 use super::AppState;
 use crate::packets::lifecycle::Refusal;
-use crate::packets::model::{Claimant, Packet, PacketCreate, PacketUpdate, Status};
+use crate::packets::model::{Claimant, Packet, PacketCreate};
 use crate::packets::{self, CommandError};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -209,23 +209,12 @@ async fn complete(
 ) -> Result<Json<Completed>, Error> {
     require_items("packet_ids", batch.packet_ids.len())?;
     require_at_most_max(batch.packet_ids.len())?;
-    let completion = PacketUpdate {
-        status: Some(Status::Completed),
-        ..PacketUpdate::default()
-    };
     let mut reply = Completed {
         completed: Vec::new(),
         errors: Vec::new(),
     };
     for packet_id in batch.packet_ids {
-        match packets::update_packet(
-            state.store.as_ref(),
-            caller.tenant(),
-            packet_id,
-            &completion,
-        )
-        .await
-        {
+        match packets::complete_in_batch(state.store.as_ref(), caller.tenant(), packet_id).await {
             Ok(packet) => reply.completed.push(packet),
             Err(error) => reply.errors.push(PacketError {
                 packet_id,

@@ -297,6 +297,33 @@ pub fn update(current: &Packet, update: &PacketUpdate, now: Timestamp) -> Result
     })
 }
 
+/// Batch complete (docs/api.md §3.2, §8.2): from `in_progress` only — a packet already `completed` is refused
+/// like any other status — with the actor `system:batch_complete`.
+pub fn complete_in_batch(current: &Packet, now: Timestamp) -> Result<Change, Refusal> {
+    if current.status != Status::InProgress {
+        return Err(Refusal::IllegalTransition {
+            from: current.status,
+            to: Status::Completed,
+        });
+    }
+    let mut packet = current.clone();
+    packet.status = Status::Completed;
+    packet.metadata.completed_at = Some(now);
+    packet.updated_at = now;
+    let event = NewEvent::new(
+        packet.id,
+        "completed",
+        "system:batch_complete".to_string(),
+        json!({"from_status": current.status.as_str(), "to_status": "completed"}),
+        now,
+    );
+    Ok(Change {
+        notice: Notice::new("packet.completed", &packet, now),
+        packet,
+        events: vec![event],
+    })
+}
+
 /// Soft delete (DELETE) and TTL expiry: any live or finished packet becomes `expired`.
 pub fn expire(
     current: &Packet,

@@ -180,6 +180,15 @@ pub async fn update_packet(
     .await
 }
 
+/// One packet of a batch complete.
+pub async fn complete_in_batch(
+    store: &dyn PacketStore,
+    tenant: &str,
+    id: Uuid,
+) -> Result<Packet, CommandError> {
+    apply(store, tenant, id, lifecycle::complete_in_batch).await
+}
+
 pub async fn delete_packet(
     store: &dyn PacketStore,
     tenant: &str,

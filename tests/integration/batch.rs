@@ -247,6 +247,32 @@ async fn batch_complete_completes_only_packets_in_progress(backend: Backend) {
         stored.body["status"], "claimed",
         "a refused item is left as it was"
     );
+    // The history names the batch, not the claiming agent (docs/api.md §8.2).
+    let history = app.get(&format!("/packets/{}/history", ids[0])).await;
+    let last = history.body["events"]
+        .as_array()
+        .and_then(|events| events.last())
+        .cloned();
+    let last = last.expect("an event");
+    assert_eq!(last["event_type"], "completed");
+    assert_eq!(last["actor"], "system:batch_complete");
+    assert_eq!(last["details"]["from_status"], "in_progress");
+    assert!(stored.body["metadata"]["completed_at"].is_null());
+    let done = app.get(&format!("/packets/{}", ids[0])).await;
+    assert!(done.body["metadata"]["completed_at"].is_string());
+    // A packet already completed is refused, not completed again.
+    let again = app
+        .post("/packets/batch/complete", json!({"packet_ids": [ids[0]]}))
+        .await;
+    assert_eq!(
+        again.body,
+        json!({"completed": [], "errors": [{"packet_id": ids[0], "error": "Cannot complete from status 'completed'"}]})
+    );
+    let history_after = app.get(&format!("/packets/{}/history", ids[0])).await;
+    assert_eq!(
+        history_after.body["events"], history.body["events"],
+        "nothing written"
+    );
 }
 
 async fn racing_batch_claims_claim_each_packet_once(backend: Backend) {
