@@ -72,6 +72,16 @@ pub struct ServeConfig {
     pub proxy: ProxyConfig,
     #[command(flatten)]
     pub webhooks: WebhookConfig,
+    /// Live connections (`/events` and `/ws` together) per tenant, by the key's tier.
+    #[arg(
+        long,
+        env = "HANDOFFRAIL_LIVE_CONNECTIONS",
+        default_value = "free=1,pro=5,business=25"
+    )]
+    pub live_connections: TierTable,
+    /// Seconds between heartbeats on an idle live connection.
+    #[arg(long, env = "HANDOFFRAIL_LIVE_HEARTBEAT_SECONDS", default_value_t = 30)]
+    pub live_heartbeat_seconds: u64,
 }
 
 /// Webhook delivery (docs/api.md decisions 1 and 2).
@@ -391,6 +401,12 @@ impl ServeConfig {
                 ..ProxyConfig::default()
             },
             webhooks: WebhookConfig::default(),
+            live_connections: TierTable {
+                free: 1,
+                pro: 5,
+                business: 25,
+            },
+            live_heartbeat_seconds: 30,
         }
     }
 

@@ -155,7 +155,12 @@ impl Server {
             )
             .context("webhook client")?,
         );
+        let live = Arc::new(crate::events::live::Connections::new(
+            config.live_connections,
+            Duration::from_secs(config.live_heartbeat_seconds.max(1)),
+        ));
         let state = AppState {
+            live,
             webhooks,
             store,
             limiter,

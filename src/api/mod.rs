@@ -9,6 +9,7 @@ pub mod extract;
 mod gate;
 mod hooks;
 mod keys;
+mod live;
 pub mod metrics;
 mod openapi;
 mod ops;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub database: Arc<crate::store::DatabaseHealth>,
     /// When this process started serving (`uptime_seconds`).
     pub started: std::time::Instant,
+    /// Open live connections (`/events`, `/ws`) and their caps.
+    pub live: Arc<crate::events::live::Connections>,
     /// Webhook destination checks and delivery attempts (replay, retry-all; the worker shares it).
     pub webhooks: Arc<crate::webhooks::dispatch::Dispatcher>,
 }
@@ -84,6 +87,11 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(hooks::routes())
 }
 
+/// The routes at the root, outside `/api/v1`: operations and the live streams (each checks its own key, if any).
+pub(crate) fn root_routes() -> OpenApiRouter<AppState> {
+    ops::routes().merge(live::routes())
+}
+
 pub use openapi::document as openapi_document;
 
 /// The whole HTTP application: `/api/v1/*` behind API keys, operational routes at the root.
@@ -91,7 +99,7 @@ pub fn router(state: AppState) -> Router {
     let api = api_routes().route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let (routes, _) = OpenApiRouter::new()
         .nest("/api/v1", api)
-        .merge(ops::routes())
+        .merge(root_routes())
         .split_for_parts();
     routes
         .fallback(not_found)

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document (docs/api.md decision 11): its frame here, its paths and schemas from the `#[utoipa::path]`
 //! annotations of the handlers that the router is built from.
 
-use super::{api_routes, ops, AppState};
+use super::{api_routes, root_routes, AppState};
 use crate::records::import_schema::ImportDocument;
 use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -119,7 +119,7 @@ fn spell_out_formats(node: &mut Value) {
 fn openapi() -> utoipa::openapi::OpenApi {
     let mut document = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api_routes())
-        .merge(ops::routes())
+        .merge(root_routes())
         .into_openapi();
     document_error_answers(&mut document);
     // Handlers are named for what they do within their module (`create`, `list`); prefixed with the

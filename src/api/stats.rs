@@ -33,7 +33,7 @@ struct TenantStats {
     packets_last_24h: i64,
     avg_claim_time_seconds: Option<f64>,
     hitl_queue_depth: i64,
-    /// Realtime streams are not served yet, so there are none.
+    /// The tenant's open live connections on this instance (`/ws` and `/events`).
     active_ws_connections: i64,
 }
 
@@ -50,7 +50,7 @@ async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Ten
         packets_last_24h: stats.packets_since,
         avg_claim_time_seconds: stats.avg_claim_time_seconds,
         packets_by_status: stats.packets_by_status,
-        active_ws_connections: 0,
+        active_ws_connections: state.live.of_tenant(caller.tenant()) as i64,
     }))
 }
 

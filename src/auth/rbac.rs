@@ -40,8 +40,11 @@ static SYSTEM_RULES: LazyLock<Vec<(Methods, Regex)>> = LazyLock::new(|| {
 /// The 403 `detail` for an admin key of one tenant on a system administrator's route or object.
 pub const SYSTEM_DENIAL: &str = "This needs a system administrator's key (the bootstrap admin key or one made by `handoffrail keys create --system`)";
 
-/// Paths that skip RBAC and rate limiting (exact match).
-const EXEMPT: [&str; 7] = [
+/// Paths that skip RBAC and rate limiting (exact match). `/events` and `/ws` check their `api_key` themselves
+/// and are long-lived (capped per tenant instead).
+const EXEMPT: [&str; 9] = [
+    "/events",
+    "/ws",
     "/health",
     "/ready",
     "/metrics",
@@ -213,7 +216,9 @@ mod tests {
             ("POST", "/api/v1/audit", R(Role::Writer)),
             ("GET", "/api/v1/dashboard/stats", R(Role::Reader)),
             ("GET", "/api/v1/stats", R(Role::Admin)),
-            ("GET", "/events", R(Role::Admin)),
+            // Ours: the live streams check their own `api_key` (any role), decision 3.
+            ("GET", "/events", Requirement::Exempt),
+            ("GET", "/ws", Requirement::Exempt),
             ("GET", "/api/v1/no-such-route", R(Role::Admin)),
         ];
         for (method, path, expected) in cases {

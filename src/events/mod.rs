@@ -2,5 +2,6 @@
 //! (webhook delivery and live-event fan-out join them). Each worker owns one loop and stops when told to.
 
 pub mod expiry;
+pub mod live;
 pub mod pruning;
 pub mod webhooks;

@@ -6,9 +6,8 @@ use super::history::{actor_for_agent, NewEvent};
 use super::model::{
     Claimant, HitlCheckpoint, HumanResponse, Packet, PacketUpdate, Status, TargetAgent,
 };
-use super::notices::Notice;
+use super::notices::{Announcement, Notice};
 use crate::timestamp::Timestamp;
-use crate::webhooks::OutboxEvent;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -112,9 +111,12 @@ pub struct Change {
 }
 
 impl Change {
-    /// The webhook outbox rows this change writes with itself.
-    pub fn outbox(&self) -> Vec<OutboxEvent> {
-        self.notice.outbox_event(&self.packet).into_iter().collect()
+    /// What this change announces when it is written in `tenant`.
+    pub fn announcement(&self, tenant: &str) -> Announcement {
+        Announcement {
+            outbox: self.notice.outbox_event(&self.packet).into_iter().collect(),
+            live: Some(self.notice.live(tenant, &self.packet)),
+        }
     }
 }
 

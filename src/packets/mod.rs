@@ -126,7 +126,7 @@ async fn insert(
             tenant,
             &change.packet,
             &change.events,
-            &change.outbox(),
+            &change.announcement(tenant),
             deadline,
         )
         .await?;
@@ -249,7 +249,7 @@ where
                 stored.revision,
                 &change.packet,
                 &change.events,
-                &change.outbox(),
+                &change.announcement(tenant),
                 deadline,
             )
             .await?

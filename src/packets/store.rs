@@ -4,12 +4,12 @@
 use super::history::{AuditQuery, NewEvent, PacketEvent};
 use super::listing::{PacketPage, PacketQuery, SearchQuery};
 use super::model::Packet;
+use super::notices::{Announcement, LiveNotice};
 use super::schemas::Schema;
 use super::stats::{PacketStats, SystemFigures};
 use crate::paging::Page;
 use crate::persistence::StoreError;
 use crate::timestamp::Timestamp;
-use crate::webhooks::OutboxEvent;
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -24,18 +24,18 @@ pub struct StoredPacket {
 
 #[async_trait]
 pub trait PacketStore: Send + Sync {
-    /// Inserts a new packet with its history events and, for each outbox event, one delivery per active
-    /// hook of the tenant that asked for it, atomically.
+    /// Inserts a new packet with its history events and, for each outbox event of `announcement`, one
+    /// delivery per active hook of the tenant that asked for it, atomically; then publishes its live event.
     async fn insert_packet(
         &self,
         tenant: &str,
         packet: &Packet,
         events: &[NewEvent],
-        outbox: &[OutboxEvent],
+        announcement: &Announcement,
         hitl_deadline: Option<Timestamp>,
     ) -> Result<(), StoreError>;
     async fn get_packet(&self, tenant: &str, id: Uuid) -> Result<Option<StoredPacket>, StoreError>;
-    /// Writes `packet` (with `events` and `outbox` as on insert) only if its stored revision is still
+    /// Writes `packet` (with `events` and `announcement` as on insert) only if its stored revision is still
     /// `expected_revision`; false when another writer got there first (and then nothing is written).
     async fn replace_packet(
         &self,
@@ -43,7 +43,7 @@ pub trait PacketStore: Send + Sync {
         expected_revision: i64,
         packet: &Packet,
         events: &[NewEvent],
-        outbox: &[OutboxEvent],
+        announcement: &Announcement,
         hitl_deadline: Option<Timestamp>,
     ) -> Result<bool, StoreError>;
     async fn list_packets(
@@ -66,6 +66,9 @@ pub trait PacketStore: Send + Sync {
     /// Signalled when a write in this process gave a packet a checkpoint deadline (the expiry worker then
     /// looks again, since the new deadline may come before the one it sleeps towards).
     fn deadline_set(&self) -> std::sync::Arc<tokio::sync::Notify>;
+    /// Live events of every tenant as they are committed (on PostgreSQL, by any instance on the database).
+    /// A receiver that falls too far behind gets `Lagged`.
+    fn live_events(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<LiveNotice>>;
     /// (tenant, id) of live packets created before `ttl_cutoff` or waiting past their deadline at `now`.
     async fn due_for_expiry(
         &self,

@@ -68,7 +68,13 @@ pub struct SqlStore {
     pub(crate) outbox_written: std::sync::Arc<tokio::sync::Notify>,
     /// Signalled when a write in this process gave a packet a checkpoint deadline.
     pub(crate) deadline_set: std::sync::Arc<tokio::sync::Notify>,
+    /// Live events as they are committed (fed by this process on SQLite, by `LISTEN` on PostgreSQL).
+    pub(crate) live:
+        tokio::sync::broadcast::Sender<std::sync::Arc<crate::packets::notices::LiveNotice>>,
 }
+
+/// Live events buffered per subscriber; one further behind is dropped (`Lagged`), never waited for.
+const LIVE_BUFFER: usize = 4096;
 
 pub(crate) enum Pools {
     /// One file in WAL mode, one writer connection (SQLite serialises writers anyway, and a single
@@ -99,6 +105,7 @@ impl SqlStore {
             pools,
             outbox_written: Default::default(),
             deadline_set: Default::default(),
+            live: tokio::sync::broadcast::channel(LIVE_BUFFER).0,
         }
     }
 

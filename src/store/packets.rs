@@ -9,10 +9,11 @@ use super::{PacketStore, StoredPacket};
 use crate::packets::history::NewEvent;
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
+use crate::packets::notices::{Announcement, LiveNotice};
 use crate::paging::Page;
 use crate::timestamp::Timestamp;
-use crate::webhooks::OutboxEvent;
 use async_trait::async_trait;
+use std::sync::Arc;
 use uuid::Uuid;
 
 #[async_trait]
@@ -22,7 +23,7 @@ impl PacketStore for SqlStore {
         tenant: &str,
         packet: &Packet,
         events: &[NewEvent],
-        outbox: &[OutboxEvent],
+        announcement: &Announcement,
         hitl_deadline: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let write = PacketWrite {
@@ -30,7 +31,7 @@ impl PacketStore for SqlStore {
             packet,
             hitl_deadline,
         };
-        self.write_packet(write.insert(self.backend())?, tenant, events, outbox)
+        self.write_packet(write.insert(self.backend())?, tenant, events, announcement)
             .await?;
         if hitl_deadline.is_some() {
             self.deadline_set.notify_one();
@@ -59,7 +60,7 @@ impl PacketStore for SqlStore {
         expected_revision: i64,
         packet: &Packet,
         events: &[NewEvent],
-        outbox: &[OutboxEvent],
+        announcement: &Announcement,
         hitl_deadline: Option<Timestamp>,
     ) -> Result<bool, StoreError> {
         let write = PacketWrite {
@@ -68,7 +69,10 @@ impl PacketStore for SqlStore {
             hitl_deadline,
         };
         let update = write.update(self.backend(), expected_revision)?;
-        let written = self.write_packet(update, tenant, events, outbox).await? == 1;
+        let written = self
+            .write_packet(update, tenant, events, announcement)
+            .await?
+            == 1;
         if written && hitl_deadline.is_some() {
             self.deadline_set.notify_one();
         }
@@ -144,6 +148,10 @@ impl PacketStore for SqlStore {
             .min())
     }
 
+    fn live_events(&self) -> tokio::sync::broadcast::Receiver<Arc<LiveNotice>> {
+        self.live.subscribe()
+    }
+
     fn deadline_set(&self) -> std::sync::Arc<tokio::sync::Notify> {
         self.deadline_set.clone()
     }
@@ -175,22 +183,31 @@ impl PacketStore for SqlStore {
 impl SqlStore {
     /// Runs a packet insert or conditional update with the packet's history events and webhook outbox
     /// rows, atomically, the way the backend does it best; the rows written (0 or 1). Wakes the delivery
-    /// worker when it wrote deliveries.
+    /// worker when it wrote deliveries; publishes the live event once the write is committed (PostgreSQL's
+    /// `NOTIFY` in the statement does that for every instance, this one included).
     async fn write_packet(
         &self,
         write: Statement<'_>,
         tenant: &str,
         events: &[NewEvent],
-        outbox: &[OutboxEvent],
+        announcement: &Announcement,
     ) -> Result<u64, StoreError> {
         let written = match &self.pools {
-            Pools::Sqlite { .. } => sqlite::write_packet(self, write, tenant, events, outbox).await,
+            Pools::Sqlite { .. } => {
+                sqlite::write_packet(self, write, tenant, events, &announcement.outbox).await
+            }
             Pools::Postgres(pool) => {
-                postgres::write_packet(pool, write, tenant, events, outbox).await
+                postgres::write_packet(pool, write, tenant, events, announcement).await
             }
         }?;
         if written.deliveries > 0 {
             self.outbox_written.notify_one();
+        }
+        if written.rows == 1 && self.backend() == Backend::Sqlite {
+            if let Some(live) = &announcement.live {
+                // No receiver (nobody listening) is not an error.
+                let _ = self.live.send(Arc::new(live.clone()));
+            }
         }
         Ok(written.rows)
     }

@@ -10,16 +10,21 @@ use super::{Backend, StoreError, StoreOptions};
 use crate::auth::limits::{RateCounts, RateHit};
 use crate::packets::history::NewEvent;
 use crate::packets::listing::SearchQuery;
+use crate::packets::notices::{Announcement, LiveNotice};
 use crate::packets::stats::PoolFigures;
+use crate::packets::store::PacketStore;
 use crate::records::SealedRecord;
 use crate::webhooks::OutboxEvent;
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgListener;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::Row;
 use std::collections::BTreeMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, StoreError> {
@@ -32,7 +37,9 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, 
         .connect_with(connect)
         .await?;
     sqlx::migrate!("migrations/postgres").run(&pool).await?;
-    Ok(SqlStore::new(Pools::Postgres(pool)))
+    let store = SqlStore::new(Pools::Postgres(pool.clone()));
+    listen_for_live_events(pool, store.live.clone());
+    Ok(store)
 }
 
 /// Runs a packet insert or conditional update (`write`, ending in `RETURNING id`) and, for the row it wrote,
@@ -43,8 +50,9 @@ pub(crate) async fn write_packet(
     write: Statement<'_>,
     tenant: &str,
     events: &[NewEvent],
-    outbox: &[OutboxEvent],
+    announcement: &Announcement,
 ) -> Result<Written, StoreError> {
+    let outbox = &announcement.outbox;
     let (written, params) = write.into_parts();
     let next = params.len() + 1;
     // The events are inserted once per row `written` returns, in their order (it decides `seq`).
@@ -65,8 +73,10 @@ pub(crate) async fn write_packet(
              FROM written, UNNEST(${g}::uuid[], ${h}::text[], ${i}::uuid[], ${j}::text[], ${k}::timestamptz[])
                   AS o(id, name, packet_id, body, at)
              JOIN webhooks w ON w.tenant_id = ${t} AND w.active AND o.name = ANY (w.events)
-             RETURNING 1)
-         SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM outbox)",
+             RETURNING 1),
+         announced AS (
+             SELECT pg_notify('{LIVE_CHANNEL}', ${l}) FROM written WHERE ${l}::text IS NOT NULL)
+         SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM outbox), (SELECT count(*) FROM announced)",
         t = next,
         a = next + 1,
         b = next + 2,
@@ -79,11 +89,13 @@ pub(crate) async fn write_packet(
         i = next + 9,
         j = next + 10,
         k = next + 11,
+        l = next + 12,
     );
     let query = bind_postgres(sqlx::query(&sql), params).bind(tenant);
     let query = EventColumns::of(events).bind_to(query);
     let row = OutboxColumns::of(outbox)
         .bind_to(query)
+        .bind(announcement.live.as_ref().map(notification))
         .fetch_one(pool)
         .await?;
     let (written, deliveries): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
@@ -91,6 +103,76 @@ pub(crate) async fn write_packet(
         rows: u64::try_from(written).unwrap_or(0),
         deliveries: u64::try_from(deliveries).unwrap_or(0),
     })
+}
+
+/// The channel live events cross instances on.
+const LIVE_CHANNEL: &str = "handoffrail_live";
+/// PostgreSQL refuses a `NOTIFY` payload of 8,000 bytes or more.
+const LARGEST_NOTIFICATION: usize = 7_900;
+
+/// A live notice as a `NOTIFY` payload: whole when it fits, else without its envelope (the receiving instance
+/// rebuilds it from the packet), and without its details if even that does not fit.
+fn notification(live: &LiveNotice) -> String {
+    let whole = serde_json::to_string(live).unwrap_or_default();
+    if whole.len() < LARGEST_NOTIFICATION {
+        return whole;
+    }
+    let mut reference = LiveNotice {
+        envelope: String::new(),
+        ..live.clone()
+    };
+    let text = serde_json::to_string(&reference).unwrap_or_default();
+    if text.len() < LARGEST_NOTIFICATION {
+        return text;
+    }
+    reference.details.clear();
+    serde_json::to_string(&reference).unwrap_or_default()
+}
+
+/// Forwards every instance's live events (this one's included) from `LISTEN` to `live`, until the process
+/// ends. A notice that came without its envelope gets it rebuilt from the packet.
+pub(crate) fn listen_for_live_events(pool: PgPool, live: broadcast::Sender<Arc<LiveNotice>>) {
+    tokio::spawn(async move {
+        let reader = SqlStore::new(Pools::Postgres(pool.clone()));
+        loop {
+            let mut listener = match PgListener::connect_with(&pool).await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::warn!(%error, "live events: cannot connect to listen; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(error) = listener.listen(LIVE_CHANNEL).await {
+                tracing::warn!(%error, "live events: LISTEN failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            loop {
+                let notification = match listener.recv().await {
+                    Ok(notification) => notification,
+                    Err(error) => {
+                        tracing::warn!(%error, "live events: the listening connection failed");
+                        break;
+                    }
+                };
+                let mut notice: LiveNotice = match serde_json::from_str(notification.payload()) {
+                    Ok(notice) => notice,
+                    Err(error) => {
+                        tracing::warn!(%error, "live events: a notification that is not a live notice");
+                        continue;
+                    }
+                };
+                if notice.envelope.is_empty() {
+                    match reader.get_packet(&notice.tenant, notice.packet_id).await {
+                        Ok(Some(stored)) => notice.rebuild(&stored.packet),
+                        _ => continue,
+                    }
+                }
+                let _ = live.send(Arc::new(notice));
+            }
+        }
+    });
 }
 
 /// Outbox events as parallel arrays, for one `UNNEST`.

@@ -17,6 +17,7 @@ mod jsonpath_cts;
 mod keys;
 mod layout;
 mod limits;
+mod live;
 mod openapi;
 mod ops;
 mod outage;

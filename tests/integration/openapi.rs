@@ -101,7 +101,14 @@ async fn the_document_lists_exactly_the_routes_served(backend: Backend) {
         .iter()
         .map(|(method, path, _)| (method.to_string(), format!("/api/v1{path}")))
         .collect();
-    for path in ["/health", "/ready", "/metrics", "/openapi.json"] {
+    for path in [
+        "/health",
+        "/ready",
+        "/metrics",
+        "/openapi.json",
+        "/events",
+        "/ws",
+    ] {
         expected.insert(("GET".into(), path.into()));
     }
     assert_eq!(

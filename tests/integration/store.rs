@@ -8,6 +8,7 @@ use handoffrail::packets::create::new_packet;
 use handoffrail::packets::history::NewEvent;
 use handoffrail::packets::listing::PacketQuery;
 use handoffrail::packets::model::{Packet, PacketCreate, Status};
+use handoffrail::packets::notices::Announcement;
 use handoffrail::paging::{Cursor, Page};
 use handoffrail::store::{self, KeyChange, Store, StoreOptions};
 use handoffrail::timestamp::Timestamp;
@@ -68,7 +69,7 @@ async fn packets_round_trip_exactly(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
     let (packet, event) = fresh(request("a", &["x"]), Timestamp::now());
     store
-        .insert_packet("t1", &packet, &[event], &[], None)
+        .insert_packet("t1", &packet, &[event], &Announcement::default(), None)
         .await
         .expect("insert");
     let stored = store
@@ -87,7 +88,7 @@ async fn replace_is_conditional_on_the_revision(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
     let (packet, event) = fresh(request("a", &[]), Timestamp::now());
     store
-        .insert_packet("t1", &packet, &[event], &[], None)
+        .insert_packet("t1", &packet, &[event], &Announcement::default(), None)
         .await
         .expect("insert");
     let mut claimed = packet.clone();
@@ -105,7 +106,7 @@ async fn replace_is_conditional_on_the_revision(backend: Backend) {
             0,
             &claimed,
             std::slice::from_ref(&claim_event),
-            &[],
+            &Announcement::default(),
             None
         )
         .await
@@ -121,7 +122,7 @@ async fn replace_is_conditional_on_the_revision(backend: Backend) {
     );
     assert!(
         !store
-            .replace_packet("t1", 0, &failed, &[stale], &[], None)
+            .replace_packet("t1", 0, &failed, &[stale], &Announcement::default(), None)
             .await
             .expect("stale write"),
         "stale revision loses"
@@ -146,7 +147,7 @@ async fn reads_and_writes_are_scoped_to_the_tenant(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
     let (packet, event) = fresh(request("a", &[]), Timestamp::now());
     store
-        .insert_packet("t1", &packet, &[event], &[], None)
+        .insert_packet("t1", &packet, &[event], &Announcement::default(), None)
         .await
         .expect("insert");
     assert!(store
@@ -155,7 +156,7 @@ async fn reads_and_writes_are_scoped_to_the_tenant(backend: Backend) {
         .expect("get")
         .is_none());
     assert!(!store
-        .replace_packet("t2", 0, &packet, &[], &[], None)
+        .replace_packet("t2", 0, &packet, &[], &Announcement::default(), None)
         .await
         .expect("replace"));
     assert!(store
@@ -192,7 +193,7 @@ async fn listing_filters_and_orders_in_the_store(backend: Backend) {
         let at = Timestamp::from_micros(1_700_000_000_000_000 + index as i64 * 1000).expect("time");
         let (packet, event) = fresh(request(source, &tags), at);
         store
-            .insert_packet("t", &packet, &[event], &[], None)
+            .insert_packet("t", &packet, &[event], &Announcement::default(), None)
             .await
             .expect("insert");
         ids.push(packet.id);
@@ -329,11 +330,11 @@ async fn history_is_kept_in_write_order(backend: Backend) {
         .map(|kind| NewEvent::new(packet.id, kind, "system".into(), json!({"k": kind}), at))
         .collect();
     store
-        .insert_packet("t", &packet, &[created], &[], None)
+        .insert_packet("t", &packet, &[created], &Announcement::default(), None)
         .await
         .expect("insert");
     store
-        .replace_packet("t", 0, &packet, &events, &[], None)
+        .replace_packet("t", 0, &packet, &events, &Announcement::default(), None)
         .await
         .expect("replace");
     let history = store.packet_history("t", packet.id).await.expect("history");
@@ -439,18 +440,18 @@ async fn stale_packets_are_found_for_expiry(backend: Backend) {
     let old = Timestamp::from_micros(1_600_000_000_000_000).expect("time");
     let (stale, event) = fresh(request("a", &[]), old);
     store
-        .insert_packet("t", &stale, &[event], &[], None)
+        .insert_packet("t", &stale, &[event], &Announcement::default(), None)
         .await
         .expect("insert");
     let (mut finished, event) = fresh(request("a", &[]), old);
     finished.status = Status::Completed;
     store
-        .insert_packet("t", &finished, &[event], &[], None)
+        .insert_packet("t", &finished, &[event], &Announcement::default(), None)
         .await
         .expect("insert");
     let (fresh, event) = fresh(request("a", &[]), Timestamp::now());
     store
-        .insert_packet("t", &fresh, &[event], &[], None)
+        .insert_packet("t", &fresh, &[event], &Announcement::default(), None)
         .await
         .expect("insert");
     let cutoff = Timestamp::from_micros(1_700_000_000_000_000).expect("time");
@@ -468,7 +469,13 @@ async fn checkpoint_deadlines_are_stored_and_found(backend: Backend) {
     waiting.status = Status::AwaitingHuman;
     let deadline = now.plus_seconds(30).expect("time");
     store
-        .insert_packet("t", &waiting, &[event], &[], Some(deadline))
+        .insert_packet(
+            "t",
+            &waiting,
+            &[event],
+            &Announcement::default(),
+            Some(deadline),
+        )
         .await
         .expect("insert");
     let stored = store
@@ -497,7 +504,7 @@ async fn checkpoint_deadlines_are_stored_and_found(backend: Backend) {
     let mut answered = waiting.clone();
     answered.status = Status::Claimed;
     assert!(store
-        .replace_packet("t", 0, &answered, &[], &[], None)
+        .replace_packet("t", 0, &answered, &[], &Announcement::default(), None)
         .await
         .expect("replace"));
     let stored = store

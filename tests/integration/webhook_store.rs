@@ -6,6 +6,7 @@ use crate::on_both_backends;
 use crate::store::{fresh, open, request};
 use crate::support::Backend;
 use handoffrail::packets::model::Status;
+use handoffrail::packets::notices::Announcement;
 use handoffrail::paging::Page;
 use handoffrail::store::Store;
 use handoffrail::timestamp::Timestamp;
@@ -75,7 +76,7 @@ async fn deliveries_are_written_with_the_change_and_only_then(backend: Backend) 
             "t",
             &packet,
             &[created],
-            std::slice::from_ref(&announced),
+            &Announcement::webhooks(vec![announced.clone()]),
             None,
         )
         .await
@@ -107,7 +108,7 @@ async fn deliveries_are_written_with_the_change_and_only_then(backend: Backend) 
             7,
             &claimed,
             &[],
-            &[event("packet.claimed", packet.id)],
+            &Announcement::webhooks(vec![event("packet.claimed", packet.id)]),
             None,
         )
         .await
@@ -120,7 +121,7 @@ async fn deliveries_are_written_with_the_change_and_only_then(backend: Backend) 
             0,
             &claimed,
             &[],
-            &[event("packet.claimed", packet.id)],
+            &Announcement::webhooks(vec![event("packet.claimed", packet.id)]),
             None
         )
         .await
@@ -135,7 +136,13 @@ async fn due_deliveries_are_taken_by_one_worker_each(backend: Backend) {
         let (packet, created) = fresh(request("a", &[]), Timestamp::now());
         let announced = event("packet.created", packet.id);
         store
-            .insert_packet("t", &packet, &[created], &[announced], None)
+            .insert_packet(
+                "t",
+                &packet,
+                &[created],
+                &Announcement::webhooks(vec![announced]),
+                None,
+            )
             .await
             .expect("insert");
     }
