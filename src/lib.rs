@@ -3,6 +3,7 @@
 //! `server::Server` runs the service (tests boot it on port 0); `api::router` is the HTTP application;
 //! the domain lives in `packets` and `auth`; `store` persists it on SQLite or PostgreSQL.
 
+pub mod announce;
 pub mod api;
 pub mod auth;
 pub mod cli;

@@ -4,9 +4,9 @@
 
 use super::error::{Error, ErrorBody};
 use super::AppState;
+use crate::announce::LiveNotice;
 use crate::auth::ApiKey;
 use crate::events::live::{self, Connection, Subscription, TOO_SLOW};
-use crate::packets::notices::LiveNotice;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};

@@ -2,6 +2,7 @@
 //! the integrity, provenance and trust gates, hand the survivors to the pure evaluator, store the verdict.
 //! This is the thin layer of I/O around `verify`; every decision it makes is recorded as a reason code.
 
+pub mod notices;
 pub mod store;
 mod stored;
 
@@ -207,7 +208,12 @@ pub async fn run_evaluation(
     };
     evaluator
         .store
-        .insert_evaluation(evaluator.tenant, &stored, &storable_payload(payload_json))
+        .insert_evaluation(
+            evaluator.tenant,
+            &stored,
+            &storable_payload(payload_json),
+            &notices::announcement(evaluator.tenant, &stored),
+        )
         .await?;
     Ok(stored)
 }

@@ -8,11 +8,13 @@ use uuid::Uuid;
 
 #[async_trait]
 pub trait EvaluationStore: Send + Sync {
+    /// Stores an evaluation with its webhook outbox rows, atomically; then publishes its live event.
     async fn insert_evaluation(
         &self,
         tenant: &str,
         evaluation: &StoredEvaluation,
         payload: &serde_json::Value,
+        announcement: &crate::announce::Announcement,
     ) -> Result<(), StoreError>;
     async fn get_evaluation(
         &self,

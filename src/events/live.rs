@@ -4,9 +4,9 @@
 //! channels and writes them out. A subscriber that falls a whole buffer behind is dropped with a reason, so it
 //! never slows the writers or anyone else.
 
+use crate::announce::LiveNotice;
 use crate::auth::limits::TierTable;
 use crate::auth::Tier;
-use crate::packets::notices::LiveNotice;
 use crate::timestamp::Timestamp;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -75,7 +75,9 @@ impl Subscription {
         }
         self.channels.iter().any(|channel| match channel {
             Channel::Status(status) => *status == notice.status,
-            Channel::Packet(id) => id.eq_ignore_ascii_case(&notice.packet_id.to_string()),
+            Channel::Packet(id) => notice
+                .packet_id
+                .is_some_and(|packet| id.eq_ignore_ascii_case(&packet.to_string())),
             Channel::Agent(agent) => notice.agents.iter().any(|id| id == agent),
         })
     }
@@ -206,10 +208,11 @@ mod tests {
         LiveNotice {
             tenant: "t".into(),
             kind: format!("packet.{status}"),
-            packet_id: uuid::Uuid::nil(),
+            packet_id: Some(uuid::Uuid::nil()),
             status: status.into(),
             agents: vec![source.into(), target.into()],
             envelope: "{}".into(),
+            fallback: None,
             details: Default::default(),
             at: Timestamp::now(),
         }

@@ -6,7 +6,8 @@ use super::history::{actor_for_agent, NewEvent};
 use super::model::{
     Claimant, HitlCheckpoint, HumanResponse, Packet, PacketUpdate, Status, TargetAgent,
 };
-use super::notices::{Announcement, Notice};
+use super::notices::Notice;
+use crate::announce::Announcement;
 use crate::timestamp::Timestamp;
 use serde_json::json;
 use uuid::Uuid;

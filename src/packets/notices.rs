@@ -2,60 +2,24 @@
 //! subscribers and, when a hook may ask for it, written to the webhook outbox with the change.
 
 use super::model::Packet;
+use crate::announce::LiveNotice;
 use crate::timestamp::Timestamp;
 use crate::webhooks::OutboxEvent;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-/// What a packet write announces once it commits: webhook outbox rows (written with it) and a live event
-/// (published when it is committed: in this process on SQLite, through `NOTIFY` in the same statement on
-/// PostgreSQL, so that every instance hears it).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Announcement {
-    pub outbox: Vec<OutboxEvent>,
-    pub live: Option<LiveNotice>,
-}
-
-impl Announcement {
-    /// Webhooks only (tests and tools).
-    pub fn webhooks(outbox: Vec<OutboxEvent>) -> Self {
-        Self { outbox, live: None }
-    }
-}
-
-/// A live event with what subscribers filter on (docs/api.md §7.1 channels) beside its envelope.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LiveNotice {
-    pub tenant: String,
-    /// The envelope's `type` (the SSE `event:` name).
-    pub kind: String,
-    pub packet_id: Uuid,
-    pub status: String,
-    /// The source and target agents' ids (`agent:` channels).
-    pub agents: Vec<String>,
-    /// The envelope of docs/api.md §7.3, as JSON text; empty when it had to be left out of a notification
-    /// too large for PostgreSQL's `NOTIFY` (the receiving instance rebuilds it with [`LiveNotice::rebuild`]).
-    pub envelope: String,
-    /// What the envelope is built from besides the packet's metadata.
-    pub details: Map<String, Value>,
-    pub at: Timestamp,
-}
-
-impl LiveNotice {
-    /// The envelope again, from the packet as it is now (for a notice sent without it).
-    pub fn rebuild(&mut self, packet: &Packet) {
-        let notice = Notice {
-            id: Uuid::nil(),
-            kind: self.kind.clone(),
-            packet_id: self.packet_id,
-            details: self.details.clone(),
-            at: self.at,
-        };
-        let mut envelope = notice.envelope(packet);
-        envelope["data"]["status"] = json!(self.status);
-        self.envelope = envelope.to_string();
-    }
+/// A notice's envelope again, from the packet as it is now (for a live notice sent without it).
+pub fn rebuild(live: &mut LiveNotice, packet: &Packet) {
+    let notice = Notice {
+        id: Uuid::nil(),
+        kind: live.kind.clone(),
+        packet_id: packet.id,
+        details: live.details.clone(),
+        at: live.at,
+    };
+    let mut envelope = notice.envelope(packet);
+    envelope["data"]["status"] = json!(live.status);
+    live.envelope = envelope.to_string();
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -123,13 +87,14 @@ impl Notice {
         LiveNotice {
             tenant: tenant.to_string(),
             kind: self.kind.clone(),
-            packet_id: self.packet_id,
+            packet_id: Some(self.packet_id),
             status: packet.status.as_str().to_string(),
             agents: vec![
                 packet.metadata.source_agent.id.clone(),
                 packet.metadata.target_agent.id.clone(),
             ],
             envelope: self.envelope(packet).to_string(),
+            fallback: None,
             details: self.details.clone(),
             at: self.at,
         }

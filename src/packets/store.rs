@@ -4,9 +4,9 @@
 use super::history::{AuditQuery, NewEvent, PacketEvent};
 use super::listing::{PacketPage, PacketQuery, SearchQuery};
 use super::model::Packet;
-use super::notices::{Announcement, LiveNotice};
 use super::schemas::Schema;
 use super::stats::{PacketStats, SystemFigures};
+use crate::announce::{Announcement, LiveNotice};
 use crate::paging::Page;
 use crate::persistence::StoreError;
 use crate::timestamp::Timestamp;

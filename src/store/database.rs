@@ -69,8 +69,7 @@ pub struct SqlStore {
     /// Signalled when a write in this process gave a packet a checkpoint deadline.
     pub(crate) deadline_set: std::sync::Arc<tokio::sync::Notify>,
     /// Live events as they are committed (fed by this process on SQLite, by `LISTEN` on PostgreSQL).
-    pub(crate) live:
-        tokio::sync::broadcast::Sender<std::sync::Arc<crate::packets::notices::LiveNotice>>,
+    pub(crate) live: tokio::sync::broadcast::Sender<std::sync::Arc<crate::announce::LiveNotice>>,
 }
 
 /// Live events buffered per subscriber; one further behind is dropped (`Lagged`), never waited for.

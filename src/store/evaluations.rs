@@ -4,6 +4,7 @@ use super::database::SqlStore;
 use super::statement::Param;
 use super::EvaluationStore;
 use super::StoreError;
+use crate::announce::Announcement;
 use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -15,6 +16,7 @@ impl EvaluationStore for SqlStore {
         tenant: &str,
         evaluation: &StoredEvaluation,
         payload: &serde_json::Value,
+        announcement: &Announcement,
     ) -> Result<(), StoreError> {
         let statement = self
             .sql(
@@ -29,8 +31,7 @@ impl EvaluationStore for SqlStore {
             .bind(evaluation.created_at)
             .bind(Param::json_text(payload)?)
             .bind(Param::json_text(evaluation)?);
-        self.execute(statement).await?;
-        Ok(())
+        self.write_announced(statement, tenant, announcement).await
     }
 
     async fn get_evaluation(

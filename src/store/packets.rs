@@ -6,10 +6,10 @@ use super::row::Row;
 use super::statement::{Param, Statement};
 use super::{postgres, sqlite, Backend, StoreError};
 use super::{PacketStore, StoredPacket};
+use crate::announce::{Announcement, LiveNotice};
 use crate::packets::history::NewEvent;
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
 use crate::packets::model::Packet;
-use crate::packets::notices::{Announcement, LiveNotice};
 use crate::paging::Page;
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
@@ -200,14 +200,8 @@ impl SqlStore {
                 postgres::write_packet(pool, write, tenant, events, announcement).await
             }
         }?;
-        if written.deliveries > 0 {
-            self.outbox_written.notify_one();
-        }
-        if written.rows == 1 && self.backend() == Backend::Sqlite {
-            if let Some(live) = &announcement.live {
-                // No receiver (nobody listening) is not an error.
-                let _ = self.live.send(Arc::new(live.clone()));
-            }
+        if written.rows == 1 {
+            self.announced(written.deliveries, announcement);
         }
         Ok(written.rows)
     }

@@ -7,10 +7,11 @@ use super::packets::Written;
 use super::records::insert_chunks;
 use super::statement::{bind_postgres, PgQuery, Statement};
 use super::{Backend, StoreError, StoreOptions};
+use crate::announce::{Announcement, LiveNotice};
 use crate::auth::limits::{RateCounts, RateHit};
 use crate::packets::history::NewEvent;
 use crate::packets::listing::SearchQuery;
-use crate::packets::notices::{Announcement, LiveNotice};
+use crate::packets::notices::rebuild;
 use crate::packets::stats::PoolFigures;
 use crate::packets::store::PacketStore;
 use crate::records::SealedRecord;
@@ -106,13 +107,14 @@ pub(crate) async fn write_packet(
 }
 
 /// The channel live events cross instances on.
-const LIVE_CHANNEL: &str = "handoffrail_live";
+pub(crate) const LIVE_CHANNEL: &str = "handoffrail_live";
 /// PostgreSQL refuses a `NOTIFY` payload of 8,000 bytes or more.
 const LARGEST_NOTIFICATION: usize = 7_900;
 
 /// A live notice as a `NOTIFY` payload: whole when it fits, else without its envelope (the receiving instance
-/// rebuilds it from the packet), and without its details if even that does not fit.
-fn notification(live: &LiveNotice) -> String {
+/// uses the fallback envelope or rebuilds it from the packet), and without its details if even that does not
+/// fit.
+pub(crate) fn notification(live: &LiveNotice) -> String {
     let whole = serde_json::to_string(live).unwrap_or_default();
     if whole.len() < LARGEST_NOTIFICATION {
         return whole;
@@ -164,9 +166,15 @@ pub(crate) fn listen_for_live_events(pool: PgPool, live: broadcast::Sender<Arc<L
                     }
                 };
                 if notice.envelope.is_empty() {
-                    match reader.get_packet(&notice.tenant, notice.packet_id).await {
-                        Ok(Some(stored)) => notice.rebuild(&stored.packet),
-                        _ => continue,
+                    if let Some(fallback) = notice.fallback.take() {
+                        notice.envelope = fallback;
+                    } else if let Some(packet_id) = notice.packet_id {
+                        match reader.get_packet(&notice.tenant, packet_id).await {
+                            Ok(Some(stored)) => rebuild(&mut notice, &stored.packet),
+                            _ => continue,
+                        }
+                    } else {
+                        continue;
                     }
                 }
                 let _ = live.send(Arc::new(notice));
@@ -451,5 +459,47 @@ pub(crate) fn pool_figures(pool: &PgPool) -> PoolFigures {
         size: pool.size(),
         idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
         max: pool.options().get_max_connections(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timestamp::Timestamp;
+
+    fn notice(envelope_bytes: usize, details_bytes: usize) -> LiveNotice {
+        let mut details = serde_json::Map::new();
+        details.insert("hitl_response".into(), "r".repeat(details_bytes).into());
+        LiveNotice {
+            tenant: "t".into(),
+            kind: "packet.claimed".into(),
+            packet_id: Some(Uuid::nil()),
+            status: "claimed".into(),
+            agents: vec!["a".into(), "b".into()],
+            envelope: "e".repeat(envelope_bytes),
+            fallback: None,
+            details,
+            at: Timestamp::now(),
+        }
+    }
+
+    #[test]
+    fn notifications_always_fit_postgres_limit() {
+        let small = notice(100, 10);
+        assert_eq!(
+            serde_json::from_str::<LiveNotice>(&notification(&small)).expect("notice"),
+            small
+        );
+        let large_envelope: LiveNotice =
+            serde_json::from_str(&notification(&notice(20_000, 10))).expect("notice");
+        assert!(
+            large_envelope.envelope.is_empty(),
+            "rebuilt by the receiver"
+        );
+        assert_eq!(large_envelope.details.len(), 1);
+        let everything_large = notification(&notice(20_000, 20_000));
+        assert!(everything_large.len() < LARGEST_NOTIFICATION);
+        let reference: LiveNotice = serde_json::from_str(&everything_large).expect("notice");
+        assert!(reference.details.is_empty());
     }
 }

@@ -4,8 +4,9 @@
 
 use super::database::{SqlStore, Tx};
 use super::row::Row;
-use super::statement::Statement;
+use super::statement::{Param, Statement};
 use super::{Backend, StoreError, WebhookStore};
+use crate::announce::Announcement;
 use crate::paging::Page;
 use crate::timestamp::Timestamp;
 use crate::webhooks::signing::Secret;
@@ -297,6 +298,43 @@ impl WebhookStore for SqlStore {
 }
 
 impl SqlStore {
+    /// Runs a write with what it announces, in one transaction: the write, its webhook deliveries and (on
+    /// PostgreSQL) the `NOTIFY` of its live event; on SQLite the live event is published after the commit.
+    pub(crate) async fn write_announced(
+        &self,
+        write: Statement<'_>,
+        tenant: &str,
+        announcement: &Announcement,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        tx.execute(write).await?;
+        let deliveries = fan_out_in(&mut tx, self.backend(), tenant, &announcement.outbox).await?;
+        if let (Backend::Postgres, Some(live)) = (self.backend(), &announcement.live) {
+            let notify = self
+                .sql("SELECT pg_notify(?, ?)")
+                .bind(super::postgres::LIVE_CHANNEL)
+                .bind(Param::OwnedText(super::postgres::notification(live)));
+            tx.execute(notify).await?;
+        }
+        tx.commit().await?;
+        self.announced(deliveries, announcement);
+        Ok(())
+    }
+
+    /// After a commit: wakes the delivery worker when deliveries were written, and publishes the live event
+    /// in this process where the database does not (SQLite).
+    pub(crate) fn announced(&self, deliveries: u64, announcement: &Announcement) {
+        if deliveries > 0 {
+            self.outbox_written.notify_one();
+        }
+        if self.backend() == Backend::Sqlite {
+            if let Some(live) = &announcement.live {
+                // No receiver (nobody listening) is not an error.
+                let _ = self.live.send(Arc::new(live.clone()));
+            }
+        }
+    }
+
     /// Adds each taken delivery's hook (its URL and secret).
     async fn with_hooks(&self, rows: Vec<Row>) -> Result<Vec<TakenDelivery>, StoreError> {
         if rows.is_empty() {

@@ -2,13 +2,13 @@
 
 use crate::on_both_backends;
 use crate::support::{fresh_database, init, Backend, TestDatabase};
+use handoffrail::announce::Announcement;
 use handoffrail::auth::tenants::{Tenant, TenantChanges, TenantCreate, TenantWrite};
 use handoffrail::auth::{hash_key, NewApiKey, Role, Tier};
 use handoffrail::packets::create::new_packet;
 use handoffrail::packets::history::NewEvent;
 use handoffrail::packets::listing::PacketQuery;
 use handoffrail::packets::model::{Packet, PacketCreate, Status};
-use handoffrail::packets::notices::Announcement;
 use handoffrail::paging::{Cursor, Page};
 use handoffrail::store::{self, KeyChange, Store, StoreOptions};
 use handoffrail::timestamp::Timestamp;

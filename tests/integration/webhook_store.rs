@@ -5,8 +5,8 @@
 use crate::on_both_backends;
 use crate::store::{fresh, open, request};
 use crate::support::Backend;
+use handoffrail::announce::Announcement;
 use handoffrail::packets::model::Status;
-use handoffrail::packets::notices::Announcement;
 use handoffrail::paging::Page;
 use handoffrail::store::Store;
 use handoffrail::timestamp::Timestamp;

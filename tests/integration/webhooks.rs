@@ -20,6 +20,7 @@ on_both_backends!(
     gone_deactivates_the_hook,
     retry_after_is_honoured,
     a_checkpoint_expires_on_time_with_its_webhook,
+    evaluations_announce_what_they_caught,
 );
 
 const SECRET: &str = "a-webhook-secret-of-some-length";
@@ -599,4 +600,100 @@ async fn a_checkpoint_expires_on_time_with_its_webhook(backend: Backend) {
         )),
         Some((json!("expired"), json!("hitl_timeout")))
     );
+}
+
+async fn evaluations_announce_what_they_caught(backend: Backend) {
+    let app = app(backend, "1s").await;
+    let receiver = Receiver::start().await;
+    register(
+        &app,
+        &receiver.url("/in"),
+        json!(["evaluation.completed", "evaluation.caught"]),
+    )
+    .await;
+    let mut live = app
+        .http
+        .get(app.url(&format!("/events?api_key={}", app.admin_key)))
+        .send()
+        .await
+        .expect("live stream");
+    assert_eq!(live.status(), StatusCode::OK);
+    let import = json!({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": [{
+        "startedDateTime": "2026-11-21T10:00:00.000Z", "time": 1,
+        "request": {"method": "GET", "url": "https://api.example.com/v1/orders/7", "headers": []},
+        "response": {"status": 200, "headers": [], "content": {"mimeType": "application/json", "text": "{\"total\": 99}"}},
+        "_handoffrail": {"run_id": "run-e", "action": "get_order"}}]}});
+    let imported = app.post("/records", import).await;
+    assert_eq!(imported.status, StatusCode::CREATED, "{}", imported.text);
+    let record = imported.body["ids"][0].clone();
+    app.post(
+        "/trusted-endpoints",
+        json!({"url": "https://api.example.com/v1/orders/{id}"}),
+    )
+    .await
+    .succeeded();
+    let evaluation = app
+        .post(
+            "/evaluations",
+            json!({"run_id": "run-e", "agent_id": "billing-bot", "claims": [
+                {"action_name": "get_order", "verification_mode": "exact", "json_path": "$.total", "claimed_value": 99, "record_id": record},
+                {"action_name": "get_order", "verification_mode": "exact", "json_path": "$.total", "claimed_value": 120, "record_id": record}
+            ]}),
+        )
+        .await;
+    assert_eq!(
+        evaluation.status,
+        StatusCode::CREATED,
+        "{}",
+        evaluation.text
+    );
+    assert_eq!(evaluation.body["outcome"], "CAUGHT");
+
+    let received = receiver.wait_for_count(2).await;
+    let mut events: Vec<Value> = received.iter().map(Received::json).collect();
+    events.sort_by_key(|event| event["event"].as_str().unwrap_or_default().to_string());
+    assert_eq!(events[0]["event"], "evaluation.caught");
+    assert_eq!(events[1]["event"], "evaluation.completed");
+    for (event, delivery) in events.iter().zip(&received) {
+        assert_eq!(event["evaluation_id"], evaluation.body["id"]);
+        assert_eq!(event["outcome"], "CAUGHT");
+        assert_eq!(event["run_id"], "run-e");
+        assert_eq!(event["agent_id"], "billing-bot");
+        assert_eq!(event["counts"], json!({"pass": 1, "caught": 1, "error": 0}));
+        assert_signed(delivery);
+    }
+    let caught = &events[0]["caught"];
+    assert_eq!(events[0]["caught_total"], 1);
+    assert_eq!(caught[0]["action_name"], "get_order");
+    assert_eq!(caught[0]["json_path"], "$.total");
+    assert_eq!(caught[0]["claimed"], 120);
+    assert_eq!(caught[0]["actual"], 99);
+    assert_eq!(caught[0]["reason"], "value_mismatch");
+
+    // The live stream carries one event for it.
+    let mut buffer = String::new();
+    let frame = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(start) = buffer.find("event: evaluation.") {
+                if let Some(end) = buffer[start..].find("\n\n") {
+                    return buffer[start..start + end].to_string();
+                }
+            }
+            let chunk = live.chunk().await.expect("stream").expect("open");
+            buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+        }
+    })
+    .await
+    .expect("a live evaluation event");
+    let data: Value = serde_json::from_str(
+        frame
+            .lines()
+            .find_map(|line| line.strip_prefix("data: "))
+            .expect("data"),
+    )
+    .expect("JSON");
+    assert!(frame.starts_with("event: evaluation.caught"), "{frame}");
+    assert_eq!(data["type"], "evaluation.caught");
+    assert_eq!(data["evaluation_id"], evaluation.body["id"]);
+    assert_eq!(data["data"]["caught"][0]["reason"], "value_mismatch");
 }
