@@ -9,12 +9,14 @@
 //! per backend under `migrations/` and applied when a store is opened. Every query is scoped to a tenant;
 //! state changes are conditional updates, never read-then-write.
 
+mod announce;
 mod database;
 mod evaluations;
 mod health;
 mod history;
 mod keys;
 mod limits;
+mod notifications;
 mod packets;
 mod postgres;
 mod rate_windows;

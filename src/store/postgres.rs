@@ -7,25 +7,20 @@ use super::packets::Written;
 use super::records::insert_chunks;
 use super::statement::{bind_postgres, PgQuery, Statement};
 use super::{Backend, StoreError, StoreOptions};
-use crate::announce::{Announcement, LiveNotice};
+use crate::announce::Announcement;
 use crate::auth::limits::{RateCounts, RateHit};
 use crate::packets::history::NewEvent;
 use crate::packets::listing::SearchQuery;
-use crate::packets::notices::rebuild;
 use crate::packets::stats::PoolFigures;
-use crate::packets::store::PacketStore;
 use crate::records::SealedRecord;
 use crate::webhooks::OutboxEvent;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgListener;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::types::Json;
 use sqlx::Row;
 use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast;
 use uuid::Uuid;
 
 pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, StoreError> {
@@ -39,7 +34,7 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, 
         .await?;
     sqlx::migrate!("migrations/postgres").run(&pool).await?;
     let store = SqlStore::new(Pools::Postgres(pool.clone()));
-    listen_for_live_events(pool, store.live.clone());
+    super::notifications::listen_for_live_events(pool, store.live.clone());
     Ok(store)
 }
 
@@ -76,7 +71,7 @@ pub(crate) async fn write_packet(
              JOIN webhooks w ON w.tenant_id = ${t} AND w.active AND o.name = ANY (w.events)
              RETURNING 1),
          announced AS (
-             SELECT pg_notify('{LIVE_CHANNEL}', ${l}) FROM written WHERE ${l}::text IS NOT NULL)
+             SELECT pg_notify('{channel}', ${l}) FROM written WHERE ${l}::text IS NOT NULL)
          SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM outbox), (SELECT count(*) FROM announced)",
         t = next,
         a = next + 1,
@@ -91,12 +86,18 @@ pub(crate) async fn write_packet(
         j = next + 10,
         k = next + 11,
         l = next + 12,
+        channel = super::notifications::LIVE_CHANNEL,
     );
     let query = bind_postgres(sqlx::query(&sql), params).bind(tenant);
     let query = EventColumns::of(events).bind_to(query);
     let row = OutboxColumns::of(outbox)
         .bind_to(query)
-        .bind(announcement.live.as_ref().map(notification))
+        .bind(
+            announcement
+                .live
+                .as_ref()
+                .map(super::notifications::notification),
+        )
         .fetch_one(pool)
         .await?;
     let (written, deliveries): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
@@ -104,83 +105,6 @@ pub(crate) async fn write_packet(
         rows: u64::try_from(written).unwrap_or(0),
         deliveries: u64::try_from(deliveries).unwrap_or(0),
     })
-}
-
-/// The channel live events cross instances on.
-pub(crate) const LIVE_CHANNEL: &str = "handoffrail_live";
-/// PostgreSQL refuses a `NOTIFY` payload of 8,000 bytes or more.
-const LARGEST_NOTIFICATION: usize = 7_900;
-
-/// A live notice as a `NOTIFY` payload: whole when it fits, else without its envelope (the receiving instance
-/// uses the fallback envelope or rebuilds it from the packet), and without its details if even that does not
-/// fit.
-pub(crate) fn notification(live: &LiveNotice) -> String {
-    let whole = serde_json::to_string(live).unwrap_or_default();
-    if whole.len() < LARGEST_NOTIFICATION {
-        return whole;
-    }
-    let mut reference = LiveNotice {
-        envelope: String::new(),
-        ..live.clone()
-    };
-    let text = serde_json::to_string(&reference).unwrap_or_default();
-    if text.len() < LARGEST_NOTIFICATION {
-        return text;
-    }
-    reference.details.clear();
-    serde_json::to_string(&reference).unwrap_or_default()
-}
-
-/// Forwards every instance's live events (this one's included) from `LISTEN` to `live`, until the process
-/// ends. A notice that came without its envelope gets it rebuilt from the packet.
-pub(crate) fn listen_for_live_events(pool: PgPool, live: broadcast::Sender<Arc<LiveNotice>>) {
-    tokio::spawn(async move {
-        let reader = SqlStore::new(Pools::Postgres(pool.clone()));
-        loop {
-            let mut listener = match PgListener::connect_with(&pool).await {
-                Ok(listener) => listener,
-                Err(error) => {
-                    tracing::warn!(%error, "live events: cannot connect to listen; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if let Err(error) = listener.listen(LIVE_CHANNEL).await {
-                tracing::warn!(%error, "live events: LISTEN failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            loop {
-                let notification = match listener.recv().await {
-                    Ok(notification) => notification,
-                    Err(error) => {
-                        tracing::warn!(%error, "live events: the listening connection failed");
-                        break;
-                    }
-                };
-                let mut notice: LiveNotice = match serde_json::from_str(notification.payload()) {
-                    Ok(notice) => notice,
-                    Err(error) => {
-                        tracing::warn!(%error, "live events: a notification that is not a live notice");
-                        continue;
-                    }
-                };
-                if notice.envelope.is_empty() {
-                    if let Some(fallback) = notice.fallback.take() {
-                        notice.envelope = fallback;
-                    } else if let Some(packet_id) = notice.packet_id {
-                        match reader.get_packet(&notice.tenant, packet_id).await {
-                            Ok(Some(stored)) => rebuild(&mut notice, &stored.packet),
-                            _ => continue,
-                        }
-                    } else {
-                        continue;
-                    }
-                }
-                let _ = live.send(Arc::new(notice));
-            }
-        }
-    });
 }
 
 /// Outbox events as parallel arrays, for one `UNNEST`.
@@ -459,47 +383,5 @@ pub(crate) fn pool_figures(pool: &PgPool) -> PoolFigures {
         size: pool.size(),
         idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
         max: pool.options().get_max_connections(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::timestamp::Timestamp;
-
-    fn notice(envelope_bytes: usize, details_bytes: usize) -> LiveNotice {
-        let mut details = serde_json::Map::new();
-        details.insert("hitl_response".into(), "r".repeat(details_bytes).into());
-        LiveNotice {
-            tenant: "t".into(),
-            kind: "packet.claimed".into(),
-            packet_id: Some(Uuid::nil()),
-            status: "claimed".into(),
-            agents: vec!["a".into(), "b".into()],
-            envelope: "e".repeat(envelope_bytes),
-            fallback: None,
-            details,
-            at: Timestamp::now(),
-        }
-    }
-
-    #[test]
-    fn notifications_always_fit_postgres_limit() {
-        let small = notice(100, 10);
-        assert_eq!(
-            serde_json::from_str::<LiveNotice>(&notification(&small)).expect("notice"),
-            small
-        );
-        let large_envelope: LiveNotice =
-            serde_json::from_str(&notification(&notice(20_000, 10))).expect("notice");
-        assert!(
-            large_envelope.envelope.is_empty(),
-            "rebuilt by the receiver"
-        );
-        assert_eq!(large_envelope.details.len(), 1);
-        let everything_large = notification(&notice(20_000, 20_000));
-        assert!(everything_large.len() < LARGEST_NOTIFICATION);
-        let reference: LiveNotice = serde_json::from_str(&everything_large).expect("notice");
-        assert!(reference.details.is_empty());
     }
 }

@@ -96,7 +96,7 @@ pub(crate) async fn write_packet(
             .bind(event.timestamp);
         tx.execute(statement).await?;
     }
-    let deliveries = super::webhooks::fan_out_in(&mut tx, Backend::Sqlite, tenant, outbox).await?;
+    let deliveries = super::announce::fan_out_in(&mut tx, Backend::Sqlite, tenant, outbox).await?;
     tx.commit().await?;
     Ok(Written { rows, deliveries })
 }

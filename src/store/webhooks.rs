@@ -1,17 +1,16 @@
-//! Webhooks and their deliveries (the outbox). Deliveries are written with the packet change that caused them
-//! (`fan_out_in` on SQLite, a CTE in `postgres::write_packet`); workers take due rows with `FOR UPDATE SKIP
-//! LOCKED` on PostgreSQL, through the one writer connection on SQLite.
+//! Webhooks and their deliveries (the outbox). Deliveries are written with the change that caused them
+//! (`announce.rs`; a CTE in `postgres::write_packet`); workers take due rows with `FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, through the one writer connection on SQLite.
 
-use super::database::{SqlStore, Tx};
+use super::database::SqlStore;
 use super::row::Row;
-use super::statement::{Param, Statement};
+use super::statement::Statement;
 use super::{Backend, StoreError, WebhookStore};
-use crate::announce::Announcement;
 use crate::paging::Page;
 use crate::timestamp::Timestamp;
 use crate::webhooks::signing::Secret;
 use crate::webhooks::store::{AttemptRecord, Deactivation, DeliveryFigures};
-use crate::webhooks::{Delivery, DeliveryStatus, OutboxEvent, TakenDelivery, Webhook};
+use crate::webhooks::{Delivery, DeliveryStatus, TakenDelivery, Webhook};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -145,10 +144,7 @@ impl WebhookStore for SqlStore {
         lease_until: Timestamp,
         limit: i64,
     ) -> Result<Vec<TakenDelivery>, StoreError> {
-        let mut statement = self
-            .sql("UPDATE webhook_deliveries SET attempts = attempts + 1, next_retry_at = ?, updated_at = ?")
-            .bind(lease_until)
-            .bind(now);
+        let mut statement = self.take("attempts = attempts + 1", now, lease_until);
         statement
             .push(" WHERE id IN (SELECT id FROM webhook_deliveries WHERE ")
             .push_bind(DUE, true)
@@ -216,10 +212,7 @@ impl WebhookStore for SqlStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<TakenDelivery>, StoreError> {
-        let mut statement = self
-            .sql("UPDATE webhook_deliveries SET status = 'failed', attempts = 1, next_retry_at = ?, updated_at = ?")
-            .bind(lease_until)
-            .bind(now);
+        let mut statement = self.take("status = 'failed', attempts = 1", now, lease_until);
         statement
             .push_bind(
                 " WHERE tenant_id = ? AND id = ? AND status = 'dead_letter'",
@@ -298,41 +291,14 @@ impl WebhookStore for SqlStore {
 }
 
 impl SqlStore {
-    /// Runs a write with what it announces, in one transaction: the write, its webhook deliveries and (on
-    /// PostgreSQL) the `NOTIFY` of its live event; on SQLite the live event is published after the commit.
-    pub(crate) async fn write_announced(
-        &self,
-        write: Statement<'_>,
-        tenant: &str,
-        announcement: &Announcement,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        tx.execute(write).await?;
-        let deliveries = fan_out_in(&mut tx, self.backend(), tenant, &announcement.outbox).await?;
-        if let (Backend::Postgres, Some(live)) = (self.backend(), &announcement.live) {
-            let notify = self
-                .sql("SELECT pg_notify(?, ?)")
-                .bind(super::postgres::LIVE_CHANNEL)
-                .bind(Param::OwnedText(super::postgres::notification(live)));
-            tx.execute(notify).await?;
-        }
-        tx.commit().await?;
-        self.announced(deliveries, announcement);
-        Ok(())
-    }
-
-    /// After a commit: wakes the delivery worker when deliveries were written, and publishes the live event
-    /// in this process where the database does not (SQLite).
-    pub(crate) fn announced(&self, deliveries: u64, announcement: &Announcement) {
-        if deliveries > 0 {
-            self.outbox_written.notify_one();
-        }
-        if self.backend() == Backend::Sqlite {
-            if let Some(live) = &announcement.live {
-                // No receiver (nobody listening) is not an error.
-                let _ = self.live.send(Arc::new(live.clone()));
-            }
-        }
+    /// The head of a statement that takes deliveries for an attempt: `set`, and the row held until
+    /// `lease_until`.
+    fn take<'a>(&self, set: &str, now: Timestamp, lease_until: Timestamp) -> Statement<'a> {
+        self.sql(&format!(
+            "UPDATE webhook_deliveries SET {set}, next_retry_at = ?, updated_at = ?"
+        ))
+        .bind(lease_until)
+        .bind(now)
     }
 
     /// Adds each taken delivery's hook (its URL and secret).
@@ -372,54 +338,6 @@ impl SqlStore {
             })
             .collect()
     }
-}
-
-/// SQLite's fan-out, inside the packet write's transaction: one delivery per active hook of the tenant that
-/// asked for the event; how many.
-pub(crate) async fn fan_out_in(
-    tx: &mut Tx,
-    backend: Backend,
-    tenant: &str,
-    outbox: &[OutboxEvent],
-) -> Result<u64, StoreError> {
-    let mut deliveries = 0;
-    if outbox.is_empty() {
-        return Ok(deliveries);
-    }
-    let hooks = tx
-        .rows(
-            Statement::new(
-                backend,
-                "SELECT id, events FROM webhooks WHERE tenant_id = ? AND active = ?",
-            )
-            .bind(tenant)
-            .bind(true),
-        )
-        .await?;
-    for hook in &hooks {
-        let (hook_id, events) = (hook.id("id")?, hook.texts("events")?);
-        for event in outbox.iter().filter(|event| events.contains(&event.name)) {
-            let insert = Statement::new(
-                backend,
-                "INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, packet_id, body,
-                                                 event_time, status, attempts, next_retry_at, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
-            )
-            .bind(Uuid::now_v7())
-            .bind(hook_id)
-            .bind(tenant)
-            .bind(event.id)
-            .bind(&event.name)
-            .bind(event.packet_id)
-            .bind(event.body.as_str())
-            .bind(event.time)
-            .bind(event.time)
-            .bind(event.time)
-            .bind(event.time);
-            deliveries += tx.execute(insert).await?;
-        }
-    }
-    Ok(deliveries)
 }
 
 fn webhook_from(row: &Row) -> Result<Webhook, StoreError> {
