@@ -25,6 +25,17 @@ use utoipa_axum::routes;
 const LARGEST_CLIENT_MESSAGE: usize = 64 * 1024;
 /// WebSocket close code for a subscriber that fell behind (RFC 6455 §7.4.1: try again later).
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+/// How long one frame may wait for a client that does not read before the connection is dropped.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sends one frame; false when the connection is gone or the client has not taken a frame for
+/// [`SEND_TIMEOUT`] (it is then dropped: its place and buffer go to others).
+async fn deliver(socket: &mut WebSocket, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await,
+        Ok(Ok(()))
+    )
+}
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -208,14 +219,14 @@ async fn serve_socket(
         tokio::select! {
             received = events.recv() => match received {
                 Ok(notice) if connection.wants(&subscription, &notice) => {
-                    if socket.send(Message::Text(notice.envelope.clone().into())).await.is_err() {
+                    if !deliver(&mut socket, Message::Text(notice.envelope.clone().into())).await {
                         return;
                     }
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(_)) => {
                     let close = CloseFrame { code: CLOSE_TRY_AGAIN_LATER, reason: TOO_SLOW.into() };
-                    let _ = socket.send(Message::Close(Some(close))).await;
+                    deliver(&mut socket, Message::Close(Some(close))).await;
                     return;
                 }
                 Err(RecvError::Closed) => return,
@@ -223,7 +234,7 @@ async fn serve_socket(
             message = socket.recv() => match message {
                 Some(Ok(Message::Text(text))) => {
                     if let Some(reply) = live::answer(&mut subscription, text.as_str()) {
-                        if socket.send(Message::Text(reply.to_string().into())).await.is_err() {
+                        if !deliver(&mut socket, Message::Text(reply.to_string().into())).await {
                             return;
                         }
                     }
@@ -232,7 +243,7 @@ async fn serve_socket(
                 Some(Ok(_)) => {}
             },
             _ = ticker.tick() => {
-                if socket.send(Message::Text(live::heartbeat().to_string().into())).await.is_err() {
+                if !deliver(&mut socket, Message::Text(live::heartbeat().to_string().into())).await {
                     return;
                 }
             }

@@ -568,6 +568,16 @@ async fn a_checkpoint_expires_on_time_with_its_webhook(backend: Backend) {
     let app = app(backend, "1s").await;
     let receiver = Receiver::start().await;
     register(&app, &receiver.url("/in"), json!(["packet.expired"])).await;
+    let mut live = app
+        .http
+        .get(app.url(&format!(
+            "/events?api_key={}&subscribe=status:expired",
+            app.admin_key
+        )))
+        .send()
+        .await
+        .expect("live stream");
+    assert_eq!(live.status(), StatusCode::OK);
     let mut body = packet_body("planner", "reviewer", "approve within two seconds");
     body["hitl"] = json!({"required": true, "reason": "approve", "timeout_seconds": 2});
     let created_at = std::time::Instant::now();
@@ -588,6 +598,20 @@ async fn a_checkpoint_expires_on_time_with_its_webhook(backend: Backend) {
     assert_signed(&received[0]);
     let stored = app.get(&format!("/packets/{id}")).await;
     assert_eq!(stored.body["status"], "expired");
+    // The live event, to a subscriber of expired packets.
+    let mut buffer = String::new();
+    while !buffer.contains("event: packet.expired") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), live.chunk())
+            .await
+            .expect("the live event within 10 s")
+            .expect("stream")
+            .expect("open");
+        buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+    }
+    assert!(
+        buffer.contains(&format!("\"packet_id\":\"{id}\"")),
+        "{buffer}"
+    );
     let history = app.get(&format!("/packets/{id}/history")).await;
     let last = history.body["events"]
         .as_array()
