@@ -5,7 +5,7 @@
 #   latency at 500 events/s, server RSS with 1,000 idle WebSocket connections, and lifecycles per second at
 #   concurrency 50 without and with one active webhook.
 #
-#   scripts/load-events.sh [SECONDS]     (BACKENDS="sqlite postgres"; PostgreSQL from HANDOFFRAIL_BENCH_POSTGRES_URL,
+#   scripts/load-events.sh [SECONDS]     (BACKENDS="sqlite postgres"; MODES="deliveries latency idle lifecycle"; PostgreSQL from HANDOFFRAIL_BENCH_POSTGRES_URL,
 #                                         default postgres://postgres@127.0.0.1:5432)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +22,7 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$1/status"; }
 
 for backend in $backends; do
-  for mode in deliveries latency idle lifecycle; do
+  for mode in ${MODES:-deliveries latency idle lifecycle}; do
     data_dir=$(mktemp -d)
     url="sqlite://$data_dir/handoffrail.db"
     if [ "$backend" = postgres ]; then

@@ -186,7 +186,11 @@ async fn websocket(
     let upgrade = upgrade.map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
     let events = state.store.live_events();
     let heartbeat = state.live.heartbeat;
+    // Small buffers: an idle connection holds a few KiB, not tungstenite's default 128 KiB each way; frames are
+    // written at once (no write buffering), which is what live events want anyway.
     Ok(upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
         .max_message_size(LARGEST_CLIENT_MESSAGE)
         .max_frame_size(LARGEST_CLIENT_MESSAGE)
         .on_upgrade(move |socket| {
