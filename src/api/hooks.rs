@@ -2,7 +2,7 @@
 //! dead letters, replay one dead letter, put every dead letter back in the outbox (system administrators).
 
 use super::error::{body_problems, Error, ErrorBody, Invalid};
-use super::extract::{non_empty, ApiJson, ApiQuery, Caller, PathId};
+use super::extract::{ApiJson, ApiQuery, Caller, PathId};
 use super::paging::{page, PageParams};
 use super::AppState;
 use crate::timestamp::Timestamp;
@@ -97,7 +97,7 @@ async fn deactivate(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct DeliveryParams {
-    /// `pending`, `delivered`, `failed` or `dead_letter`.
+    #[param(value_type = Option<DeliveryStatus>)]
     status: Option<String>,
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
@@ -116,7 +116,8 @@ async fn deliveries(
     ApiQuery(params): ApiQuery<DeliveryParams>,
 ) -> Result<Json<Vec<Delivery>>, Error> {
     let page = page(params.limit, params.offset, None)?;
-    let status = match non_empty(params.status) {
+    // A value that is not a status, the empty one included, is 422 like any other typed query value.
+    let status = match params.status {
         Some(text) => Some(DeliveryStatus::parse(&text).ok_or_else(|| {
             Error::validation(Invalid::query(
                 "status",

@@ -46,13 +46,46 @@ const MAX_URL_LENGTH: usize = 2048;
 /// `POST /hooks`.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 pub struct WebhookCreate {
-    /// `http://` or `https://`, at most 2,048 characters, not an internal address (docs/api.md §6.4).
+    /// `http://` or `https://` and a host, at most 2,048 characters, not an internal address (docs/api.md §6.4).
+    /// (Addresses and bracketed IPv6 hosts are accepted too when they are not internal; the pattern shows names.)
+    #[schema(
+        max_length = 2048,
+        pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[a-z][a-z0-9-]*(\\.[a-z][a-z0-9-]*)+(:[1-9][0-9]{0,3})?(/[!-~]*)?$"
+    )]
     pub url: String,
     /// Defaults to the four standard events.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<WebhookEvent>>)]
     pub events: Option<Vec<String>>,
     /// 16–256 characters; signs every delivery and is never returned.
+    #[schema(min_length = 16, max_length = 256)]
     pub secret: String,
+}
+
+/// An event a hook may ask for (for the OpenAPI document; registration checks the names against [`EVENTS`]).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum WebhookEvent {
+    #[schema(rename = "packet.created")]
+    PacketCreated,
+    #[schema(rename = "packet.claimed")]
+    PacketClaimed,
+    #[schema(rename = "packet.in_progress")]
+    PacketInProgress,
+    #[schema(rename = "packet.awaiting_human")]
+    PacketAwaitingHuman,
+    #[schema(rename = "packet.completed")]
+    PacketCompleted,
+    #[schema(rename = "packet.failed")]
+    PacketFailed,
+    #[schema(rename = "packet.expired")]
+    PacketExpired,
+    #[schema(rename = "hitl.response_ready")]
+    HitlResponseReady,
+    #[schema(rename = "evaluation.completed")]
+    EvaluationCompleted,
+    #[schema(rename = "evaluation.caught")]
+    EvaluationCaught,
 }
 
 /// A registered hook, as the API returns it (the SDK needs all six fields).
@@ -100,8 +133,14 @@ pub fn check(request: WebhookCreate) -> Result<Registration, Vec<(&'static str, 
             None
         }
         Ok(url) if matches!(url.scheme(), "http" | "https") => {
-            if url.host().is_none() {
-                problems.push(("url", "URL must have a hostname".to_string()));
+            match url.host() {
+                None => problems.push(("url", "URL must have a hostname".to_string())),
+                Some(url::Host::Domain(name)) if !is_host_name(name) => problems.push((
+                    "url",
+                    "The host must be a name of letters, digits, hyphens and dots, or an address"
+                        .to_string(),
+                )),
+                Some(_) => {}
             }
             if !url.username().is_empty() || url.password().is_some() {
                 problems.push(("url", "URL must not carry credentials".to_string()));
@@ -145,6 +184,17 @@ pub fn check(request: WebhookCreate) -> Result<Registration, Vec<(&'static str, 
         }),
         _ => Err(problems),
     }
+}
+
+/// A DNS name (internationalised names arrive here as `xn--` labels): non-empty labels of letters, digits and
+/// hyphens.
+fn is_host_name(name: &str) -> bool {
+    name.trim_end_matches('.').split('.').all(|label| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+    })
 }
 
 /// What a packet change or an evaluation leaves in the outbox: one event, fanned out to every active hook of
@@ -297,6 +347,15 @@ mod tests {
         let fields: Vec<_> = problems.iter().map(|(field, _)| *field).collect();
         assert_eq!(fields, vec!["url", "events", "secret"]);
         assert!(check(request("https://u:p@h.example/", None, "0123456789abcdef")).is_err());
+        assert!(check(request("http://host*.example/", None, "0123456789abcdef")).is_err());
+        assert!(check(request("http://a..b/", None, "0123456789abcdef")).is_err());
+        assert!(check(request("http://bücher.example/", None, "0123456789abcdef")).is_ok());
+        assert!(check(request(
+            "http://[2001:db8::1]:8443/x",
+            None,
+            "0123456789abcdef"
+        ))
+        .is_ok());
         let long = format!("https://h.example/{}", "a".repeat(2048));
         assert!(check(request(&long, None, "0123456789abcdef")).is_err());
         assert!(check(request("https://h.example/", None, &"s".repeat(257))).is_err());
