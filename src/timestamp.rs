@@ -42,6 +42,19 @@ impl Timestamp {
         self.0.checked_add_signed(delta).map(Self)
     }
 
+    /// This time plus `wait`, or the latest representable time when that is past the range.
+    pub fn after(&self, wait: std::time::Duration) -> Self {
+        chrono::TimeDelta::from_std(wait)
+            .ok()
+            .and_then(|delta| self.0.checked_add_signed(delta))
+            .map_or(Self(DateTime::<Utc>::MAX_UTC), Self)
+    }
+
+    /// How long from now until this time (zero when it has passed).
+    pub fn wait_from_now(&self) -> std::time::Duration {
+        (self.0 - Utc::now()).to_std().unwrap_or_default()
+    }
+
     /// Parses RFC 3339 (any offset), naive ISO 8601 (taken as UTC) or a date alone (midnight UTC).
     pub fn parse(text: &str) -> Option<Self> {
         let text = text.trim();

@@ -93,14 +93,19 @@ pub fn body_problems(problems: Vec<(&'static str, String)>) -> Result<(), Error>
     if problems.is_empty() {
         return Ok(());
     }
-    Err(Error::Validation(
+    Err(invalid_body(problems))
+}
+
+/// The 422 list envelope of body fields and their problems.
+pub fn invalid_body(problems: Vec<(&'static str, String)>) -> Error {
+    Error::Validation(
         problems
             .into_iter()
             .map(|(field, message)| {
                 Invalid::new("value_error", vec![json!("body"), json!(field)], message)
             })
             .collect(),
-    ))
+    )
 }
 
 impl From<StoreError> for Error {

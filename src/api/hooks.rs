@@ -1,7 +1,7 @@
 //! `/api/v1/hooks…` (docs/api.md §1.2, §6): register, list and deactivate webhooks, read their deliveries and
 //! dead letters, replay one dead letter, put every dead letter back in the outbox (system administrators).
 
-use super::error::{body_problems, Error, ErrorBody, Invalid};
+use super::error::{invalid_body, Error, ErrorBody, Invalid};
 use super::extract::{ApiJson, ApiQuery, Caller, PathId};
 use super::paging::{page, PageParams};
 use super::AppState;
@@ -37,12 +37,7 @@ async fn register(
     caller: Caller,
     ApiJson(request): ApiJson<WebhookCreate>,
 ) -> Result<(StatusCode, Json<Webhook>), Error> {
-    let registration = match webhooks::check(request) {
-        Ok(registration) => registration,
-        Err(problems) => {
-            return body_problems(problems).and(Err(Error::BadRequest("Invalid webhook".into())))
-        }
-    };
+    let registration = webhooks::check(request).map_err(invalid_body)?;
     match state.webhooks.guard.destinations(&registration.url).await {
         // A name that does not resolve yet is accepted (as the reference does); every delivery checks again.
         Ok(_) | Err(Blocked::Unresolvable(..)) => {}

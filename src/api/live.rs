@@ -5,7 +5,6 @@
 use super::error::{Error, ErrorBody};
 use super::AppState;
 use crate::announce::LiveNotice;
-use crate::auth::ApiKey;
 use crate::events::live::{self, Connection, Subscription, TOO_SLOW};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -57,8 +56,8 @@ fn parse_query(query: Option<&str>) -> (Option<String>, Subscription) {
     (key, subscription)
 }
 
-/// The caller's live key and a place for its connection: 401 without a valid key, 403 past the tier's cap.
-async fn connect(state: &AppState, key: Option<String>) -> Result<(ApiKey, Connection), Error> {
+/// A place for the caller's connection: 401 without a valid key, 403 past its tier's cap.
+async fn connect(state: &AppState, key: Option<String>) -> Result<Connection, Error> {
     let presented = key
         .filter(|key| !key.is_empty())
         .ok_or(Error::Unauthorized("Missing api_key"))?;
@@ -68,11 +67,10 @@ async fn connect(state: &AppState, key: Option<String>) -> Result<(ApiKey, Conne
         .await?
         .filter(|key| !key.revoked)
         .ok_or(Error::Unauthorized("Invalid API key"))?;
-    let connection = state
+    state
         .live
         .open(&key.tenant_id, key.tier)
-        .ok_or_else(|| Error::Forbidden("Connection limit exceeded for your tier".into()))?;
-    Ok((key, connection))
+        .ok_or_else(|| Error::Forbidden("Connection limit exceeded for your tier".into()))
 }
 
 #[utoipa::path(get, path = "/events", tag = "live", security(()),
@@ -86,7 +84,7 @@ async fn events(
     RawQuery(query): RawQuery,
 ) -> Result<Response, Error> {
     let (key, subscription) = parse_query(query.as_deref());
-    let (_, connection) = connect(&state, key).await?;
+    let connection = connect(&state, key).await?;
     let greeting = json!({
         "connection_id": connection.id,
         "message": format!("HandoffRail SSE connected. Subscribed channels: {}", subscription.named().join(", ")),
@@ -182,7 +180,7 @@ async fn websocket(
 ) -> Result<Response, Error> {
     let (key, subscription) = parse_query(query.as_deref());
     // The key is checked first: without one the answer is 401, upgrade or not.
-    let (_, connection) = connect(&state, key).await?;
+    let connection = connect(&state, key).await?;
     let upgrade = upgrade.map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
     let events = state.store.live_events();
     let heartbeat = state.live.heartbeat;

@@ -237,6 +237,13 @@ pub fn render_webhooks(out: &mut String, tally: &DeliveryTally, figures: Option<
     }
 }
 
+/// Open live connections (`/ws` and `/events`) on this instance.
+pub fn render_live(out: &mut String, connections: usize) {
+    out.push_str("# HELP handoffrail_live_connections Open live connections (/ws and /events) on this instance.\n");
+    out.push_str("# TYPE handoffrail_live_connections gauge\n");
+    let _ = writeln!(out, "handoffrail_live_connections {connections}");
+}
+
 fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")

@@ -63,13 +63,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     .ok()
     .and_then(Result::ok);
     super::metrics::render_webhooks(&mut text, &state.webhooks.tally, figures.as_ref());
-    let _ = std::fmt::Write::write_fmt(
-        &mut text,
-        format_args!(
-            "# HELP handoffrail_live_connections Open live connections (/ws and /events) on this instance.\n# TYPE handoffrail_live_connections gauge\nhandoffrail_live_connections {}\n",
-            state.live.total()
-        ),
-    );
+    super::metrics::render_live(&mut text, state.live.total());
     (
         [(
             header::CONTENT_TYPE,

@@ -6,7 +6,6 @@
 
 use crate::packets;
 use crate::store::Store;
-use crate::timestamp::Timestamp;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -29,14 +28,9 @@ pub async fn run(
             Err(error) => tracing::warn!(?error, "expiry pass failed"),
         }
         let wait = match store.next_expiry(ttl).await {
-            Ok(Some(due)) => {
-                let micros = due
-                    .micros()
-                    .saturating_sub(Timestamp::now().micros())
-                    .max(0);
-                Duration::from_micros(micros as u64)
-                    .clamp(SHORTEST_PAUSE, interval.max(SHORTEST_PAUSE))
-            }
+            Ok(Some(due)) => due
+                .wait_from_now()
+                .clamp(SHORTEST_PAUSE, interval.max(SHORTEST_PAUSE)),
             Ok(None) => interval,
             Err(error) => {
                 tracing::warn!(?error, "reading the next expiry failed");

@@ -58,13 +58,7 @@ pub async fn run(
             continue;
         }
         let sleep = match store.next_due().await {
-            Ok(Some(due)) => {
-                let wait = due
-                    .micros()
-                    .saturating_sub(Timestamp::now().micros())
-                    .max(0);
-                Duration::from_micros(wait as u64).min(LONGEST_SLEEP)
-            }
+            Ok(Some(due)) => due.wait_from_now().min(LONGEST_SLEEP),
             Ok(None) => LONGEST_SLEEP,
             Err(error) => {
                 tracing::warn!(?error, "reading the next webhook retry failed");

@@ -138,10 +138,9 @@ impl PacketStore for SqlStore {
             "SELECT min(created_at) AS due FROM packets WHERE status NOT IN ('completed', 'expired')",
         );
         let (deadline, oldest) = tokio::try_join!(self.row(deadline), self.row(oldest))?;
-        let ttl_due = oldest.optional_time("due")?.map(|created| {
-            let ttl = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
-            Timestamp::from_micros(created.micros().saturating_add(ttl)).unwrap_or(created)
-        });
+        let ttl_due = oldest
+            .optional_time("due")?
+            .map(|created| created.after(ttl));
         Ok([deadline.optional_time("due")?, ttl_due]
             .into_iter()
             .flatten()

@@ -48,8 +48,7 @@ impl Dispatcher {
 
     /// Until when a delivery taken at `now` is held by its attempt.
     pub fn lease_until(&self, now: Timestamp) -> Timestamp {
-        let micros = i64::try_from((self.timeout + LEASE_MARGIN).as_micros()).unwrap_or(i64::MAX);
-        Timestamp::from_micros(now.micros().saturating_add(micros)).unwrap_or(now)
+        now.after(self.timeout + LEASE_MARGIN)
     }
 
     /// Attempts `taken` and records the outcome: delivered, retried later, a dead letter, or (410 Gone) a dead
@@ -93,9 +92,7 @@ impl Dispatcher {
                     match self.schedule.after_failure(taken.attempt, *retry_after) {
                         AfterFailure::RetryIn(wait) => {
                             self.tally.failed.fetch_add(1, Ordering::Relaxed);
-                            let micros = i64::try_from(wait.as_micros()).unwrap_or(i64::MAX);
-                            let next = Timestamp::from_micros(at.micros().saturating_add(micros));
-                            (DeliveryStatus::Failed, next)
+                            (DeliveryStatus::Failed, Some(at.after(wait)))
                         }
                         AfterFailure::DeadLetter => {
                             self.tally.dead_lettered.fetch_add(1, Ordering::Relaxed);
