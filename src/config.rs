@@ -82,6 +82,9 @@ pub struct ServeConfig {
     /// Seconds between heartbeats on an idle live connection.
     #[arg(long, env = "HANDOFFRAIL_LIVE_HEARTBEAT_SECONDS", default_value_t = 30)]
     pub live_heartbeat_seconds: u64,
+    /// Live events a subscriber may fall behind before it is dropped with a close reason.
+    #[arg(long, env = "HANDOFFRAIL_LIVE_BUFFER", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub live_buffer: u32,
 }
 
 /// Webhook delivery (docs/api.md decisions 1 and 2).
@@ -407,6 +410,7 @@ impl ServeConfig {
                 business: 25,
             },
             live_heartbeat_seconds: 30,
+            live_buffer: 4096,
         }
     }
 
@@ -427,6 +431,7 @@ impl ServeConfig {
         StoreOptions {
             sqlite_synchronous: self.sqlite_synchronous,
             max_connections: self.db_max_connections,
+            live_buffer: self.live_buffer as usize,
         }
     }
 

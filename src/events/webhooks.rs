@@ -1,21 +1,35 @@
 //! The webhook delivery worker (docs/api.md decision 1): takes due deliveries from the outbox and attempts
-//! them, many at once. It wakes when a packet change writes deliveries in this process, when the next retry
-//! falls due, and at least every second (deliveries written by another instance, hooks reactivated).
+//! them, many at once, and records their outcomes in batches. It wakes when a packet change writes deliveries
+//! in this process (after a short gathering pause, so that a busy outbox is taken many rows at a time), when
+//! the next retry falls due, and at least every second (deliveries written by another instance, hooks
+//! reactivated).
+//!
+//! Taking, attempting and recording overlap: the taker keeps up to `concurrency` attempts in flight, each
+//! attempt hands its outcome to the recorder, and the recorder writes whatever outcomes have gathered in one
+//! statement. An outcome lost in a crash only means the delivery is attempted again after its lease, with the
+//! same `webhook-id`.
 
 use crate::store::Store;
 use crate::timestamp::Timestamp;
 use crate::webhooks::dispatch::Dispatcher;
-use futures::stream::{self, StreamExt};
+use crate::webhooks::store::AttemptRecord;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch, Semaphore};
 
-/// Deliveries taken per round.
-const BATCH: i64 = 64;
+/// Deliveries taken per round, at most.
+const BATCH: usize = 64;
+/// Outcomes recorded per statement, at most.
+const RECORD_BATCH: usize = 128;
+/// After being woken by a new delivery, how long to let others gather before taking.
+const GATHER: Duration = Duration::from_millis(10);
 /// The longest the worker sleeps without looking.
 const LONGEST_SLEEP: Duration = Duration::from_secs(1);
 /// After a database error, before trying again.
 const BACKOFF: Duration = Duration::from_secs(1);
+/// How often a batch of outcomes is written before it is given up (its deliveries are attempted again after
+/// their lease).
+const RECORD_TRIES: u32 = 3;
 
 pub async fn run(
     store: Arc<dyn Store>,
@@ -23,38 +37,62 @@ pub async fn run(
     concurrency: usize,
     mut stop: watch::Receiver<bool>,
 ) {
+    let concurrency = concurrency.max(1);
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let (outcomes, recorded) = mpsc::channel(concurrency + RECORD_BATCH);
+    let recorder = tokio::spawn(record(store.clone(), recorded));
     let waiting = store.deliveries_waiting();
     loop {
         if *stop.borrow() {
-            return;
+            break;
         }
+        // Take no more than there are free attempt slots for: what is taken is leased.
+        let Ok(first) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let mut held = vec![first];
+        while held.len() < BATCH {
+            match slots.clone().try_acquire_owned() {
+                Ok(slot) => held.push(slot),
+                Err(_) => break,
+            }
+        }
+        let limit = held.len();
         let now = Timestamp::now();
         let taken = match store
-            .take_due(now, dispatcher.lease_until(now), BATCH)
+            .take_due(now, dispatcher.lease_until(now), limit as i64)
             .await
         {
             Ok(taken) => taken,
             Err(error) => {
                 tracing::warn!(?error, "taking due webhook deliveries failed");
+                drop(held);
                 if sleep_or_stop(BACKOFF, &mut stop).await {
-                    return;
+                    break;
                 }
                 continue;
             }
         };
-        if !taken.is_empty() {
-            // Attempts run to their end even when a stop arrives: each is bounded by the timeout, and
-            // one cut short would only be retried after its lease.
-            stream::iter(&taken)
-                .for_each_concurrent(concurrency.max(1), |delivery| {
-                    let (store, dispatcher) = (store.clone(), dispatcher.clone());
-                    async move {
-                        if let Err(error) = dispatcher.deliver(store.as_ref(), delivery).await {
-                            tracing::warn!(?error, delivery_id = %delivery.id, "recording a webhook attempt failed");
-                        }
+        let full = taken.len() == limit;
+        // Attempts run to their end even when a stop arrives: each is bounded by the timeout, and one cut
+        // short would only be retried after its lease.
+        for (delivery, slot) in taken.into_iter().zip(held.drain(..)) {
+            let (store, dispatcher, outcomes) =
+                (store.clone(), dispatcher.clone(), outcomes.clone());
+            tokio::spawn(async move {
+                match dispatcher.attempt(store.as_ref(), &delivery).await {
+                    Ok((_, record)) => {
+                        let _ = outcomes.send(record).await;
                     }
-                })
-                .await;
+                    Err(error) => {
+                        tracing::warn!(?error, delivery_id = %delivery.id, "deactivating a gone webhook failed")
+                    }
+                }
+                drop(slot);
+            });
+        }
+        drop(held);
+        if full {
             continue;
         }
         let sleep = match store.next_due().await {
@@ -67,9 +105,46 @@ pub async fn run(
         };
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
-            _ = waiting.notified() => {}
-            _ = stop.changed() => return,
+            _ = waiting.notified() => {
+                if sleep_or_stop(GATHER, &mut stop).await {
+                    break;
+                }
+            }
+            _ = stop.changed() => break,
         }
+    }
+    // Let the attempts in flight finish and their outcomes be written.
+    let _ = slots.acquire_many(concurrency as u32).await;
+    drop(outcomes);
+    let _ = recorder.await;
+}
+
+/// Writes outcomes as they come, as many at once as have gathered while the previous write ran.
+async fn record(store: Arc<dyn Store>, mut outcomes: mpsc::Receiver<AttemptRecord>) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while outcomes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        for tried in 1..=RECORD_TRIES {
+            match store.record_attempts(&batch).await {
+                Ok(recorded) => {
+                    if recorded.len() < batch.len() {
+                        tracing::warn!(
+                            stale = batch.len() - recorded.len(),
+                            "attempts outlived their lease; their outcomes were not recorded"
+                        );
+                    }
+                    break;
+                }
+                Err(error) if tried < RECORD_TRIES => {
+                    tracing::warn!(?error, "recording webhook attempts failed; trying again");
+                    tokio::time::sleep(BACKOFF).await;
+                }
+                Err(error) => {
+                    tracing::warn!(?error, attempts = batch.len(),
+                        "recording webhook attempts failed; they will be attempted again after their lease");
+                }
+            }
+        }
+        batch.clear();
     }
 }
 

@@ -8,7 +8,6 @@ use super::{Backend, StoreError};
 use crate::announce::Announcement;
 use crate::webhooks::OutboxEvent;
 use std::sync::Arc;
-use uuid::Uuid;
 
 impl SqlStore {
     /// Runs a write with what it announces, in one transaction: the write, its webhook deliveries and (on
@@ -50,49 +49,65 @@ impl SqlStore {
 }
 
 /// The outbox, inside a write's transaction: one delivery per active hook of the tenant that asked for an
-/// event; how many. (PostgreSQL's packet writes do the same in their one statement.)
+/// event, in one statement whatever the number of events and hooks; how many. (PostgreSQL's packet writes do
+/// the same within their one statement.)
 pub(crate) async fn fan_out_in(
     tx: &mut Tx,
     backend: Backend,
     tenant: &str,
     outbox: &[OutboxEvent],
 ) -> Result<u64, StoreError> {
-    let mut deliveries = 0;
     if outbox.is_empty() {
-        return Ok(deliveries);
+        return Ok(0);
     }
-    let hooks = tx
-        .rows(
-            Statement::new(
-                backend,
-                "SELECT id, events FROM webhooks WHERE tenant_id = ? AND active = ?",
-            )
-            .bind(tenant)
-            .bind(true),
-        )
-        .await?;
-    for hook in &hooks {
-        let (hook_id, events) = (hook.id("id")?, hook.texts("events")?);
-        for event in outbox.iter().filter(|event| events.contains(&event.name)) {
-            let insert = Statement::new(
-                backend,
-                "INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, packet_id, body,
-                                                 event_time, status, attempts, next_retry_at, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)",
-            )
-            .bind(Uuid::now_v7())
-            .bind(hook_id)
-            .bind(tenant)
-            .bind(event.id)
-            .bind(&event.name)
-            .bind(event.packet_id)
-            .bind(event.body.as_str())
-            .bind(event.time)
-            .bind(event.time)
-            .bind(event.time)
-            .bind(event.time);
-            deliveries += tx.execute(insert).await?;
-        }
-    }
-    Ok(deliveries)
+    // The events travel as one JSON array; each backend reads it as rows, makes the delivery's id, and matches
+    // the event's name against the hook's list.
+    let (rows, new_id, asked) = match backend {
+        Backend::Sqlite => (
+            "(SELECT value ->> 'id' AS id, value ->> 'name' AS name, value ->> 'packet_id' AS packet_id,
+                     value ->> 'body' AS body, value ->> 'at' AS at FROM json_each(?)) AS o",
+            SQLITE_NEW_ID,
+            "EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value = o.name)",
+        ),
+        Backend::Postgres => (
+            "jsonb_to_recordset(?::jsonb) AS o(id uuid, name text, packet_id uuid, body text, at timestamptz)",
+            POSTGRES_NEW_ID,
+            "o.name = ANY (w.events)",
+        ),
+    };
+    let events: Vec<_> = outbox
+        .iter()
+        .map(|event| {
+            let at = match backend {
+                Backend::Sqlite => serde_json::Value::from(event.time.micros()),
+                Backend::Postgres => serde_json::Value::from(event.time.to_string()),
+            };
+            serde_json::json!({"id": event.id, "name": event.name, "packet_id": event.packet_id,
+                               "body": event.body, "at": at})
+        })
+        .collect();
+    let mut insert = Statement::new(
+        backend,
+        &format!(
+            "INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, packet_id, body,
+                                             event_time, status, attempts, next_retry_at, created_at, updated_at)
+             SELECT {new_id}, w.id, w.tenant_id, o.id, o.name, o.packet_id, o.body, o.at, 'pending', 0,
+                    o.at, o.at, o.at
+             FROM webhooks w, "
+        ),
+    );
+    insert
+        .push_bind(rows, Param::json_text(&events)?)
+        .push_bind(" WHERE w.tenant_id = ?", tenant)
+        .push_bind(" AND w.active = ?", true)
+        .push(" AND ")
+        .push(asked);
+    tx.execute(insert).await
 }
+
+/// A delivery's id: a version 7 UUID with its event's time (so that deliveries are appended to the id index,
+/// not scattered through it) and random bits of its own.
+const SQLITE_NEW_ID: &str = "substr(o.id, 1, 15) || lower(substr(hex(randomblob(2)), 2) || '-'
+     || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))";
+pub(crate) const POSTGRES_NEW_ID: &str =
+    "(substr(o.id::text, 1, 15) || substr(gen_random_uuid()::text, 16))::uuid";

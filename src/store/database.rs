@@ -72,9 +72,6 @@ pub struct SqlStore {
     pub(crate) live: tokio::sync::broadcast::Sender<std::sync::Arc<crate::announce::LiveNotice>>,
 }
 
-/// Live events buffered per subscriber; one further behind is dropped (`Lagged`), never waited for.
-const LIVE_BUFFER: usize = 4096;
-
 pub(crate) enum Pools {
     /// One file in WAL mode, one writer connection (SQLite serialises writers anyway, and a single
     /// connection turns lock contention into a queue) and a pool of readers.
@@ -99,12 +96,14 @@ fn unique<T>(result: Result<T, sqlx::Error>) -> Result<Result<T, Duplicate>, Sto
 }
 
 impl SqlStore {
-    pub(crate) fn new(pools: Pools) -> Self {
+    /// `live_buffer`: live events buffered per subscriber; one further behind is dropped (`Lagged`), never
+    /// waited for.
+    pub(crate) fn new(pools: Pools, live_buffer: usize) -> Self {
         Self {
             pools,
             outbox_written: Default::default(),
             deadline_set: Default::default(),
-            live: tokio::sync::broadcast::channel(LIVE_BUFFER).0,
+            live: tokio::sync::broadcast::channel(live_buffer.max(1)).0,
         }
     }
 
@@ -239,15 +238,6 @@ impl Tx {
             .fetch_optional(&mut **tx)
             .await?
             .map(Row::from)))
-    }
-
-    pub(crate) async fn rows(&mut self, statement: Statement<'_>) -> Result<Vec<Row>, StoreError> {
-        in_transaction!(self, statement, |query, tx| Ok(query
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .map(Row::from)
-            .collect()))
     }
 
     pub(crate) async fn commit(self) -> Result<(), StoreError> {

@@ -101,6 +101,8 @@ impl Store for SqlStore {
 pub struct StoreOptions {
     pub sqlite_synchronous: SqliteSynchronous,
     pub max_connections: u32,
+    /// Live events a subscriber may fall behind before it is dropped.
+    pub live_buffer: usize,
 }
 
 impl Default for StoreOptions {
@@ -108,6 +110,7 @@ impl Default for StoreOptions {
         Self {
             sqlite_synchronous: SqliteSynchronous::Normal,
             max_connections: 16,
+            live_buffer: 4096,
         }
     }
 }

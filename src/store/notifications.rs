@@ -39,7 +39,8 @@ pub(crate) fn notification(live: &LiveNotice) -> String {
 /// ends. A notice that came without its envelope gets it rebuilt from the packet.
 pub(crate) fn listen_for_live_events(pool: PgPool, live: broadcast::Sender<Arc<LiveNotice>>) {
     tokio::spawn(async move {
-        let reader = SqlStore::new(Pools::Postgres(pool.clone()));
+        // Reads packets only; its own live channel is never used.
+        let reader = SqlStore::new(Pools::Postgres(pool.clone()), 1);
         loop {
             let mut listener = match PgListener::connect_with(&pool).await {
                 Ok(listener) => listener,

@@ -33,7 +33,7 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, 
         .connect_with(connect)
         .await?;
     sqlx::migrate!("migrations/postgres").run(&pool).await?;
-    let store = SqlStore::new(Pools::Postgres(pool.clone()));
+    let store = SqlStore::new(Pools::Postgres(pool.clone()), options.live_buffer);
     super::notifications::listen_for_live_events(pool, store.live.clone());
     Ok(store)
 }
@@ -64,7 +64,7 @@ pub(crate) async fn write_packet(
          outbox AS (
              INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, packet_id, body,
                                              event_time, status, attempts, next_retry_at, created_at, updated_at)
-             SELECT gen_random_uuid(), w.id, w.tenant_id, o.id, o.name, o.packet_id, o.body, o.at, 'pending', 0,
+             SELECT {new_id}, w.id, w.tenant_id, o.id, o.name, o.packet_id, o.body, o.at, 'pending', 0,
                     o.at, o.at, o.at
              FROM written, UNNEST(${g}::uuid[], ${h}::text[], ${i}::uuid[], ${j}::text[], ${k}::timestamptz[])
                   AS o(id, name, packet_id, body, at)
@@ -87,6 +87,7 @@ pub(crate) async fn write_packet(
         k = next + 11,
         l = next + 12,
         channel = super::notifications::LIVE_CHANNEL,
+        new_id = super::announce::POSTGRES_NEW_ID,
     );
     let query = bind_postgres(sqlx::query(&sql), params).bind(tenant);
     let query = EventColumns::of(events).bind_to(query);

@@ -51,11 +51,14 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, 
         .max_connections(options.max_connections.clamp(1, 8))
         .connect_with(connect.read_only(true))
         .await?;
-    Ok(SqlStore::new(Pools::Sqlite {
-        writer,
-        reader,
-        rate_windows: MemoryCounters::default(),
-    }))
+    Ok(SqlStore::new(
+        Pools::Sqlite {
+            writer,
+            reader,
+            rate_windows: MemoryCounters::default(),
+        },
+        options.live_buffer,
+    ))
 }
 
 /// A write transaction that takes the write lock (waiting up to the busy timeout) before its first read, so it

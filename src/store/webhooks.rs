@@ -12,21 +12,30 @@ use crate::webhooks::signing::Secret;
 use crate::webhooks::store::{AttemptRecord, Deactivation, DeliveryFigures};
 use crate::webhooks::{Delivery, DeliveryStatus, TakenDelivery, Webhook};
 use async_trait::async_trait;
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-/// Deliveries still to be sent, of active hooks.
-const DUE: &str =
-    "status IN ('pending', 'failed') AND webhook_id IN (SELECT id FROM webhooks WHERE active = ?)";
+/// Deliveries still to be sent (of active hooks: [`OF_ACTIVE_HOOK`] follows).
+const WAITING: &str = "status IN ('pending', 'failed') AND ";
+
+/// The delivery's hook is active. (Checked row by row, so that the planner walks the status's partial index
+/// rather than every delivery of the hooks; SQLite has no statistics to tell it which is smaller.)
+const OF_ACTIVE_HOOK: &str =
+    "EXISTS (SELECT 1 FROM webhooks WHERE webhooks.id = webhook_deliveries.webhook_id AND webhooks.active = ?)";
 
 const DELIVERY_COLUMNS: &str =
     "id, webhook_id, event_id, packet_id, event_type, status, attempts, last_error,
      last_status_code, next_retry_at, delivered_at, created_at, updated_at";
 
-/// The columns an attempt needs, returned by the statements that take a delivery.
-const TAKEN_COLUMNS: &str = " RETURNING id, webhook_id, event_id, event_type, body, attempts";
+/// The columns an attempt needs, its hook's URL and secret included, returned by the statements that take a
+/// delivery.
+const TAKEN_COLUMNS: &str = " RETURNING id, webhook_id, event_id, event_type, body, attempts,
+     (SELECT url FROM webhooks WHERE webhooks.id = webhook_deliveries.webhook_id) AS url,
+     (SELECT secret FROM webhooks WHERE webhooks.id = webhook_deliveries.webhook_id) AS secret";
+
+/// One attempt's outcome per row, in [`WebhookStore::record_attempts`].
+const OUTCOME_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?)";
 
 #[async_trait]
 impl WebhookStore for SqlStore {
@@ -147,7 +156,8 @@ impl WebhookStore for SqlStore {
         let mut statement = self.take("attempts = attempts + 1", now, lease_until);
         statement
             .push(" WHERE id IN (SELECT id FROM webhook_deliveries WHERE ")
-            .push_bind(DUE, true)
+            .push(WAITING)
+            .push_bind(OF_ACTIVE_HOOK, true)
             .push_bind(
                 " AND next_retry_at <= ? ORDER BY next_retry_at LIMIT ?",
                 now,
@@ -157,8 +167,11 @@ impl WebhookStore for SqlStore {
             statement.push(" FOR UPDATE SKIP LOCKED");
         }
         statement.push(")").push(TAKEN_COLUMNS);
-        let rows = self.write_rows(statement).await?;
-        self.with_hooks(rows).await
+        self.write_rows(statement)
+            .await?
+            .iter()
+            .map(taken_from)
+            .collect()
     }
 
     fn deliveries_waiting(&self) -> Arc<Notify> {
@@ -168,32 +181,45 @@ impl WebhookStore for SqlStore {
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
         let mut statement =
             self.sql("SELECT min(next_retry_at) AS due FROM webhook_deliveries WHERE ");
-        statement.push_bind(DUE, true);
+        statement.push(WAITING).push_bind(OF_ACTIVE_HOOK, true);
         self.row(statement).await?.optional_time("due")
     }
 
-    async fn record_attempt(
-        &self,
-        id: Uuid,
-        attempt: i64,
-        record: &AttemptRecord,
-    ) -> Result<bool, StoreError> {
-        let delivered_at = (record.status == DeliveryStatus::Delivered).then_some(record.at);
-        let statement = self
-            .sql(
-                "UPDATE webhook_deliveries SET status = ?, last_status_code = ?, last_error = ?, next_retry_at = ?,
-                        delivered_at = COALESCE(?, delivered_at), updated_at = ?
-                 WHERE id = ? AND attempts = ?",
-            )
-            .bind(record.status.as_str())
-            .bind(record.status_code.map(i64::from))
-            .bind(record.error.as_deref())
-            .bind(record.next_retry_at)
-            .bind(delivered_at)
-            .bind(record.at)
-            .bind(id)
-            .bind(attempt);
-        Ok(self.execute(statement).await? == 1)
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<Vec<Uuid>, StoreError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut statement = self.sql(
+            "WITH outcome (delivery_id, attempt, status, status_code, error, retry_at, delivered_at, at) AS (VALUES ",
+        );
+        for (index, record) in records.iter().enumerate() {
+            let delivered_at = (record.status == DeliveryStatus::Delivered).then_some(record.at);
+            statement
+                .push(if index == 0 { "" } else { ", " })
+                .push(OUTCOME_ROW)
+                .param(record.delivery_id)
+                .param(record.attempt)
+                .param(record.status.as_str())
+                .param(record.status_code.map(i64::from))
+                .param(record.error.as_deref())
+                .param(record.next_retry_at)
+                .param(delivered_at)
+                .param(record.at);
+        }
+        statement.push(
+            ") UPDATE webhook_deliveries SET status = outcome.status, last_status_code = outcome.status_code,
+                     last_error = outcome.error, next_retry_at = outcome.retry_at,
+                     delivered_at = COALESCE(outcome.delivered_at, webhook_deliveries.delivered_at),
+                     updated_at = outcome.at
+               FROM outcome
+               WHERE webhook_deliveries.id = outcome.delivery_id AND webhook_deliveries.attempts = outcome.attempt
+               RETURNING webhook_deliveries.id",
+        );
+        self.write_rows(statement)
+            .await?
+            .iter()
+            .map(|row| row.id("id"))
+            .collect()
     }
 
     async fn deactivate_gone(&self, webhook_id: Uuid, at: Timestamp) -> Result<(), StoreError> {
@@ -219,24 +245,25 @@ impl WebhookStore for SqlStore {
                 tenant,
             )
             .param(id)
-            .push_bind(
-                " AND webhook_id IN (SELECT id FROM webhooks WHERE active = ?)",
-                true,
-            )
+            .push(" AND ")
+            .push_bind(OF_ACTIVE_HOOK, true)
             .push(TAKEN_COLUMNS);
-        let rows = self.write_rows(statement).await?;
-        Ok(self.with_hooks(rows).await?.pop())
+        self.write_returning(statement)
+            .await?
+            .as_ref()
+            .map(taken_from)
+            .transpose()
     }
 
     async fn requeue_dead_letters(&self, now: Timestamp) -> Result<i64, StoreError> {
-        let statement = self
+        let mut statement = self
             .sql(
                 "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_retry_at = ?, updated_at = ?
-                 WHERE status = 'dead_letter' AND webhook_id IN (SELECT id FROM webhooks WHERE active = ?)",
+                 WHERE status = 'dead_letter' AND ",
             )
             .bind(now)
-            .bind(now)
-            .bind(true);
+            .bind(now);
+        statement.push_bind(OF_ACTIVE_HOOK, true);
         Ok(self.execute(statement).await? as i64)
     }
 
@@ -248,7 +275,7 @@ impl WebhookStore for SqlStore {
         let mut outbox = self.sql(
             "SELECT count(*) AS depth, min(created_at) AS oldest FROM webhook_deliveries WHERE ",
         );
-        outbox.push_bind(DUE, true);
+        outbox.push(WAITING).push_bind(OF_ACTIVE_HOOK, true);
         let recent = self
             .sql(
                 "SELECT COALESCE(sum(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0) AS delivered,
@@ -300,44 +327,21 @@ impl SqlStore {
         .bind(lease_until)
         .bind(now)
     }
+}
 
-    /// Adds each taken delivery's hook (its URL and secret).
-    async fn with_hooks(&self, rows: Vec<Row>) -> Result<Vec<TakenDelivery>, StoreError> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let hook_ids = rows
-            .iter()
-            .map(|row| row.id("webhook_id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut statement = self.sql("SELECT id, url, secret FROM webhooks WHERE id IN");
-        statement.push_list(hook_ids.iter().copied());
-        let hooks: HashMap<Uuid, (String, String)> = self
-            .rows(statement)
-            .await?
-            .iter()
-            .map(|row| Ok((row.id("id")?, (row.text("url")?, row.text("secret")?))))
-            .collect::<Result<_, StoreError>>()?;
-        rows.iter()
-            .map(|row| {
-                let webhook_id = row.id("webhook_id")?;
-                let (url, secret) = hooks
-                    .get(&webhook_id)
-                    .cloned()
-                    .ok_or_else(|| StoreError::Corrupt(format!("webhook {webhook_id} is gone")))?;
-                Ok(TakenDelivery {
-                    id: row.id("id")?,
-                    webhook_id,
-                    event_id: row.id("event_id")?,
-                    event_type: row.text("event_type")?,
-                    body: row.text("body")?,
-                    attempt: row.integer("attempts")?,
-                    url,
-                    secret: Secret::new(secret),
-                })
-            })
-            .collect()
-    }
+fn taken_from(row: &Row) -> Result<TakenDelivery, StoreError> {
+    let webhook_id = row.id("webhook_id")?;
+    let hook_gone = || StoreError::Corrupt(format!("webhook {webhook_id} is gone"));
+    Ok(TakenDelivery {
+        id: row.id("id")?,
+        webhook_id,
+        event_id: row.id("event_id")?,
+        event_type: row.text("event_type")?,
+        body: row.text("body")?,
+        attempt: row.integer("attempts")?,
+        url: row.optional_text("url")?.ok_or_else(hook_gone)?,
+        secret: Secret::new(row.optional_text("secret")?.ok_or_else(hook_gone)?),
+    })
 }
 
 fn webhook_from(row: &Row) -> Result<Webhook, StoreError> {

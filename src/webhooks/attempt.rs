@@ -91,6 +91,8 @@ impl Sender {
         };
         let status = response.status();
         if status.is_success() {
+            // Read to its end (a short answer) so the connection serves the next attempt.
+            first_chars(response).await;
             return Outcome::Delivered {
                 status: status.as_u16(),
             };

@@ -52,36 +52,52 @@ impl Dispatcher {
     }
 
     /// Attempts `taken` and records the outcome: delivered, retried later, a dead letter, or (410 Gone) a dead
-    /// letter whose hook is deactivated.
+    /// letter whose hook is deactivated. (The worker records many attempts at once: [`Self::attempt`].)
     pub async fn deliver(
         &self,
         store: &dyn WebhookStore,
         taken: &TakenDelivery,
     ) -> Result<Outcome, StoreError> {
+        let (outcome, record) = self.attempt(store, taken).await?;
+        if store.record_attempts(&[record]).await?.is_empty() {
+            tracing::warn!(delivery_id = %taken.id, "attempt outlived its lease; its outcome was not recorded");
+        }
+        Ok(outcome)
+    }
+
+    /// Attempts `taken` and says what to record; a receiver that answered 410 Gone has its hook deactivated
+    /// here.
+    pub async fn attempt(
+        &self,
+        store: &dyn WebhookStore,
+        taken: &TakenDelivery,
+    ) -> Result<(Outcome, AttemptRecord), StoreError> {
         let outcome = self.sender.attempt(taken).await;
         let at = Timestamp::now();
+        let record = |status, status_code, error, next_retry_at| AttemptRecord {
+            delivery_id: taken.id,
+            attempt: taken.attempt,
+            status,
+            status_code,
+            error,
+            next_retry_at,
+            at,
+        };
         let record = match &outcome {
             Outcome::Delivered { status } => {
                 self.tally.delivered.fetch_add(1, Ordering::Relaxed);
-                AttemptRecord {
-                    status: DeliveryStatus::Delivered,
-                    status_code: Some(*status),
-                    error: None,
-                    next_retry_at: None,
-                    at,
-                }
+                record(DeliveryStatus::Delivered, Some(*status), None, None)
             }
             Outcome::Gone { status } => {
                 self.tally.gone.fetch_add(1, Ordering::Relaxed);
                 store.deactivate_gone(taken.webhook_id, at).await?;
                 tracing::warn!(webhook_id = %taken.webhook_id, "receiver answered 410 Gone: webhook deactivated");
-                AttemptRecord {
-                    status: DeliveryStatus::DeadLetter,
-                    status_code: Some(*status),
-                    error: Some(format!("HTTP {status}: receiver gone; webhook deactivated")),
-                    next_retry_at: None,
-                    at,
-                }
+                record(
+                    DeliveryStatus::DeadLetter,
+                    Some(*status),
+                    Some(format!("HTTP {status}: receiver gone; webhook deactivated")),
+                    None,
+                )
             }
             Outcome::Failed {
                 status,
@@ -100,21 +116,9 @@ impl Dispatcher {
                         }
                     };
                 tracing::debug!(delivery_id = %taken.id, attempt = taken.attempt, %error, "webhook attempt failed");
-                AttemptRecord {
-                    status: status_after,
-                    status_code: *status,
-                    error: Some(error.clone()),
-                    next_retry_at,
-                    at,
-                }
+                record(status_after, *status, Some(error.clone()), next_retry_at)
             }
         };
-        if !store
-            .record_attempt(taken.id, taken.attempt, &record)
-            .await?
-        {
-            tracing::warn!(delivery_id = %taken.id, "attempt outlived its lease; its outcome was not recorded");
-        }
-        Ok(outcome)
+        Ok((outcome, record))
     }
 }

@@ -9,9 +9,11 @@ use crate::timestamp::Timestamp;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-/// How an attempt ended, as it is recorded.
+/// How attempt `attempt` of delivery `delivery_id` ended, as it is recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttemptRecord {
+    pub delivery_id: Uuid,
+    pub attempt: i64,
     pub status: DeliveryStatus,
     pub status_code: Option<u16>,
     pub error: Option<String>,
@@ -81,14 +83,9 @@ pub trait WebhookStore: Send + Sync {
     fn deliveries_waiting(&self) -> std::sync::Arc<tokio::sync::Notify>;
     /// When the next delivery falls due (None when nothing waits).
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
-    /// Records how attempt `attempt` of delivery `id` ended; false (nothing written) when that attempt is
-    /// no longer the row's latest (its lease ran out and another worker took it again).
-    async fn record_attempt(
-        &self,
-        id: Uuid,
-        attempt: i64,
-        record: &AttemptRecord,
-    ) -> Result<bool, StoreError>;
+    /// Records how attempts ended, all in one write; the ids of the deliveries recorded. An attempt that is
+    /// no longer its row's latest (its lease ran out and another worker took it again) is not recorded.
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<Vec<Uuid>, StoreError>;
     /// The receiver answered 410 Gone: the hook is deactivated.
     async fn deactivate_gone(&self, webhook_id: Uuid, at: Timestamp) -> Result<(), StoreError>;
     /// Takes one of the tenant's dead letters (of an active hook) for an attempt now, its count restarted.

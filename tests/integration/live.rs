@@ -18,6 +18,7 @@ on_both_backends!(
     sse_streams_the_tenants_events_by_channel,
     websocket_subscribers_get_their_channels_once,
     connections_are_capped_by_tier,
+    a_slow_subscriber_is_dropped_with_a_reason,
 );
 
 type Socket =
@@ -422,4 +423,90 @@ async fn an_event_on_one_instance_reaches_subscribers_of_another() {
         let _ = server.child.kill();
         let _ = server.child.wait();
     }
+}
+
+/// A WebSocket whose receive window is a few KiB, so that the server's writes to it block as soon as the
+/// client stops reading.
+async fn narrow_ws(base: &str, key: &str) -> Socket {
+    let address: std::net::SocketAddr = base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("address");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("receive buffer");
+    let stream = socket.connect(address).await.expect("connect");
+    let url = format!("{}/ws?api_key={key}", base.replace("http://", "ws://"));
+    let (socket, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .expect("websocket");
+    socket
+}
+
+async fn a_slow_subscriber_is_dropped_with_a_reason(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            configure: Box::new(|config| config.live_buffer = 8),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let agent = app.key("agent", None).await;
+    let mut slow = narrow_ws(&root(&app), &agent).await;
+    let mut steady = connect_ws(&root(&app), &agent).await;
+    assert_eq!(receive(&mut slow).await["type"], "connected");
+    assert_eq!(receive(&mut steady).await["type"], "connected");
+    // The steady subscriber reads everything as it comes.
+    let reader = tokio::spawn(async move {
+        let mut created = 0;
+        loop {
+            let event = receive(&mut steady).await;
+            if event["type"] == "packet.created" {
+                created += 1;
+                if event["data"]["metadata"]["source_agent"]["id"] == "after" {
+                    return created;
+                }
+            }
+        }
+    });
+    // The slow one reads nothing while 100 packets with 100 KB of tags each are created: its socket's buffers
+    // fill, the server's write to it waits, and it falls more than its buffer of 8 events behind. Creating the
+    // packets never waits for it.
+    let tags: Vec<String> = (0..100)
+        .map(|index| format!("{index}-{}", "t".repeat(1000)))
+        .collect();
+    for index in 0..100 {
+        let mut body = packet_body("burst", "worker", &format!("burst {index}"));
+        body["metadata"]["tags"] = json!(tags);
+        app.create_packet(body).await;
+    }
+    app.create_packet(packet_body("after", "worker", "after the burst"))
+        .await;
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(30), reader)
+            .await
+            .expect("the steady subscriber is not held up")
+            .expect("reader"),
+        101,
+        "the steady subscriber got every event"
+    );
+    // Reading again, the slow one finds the events that were on their way, then the close with its reason.
+    let mut frames = 0;
+    let close = loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), slow.next())
+            .await
+            .unwrap_or_else(|_| panic!("a message within 10 s after {frames} frames"))
+            .expect("a close before the end")
+            .expect("a message");
+        match message {
+            Message::Close(close) => break close.expect("a close frame with a reason"),
+            Message::Text(_) => frames += 1,
+            _ => {}
+        }
+    };
+    assert_eq!(u16::from(close.code), 1013, "try again later");
+    assert_eq!(close.reason.as_str(), handoffrail::events::live::TOO_SLOW);
+    assert!(frames < 101, "{frames} frames came before the close");
 }

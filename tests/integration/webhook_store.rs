@@ -91,6 +91,12 @@ async fn deliveries_are_written_with_the_change_and_only_then(backend: Backend) 
         .expect("list");
     assert_eq!(listed[0].event_id, announced.id);
     assert_eq!(listed[0].status, DeliveryStatus::Pending);
+    assert_eq!(listed[0].created_at, announced.time);
+    // A delivery's id is a version 7 UUID carrying its event's time, so that ids are appended in order.
+    assert_eq!(listed[0].id.get_version_num(), 7);
+    assert_eq!(listed[0].id.get_variant(), uuid::Variant::RFC4122);
+    assert_eq!(listed[0].id.get_timestamp(), announced.id.get_timestamp());
+    assert_ne!(listed[0].id, announced.id);
     assert_eq!(listed[0].packet_id, Some(packet.id));
     // A tenant reads only its own hooks' deliveries.
     assert!(store
@@ -174,23 +180,73 @@ async fn due_deliveries_are_taken_by_one_worker_each(backend: Backend) {
     );
     assert_eq!(store.next_due().await.expect("next"), Some(lease));
 
-    // The outcome is recorded under the attempt that was taken, and only under it.
-    let first = &taken[0];
-    let delivered = AttemptRecord {
+    // Outcomes are recorded many at once, each under the attempt that was taken and only under it.
+    let (first, second) = (&taken[0], &taken[1]);
+    let at = Timestamp::now();
+    let delivered = |attempt| AttemptRecord {
+        delivery_id: first.id,
+        attempt,
         status: DeliveryStatus::Delivered,
         status_code: Some(200),
         error: None,
         next_retry_at: None,
-        at: Timestamp::now(),
+        at,
     };
-    assert!(!store
-        .record_attempt(first.id, 2, &delivered)
+    let retry_at = at.plus_seconds(5).expect("retry");
+    let failed = AttemptRecord {
+        delivery_id: second.id,
+        attempt: 1,
+        status: DeliveryStatus::Failed,
+        status_code: Some(503),
+        error: Some("HTTP 503: busy".into()),
+        next_retry_at: Some(retry_at),
+        at,
+    };
+    assert_eq!(
+        store
+            .record_attempts(&[delivered(2)])
+            .await
+            .expect("record"),
+        Vec::<Uuid>::new(),
+        "an attempt that was not taken is not recorded"
+    );
+    let recorded: HashSet<_> = store
+        .record_attempts(&[delivered(2), delivered(1), failed.clone()])
         .await
-        .expect("record"));
-    assert!(store
-        .record_attempt(first.id, 1, &delivered)
+        .expect("record")
+        .into_iter()
+        .collect();
+    assert_eq!(recorded, HashSet::from([first.id, second.id]));
+    let rows = store
+        .list_deliveries("t", hook.id, None, Page::first(100))
         .await
-        .expect("record"));
+        .expect("list");
+    let row = |id| rows.iter().find(|row| row.id == id).expect("row");
+    let (written_first, written_second) = (row(first.id), row(second.id));
+    assert_eq!(
+        (
+            written_first.status,
+            written_first.last_status_code,
+            written_first.delivered_at
+        ),
+        (DeliveryStatus::Delivered, Some(200), Some(at))
+    );
+    assert_eq!(
+        (
+            written_second.status,
+            written_second.last_status_code,
+            written_second.last_error.as_deref(),
+            written_second.next_retry_at,
+            written_second.delivered_at
+        ),
+        (
+            DeliveryStatus::Failed,
+            Some(503),
+            Some("HTTP 503: busy"),
+            Some(retry_at),
+            None
+        )
+    );
     // A lease that ran out makes the row due again; the next attempt is counted.
     let later = lease.plus_seconds(1).expect("later");
     let retaken = store
@@ -200,14 +256,17 @@ async fn due_deliveries_are_taken_by_one_worker_each(backend: Backend) {
     assert_eq!(retaken.len(), 59, "the delivered one is done");
     assert!(retaken.iter().all(|delivery| delivery.attempt == 2));
     let stale = AttemptRecord {
+        delivery_id: retaken[0].id,
+        attempt: 1,
         status: DeliveryStatus::DeadLetter,
-        ..delivered.clone()
+        ..delivered(1)
     };
     assert!(
-        !store
-            .record_attempt(retaken[0].id, 1, &stale)
+        store
+            .record_attempts(&[stale])
             .await
-            .expect("record"),
+            .expect("record")
+            .is_empty(),
         "an attempt that outlived its lease does not overwrite the next one"
     );
     let figures = store

@@ -307,7 +307,9 @@ async fn packet_events_arrive_signed_once_per_hook(backend: Backend) {
         .await
         .succeeded();
 
-    let received = receiver.wait_for_count(3).await;
+    // Arrival order is not promised (docs/api.md §6.2); the events' timestamps give their order.
+    let mut received = receiver.wait_for_count(3).await;
+    received.sort_by_key(|delivery| delivery.json()["timestamp"].as_str().map(String::from));
     let events: Vec<_> = received.iter().map(|r| r.json()["event"].clone()).collect();
     assert_eq!(
         events,
