@@ -1,11 +1,12 @@
 //! What a packet change tells the world (docs/api.md §7.3, decision 1): one notice per change, sent to live
 //! subscribers and, when a hook may ask for it, written to the webhook outbox with the change.
 
-use super::model::Packet;
+use super::model::{Metadata, Packet};
 use crate::announce::LiveNotice;
 use crate::timestamp::Timestamp;
 use crate::webhooks::OutboxEvent;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// A notice's envelope again, from the packet as it is now (for a live notice sent without it).
@@ -17,9 +18,7 @@ pub fn rebuild(live: &mut LiveNotice, packet: &Packet) {
         details: live.details.clone(),
         at: live.at,
     };
-    let mut envelope = notice.envelope(packet);
-    envelope["data"]["status"] = json!(live.status);
-    live.envelope = envelope.to_string();
+    live.envelope = notice.envelope(packet, &live.status);
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -64,20 +63,20 @@ impl Notice {
     /// docs/api.md decision 1.
     pub fn outbox_event(&self, packet: &Packet) -> Option<OutboxEvent> {
         let name = self.webhook_event()?;
-        let body = json!({
-            "id": self.id,
-            "event": name,
-            "timestamp": self.at,
-            "packet_id": self.packet_id,
-            "status": packet.status.as_str(),
-            "metadata": packet.metadata,
-            "details": self.details,
-        });
+        let body = WebhookBody {
+            id: self.id,
+            event: name,
+            timestamp: self.at,
+            packet_id: self.packet_id,
+            status: packet.status.as_str(),
+            metadata: &packet.metadata,
+            details: &self.details,
+        };
         Some(OutboxEvent {
             id: self.id,
             name: name.to_string(),
             packet_id: Some(self.packet_id),
-            body: body.to_string(),
+            body: to_json(&body),
             time: self.at,
         })
     }
@@ -93,24 +92,59 @@ impl Notice {
                 packet.metadata.source_agent.id.clone(),
                 packet.metadata.target_agent.id.clone(),
             ],
-            envelope: self.envelope(packet).to_string(),
+            envelope: self.envelope(packet, packet.status.as_str()),
             fallback: None,
             details: self.details.clone(),
             at: self.at,
         }
     }
 
-    /// The live envelope (docs/api.md §7.3): `{"type", "packet_id", "data": {"status", "metadata", …}, "timestamp"}`.
-    pub fn envelope(&self, packet: &Packet) -> Value {
-        let mut data = Map::new();
-        data.insert("status".into(), json!(packet.status.as_str()));
-        data.insert("metadata".into(), json!(packet.metadata));
-        data.extend(self.details.clone());
-        json!({
-            "type": self.kind,
-            "packet_id": self.packet_id,
-            "data": data,
-            "timestamp": self.at,
+    /// The live envelope (docs/api.md §7.3): `{"type", "packet_id", "data": {"status", "metadata", …}, "timestamp"}`,
+    /// as JSON text.
+    pub fn envelope(&self, packet: &Packet, status: &str) -> String {
+        to_json(&Envelope {
+            kind: &self.kind,
+            packet_id: self.packet_id,
+            data: EnvelopeData {
+                status,
+                metadata: &packet.metadata,
+                details: &self.details,
+            },
+            timestamp: self.at,
         })
     }
+}
+
+/// A webhook delivery's body (docs/api.md §6.2).
+#[derive(Serialize)]
+struct WebhookBody<'a> {
+    id: Uuid,
+    event: &'a str,
+    timestamp: Timestamp,
+    packet_id: Uuid,
+    status: &'a str,
+    metadata: &'a Metadata,
+    details: &'a Map<String, Value>,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    packet_id: Uuid,
+    data: EnvelopeData<'a>,
+    timestamp: Timestamp,
+}
+
+#[derive(Serialize)]
+struct EnvelopeData<'a> {
+    status: &'a str,
+    metadata: &'a Metadata,
+    #[serde(flatten)]
+    details: &'a Map<String, Value>,
+}
+
+/// Serialises what cannot fail to (structs, string-keyed maps and JSON values, whose numbers are finite).
+fn to_json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }

@@ -6,8 +6,11 @@ use super::database::{SqlStore, Tx};
 use super::statement::{Param, Statement};
 use super::{Backend, StoreError};
 use crate::announce::Announcement;
+use crate::timestamp::Timestamp;
 use crate::webhooks::OutboxEvent;
+use serde::Serialize;
 use std::sync::Arc;
+use uuid::Uuid;
 
 impl SqlStore {
     /// Runs a write with what it announces, in one transaction: the write, its webhook deliveries and (on
@@ -50,15 +53,29 @@ impl SqlStore {
 
 /// The outbox, inside a write's transaction: one delivery per active hook of the tenant that asked for an
 /// event, in one statement whatever the number of events and hooks; how many. (PostgreSQL's packet writes do
-/// the same within their one statement.)
+/// the same within their one statement; SQLite's run [`fan_out`] in the same round trip as the write.)
 pub(crate) async fn fan_out_in(
     tx: &mut Tx,
     backend: Backend,
     tenant: &str,
     outbox: &[OutboxEvent],
 ) -> Result<u64, StoreError> {
+    match fan_out(backend, tenant, outbox, "")? {
+        Some(insert) => tx.execute(insert).await,
+        None => Ok(0),
+    }
+}
+
+/// The statement that writes `outbox`'s deliveries (see [`fan_out_in`]), returning a `delivery` column per
+/// delivery, with `condition` (`" AND …"`) added; None when there is nothing to announce.
+pub(crate) fn fan_out<'a>(
+    backend: Backend,
+    tenant: &'a str,
+    outbox: &[OutboxEvent],
+    condition: &str,
+) -> Result<Option<Statement<'a>>, StoreError> {
     if outbox.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
     // The events travel as one JSON array; each backend reads it as rows, makes the delivery's id, and matches
     // the event's name against the hook's list.
@@ -77,13 +94,15 @@ pub(crate) async fn fan_out_in(
     };
     let events: Vec<_> = outbox
         .iter()
-        .map(|event| {
-            let at = match backend {
-                Backend::Sqlite => serde_json::Value::from(event.time.micros()),
-                Backend::Postgres => serde_json::Value::from(event.time.to_string()),
-            };
-            serde_json::json!({"id": event.id, "name": event.name, "packet_id": event.packet_id,
-                               "body": event.body, "at": at})
+        .map(|event| OutboxRow {
+            id: event.id,
+            name: &event.name,
+            packet_id: event.packet_id,
+            body: &event.body,
+            at: match backend {
+                Backend::Sqlite => At::Micros(event.time.micros()),
+                Backend::Postgres => At::Time(event.time),
+            },
         })
         .collect();
     let mut insert = Statement::new(
@@ -101,8 +120,28 @@ pub(crate) async fn fan_out_in(
         .push_bind(" WHERE w.tenant_id = ?", tenant)
         .push_bind(" AND w.active = ?", true)
         .push(" AND ")
-        .push(asked);
-    tx.execute(insert).await
+        .push(asked)
+        .push(condition)
+        .push(" RETURNING 1 AS delivery");
+    Ok(Some(insert))
+}
+
+/// An outbox event as the fan-out statement reads it from its JSON parameter.
+#[derive(Serialize)]
+struct OutboxRow<'a> {
+    id: Uuid,
+    name: &'a str,
+    packet_id: Option<Uuid>,
+    body: &'a str,
+    at: At,
+}
+
+/// A time as each backend's column holds it: Unix microseconds (SQLite), or RFC 3339 for `timestamptz`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum At {
+    Micros(i64),
+    Time(Timestamp),
 }
 
 /// A delivery's id: a version 7 UUID with its event's time (so that deliveries are appended to the id index,

@@ -240,6 +240,15 @@ impl Tx {
             .map(Row::from)))
     }
 
+    pub(crate) async fn rows(&mut self, statement: Statement<'_>) -> Result<Vec<Row>, StoreError> {
+        in_transaction!(self, statement, |query, tx| Ok(query
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .map(Row::from)
+            .collect()))
+    }
+
     pub(crate) async fn commit(self) -> Result<(), StoreError> {
         match self {
             Tx::Sqlite(tx) => tx.commit().await?,

@@ -39,6 +39,14 @@ impl From<PgRow> for Row {
 }
 
 impl Row {
+    /// Whether the row has `column` (the rows of one SQLite query of several statements differ).
+    pub(crate) fn has(&self, column: &str) -> bool {
+        match self {
+            Row::Sqlite(row) => row.try_column(column).is_ok(),
+            Row::Postgres(row) => row.try_column(column).is_ok(),
+        }
+    }
+
     /// The first column, such as a count.
     pub(crate) fn first_integer(&self) -> Result<i64, StoreError> {
         Ok(get!(self, 0, i64))

@@ -70,8 +70,9 @@ pub(crate) async fn begin_immediate(
     Ok(writer.begin_with("BEGIN IMMEDIATE").await?)
 }
 
-/// Runs a packet insert or conditional update and, when it wrote the row, appends the packet's history
-/// events and its webhook deliveries, in one IMMEDIATE transaction.
+/// Runs a packet insert or conditional update (`write`, ending in `RETURNING id`) and, when it wrote the row,
+/// appends the packet's history events and its webhook deliveries, in one IMMEDIATE transaction and one
+/// round trip: each statement after the write runs only if the one before it changed a row (`changes()`).
 pub(crate) async fn write_packet(
     store: &SqlStore,
     write: Statement<'_>,
@@ -79,16 +80,12 @@ pub(crate) async fn write_packet(
     events: &[NewEvent],
     outbox: &[OutboxEvent],
 ) -> Result<Written, StoreError> {
-    let mut tx = store.begin().await?;
-    let rows = tx.execute(write).await?;
-    if rows == 0 {
-        return Ok(Written::default());
-    }
+    let mut batch = write;
     for event in events {
-        let statement = store
+        let insert = store
             .sql(
                 "INSERT INTO packet_events (id, packet_id, tenant_id, event_type, actor, details, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 SELECT ?, ?, ?, ?, ?, ?, ? WHERE changes() > 0",
             )
             .bind(event.id)
             .bind(event.packet_id)
@@ -97,11 +94,23 @@ pub(crate) async fn write_packet(
             .bind(&event.actor)
             .bind(Param::document(&event.details)?)
             .bind(event.timestamp);
-        tx.execute(statement).await?;
+        batch.then(insert);
     }
-    let deliveries = super::announce::fan_out_in(&mut tx, Backend::Sqlite, tenant, outbox).await?;
-    tx.commit().await?;
-    Ok(Written { rows, deliveries })
+    if let Some(deliveries) =
+        super::announce::fan_out(Backend::Sqlite, tenant, outbox, " AND changes() > 0")?
+    {
+        batch.then(deliveries);
+    }
+    let mut tx = store.begin().await?;
+    let rows = tx.rows(batch).await?;
+    let written = Written {
+        rows: rows.iter().filter(|row| row.has("id")).count() as u64,
+        deliveries: rows.iter().filter(|row| row.has("delivery")).count() as u64,
+    };
+    if written.rows > 0 {
+        tx.commit().await?;
+    }
+    Ok(written)
 }
 
 /// Appends one `EXISTS` over the packet's JSON tag array per wanted tag.

@@ -180,6 +180,17 @@ impl<'a> Statement<'a> {
         self.backend
     }
 
+    /// Appends `next` to run after this statement in the same round trip: SQLite runs the statements of one
+    /// query in order, each taking its parameters in turn (its placeholders are not numbered, so this is for
+    /// SQLite only).
+    pub(crate) fn then(&mut self, next: Statement<'a>) -> &mut Self {
+        debug_assert!(self.backend == Backend::Sqlite && next.backend == Backend::Sqlite);
+        self.sql.push_str(";\n");
+        self.sql.push_str(&next.sql);
+        self.params.extend(next.params);
+        self
+    }
+
     pub(crate) fn into_parts(self) -> (String, Vec<Param<'a>>) {
         (self.sql, self.params)
     }
