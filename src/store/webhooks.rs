@@ -154,15 +154,8 @@ impl WebhookStore for SqlStore {
         limit: i64,
     ) -> Result<Vec<TakenDelivery>, StoreError> {
         let mut statement = self.take("attempts = attempts + 1", now, lease_until);
-        statement
-            .push(" WHERE id IN (SELECT id FROM webhook_deliveries WHERE ")
-            .push(WAITING)
-            .push_bind(OF_ACTIVE_HOOK, true)
-            .push_bind(
-                " AND next_retry_at <= ? ORDER BY next_retry_at LIMIT ?",
-                now,
-            )
-            .param(limit);
+        statement.push(" WHERE id IN (");
+        self.push_due(&mut statement, now, limit);
         if self.backend() == Backend::Postgres {
             statement.push(" FOR UPDATE SKIP LOCKED");
         }
@@ -179,10 +172,9 @@ impl WebhookStore for SqlStore {
     }
 
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        let mut statement =
-            self.sql("SELECT min(next_retry_at) AS due FROM webhook_deliveries WHERE ");
-        statement.push(WAITING).push_bind(OF_ACTIVE_HOOK, true);
-        self.row(statement).await?.optional_time("due")
+        self.row(self.next_due_statement())
+            .await?
+            .optional_time("due")
     }
 
     async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<Vec<Uuid>, StoreError> {
@@ -318,6 +310,26 @@ impl WebhookStore for SqlStore {
 }
 
 impl SqlStore {
+    /// Appends the ids of the first `limit` deliveries due at `now`, earliest first.
+    fn push_due(&self, statement: &mut Statement<'_>, now: Timestamp, limit: i64) {
+        statement
+            .push("SELECT id FROM webhook_deliveries WHERE ")
+            .push(WAITING)
+            .push_bind(OF_ACTIVE_HOOK, true)
+            .push_bind(
+                " AND next_retry_at <= ? ORDER BY next_retry_at LIMIT ?",
+                now,
+            )
+            .param(limit);
+    }
+
+    fn next_due_statement(&self) -> Statement<'static> {
+        let mut statement =
+            self.sql("SELECT min(next_retry_at) AS due FROM webhook_deliveries WHERE ");
+        statement.push(WAITING).push_bind(OF_ACTIVE_HOOK, true);
+        statement
+    }
+
     /// The head of a statement that takes deliveries for an attempt: `set`, and the row held until
     /// `lease_until`.
     fn take<'a>(&self, set: &str, now: Timestamp, lease_until: Timestamp) -> Statement<'a> {
@@ -373,4 +385,45 @@ fn delivery_from(row: &Row) -> Result<Delivery, StoreError> {
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreOptions;
+
+    /// What SQLite plans for `statement` (one line per step).
+    async fn plan(store: &SqlStore, statement: Statement<'_>) -> String {
+        let (sql, params) = statement.into_parts();
+        let mut explain = Statement::new(Backend::Sqlite, &format!("EXPLAIN QUERY PLAN {sql}"));
+        for param in params {
+            explain.param(param);
+        }
+        let rows = store.rows(explain).await.expect("plan");
+        rows.iter()
+            .map(|row| row.text("detail").expect("detail"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Regression: with the hook checked by `webhook_id IN (…)`, SQLite (which keeps no statistics) walked the
+    /// hook's index, so every take and every next-retry read scanned all the deliveries the hook ever had.
+    #[tokio::test]
+    async fn waiting_deliveries_are_found_through_the_due_index() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+        let store = crate::store::sqlite::open(&url, &StoreOptions::default())
+            .await
+            .expect("open");
+        let mut due = store.sql("");
+        store.push_due(&mut due, Timestamp::now(), 64);
+        for statement in [due, store.next_due_statement()] {
+            let plan = plan(&store, statement).await;
+            assert!(
+                plan.contains("USING INDEX webhook_deliveries_due"),
+                "{plan}"
+            );
+            assert!(!plan.contains("webhook_deliveries_hook"), "{plan}");
+        }
+    }
 }
