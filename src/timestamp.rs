@@ -100,19 +100,25 @@ impl fmt::Display for Timestamp {
         if !(0..=9999).contains(&time.year()) || time.nanosecond() >= 1_000_000_000 {
             return write!(f, "{}", time.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
         }
-        // Every record carries several timestamps; writing the fields directly is several times faster than
-        // interpreting a strftime pattern each time.
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-            time.year(),
-            time.month(),
-            time.day(),
-            time.hour(),
-            time.minute(),
-            time.second(),
-            time.timestamp_subsec_micros()
-        )
+        // Every record, packet and event carries several timestamps; putting the digits in place is several
+        // times faster than interpreting a strftime pattern, or padding each field through `fmt`.
+        let mut text = *b"0000-00-00T00:00:00.000000Z";
+        let fields = [
+            (0, 4, time.year() as u32),
+            (5, 2, time.month()),
+            (8, 2, time.day()),
+            (11, 2, time.hour()),
+            (14, 2, time.minute()),
+            (17, 2, time.second()),
+            (20, 6, time.timestamp_subsec_micros()),
+        ];
+        for (start, width, mut value) in fields {
+            for place in text[start..start + width].iter_mut().rev() {
+                *place = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        }
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 

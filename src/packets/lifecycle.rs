@@ -114,10 +114,7 @@ pub struct Change {
 impl Change {
     /// What this change announces when it is written in `tenant`.
     pub fn announcement(&self, tenant: &str) -> Announcement {
-        Announcement {
-            outbox: self.notice.outbox_event(&self.packet).into_iter().collect(),
-            live: Some(self.notice.live(tenant, &self.packet)),
-        }
+        self.notice.announcement(tenant, &self.packet)
     }
 }
 

@@ -1,11 +1,12 @@
 //! What a packet change tells the world (docs/api.md §7.3, decision 1): one notice per change, sent to live
 //! subscribers and, when a hook may ask for it, written to the webhook outbox with the change.
 
-use super::model::{Metadata, Packet};
-use crate::announce::LiveNotice;
+use super::model::Packet;
+use crate::announce::{Announcement, LiveNotice};
 use crate::timestamp::Timestamp;
 use crate::webhooks::OutboxEvent;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -59,55 +60,60 @@ impl Notice {
         }
     }
 
-    /// The outbox event of this notice about `packet` (its state after the change), with the body of
-    /// docs/api.md decision 1.
-    pub fn outbox_event(&self, packet: &Packet) -> Option<OutboxEvent> {
-        let name = self.webhook_event()?;
-        let body = WebhookBody {
-            id: self.id,
-            event: name,
-            timestamp: self.at,
-            packet_id: self.packet_id,
-            status: packet.status.as_str(),
-            metadata: &packet.metadata,
-            details: &self.details,
-        };
-        Some(OutboxEvent {
+    /// What this notice about `packet` (its state after the change) announces in `tenant`: the webhook event
+    /// with the body of docs/api.md decision 1 (when hooks can ask for one), and the live event. The packet's
+    /// metadata, which both carry, is serialised once.
+    pub fn announcement(&self, tenant: &str, packet: &Packet) -> Announcement {
+        let metadata = raw_json(&packet.metadata);
+        let status = packet.status.as_str();
+        let outbox = self.webhook_event().map(|name| OutboxEvent {
             id: self.id,
             name: name.to_string(),
             packet_id: Some(self.packet_id),
-            body: to_json(&body),
+            body: to_json(&WebhookBody {
+                id: self.id,
+                event: name,
+                timestamp: self.at,
+                packet_id: self.packet_id,
+                status,
+                metadata: &metadata,
+                details: &self.details,
+            }),
             time: self.at,
-        })
-    }
-
-    /// This notice as a live event of `tenant` about `packet` (its state after the change).
-    pub fn live(&self, tenant: &str, packet: &Packet) -> LiveNotice {
-        LiveNotice {
+        });
+        let live = LiveNotice {
             tenant: tenant.to_string(),
             kind: self.kind.clone(),
             packet_id: Some(self.packet_id),
-            status: packet.status.as_str().to_string(),
+            status: status.to_string(),
             agents: vec![
                 packet.metadata.source_agent.id.clone(),
                 packet.metadata.target_agent.id.clone(),
             ],
-            envelope: self.envelope(packet, packet.status.as_str()),
+            envelope: self.envelope_of(&metadata, status),
             fallback: None,
             details: self.details.clone(),
             at: self.at,
+        };
+        Announcement {
+            outbox: outbox.into_iter().collect(),
+            live: Some(live),
         }
     }
 
     /// The live envelope (docs/api.md §7.3): `{"type", "packet_id", "data": {"status", "metadata", …}, "timestamp"}`,
     /// as JSON text.
     pub fn envelope(&self, packet: &Packet, status: &str) -> String {
+        self.envelope_of(&raw_json(&packet.metadata), status)
+    }
+
+    fn envelope_of(&self, metadata: &RawValue, status: &str) -> String {
         to_json(&Envelope {
             kind: &self.kind,
             packet_id: self.packet_id,
             data: EnvelopeData {
                 status,
-                metadata: &packet.metadata,
+                metadata,
                 details: &self.details,
             },
             timestamp: self.at,
@@ -123,7 +129,7 @@ struct WebhookBody<'a> {
     timestamp: Timestamp,
     packet_id: Uuid,
     status: &'a str,
-    metadata: &'a Metadata,
+    metadata: &'a RawValue,
     details: &'a Map<String, Value>,
 }
 
@@ -139,9 +145,14 @@ struct Envelope<'a> {
 #[derive(Serialize)]
 struct EnvelopeData<'a> {
     status: &'a str,
-    metadata: &'a Metadata,
+    metadata: &'a RawValue,
     #[serde(flatten)]
     details: &'a Map<String, Value>,
+}
+
+/// [`to_json`] as a raw value, to embed in several documents.
+fn raw_json(value: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_default()
 }
 
 /// Serialises what cannot fail to (structs, string-keyed maps and JSON values, whose numbers are finite).
