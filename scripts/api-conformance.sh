@@ -60,13 +60,15 @@ tenant_admin() {
 schemas_key=$(tenant_admin conformance-schemas)
 keys_key=$(tenant_admin conformance-keys)
 
+# Every check but `use_after_free`: a packet DELETE is a soft delete and the packet stays readable
+# (schemathesis.toml says why), and `--checks all` would turn the check back on whatever the file says.
 run() {
   local title=$1 key=$2
   shift 2
   printf -- '--- %s\n' "$title"
   SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$here" "$venv/bin/schemathesis" --config-file "$here/schemathesis.toml" \
     --no-color run "$base/openapi.json" -H "X-API-Key: $key" --checks all --max-examples "$max_examples" \
-    --workers 2 --seed "$seed" "$@" ||
+    --exclude-checks use_after_free --workers 2 --seed "$seed" "$@" ||
     { tail -n 50 "$scratch/server.log"; return 1; }
 }
 
