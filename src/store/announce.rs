@@ -27,7 +27,7 @@ impl SqlStore {
         if let (Backend::Postgres, Some(live)) = (self.backend(), &announcement.live) {
             let notify = self
                 .sql("SELECT pg_notify(?, ?)")
-                .bind(super::notifications::LIVE_CHANNEL)
+                .bind(self.live_channel.as_str())
                 .bind(Param::OwnedText(super::notifications::notification(live)));
             tx.execute(notify).await?;
         }
@@ -77,21 +77,49 @@ pub(crate) fn fan_out<'a>(
     if outbox.is_empty() {
         return Ok(None);
     }
-    // The events travel as one JSON array; each backend reads it as rows, makes the delivery's id, and matches
-    // the event's name against the hook's list.
+    let mut insert = Statement::new(backend, &fan_out_sql(backend, "?", "?", condition));
+    insert.param(outbox_param(backend, outbox)?).param(tenant);
+    Ok(Some(insert))
+}
+
+/// The fan-out's SQL: the events come as one JSON array (the placeholder `events`, [`outbox_param`]); each
+/// backend reads it as rows, makes the delivery's id, and matches the event's name against the hook's list.
+/// The placeholders are given so that PostgreSQL's packet write can embed this in its one statement.
+pub(crate) fn fan_out_sql(backend: Backend, events: &str, tenant: &str, condition: &str) -> String {
     let (rows, new_id, asked) = match backend {
         Backend::Sqlite => (
-            "(SELECT value ->> 'id' AS id, value ->> 'name' AS name, value ->> 'packet_id' AS packet_id,
-                     value ->> 'body' AS body, value ->> 'at' AS at FROM json_each(?)) AS o",
+            format!(
+                "(SELECT value ->> 'id' AS id, value ->> 'name' AS name, value ->> 'packet_id' AS packet_id,
+                         value ->> 'body' AS body, value ->> 'at' AS at FROM json_each({events})) AS o"
+            ),
             SQLITE_NEW_ID,
             "EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value = o.name)",
         ),
         Backend::Postgres => (
-            "jsonb_to_recordset(?::jsonb) AS o(id uuid, name text, packet_id uuid, body text, at timestamptz)",
+            format!(
+                "jsonb_to_recordset({events}::jsonb)
+                     AS o(id uuid, name text, packet_id uuid, body text, at timestamptz)"
+            ),
             POSTGRES_NEW_ID,
             "o.name = ANY (w.events)",
         ),
     };
+    format!(
+        "INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, packet_id, body,
+                                         event_time, status, attempts, next_retry_at, created_at, updated_at)
+         SELECT {new_id}, w.id, w.tenant_id, o.id, o.name, o.packet_id, o.body, o.at, 'pending', 0,
+                o.at, o.at, o.at
+         FROM webhooks w, {rows}
+         WHERE w.tenant_id = {tenant} AND w.active AND {asked}{condition}
+         RETURNING 1 AS delivery"
+    )
+}
+
+/// The outbox events as the fan-out's JSON parameter.
+pub(crate) fn outbox_param(
+    backend: Backend,
+    outbox: &[OutboxEvent],
+) -> Result<Param<'static>, StoreError> {
     let events: Vec<_> = outbox
         .iter()
         .map(|event| OutboxRow {
@@ -105,25 +133,7 @@ pub(crate) fn fan_out<'a>(
             },
         })
         .collect();
-    let mut insert = Statement::new(
-        backend,
-        &format!(
-            "INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, packet_id, body,
-                                             event_time, status, attempts, next_retry_at, created_at, updated_at)
-             SELECT {new_id}, w.id, w.tenant_id, o.id, o.name, o.packet_id, o.body, o.at, 'pending', 0,
-                    o.at, o.at, o.at
-             FROM webhooks w, "
-        ),
-    );
-    insert
-        .push_bind(rows, Param::json_text(&events)?)
-        .push_bind(" WHERE w.tenant_id = ?", tenant)
-        .push_bind(" AND w.active = ?", true)
-        .push(" AND ")
-        .push(asked)
-        .push(condition)
-        .push(" RETURNING 1 AS delivery");
-    Ok(Some(insert))
+    Param::json_text(&events)
 }
 
 /// An outbox event as the fan-out statement reads it from its JSON parameter.
@@ -148,5 +158,5 @@ enum At {
 /// not scattered through it) and random bits of its own.
 const SQLITE_NEW_ID: &str = "substr(o.id, 1, 15) || lower(substr(hex(randomblob(2)), 2) || '-'
      || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))";
-pub(crate) const POSTGRES_NEW_ID: &str =
+const POSTGRES_NEW_ID: &str =
     "(substr(o.id::text, 1, 15) || substr(gen_random_uuid()::text, 16))::uuid";

@@ -70,6 +70,8 @@ pub struct SqlStore {
     pub(crate) deadline_set: std::sync::Arc<tokio::sync::Notify>,
     /// Live events as they are committed (fed by this process on SQLite, by `LISTEN` on PostgreSQL).
     pub(crate) live: tokio::sync::broadcast::Sender<std::sync::Arc<crate::announce::LiveNotice>>,
+    /// PostgreSQL: the `NOTIFY` channel live events cross instances on (one per schema).
+    pub(crate) live_channel: String,
 }
 
 pub(crate) enum Pools {
@@ -104,6 +106,7 @@ impl SqlStore {
             outbox_written: Default::default(),
             deadline_set: Default::default(),
             live: tokio::sync::broadcast::channel(live_buffer.max(1)).0,
+            live_channel: String::new(),
         }
     }
 

@@ -5,15 +5,42 @@ use super::database::{Pools, SqlStore};
 use crate::announce::LiveNotice;
 use crate::packets::notices::rebuild;
 use crate::packets::store::PacketStore;
+use crate::records::canonical::hex;
+use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgListener, PgPool};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-/// The channel live events cross instances on.
-pub(crate) const LIVE_CHANNEL: &str = "handoffrail_live";
+/// What every live-event channel's name starts with.
+const LIVE_CHANNEL_PREFIX: &str = "handoffrail_live.";
+/// PostgreSQL's longest identifier, in bytes (`NAMEDATALEN - 1`); `pg_notify` refuses a longer channel.
+const LONGEST_CHANNEL: usize = 63;
 /// PostgreSQL refuses a `NOTIFY` payload of 8,000 bytes or more.
 const LARGEST_NOTIFICATION: usize = 7_900;
+
+/// The channel the live events of the deployment whose tables are in `pool`'s schema cross instances on:
+/// one per schema, so that deployments sharing a database, each in its own schema, never hear each other
+/// (`NOTIFY` reaches every listener of the database).
+pub(crate) async fn live_channel(pool: &PgPool) -> Result<String, sqlx::Error> {
+    let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(pool)
+        .await?;
+    Ok(channel_for(schema.as_deref().unwrap_or_default()))
+}
+
+/// `handoffrail_live.<schema>`, or, where that is too long for PostgreSQL, the schema's hash in its place.
+fn channel_for(schema: &str) -> String {
+    let channel = format!("{LIVE_CHANNEL_PREFIX}{schema}");
+    if channel.len() <= LONGEST_CHANNEL {
+        return channel;
+    }
+    let digest = hex(&Sha256::digest(schema.as_bytes()));
+    format!(
+        "{LIVE_CHANNEL_PREFIX}{}",
+        &digest[..LONGEST_CHANNEL - LIVE_CHANNEL_PREFIX.len()]
+    )
+}
 
 /// A live notice as a `NOTIFY` payload: whole when it fits, else without its envelope (the receiving instance
 /// uses the fallback envelope or rebuilds it from the packet), and without its details if even that does not
@@ -37,7 +64,11 @@ pub(crate) fn notification(live: &LiveNotice) -> String {
 
 /// Forwards every instance's live events (this one's included) from `LISTEN` to `live`, until the process
 /// ends. A notice that came without its envelope gets it rebuilt from the packet.
-pub(crate) fn listen_for_live_events(pool: PgPool, live: broadcast::Sender<Arc<LiveNotice>>) {
+pub(crate) fn listen_for_live_events(
+    pool: PgPool,
+    channel: String,
+    live: broadcast::Sender<Arc<LiveNotice>>,
+) {
     tokio::spawn(async move {
         // Reads packets only; its own live channel is never used.
         let reader = SqlStore::new(Pools::Postgres(pool.clone()), 1);
@@ -50,7 +81,7 @@ pub(crate) fn listen_for_live_events(pool: PgPool, live: broadcast::Sender<Arc<L
                     continue;
                 }
             };
-            if let Err(error) = listener.listen(LIVE_CHANNEL).await {
+            if let Err(error) = listener.listen(&channel).await {
                 tracing::warn!(%error, "live events: LISTEN failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
@@ -108,6 +139,16 @@ mod tests {
             details,
             at: Timestamp::now(),
         }
+    }
+
+    #[test]
+    fn each_schema_has_its_own_channel_within_postgres_limit() {
+        assert_eq!(channel_for("public"), "handoffrail_live.public");
+        let long = "s".repeat(63);
+        let hashed = channel_for(&long);
+        assert_eq!(hashed.len(), LONGEST_CHANNEL);
+        assert!(hashed.starts_with(LIVE_CHANNEL_PREFIX));
+        assert_ne!(hashed, channel_for(&"t".repeat(63)));
     }
 
     #[test]

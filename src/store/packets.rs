@@ -196,7 +196,15 @@ impl SqlStore {
                 sqlite::write_packet(self, write, tenant, events, &announcement.outbox).await
             }
             Pools::Postgres(pool) => {
-                postgres::write_packet(pool, write, tenant, events, announcement).await
+                postgres::write_packet(
+                    pool,
+                    &self.live_channel,
+                    write,
+                    tenant,
+                    events,
+                    announcement,
+                )
+                .await
             }
         }?;
         if written.rows == 1 {

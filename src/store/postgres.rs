@@ -13,7 +13,6 @@ use crate::packets::history::NewEvent;
 use crate::packets::listing::SearchQuery;
 use crate::packets::stats::PoolFigures;
 use crate::records::SealedRecord;
-use crate::webhooks::OutboxEvent;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::types::Json;
@@ -33,8 +32,13 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, 
         .connect_with(connect)
         .await?;
     sqlx::migrate!("migrations/postgres").run(&pool).await?;
-    let store = SqlStore::new(Pools::Postgres(pool.clone()), options.live_buffer);
-    super::notifications::listen_for_live_events(pool, store.live.clone());
+    let mut store = SqlStore::new(Pools::Postgres(pool.clone()), options.live_buffer);
+    store.live_channel = super::notifications::live_channel(&pool).await?;
+    super::notifications::listen_for_live_events(
+        pool,
+        store.live_channel.clone(),
+        store.live.clone(),
+    );
     Ok(store)
 }
 
@@ -43,12 +47,12 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, 
 /// the tenant, as one statement: one round trip, atomic without a transaction.
 pub(crate) async fn write_packet(
     pool: &PgPool,
+    live_channel: &str,
     write: Statement<'_>,
     tenant: &str,
     events: &[NewEvent],
     announcement: &Announcement,
 ) -> Result<Written, StoreError> {
-    let outbox = &announcement.outbox;
     let (written, params) = write.into_parts();
     let next = params.len() + 1;
     // The events are inserted once per row `written` returns, in their order (it decides `seq`).
@@ -61,17 +65,9 @@ pub(crate) async fn write_packet(
                                   ${f}::timestamptz[])
                   WITH ORDINALITY AS e(id, packet_id, event_type, actor, details, created_at, n)
              ORDER BY e.n),
-         outbox AS (
-             INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, packet_id, body,
-                                             event_time, status, attempts, next_retry_at, created_at, updated_at)
-             SELECT {new_id}, w.id, w.tenant_id, o.id, o.name, o.packet_id, o.body, o.at, 'pending', 0,
-                    o.at, o.at, o.at
-             FROM written, UNNEST(${g}::uuid[], ${h}::text[], ${i}::uuid[], ${j}::text[], ${k}::timestamptz[])
-                  AS o(id, name, packet_id, body, at)
-             JOIN webhooks w ON w.tenant_id = ${t} AND w.active AND o.name = ANY (w.events)
-             RETURNING 1),
+         outbox AS ({outbox}),
          announced AS (
-             SELECT pg_notify('{channel}', ${l}) FROM written WHERE ${l}::text IS NOT NULL)
+             SELECT pg_notify(${n}, ${l}) FROM written WHERE ${l}::text IS NOT NULL)
          SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM outbox), (SELECT count(*) FROM announced)",
         t = next,
         a = next + 1,
@@ -80,25 +76,32 @@ pub(crate) async fn write_packet(
         d = next + 4,
         e = next + 5,
         f = next + 6,
-        g = next + 7,
-        h = next + 8,
-        i = next + 9,
-        j = next + 10,
-        k = next + 11,
-        l = next + 12,
-        channel = super::notifications::LIVE_CHANNEL,
-        new_id = super::announce::POSTGRES_NEW_ID,
+        l = next + 8,
+        n = next + 9,
+        outbox = super::announce::fan_out_sql(
+            Backend::Postgres,
+            &format!("${}", next + 7),
+            &format!("${next}"),
+            " AND EXISTS (SELECT 1 FROM written)"
+        ),
     );
     let query = bind_postgres(sqlx::query(&sql), params).bind(tenant);
     let query = EventColumns::of(events).bind_to(query);
-    let row = OutboxColumns::of(outbox)
-        .bind_to(query)
+    let query = bind_postgres(
+        query,
+        vec![super::announce::outbox_param(
+            Backend::Postgres,
+            &announcement.outbox,
+        )?],
+    );
+    let row = query
         .bind(
             announcement
                 .live
                 .as_ref()
                 .map(super::notifications::notification),
         )
+        .bind(live_channel)
         .fetch_one(pool)
         .await?;
     let (written, deliveries): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
@@ -106,39 +109,6 @@ pub(crate) async fn write_packet(
         rows: u64::try_from(written).unwrap_or(0),
         deliveries: u64::try_from(deliveries).unwrap_or(0),
     })
-}
-
-/// Outbox events as parallel arrays, for one `UNNEST`.
-struct OutboxColumns<'a> {
-    ids: Vec<Uuid>,
-    names: Vec<&'a str>,
-    packet_ids: Vec<Option<Uuid>>,
-    bodies: Vec<&'a str>,
-    times: Vec<DateTime<Utc>>,
-}
-
-impl<'a> OutboxColumns<'a> {
-    fn of(outbox: &'a [OutboxEvent]) -> Self {
-        Self {
-            ids: outbox.iter().map(|event| event.id).collect(),
-            names: outbox.iter().map(|event| event.name.as_str()).collect(),
-            packet_ids: outbox.iter().map(|event| event.packet_id).collect(),
-            bodies: outbox.iter().map(|event| event.body.as_str()).collect(),
-            times: outbox
-                .iter()
-                .map(|event| event.time.as_datetime())
-                .collect(),
-        }
-    }
-
-    fn bind_to(self, query: PgQuery<'a>) -> PgQuery<'a> {
-        query
-            .bind(self.ids)
-            .bind(self.names)
-            .bind(self.packet_ids)
-            .bind(self.bodies)
-            .bind(self.times)
-    }
 }
 
 /// History events as parallel arrays, for one `UNNEST`.

@@ -6,6 +6,7 @@
 //! (`whsec_` + base64) signs the `v1` signature with the bytes it encodes, as every Standard Webhooks library
 //! expects. A receiver using such a library with a plain secret passes it `"whsec_" + base64(secret)`.
 
+use crate::records::canonical::hex;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ring::hmac;
@@ -61,10 +62,6 @@ pub fn sign(secret: &Secret, event_id: &str, timestamp: i64, body: &[u8]) -> Sig
     let legacy_key = hmac::Key::new(hmac::HMAC_SHA256, secret.0.as_bytes());
     let legacy = hex(hmac::sign(&legacy_key, body).as_ref());
     Signatures { standard, legacy }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]
