@@ -7,7 +7,10 @@
 //!   commit) to the frame's arrival: p50/p99;
 //! - `idle`: 1,000 WebSocket connections opened and held (the script reads the server's RSS around it);
 //! - `lifecycle`: create → claim → in_progress → complete at concurrency 50, without a webhook and then with
-//!   one active hook receiving every event.
+//!   one active hook receiving every event;
+//! - `lifecycles` and `hooked-lifecycles`: the same at concurrency 50 for `--seconds`, without a hook or with one
+//!   (replacing any hook the tenant has; its deliveries are awaited), printing `# lifecycles: N` (for
+//!   `scripts/instructions.sh`, which counts the server's instructions per lifecycle).
 //!
 //!     cargo bench --bench events -- --url http://127.0.0.1:8080 --api-key hr_… --mode deliveries
 
@@ -279,6 +282,16 @@ async fn idle(args: &Args) {
     }
 }
 
+/// One active hook asking for the four events of a lifecycle, to `receiver`.
+async fn register_hook(api: &Api, receiver: &Receiver) {
+    api.post(
+        "/hooks",
+        json!({"url": receiver.url, "secret": "bench-secret-0123456789",
+        "events": ["packet.created", "packet.claimed", "packet.in_progress", "packet.completed"]}),
+    )
+    .await;
+}
+
 /// Lifecycles completed in `seconds` (each one started is finished).
 async fn lifecycles(api: Arc<Api>, seconds: u64) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -343,9 +356,7 @@ async fn main() {
             let per_second = |count: u64| count as f64 / args.seconds as f64;
             let without = per_second(lifecycles(api.clone(), args.seconds).await);
             let receiver = receiver().await;
-            api.post("/hooks", json!({"url": receiver.url, "secret": "bench-secret-0123456789",
-                "events": ["packet.created", "packet.claimed", "packet.in_progress", "packet.completed"]}))
-                .await;
+            register_hook(&api, &receiver).await;
             let done = lifecycles(api.clone(), args.seconds).await;
             let with = per_second(done);
             // Every lifecycle's four events must reach the receiver; how long after the last lifecycle the
@@ -360,6 +371,23 @@ async fn main() {
                 (with / without - 1.0) * 100.0,
                 stopped.elapsed().as_secs_f64()
             );
+        }
+        "lifecycles" => println!("# lifecycles: {}", lifecycles(api, args.seconds).await),
+        "hooked-lifecycles" => {
+            let receiver = receiver().await;
+            // A hook of an earlier run (a warm-up) points at a receiver that is gone.
+            let hooks = api.call(reqwest::Method::GET, "/hooks", None).await;
+            for hook in hooks.as_array().into_iter().flatten() {
+                let id = hook["id"].as_str().unwrap_or_default();
+                api.call(reqwest::Method::DELETE, &format!("/hooks/{id}"), None)
+                    .await;
+            }
+            register_hook(&api, &receiver).await;
+            let done = lifecycles(api.clone(), args.seconds).await;
+            while receiver.received.load(Ordering::Relaxed) < done * 4 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            println!("# lifecycles: {done}");
         }
         other => {
             eprintln!("unknown mode {other}");

@@ -432,6 +432,7 @@ impl ServeConfig {
             sqlite_synchronous: self.sqlite_synchronous,
             max_connections: self.db_max_connections,
             live_buffer: self.live_buffer as usize,
+            delivery_lease: crate::webhooks::fresh::lease(self.webhooks.timeout()),
         }
     }
 

@@ -1,8 +1,9 @@
-//! The webhook delivery worker (docs/api.md decision 1): takes due deliveries from the outbox and attempts
-//! them, many at once, and records their outcomes in batches. It wakes when a packet change writes deliveries
-//! in this process (after a short gathering pause, so that a busy outbox is taken many rows at a time), when
-//! the next retry falls due, and at least every second (deliveries written by another instance, hooks
-//! reactivated).
+//! The webhook delivery worker (docs/api.md decision 1): attempts the deliveries this process's writes hand it
+//! for their first attempt (`webhooks::fresh`, no database round trip), takes due deliveries from the outbox
+//! (retries, first attempts whose lease ran out, those of instances that died) and attempts them, many at
+//! once, and records their outcomes in batches. It looks for due deliveries when the next retry falls due,
+//! when deliveries are put back (retry-all), and at least every second (retries written by another instance,
+//! hooks reactivated); fresh ones it takes as they come, after a short gathering pause.
 //!
 //! Taking, attempting and recording overlap: the taker keeps up to `concurrency` attempts in flight, each
 //! attempt hands its outcome to the recorder, and the recorder writes whatever outcomes have gathered in one
@@ -13,17 +14,19 @@ use crate::store::Store;
 use crate::timestamp::Timestamp;
 use crate::webhooks::dispatch::Dispatcher;
 use crate::webhooks::store::AttemptRecord;
+use crate::webhooks::TakenDelivery;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 /// Deliveries taken per round, at most.
 const BATCH: usize = 64;
 /// Outcomes recorded per statement, at most.
 const RECORD_BATCH: usize = 128;
-/// After being woken by a new delivery, how long to let others gather before taking.
+/// After being woken by a fresh delivery, how long to let others gather before taking.
 const GATHER: Duration = Duration::from_millis(10);
-/// The longest the worker sleeps without looking.
+/// The longest the worker goes without looking for due deliveries.
 const LONGEST_SLEEP: Duration = Duration::from_secs(1);
 /// After a database error, before trying again.
 const BACKOFF: Duration = Duration::from_secs(1);
@@ -41,7 +44,9 @@ pub async fn run(
     let slots = Arc::new(Semaphore::new(concurrency));
     let (outcomes, recorded) = mpsc::channel(concurrency + RECORD_BATCH);
     let recorder = tokio::spawn(record(store.clone(), recorded));
-    let waiting = store.deliveries_waiting();
+    let (requeued, fresh) = (store.deliveries_waiting(), store.fresh_deliveries());
+    // When to look for due deliveries next: at once on start.
+    let mut look_at = Instant::now();
     loop {
         if *stop.borrow() {
             break;
@@ -58,54 +63,38 @@ pub async fn run(
             }
         }
         let limit = held.len();
-        let now = Timestamp::now();
-        let taken = match store
-            .take_due(now, dispatcher.lease_until(now), limit as i64)
-            .await
-        {
-            Ok(taken) => taken,
-            Err(error) => {
-                tracing::warn!(?error, "taking due webhook deliveries failed");
-                drop(held);
-                if sleep_or_stop(BACKOFF, &mut stop).await {
-                    break;
+        // Due deliveries first (they are the older), when it is time to look.
+        let mut taken = Vec::with_capacity(limit);
+        if Instant::now() >= look_at {
+            let now = Timestamp::now();
+            match store
+                .take_due(now, dispatcher.lease_until(now), limit as i64)
+                .await
+            {
+                Ok(due) => {
+                    look_at = if due.len() == limit {
+                        Instant::now()
+                    } else {
+                        next_look(store.as_ref()).await
+                    };
+                    taken = due;
                 }
-                continue;
+                Err(error) => {
+                    tracing::warn!(?error, "taking due webhook deliveries failed");
+                    look_at = Instant::now() + BACKOFF;
+                }
             }
-        };
-        let full = taken.len() == limit;
-        // Attempts run to their end even when a stop arrives: each is bounded by the timeout, and one cut
-        // short would only be retried after its lease.
-        for (delivery, slot) in taken.into_iter().zip(held.drain(..)) {
-            let (store, dispatcher, outcomes) =
-                (store.clone(), dispatcher.clone(), outcomes.clone());
-            tokio::spawn(async move {
-                match dispatcher.attempt(store.as_ref(), &delivery).await {
-                    Ok((_, record)) => {
-                        let _ = outcomes.send(record).await;
-                    }
-                    Err(error) => {
-                        tracing::warn!(?error, delivery_id = %delivery.id, "deactivating a gone webhook failed")
-                    }
-                }
-                drop(slot);
-            });
         }
-        drop(held);
+        taken.extend(fresh.take(limit - taken.len()));
+        let full = taken.len() == limit;
+        attempt_all(&store, &dispatcher, &outcomes, taken, held);
         if full {
             continue;
         }
-        let sleep = match store.next_due().await {
-            Ok(Some(due)) => due.wait_from_now().min(LONGEST_SLEEP),
-            Ok(None) => LONGEST_SLEEP,
-            Err(error) => {
-                tracing::warn!(?error, "reading the next webhook retry failed");
-                BACKOFF
-            }
-        };
         tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
-            _ = waiting.notified() => {
+            _ = tokio::time::sleep_until(look_at) => {}
+            _ = requeued.notified() => look_at = Instant::now(),
+            _ = fresh.arrived() => {
                 if sleep_or_stop(GATHER, &mut stop).await {
                     break;
                 }
@@ -117,6 +106,45 @@ pub async fn run(
     let _ = slots.acquire_many(concurrency as u32).await;
     drop(outcomes);
     let _ = recorder.await;
+}
+
+/// Starts an attempt of each of `taken`, each holding one of `held`'s slots until it ends (the slots left
+/// over are freed). Attempts run to their end even when a stop arrives: each is bounded by the timeout, and
+/// one cut short would only be retried after its lease.
+fn attempt_all(
+    store: &Arc<dyn Store>,
+    dispatcher: &Arc<Dispatcher>,
+    outcomes: &mpsc::Sender<AttemptRecord>,
+    taken: Vec<TakenDelivery>,
+    mut held: Vec<OwnedSemaphorePermit>,
+) {
+    for (delivery, slot) in taken.into_iter().zip(held.drain(..)) {
+        let (store, dispatcher, outcomes) = (store.clone(), dispatcher.clone(), outcomes.clone());
+        tokio::spawn(async move {
+            match dispatcher.attempt(store.as_ref(), &delivery).await {
+                Ok((_, record)) => {
+                    let _ = outcomes.send(record).await;
+                }
+                Err(error) => {
+                    tracing::warn!(?error, delivery_id = %delivery.id, "deactivating a gone webhook failed")
+                }
+            }
+            drop(slot);
+        });
+    }
+}
+
+/// When to look for due deliveries again: when the next one falls due, within [`LONGEST_SLEEP`].
+async fn next_look(store: &dyn Store) -> Instant {
+    let wait = match store.next_due().await {
+        Ok(Some(due)) => due.wait_from_now().min(LONGEST_SLEEP),
+        Ok(None) => LONGEST_SLEEP,
+        Err(error) => {
+            tracing::warn!(?error, "reading the next webhook retry failed");
+            BACKOFF
+        }
+    };
+    Instant::now() + wait
 }
 
 /// Writes outcomes as they come, as many at once as have gathered while the previous write ran.

@@ -2,12 +2,12 @@
 //! transaction, and its live event — `NOTIFY` in the transaction on PostgreSQL, published in this process after
 //! the commit on SQLite.
 
-use super::database::{SqlStore, Tx};
+use super::database::SqlStore;
 use super::statement::{Param, Statement};
 use super::{Backend, StoreError};
 use crate::announce::Announcement;
 use crate::timestamp::Timestamp;
-use crate::webhooks::OutboxEvent;
+use crate::webhooks::{OutboxEvent, TakenDelivery};
 use serde::Serialize;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -23,7 +23,15 @@ impl SqlStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         tx.execute(write).await?;
-        let deliveries = fan_out_in(&mut tx, self.backend(), tenant, &announcement.outbox).await?;
+        let deliveries = match self.fan_out(tenant, &announcement.outbox, "")? {
+            Some(insert) => tx
+                .rows(insert)
+                .await?
+                .iter()
+                .map(super::webhooks::taken_from)
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
         if let (Backend::Postgres, Some(live)) = (self.backend(), &announcement.live) {
             let notify = self
                 .sql("SELECT pg_notify(?, ?)")
@@ -36,12 +44,10 @@ impl SqlStore {
         Ok(())
     }
 
-    /// After a commit: wakes the delivery worker when deliveries were written, and publishes the live event
-    /// in this process where the database does not (SQLite).
-    pub(crate) fn announced(&self, deliveries: u64, announcement: &Announcement) {
-        if deliveries > 0 {
-            self.outbox_written.notify_one();
-        }
+    /// After a commit: hands the deliveries written to the delivery worker for their first attempt, and
+    /// publishes the live event in this process where the database does not (SQLite).
+    pub(crate) fn announced(&self, deliveries: Vec<TakenDelivery>, announcement: &Announcement) {
+        self.fresh_deliveries.push(deliveries);
         if self.backend() == Backend::Sqlite {
             if let Some(live) = &announcement.live {
                 // No receiver (nobody listening) is not an error.
@@ -49,48 +55,70 @@ impl SqlStore {
             }
         }
     }
+
+    /// The statement that writes `outbox`'s deliveries, one per active hook of the tenant that asked for an
+    /// event, whatever the number of events and hooks, each already taken for its first attempt by this
+    /// process (attempt 1, leased for [`SqlStore::delivery_lease`](SqlStore)); it returns each delivery as a
+    /// take does ([`TAKEN_COLUMNS`](super::webhooks::TAKEN_COLUMNS)) plus a `delivery` column. `condition`
+    /// (`" AND …"`) is added to its `WHERE`; None when there is nothing to announce. (PostgreSQL's packet
+    /// writes embed [`fan_out_sql`] in their one statement; SQLite's run this in the same round trip.)
+    pub(crate) fn fan_out<'a>(
+        &self,
+        tenant: &'a str,
+        outbox: &'a [OutboxEvent],
+        condition: &str,
+    ) -> Result<Option<Statement<'a>>, StoreError> {
+        if outbox.is_empty() {
+            return Ok(None);
+        }
+        let backend = self.backend();
+        let lease_until = Timestamp::now().after(self.delivery_lease);
+        // The parameters in the order of their placeholders: the lease, the events, the tenant.
+        let mut insert = match backend {
+            Backend::Sqlite => {
+                let rows = vec!["(?, ?, ?, ?, ?)"; outbox.len()].join(", ");
+                let mut insert =
+                    Statement::new(backend, &fan_out_sql(backend, &rows, "?", "?", condition));
+                insert.param(lease_until);
+                for event in outbox {
+                    insert
+                        .param(event.id)
+                        .param(event.name.as_str())
+                        .param(event.packet_id)
+                        .param(event.body.as_str())
+                        .param(event.time);
+                }
+                insert
+            }
+            Backend::Postgres => {
+                let mut insert =
+                    Statement::new(backend, &fan_out_sql(backend, "?", "?", "?", condition));
+                insert.param(lease_until).param(outbox_param(outbox)?);
+                insert
+            }
+        };
+        insert.param(tenant);
+        Ok(Some(insert))
+    }
 }
 
-/// The outbox, inside a write's transaction: one delivery per active hook of the tenant that asked for an
-/// event, in one statement whatever the number of events and hooks; how many. (PostgreSQL's packet writes do
-/// the same within their one statement; SQLite's run [`fan_out`] in the same round trip as the write.)
-pub(crate) async fn fan_out_in(
-    tx: &mut Tx,
+/// The fan-out's SQL (see [`SqlStore::fan_out`]): the events come as rows of (id, name, packet_id, body,
+/// time) parameters on SQLite (`events` holds their placeholders), as one JSON array on PostgreSQL (`events`
+/// is its placeholder, [`outbox_param`]); each backend makes the delivery's id and matches the event's name
+/// against the hook's list. The placeholders are given so that PostgreSQL's packet write can embed this in its
+/// one statement.
+pub(crate) fn fan_out_sql(
     backend: Backend,
+    events: &str,
     tenant: &str,
-    outbox: &[OutboxEvent],
-) -> Result<u64, StoreError> {
-    match fan_out(backend, tenant, outbox, "")? {
-        Some(insert) => tx.execute(insert).await,
-        None => Ok(0),
-    }
-}
-
-/// The statement that writes `outbox`'s deliveries (see [`fan_out_in`]), returning a `delivery` column per
-/// delivery, with `condition` (`" AND …"`) added; None when there is nothing to announce.
-pub(crate) fn fan_out<'a>(
-    backend: Backend,
-    tenant: &'a str,
-    outbox: &[OutboxEvent],
+    lease_until: &str,
     condition: &str,
-) -> Result<Option<Statement<'a>>, StoreError> {
-    if outbox.is_empty() {
-        return Ok(None);
-    }
-    let mut insert = Statement::new(backend, &fan_out_sql(backend, "?", "?", condition));
-    insert.param(outbox_param(backend, outbox)?).param(tenant);
-    Ok(Some(insert))
-}
-
-/// The fan-out's SQL: the events come as one JSON array (the placeholder `events`, [`outbox_param`]); each
-/// backend reads it as rows, makes the delivery's id, and matches the event's name against the hook's list.
-/// The placeholders are given so that PostgreSQL's packet write can embed this in its one statement.
-pub(crate) fn fan_out_sql(backend: Backend, events: &str, tenant: &str, condition: &str) -> String {
+) -> String {
     let (rows, new_id, asked) = match backend {
         Backend::Sqlite => (
             format!(
-                "(SELECT value ->> 'id' AS id, value ->> 'name' AS name, value ->> 'packet_id' AS packet_id,
-                         value ->> 'body' AS body, value ->> 'at' AS at FROM json_each({events})) AS o"
+                "(SELECT column1 AS id, column2 AS name, column3 AS packet_id, column4 AS body, column5 AS at
+                  FROM (VALUES {events})) AS o"
             ),
             SQLITE_NEW_ID,
             "EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value = o.name)",
@@ -107,19 +135,17 @@ pub(crate) fn fan_out_sql(backend: Backend, events: &str, tenant: &str, conditio
     format!(
         "INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event_id, event_type, packet_id, body,
                                          event_time, status, attempts, next_retry_at, created_at, updated_at)
-         SELECT {new_id}, w.id, w.tenant_id, o.id, o.name, o.packet_id, o.body, o.at, 'pending', 0,
-                o.at, o.at, o.at
+         SELECT {new_id}, w.id, w.tenant_id, o.id, o.name, o.packet_id, o.body, o.at, 'pending', 1,
+                {lease_until}, o.at, o.at
          FROM webhooks w, {rows}
          WHERE w.tenant_id = {tenant} AND w.active AND {asked}{condition}
-         RETURNING 1 AS delivery"
+         {taken}, 1 AS delivery",
+        taken = super::webhooks::TAKEN_COLUMNS,
     )
 }
 
-/// The outbox events as the fan-out's JSON parameter.
-pub(crate) fn outbox_param(
-    backend: Backend,
-    outbox: &[OutboxEvent],
-) -> Result<Param<'static>, StoreError> {
+/// The outbox events as PostgreSQL's fan-out's JSON parameter.
+pub(crate) fn outbox_param(outbox: &[OutboxEvent]) -> Result<Param<'static>, StoreError> {
     let events: Vec<_> = outbox
         .iter()
         .map(|event| OutboxRow {
@@ -127,10 +153,7 @@ pub(crate) fn outbox_param(
             name: &event.name,
             packet_id: event.packet_id,
             body: &event.body,
-            at: match backend {
-                Backend::Sqlite => At::Micros(event.time.micros()),
-                Backend::Postgres => At::Time(event.time),
-            },
+            at: event.time,
         })
         .collect();
     Param::json_text(&events)
@@ -143,15 +166,7 @@ struct OutboxRow<'a> {
     name: &'a str,
     packet_id: Option<Uuid>,
     body: &'a str,
-    at: At,
-}
-
-/// A time as each backend's column holds it: Unix microseconds (SQLite), or RFC 3339 for `timestamptz`.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum At {
-    Micros(i64),
-    Time(Timestamp),
+    at: Timestamp,
 }
 
 /// A delivery's id: a version 7 UUID with its event's time (so that deliveries are appended to the id index,

@@ -64,8 +64,12 @@ macro_rules! in_transaction {
 
 pub struct SqlStore {
     pub(crate) pools: Pools,
-    /// Signalled when a write in this process put deliveries in the webhook outbox.
-    pub(crate) outbox_written: std::sync::Arc<tokio::sync::Notify>,
+    /// Signalled when deliveries were put back in the outbox (retry-all).
+    pub(crate) deliveries_requeued: std::sync::Arc<tokio::sync::Notify>,
+    /// Deliveries this process's writes wrote, for their first attempt from memory.
+    pub(crate) fresh_deliveries: std::sync::Arc<crate::webhooks::fresh::FreshDeliveries>,
+    /// How long a delivery written here is held for that first attempt.
+    pub(crate) delivery_lease: std::time::Duration,
     /// Signalled when a write in this process gave a packet a checkpoint deadline.
     pub(crate) deadline_set: std::sync::Arc<tokio::sync::Notify>,
     /// Live events as they are committed (fed by this process on SQLite, by `LISTEN` on PostgreSQL).
@@ -98,14 +102,16 @@ fn unique<T>(result: Result<T, sqlx::Error>) -> Result<Result<T, Duplicate>, Sto
 }
 
 impl SqlStore {
-    /// `live_buffer`: live events buffered per subscriber; one further behind is dropped (`Lagged`), never
-    /// waited for.
-    pub(crate) fn new(pools: Pools, live_buffer: usize) -> Self {
+    /// `options.live_buffer`: live events buffered per subscriber; one further behind is dropped (`Lagged`),
+    /// never waited for.
+    pub(crate) fn new(pools: Pools, options: &crate::store::StoreOptions) -> Self {
         Self {
             pools,
-            outbox_written: Default::default(),
+            deliveries_requeued: Default::default(),
+            fresh_deliveries: Default::default(),
+            delivery_lease: options.delivery_lease,
             deadline_set: Default::default(),
-            live: tokio::sync::broadcast::channel(live_buffer.max(1)).0,
+            live: tokio::sync::broadcast::channel(options.live_buffer.max(1)).0,
             live_channel: String::new(),
         }
     }

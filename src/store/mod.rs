@@ -103,6 +103,9 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// Live events a subscriber may fall behind before it is dropped.
     pub live_buffer: usize,
+    /// How long a delivery is held by its first attempt from the process that wrote it
+    /// (`webhooks::fresh::lease` of the attempt timeout).
+    pub delivery_lease: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -111,6 +114,7 @@ impl Default for StoreOptions {
             sqlite_synchronous: SqliteSynchronous::Normal,
             max_connections: 16,
             live_buffer: 4096,
+            delivery_lease: crate::webhooks::fresh::lease(std::time::Duration::from_secs(10)),
         }
     }
 }

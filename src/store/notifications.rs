@@ -2,6 +2,7 @@
 //! and every instance (the writer's included) `LISTEN`s and hands what it hears to its subscribers.
 
 use super::database::{Pools, SqlStore};
+use super::StoreOptions;
 use crate::announce::LiveNotice;
 use crate::packets::notices::rebuild;
 use crate::packets::store::PacketStore;
@@ -71,7 +72,11 @@ pub(crate) fn listen_for_live_events(
 ) {
     tokio::spawn(async move {
         // Reads packets only; its own live channel is never used.
-        let reader = SqlStore::new(Pools::Postgres(pool.clone()), 1);
+        let options = StoreOptions {
+            live_buffer: 1,
+            ..StoreOptions::default()
+        };
+        let reader = SqlStore::new(Pools::Postgres(pool.clone()), &options);
         loop {
             let mut listener = match PgListener::connect_with(&pool).await {
                 Ok(listener) => listener,

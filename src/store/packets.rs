@@ -196,15 +196,7 @@ impl SqlStore {
                 sqlite::write_packet(self, write, tenant, events, &announcement.outbox).await
             }
             Pools::Postgres(pool) => {
-                postgres::write_packet(
-                    pool,
-                    &self.live_channel,
-                    write,
-                    tenant,
-                    events,
-                    announcement,
-                )
-                .await
+                postgres::write_packet(self, pool, write, tenant, events, announcement).await
             }
         }?;
         if written.rows == 1 {
@@ -214,11 +206,11 @@ impl SqlStore {
     }
 }
 
-/// What a packet write wrote: the packet row (0 or 1) and webhook deliveries.
-#[derive(Clone, Copy, Debug, Default)]
+/// What a packet write wrote: the packet row (0 or 1) and webhook deliveries, taken for their first attempt.
+#[derive(Debug, Default)]
 pub(crate) struct Written {
     pub rows: u64,
-    pub deliveries: u64,
+    pub deliveries: Vec<crate::webhooks::TakenDelivery>,
 }
 
 /// A packet write: the row's columns, shared by the insert and the conditional update; each backend adds

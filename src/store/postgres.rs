@@ -13,6 +13,7 @@ use crate::packets::history::NewEvent;
 use crate::packets::listing::SearchQuery;
 use crate::packets::stats::PoolFigures;
 use crate::records::SealedRecord;
+use crate::timestamp::Timestamp;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::types::Json;
@@ -32,7 +33,7 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, 
         .connect_with(connect)
         .await?;
     sqlx::migrate!("migrations/postgres").run(&pool).await?;
-    let mut store = SqlStore::new(Pools::Postgres(pool.clone()), options.live_buffer);
+    let mut store = SqlStore::new(Pools::Postgres(pool.clone()), options);
     store.live_channel = super::notifications::live_channel(&pool).await?;
     super::notifications::listen_for_live_events(
         pool,
@@ -44,10 +45,11 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, 
 
 /// Runs a packet insert or conditional update (`write`, ending in `RETURNING id`) and, for the row it wrote,
 /// appends the packet's history events and one webhook delivery per outbox event and matching active hook of
-/// the tenant, as one statement: one round trip, atomic without a transaction.
+/// the tenant (taken for its first attempt, returned as a take returns it), as one statement: one round trip,
+/// atomic without a transaction.
 pub(crate) async fn write_packet(
+    store: &SqlStore,
     pool: &PgPool,
-    live_channel: &str,
     write: Statement<'_>,
     tenant: &str,
     events: &[NewEvent],
@@ -68,7 +70,9 @@ pub(crate) async fn write_packet(
          outbox AS ({outbox}),
          announced AS (
              SELECT pg_notify(${n}, ${l}) FROM written WHERE ${l}::text IS NOT NULL)
-         SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM outbox), (SELECT count(*) FROM announced)",
+         SELECT (SELECT count(*) FROM written) AS written, (SELECT count(*) FROM announced) AS announced,
+                outbox.*
+         FROM (VALUES (1)) AS one (x) LEFT JOIN outbox ON true",
         t = next,
         a = next + 1,
         b = next + 2,
@@ -82,6 +86,7 @@ pub(crate) async fn write_packet(
             Backend::Postgres,
             &format!("${}", next + 7),
             &format!("${next}"),
+            &format!("${}", next + 10),
             " AND EXISTS (SELECT 1 FROM written)"
         ),
     );
@@ -89,26 +94,29 @@ pub(crate) async fn write_packet(
     let query = EventColumns::of(events).bind_to(query);
     let query = bind_postgres(
         query,
-        vec![super::announce::outbox_param(
-            Backend::Postgres,
-            &announcement.outbox,
-        )?],
+        vec![super::announce::outbox_param(&announcement.outbox)?],
     );
-    let row = query
+    let rows = query
         .bind(
             announcement
                 .live
                 .as_ref()
                 .map(super::notifications::notification),
         )
-        .bind(live_channel)
-        .fetch_one(pool)
+        .bind(store.live_channel.as_str())
+        .bind(Timestamp::now().after(store.delivery_lease).as_datetime())
+        .fetch_all(pool)
         .await?;
-    let (written, deliveries): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-    Ok(Written {
-        rows: u64::try_from(written).unwrap_or(0),
-        deliveries: u64::try_from(deliveries).unwrap_or(0),
-    })
+    let mut written = Written::default();
+    for row in rows {
+        written.rows = u64::try_from(row.try_get::<i64, _>("written")?).unwrap_or(0);
+        if row.try_get::<Option<i32>, _>("delivery")?.is_some() {
+            written
+                .deliveries
+                .push(super::webhooks::taken_from(&super::row::Row::from(row))?);
+        }
+    }
+    Ok(written)
 }
 
 /// History events as parallel arrays, for one `UNNEST`.

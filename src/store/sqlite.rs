@@ -57,7 +57,7 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, 
             reader,
             rate_windows: MemoryCounters::default(),
         },
-        options.live_buffer,
+        options,
     ))
 }
 
@@ -96,16 +96,18 @@ pub(crate) async fn write_packet(
             .bind(event.timestamp);
         batch.then(insert);
     }
-    if let Some(deliveries) =
-        super::announce::fan_out(Backend::Sqlite, tenant, outbox, " AND changes() > 0")?
-    {
+    if let Some(deliveries) = store.fan_out(tenant, outbox, " AND changes() > 0")? {
         batch.then(deliveries);
     }
     let mut tx = store.begin().await?;
     let rows = tx.rows(batch).await?;
+    let (deliveries, packets): (Vec<_>, Vec<_>) = rows.iter().partition(|row| row.has("delivery"));
     let written = Written {
-        rows: rows.iter().filter(|row| row.has("id")).count() as u64,
-        deliveries: rows.iter().filter(|row| row.has("delivery")).count() as u64,
+        rows: packets.iter().filter(|row| row.has("id")).count() as u64,
+        deliveries: deliveries
+            .into_iter()
+            .map(super::webhooks::taken_from)
+            .collect::<Result<_, _>>()?,
     };
     if written.rows > 0 {
         tx.commit().await?;

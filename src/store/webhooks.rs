@@ -1,5 +1,6 @@
-//! Webhooks and their deliveries (the outbox). Deliveries are written with the change that caused them
-//! (`announce.rs`; a CTE in `postgres::write_packet`); workers take due rows with `FOR UPDATE SKIP LOCKED` on
+//! Webhooks and their deliveries (the outbox). Deliveries are written with the change that caused them, taken
+//! for their first attempt by the writing process (`announce.rs`; a CTE in `postgres::write_packet`); workers
+//! take due rows (retries, and first attempts whose lease ran out) with `FOR UPDATE SKIP LOCKED` on
 //! PostgreSQL, through the one writer connection on SQLite.
 
 use super::database::SqlStore;
@@ -8,6 +9,7 @@ use super::statement::Statement;
 use super::{Backend, StoreError, WebhookStore};
 use crate::paging::Page;
 use crate::timestamp::Timestamp;
+use crate::webhooks::fresh::FreshDeliveries;
 use crate::webhooks::signing::Secret;
 use crate::webhooks::store::{AttemptRecord, Deactivation, DeliveryFigures};
 use crate::webhooks::{Delivery, DeliveryStatus, TakenDelivery, Webhook};
@@ -30,7 +32,8 @@ const DELIVERY_COLUMNS: &str =
 
 /// The columns an attempt needs, its hook's URL and secret included, returned by the statements that take a
 /// delivery.
-const TAKEN_COLUMNS: &str = " RETURNING id, webhook_id, event_id, event_type, body, attempts,
+pub(crate) const TAKEN_COLUMNS: &str =
+    " RETURNING id, webhook_id, event_id, event_type, body, attempts,
      (SELECT url FROM webhooks WHERE webhooks.id = webhook_deliveries.webhook_id) AS url,
      (SELECT secret FROM webhooks WHERE webhooks.id = webhook_deliveries.webhook_id) AS secret";
 
@@ -168,7 +171,11 @@ impl WebhookStore for SqlStore {
     }
 
     fn deliveries_waiting(&self) -> Arc<Notify> {
-        self.outbox_written.clone()
+        self.deliveries_requeued.clone()
+    }
+
+    fn fresh_deliveries(&self) -> Arc<FreshDeliveries> {
+        self.fresh_deliveries.clone()
     }
 
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
@@ -341,7 +348,7 @@ impl SqlStore {
     }
 }
 
-fn taken_from(row: &Row) -> Result<TakenDelivery, StoreError> {
+pub(crate) fn taken_from(row: &Row) -> Result<TakenDelivery, StoreError> {
     let webhook_id = row.id("webhook_id")?;
     let hook_gone = || StoreError::Corrupt(format!("webhook {webhook_id} is gone"));
     Ok(TakenDelivery {

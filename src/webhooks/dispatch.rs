@@ -11,9 +11,6 @@ use crate::timestamp::Timestamp;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// How long past its timeout an attempt holds its delivery before another worker may take it again.
-const LEASE_MARGIN: Duration = Duration::from_secs(5);
-
 /// Attempts since start, by result (`/metrics`).
 #[derive(Debug, Default)]
 pub struct DeliveryTally {
@@ -48,7 +45,7 @@ impl Dispatcher {
 
     /// Until when a delivery taken at `now` is held by its attempt.
     pub fn lease_until(&self, now: Timestamp) -> Timestamp {
-        now.after(self.timeout + LEASE_MARGIN)
+        now.after(super::fresh::lease(self.timeout))
     }
 
     /// Attempts `taken` and records the outcome: delivered, retried later, a dead letter, or (410 Gone) a dead

@@ -3,11 +3,14 @@
 //!
 //! Delivery is at least once: a packet change writes one delivery per matching active hook in the same
 //! transaction as the change (so an acknowledged change never loses its webhook and a rolled-back one never
-//! sends one); the delivery worker (`events::webhooks`) takes due deliveries, attempts them and records the
-//! outcome under the attempt it took, so two workers never both record one attempt.
+//! sends one), already taken for its first attempt by the writing process, which hands it to its delivery
+//! worker in memory (`fresh`); the worker (`events::webhooks`) attempts those and takes due deliveries
+//! (retries, and first attempts whose lease ran out unattempted) from the database, and records each outcome
+//! under the attempt it took, so two workers never both record one attempt.
 
 pub mod attempt;
 pub mod dispatch;
+pub mod fresh;
 pub mod schedule;
 pub mod signing;
 pub mod ssrf;

@@ -1,5 +1,6 @@
 //! What webhooks need stored. Implemented by `crate::store`; the outbox rows themselves are written by the
-//! packet store with each packet change (`PacketStore::insert_packet` / `replace_packet`).
+//! packet store with each packet change (`PacketStore::insert_packet` / `replace_packet`), already taken for
+//! their first attempt and handed to [`WebhookStore::fresh_deliveries`].
 
 use super::signing::Secret;
 use super::{Delivery, DeliveryStatus, TakenDelivery, Webhook};
@@ -79,8 +80,10 @@ pub trait WebhookStore: Send + Sync {
         lease_until: Timestamp,
         limit: i64,
     ) -> Result<Vec<TakenDelivery>, StoreError>;
-    /// Signalled when this process wrote deliveries to the outbox (the worker wakes on it).
+    /// Signalled when deliveries were put back in the outbox (retry-all): the worker looks for due ones.
     fn deliveries_waiting(&self) -> std::sync::Arc<tokio::sync::Notify>;
+    /// The deliveries this process's writes wrote, for their first attempt (see `webhooks::fresh`).
+    fn fresh_deliveries(&self) -> std::sync::Arc<super::fresh::FreshDeliveries>;
     /// When the next delivery falls due (None when nothing waits).
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
     /// Records how attempts ended, all in one write; the ids of the deliveries recorded. An attempt that is

@@ -8,7 +8,7 @@ use crate::support::Backend;
 use handoffrail::announce::Announcement;
 use handoffrail::packets::model::Status;
 use handoffrail::paging::Page;
-use handoffrail::store::Store;
+use handoffrail::store::{Store, StoreOptions};
 use handoffrail::timestamp::Timestamp;
 use handoffrail::webhooks::signing::Secret;
 use handoffrail::webhooks::store::AttemptRecord;
@@ -137,7 +137,9 @@ async fn deliveries_are_written_with_the_change_and_only_then(backend: Backend) 
 
 async fn due_deliveries_are_taken_by_one_worker_each(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
+    let lease = StoreOptions::default().delivery_lease;
     let hook = hook(store.as_ref(), "t", &["packet.created"], true).await;
+    let before = Timestamp::now();
     for _ in 0..60 {
         let (packet, created) = fresh(request("a", &[]), Timestamp::now());
         let announced = event("packet.created", packet.id);
@@ -152,39 +154,28 @@ async fn due_deliveries_are_taken_by_one_worker_each(backend: Backend) {
             .await
             .expect("insert");
     }
-    let now = Timestamp::now();
-    let lease = now.plus_seconds(30).expect("lease");
-    let takers: Vec<_> = (0..4)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move { store.take_due(now, lease, 20).await.expect("take") })
-        })
-        .collect();
-    let mut taken = Vec::new();
-    for taker in takers {
-        taken.extend(taker.await.expect("taker"));
-    }
-    let ids: HashSet<_> = taken.iter().map(|delivery| delivery.id).collect();
-    assert_eq!(taken.len(), 60, "every due delivery is taken");
-    assert_eq!(ids.len(), 60, "and none twice");
-    assert!(taken
+    let after = Timestamp::now();
+    // Each delivery is written taken for its first attempt by the writing process, and handed to it.
+    let first_attempts = store.fresh_deliveries().take(100);
+    assert_eq!(first_attempts.len(), 60);
+    assert!(first_attempts
         .iter()
         .all(|delivery| delivery.attempt == 1 && delivery.url == hook.url));
     assert!(
         store
-            .take_due(now, lease, 20)
+            .take_due(after, after.after(lease), 100)
             .await
             .expect("take")
             .is_empty(),
-        "leased rows are not due"
+        "a first attempt's lease holds its row"
     );
-    assert_eq!(store.next_due().await.expect("next"), Some(lease));
+    let due = store.next_due().await.expect("next").expect("due");
+    assert!(before.after(lease) <= due && due <= after.after(lease));
 
-    // Outcomes are recorded many at once, each under the attempt that was taken and only under it.
-    let (first, second) = (&taken[0], &taken[1]);
+    // The first attempt's outcome is recorded under it.
     let at = Timestamp::now();
-    let delivered = |attempt| AttemptRecord {
-        delivery_id: first.id,
+    let delivered = |id, attempt| AttemptRecord {
+        delivery_id: id,
         attempt,
         status: DeliveryStatus::Delivered,
         status_code: Some(200),
@@ -192,10 +183,56 @@ async fn due_deliveries_are_taken_by_one_worker_each(backend: Backend) {
         next_retry_at: None,
         at,
     };
+    let done = first_attempts[0].id;
+    assert_eq!(
+        store
+            .record_attempts(&[delivered(done, 1)])
+            .await
+            .expect("record"),
+        vec![done]
+    );
+
+    // Leases that ran out unattempted (the writer died) make the rows due: taken by one worker each.
+    let now = after.after(lease).plus_seconds(1).expect("later");
+    let lease_until = now.plus_seconds(30).expect("lease");
+    let takers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.take_due(now, lease_until, 20).await.expect("take") })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for taker in takers {
+        taken.extend(taker.await.expect("taker"));
+    }
+    let ids: HashSet<_> = taken.iter().map(|delivery| delivery.id).collect();
+    assert_eq!(
+        taken.len(),
+        59,
+        "every due delivery is taken, the delivered one is done"
+    );
+    assert_eq!(ids.len(), 59, "and none twice");
+    assert!(!ids.contains(&done));
+    assert!(taken
+        .iter()
+        .all(|delivery| delivery.attempt == 2 && delivery.url == hook.url));
+    assert!(
+        store
+            .take_due(now, lease_until, 20)
+            .await
+            .expect("take")
+            .is_empty(),
+        "leased rows are not due"
+    );
+    assert_eq!(store.next_due().await.expect("next"), Some(lease_until));
+
+    // Outcomes are recorded many at once, each under the attempt that was taken and only under it: the late
+    // outcome of a first attempt that outlived its lease does not overwrite the next one.
+    let (first, second) = (&taken[0], &taken[1]);
     let retry_at = at.plus_seconds(5).expect("retry");
     let failed = AttemptRecord {
         delivery_id: second.id,
-        attempt: 1,
+        attempt: 2,
         status: DeliveryStatus::Failed,
         status_code: Some(503),
         error: Some("HTTP 503: busy".into()),
@@ -204,14 +241,18 @@ async fn due_deliveries_are_taken_by_one_worker_each(backend: Backend) {
     };
     assert_eq!(
         store
-            .record_attempts(&[delivered(2)])
+            .record_attempts(&[delivered(first.id, 1), delivered(first.id, 3)])
             .await
             .expect("record"),
         Vec::<Uuid>::new(),
-        "an attempt that was not taken is not recorded"
+        "attempts that are not the row's latest are not recorded"
     );
     let recorded: HashSet<_> = store
-        .record_attempts(&[delivered(2), delivered(1), failed.clone()])
+        .record_attempts(&[
+            delivered(first.id, 3),
+            delivered(first.id, 2),
+            failed.clone(),
+        ])
         .await
         .expect("record")
         .into_iter()
@@ -248,33 +289,22 @@ async fn due_deliveries_are_taken_by_one_worker_each(backend: Backend) {
         )
     );
     // A lease that ran out makes the row due again; the next attempt is counted.
-    let later = lease.plus_seconds(1).expect("later");
+    let later = lease_until.plus_seconds(1).expect("later");
     let retaken = store
         .take_due(later, later.plus_seconds(30).expect("lease"), 100)
         .await
-        .expect("take");
-    assert_eq!(retaken.len(), 59, "the delivered one is done");
-    assert!(retaken.iter().all(|delivery| delivery.attempt == 2));
-    let stale = AttemptRecord {
-        delivery_id: retaken[0].id,
-        attempt: 1,
-        status: DeliveryStatus::DeadLetter,
-        ..delivered(1)
-    };
-    assert!(
-        store
-            .record_attempts(&[stale])
-            .await
-            .expect("record")
-            .is_empty(),
-        "an attempt that outlived its lease does not overwrite the next one"
+        .expect("take")
+        .len();
+    assert_eq!(
+        retaken, 58,
+        "the two delivered ones are done; the failed one is retried"
     );
     let figures = store
-        .delivery_figures(now.plus_seconds(-3600).expect("since"))
+        .delivery_figures(before.plus_seconds(-3600).expect("since"))
         .await
         .expect("figures");
     assert_eq!(figures.webhooks, 1);
     assert_eq!(figures.active_webhooks, 1);
-    assert_eq!(figures.outbox_depth, 59);
-    assert_eq!(figures.delivered_last_hour, 1);
+    assert_eq!(figures.outbox_depth, 58);
+    assert_eq!(figures.delivered_last_hour, 2);
 }
