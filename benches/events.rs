@@ -6,8 +6,8 @@
 //!   the event's timestamp (taken before the commit) and from the creation's response (right after the
 //!   commit) to the frame's arrival: p50/p99;
 //! - `idle`: 1,000 WebSocket connections opened and held (the script reads the server's RSS around it);
-//! - `lifecycle`: create → claim → in_progress → complete at concurrency 50, without a webhook and then with
-//!   one active hook receiving every event;
+//! - `lifecycle`: create → claim → in_progress → complete at concurrency 50, in rounds without a webhook and
+//!   with one active hook receiving every event;
 //! - `lifecycles` and `hooked-lifecycles`: the same at concurrency 50 for `--seconds`, without a hook or with one
 //!   (replacing any hook the tenant has; its deliveries are awaited), printing `# lifecycles: N` (for
 //!   `scripts/instructions.sh`, which counts the server's instructions per lifecycle).
@@ -282,14 +282,17 @@ async fn idle(args: &Args) {
     }
 }
 
-/// One active hook asking for the four events of a lifecycle, to `receiver`.
-async fn register_hook(api: &Api, receiver: &Receiver) {
+/// Rounds of the `lifecycle` mode.
+const ROUNDS: usize = 3;
+
+/// One active hook asking for the four events of a lifecycle, to `receiver`; the hook as registered.
+async fn register_hook(api: &Api, receiver: &Receiver) -> Value {
     api.post(
         "/hooks",
         json!({"url": receiver.url, "secret": "bench-secret-0123456789",
         "events": ["packet.created", "packet.claimed", "packet.in_progress", "packet.completed"]}),
     )
-    .await;
+    .await
 }
 
 /// Lifecycles completed in `seconds` (each one started is finished).
@@ -353,23 +356,45 @@ async fn main() {
         "latency" => latency(api, &args).await,
         "idle" => idle(&args).await,
         "lifecycle" => {
+            // Rounds alternate without and with the hook (removed in between), so that neither side runs only
+            // on the larger database or in the machine's slower moment.
             let per_second = |count: u64| count as f64 / args.seconds as f64;
-            let without = per_second(lifecycles(api.clone(), args.seconds).await);
             let receiver = receiver().await;
-            register_hook(&api, &receiver).await;
-            let done = lifecycles(api.clone(), args.seconds).await;
-            let with = per_second(done);
-            // Every lifecycle's four events must reach the receiver; how long after the last lifecycle the
-            // backlog took to drain says whether delivery kept up.
-            let (stopped, expected) = (Instant::now(), done * 4);
-            let during = receiver.received.load(Ordering::Relaxed);
-            while receiver.received.load(Ordering::Relaxed) < expected {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            let (mut without, mut with, mut expected) = (Vec::new(), Vec::new(), 0);
+            let mut drained_after = Vec::new();
+            for _ in 0..ROUNDS {
+                without.push(per_second(lifecycles(api.clone(), args.seconds).await));
+                let hook = register_hook(&api, &receiver).await;
+                let done = lifecycles(api.clone(), args.seconds).await;
+                with.push(per_second(done));
+                // Every lifecycle's four events must reach the receiver; how long after the last lifecycle
+                // the backlog took to drain says whether delivery kept up.
+                let stopped = Instant::now();
+                expected += done * 4;
+                while receiver.received.load(Ordering::Relaxed) < expected {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                drained_after.push(format!("{:.2}", stopped.elapsed().as_secs_f64()));
+                let id = hook["id"].as_str().unwrap_or_default();
+                api.call(reqwest::Method::DELETE, &format!("/hooks/{id}"), None)
+                    .await;
             }
+            let mean = |rates: &[f64]| rates.iter().sum::<f64>() / rates.len() as f64;
+            let rounds = |rates: &[f64]| {
+                rates
+                    .iter()
+                    .map(|rate| format!("{rate:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             println!(
-                "| lifecycles/s, concurrency 50 | without a webhook {without:.0} | with one hook {with:.0} ({:+.1} %) | {expected} deliveries: {during} during the run, the rest {:.2} s after |",
-                (with / without - 1.0) * 100.0,
-                stopped.elapsed().as_secs_f64()
+                "| lifecycles/s, concurrency 50, {ROUNDS} rounds | without a webhook {:.0} ({}) | with one hook {:.0} ({}) ({:+.1} %) | {expected} deliveries, each round's drained {} s after it |",
+                mean(&without),
+                rounds(&without),
+                mean(&with),
+                rounds(&with),
+                (mean(&with) / mean(&without) - 1.0) * 100.0,
+                drained_after.join(", "),
             );
         }
         "lifecycles" => println!("# lifecycles: {}", lifecycles(api, args.seconds).await),
