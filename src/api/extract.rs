@@ -138,14 +138,48 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     Ok(value)
 }
 
-/// A query string parsed into `T`; failures are 422 with `loc: ["query", field]`.
+/// A query string parsed into `T`; failures are 422 with `loc: ["query", field]`. A comma-list parameter
+/// ([`LIST_PARAMETERS`]) may also be repeated, as HTTP clients send a list (`tags=a&tags=b`, the SDK's
+/// `list_packets(tags=[...])`): its values are joined into one comma list. Any other parameter given twice is
+/// 422 "Field given more than once".
 pub struct ApiQuery<T>(pub T);
+
+/// The query parameters that hold comma lists.
+const LIST_PARAMETERS: [&str; 2] = ["tags", "status"];
+
+/// `query` with each repeated list parameter given once, its values joined by commas; None when no list
+/// parameter repeats.
+fn join_repeated_lists(query: &str) -> Option<String> {
+    let pairs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+    let repeats = |name: &str| pairs.iter().filter(|(key, _)| key == name).count() > 1;
+    if !LIST_PARAMETERS.iter().any(|name| repeats(name)) {
+        return None;
+    }
+    let mut joined = form_urlencoded::Serializer::new(String::new());
+    let mut written = Vec::new();
+    for (key, value) in &pairs {
+        if !LIST_PARAMETERS.contains(&key.as_ref()) {
+            joined.append_pair(key, value);
+        } else if !written.contains(key) {
+            let values: Vec<&str> = pairs
+                .iter()
+                .filter(|(other, _)| other == key)
+                .map(|(_, value)| value.as_ref())
+                .collect();
+            joined.append_pair(key, &values.join(","));
+            written.push(key.clone());
+        }
+    }
+    Some(joined.finish())
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        let joined = join_repeated_lists(query);
+        let query = joined.as_deref().unwrap_or(query);
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             let name = name.replace('\0', "\\u0000");
             super::storable::check_text(&value, &[json!("query"), json!(name)])?;
@@ -234,6 +268,13 @@ fn describe(mut loc: Vec<Value>, message: &str) -> Invalid {
         loc.push(json!(field));
         return Invalid::new("missing", loc, "Field required");
     }
+    if let Some(field) = message
+        .strip_prefix("duplicate field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        loc.push(json!(field));
+        return Invalid::new("value_error", loc, "Field given more than once");
+    }
     if message.starts_with("unknown variant") {
         return Invalid::new(
             "enum",
@@ -276,6 +317,20 @@ fn strip_position(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_list_parameters_are_joined_in_place() {
+        assert_eq!(join_repeated_lists("tags=a&limit=5"), None);
+        assert_eq!(
+            join_repeated_lists("tags=a&limit=5&tags=b%2Cc&status=created").as_deref(),
+            Some("tags=a%2Cb%2Cc&limit=5&status=created")
+        );
+        assert_eq!(
+            join_repeated_lists("status=x&status=y&priority=1&priority=2").as_deref(),
+            Some("status=x%2Cy&priority=1&priority=2"),
+            "other parameters are left to refuse their repeats"
+        );
+    }
 
     #[test]
     fn serde_messages_become_fastapi_entries() {

@@ -94,7 +94,7 @@ pub enum Command {
     Respond(packets::RespondArgs),
     /// Show a packet's history.
     History(packets::IdArg),
-    /// Complete a claimed packet (moves it through in_progress to completed).
+    /// Complete a claimed or in-progress packet.
     Complete(packets::IdArg),
     /// Import or export evidence records.
     #[command(subcommand)]

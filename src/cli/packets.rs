@@ -19,12 +19,14 @@ pub struct CreateArgs {
     /// JSON file holding a PacketCreate body ("-" reads standard input).
     #[arg(short, long, conflicts_with_all = ["source_id", "source_name", "target_id", "target_name", "summary"])]
     pub file: Option<PathBuf>,
-    #[arg(long, requires_all = ["source_name", "target_id", "target_name", "summary"])]
+    #[arg(long, requires_all = ["target_id", "summary"])]
     pub source_id: Option<String>,
+    /// The source agent's name (default: its id).
     #[arg(long)]
     pub source_name: Option<String>,
     #[arg(long)]
     pub target_id: Option<String>,
+    /// The target agent's name (default: its id).
     #[arg(long)]
     pub target_name: Option<String>,
     #[arg(long)]
@@ -136,19 +138,11 @@ pub async fn run(command: Command, args: &ClientArgs) -> anyhow::Result<()> {
             output::packet(&packet, format)
         }
         Command::History(IdArg { id }) => output::history(&client.history(&id).await?, format),
-        Command::Complete(IdArg { id }) => {
-            let mut packet = client.get_packet(&id).await?;
-            if packet.status == Status::Claimed {
-                packet = client.set_status(&id, Status::InProgress.as_str()).await?;
-            }
-            if packet.status != Status::InProgress {
-                bail!("Validation error: packet {id} is '{}'; only a claimed or in_progress packet can be completed", packet.status.as_str());
-            }
-            output::packet(
-                &client.set_status(&id, Status::Completed.as_str()).await?,
-                format,
-            )
-        }
+        // Claimed or in progress (decision 13); the server names the allowed moves otherwise.
+        Command::Complete(IdArg { id }) => output::packet(
+            &client.set_status(&id, Status::Completed.as_str()).await?,
+            format,
+        ),
         Command::Serve(_)
         | Command::Proxy(_)
         | Command::Ca(_)
@@ -171,17 +165,13 @@ fn create_body(create: &CreateArgs) -> anyhow::Result<serde_json::Value> {
         return serde_json::from_str(&text)
             .with_context(|| format!("{} is not valid JSON", path.display()));
     }
-    let (Some(source_id), Some(source_name), Some(target_id), Some(target_name), Some(summary)) = (
-        &create.source_id,
-        &create.source_name,
-        &create.target_id,
-        &create.target_name,
-        &create.summary,
-    ) else {
-        bail!(
-            "give --file, or all of --source-id --source-name --target-id --target-name --summary"
-        );
+    let (Some(source_id), Some(target_id), Some(summary)) =
+        (&create.source_id, &create.target_id, &create.summary)
+    else {
+        bail!("give --file, or --source-id, --target-id and --summary (names default to the ids)");
     };
+    let source_name = create.source_name.as_ref().unwrap_or(source_id);
+    let target_name = create.target_name.as_ref().unwrap_or(target_id);
     let mut metadata = json!({
         "source_agent": {"id": source_id, "name": source_name},
         "target_agent": {"id": target_id, "name": target_name},

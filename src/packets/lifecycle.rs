@@ -44,7 +44,8 @@ impl Status {
         use Status::*;
         match self {
             Created => &[Claimed, AwaitingHuman, Failed, Expired],
-            Claimed => &[InProgress, AwaitingHuman, Failed, Expired],
+            // Decision 13: an agent may complete what it claimed without marking it in progress first.
+            Claimed => &[InProgress, Completed, AwaitingHuman, Failed, Expired],
             InProgress => &[Completed, AwaitingHuman, Failed, Expired],
             AwaitingHuman => &[Claimed, InProgress, Failed, Expired],
             Completed | Failed => &[Expired],
@@ -297,10 +298,10 @@ pub fn update(current: &Packet, update: &PacketUpdate, now: Timestamp) -> Result
     })
 }
 
-/// Batch complete (docs/api.md §3.2, §8.2): from `in_progress` only — a packet already `completed` is refused
-/// like any other status — with the actor `system:batch_complete`.
+/// Batch complete (docs/api.md §3.2, §8.2, decision 13): from `claimed` or `in_progress` only — a packet already
+/// `completed` is refused like any other status — with the actor `system:batch_complete`.
 pub fn complete_in_batch(current: &Packet, now: Timestamp) -> Result<Change, Refusal> {
-    if current.status != Status::InProgress {
+    if !matches!(current.status, Status::Claimed | Status::InProgress) {
         return Err(Refusal::IllegalTransition {
             from: current.status,
             to: Status::Completed,
@@ -517,7 +518,10 @@ mod tests {
         use Status::*;
         let legal = [
             (Created, &[Claimed, AwaitingHuman, Failed, Expired][..]),
-            (Claimed, &[InProgress, AwaitingHuman, Failed, Expired]),
+            (
+                Claimed,
+                &[InProgress, Completed, AwaitingHuman, Failed, Expired],
+            ),
             (InProgress, &[AwaitingHuman, Completed, Failed, Expired]),
             (AwaitingHuman, &[Claimed, InProgress, Failed, Expired]),
             (Completed, &[Expired]),
@@ -539,14 +543,14 @@ mod tests {
     fn illegal_transition_message_lists_allowed_targets_in_reference_order() {
         let refusal = update(
             &packet(Status::Claimed),
-            &patch_to(Status::Completed),
+            &patch_to(Status::Created),
             Timestamp::now(),
         )
-        .expect_err("claimed -> completed is illegal");
+        .expect_err("claimed -> created is illegal");
         assert_eq!(
             refusal.message(),
-            "Cannot transition from 'claimed' to 'completed'. Allowed transitions from 'claimed': \
-             ['in_progress', 'awaiting_human', 'failed', 'expired']"
+            "Cannot transition from 'claimed' to 'created'. Allowed transitions from 'claimed': \
+             ['in_progress', 'completed', 'awaiting_human', 'failed', 'expired']"
         );
         let refusal = Refusal::IllegalTransition {
             from: Status::Expired,
@@ -632,16 +636,16 @@ mod tests {
 
     #[test]
     fn completing_stamps_completed_at_and_writes_history() {
-        let now = Timestamp::now();
-        let change = update(
-            &packet(Status::InProgress),
-            &patch_to(Status::Completed),
-            now,
-        )
-        .expect("complete");
-        assert_eq!(change.packet.metadata.completed_at, Some(now));
-        assert_eq!(change.events[0].event_type, "completed");
-        assert_eq!(change.events[0].details["from_status"], "in_progress");
+        // From in progress, and (decision 13) straight from claimed.
+        for from in [Status::InProgress, Status::Claimed] {
+            let now = Timestamp::now();
+            let change =
+                update(&packet(from), &patch_to(Status::Completed), now).expect("complete");
+            assert_eq!(change.packet.status, Status::Completed);
+            assert_eq!(change.packet.metadata.completed_at, Some(now));
+            assert_eq!(change.events[0].event_type, "completed");
+            assert_eq!(change.events[0].details["from_status"], from.as_str());
+        }
     }
 
     #[test]

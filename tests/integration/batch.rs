@@ -11,7 +11,7 @@ on_both_backends!(
     batch_create_keeps_the_good_items_and_reports_the_bad,
     batch_sizes_are_limited,
     batch_claim_reports_each_refusal_in_the_reference_words,
-    batch_complete_completes_only_packets_in_progress,
+    batch_complete_completes_claimed_and_in_progress_packets,
     racing_batch_claims_claim_each_packet_once,
     batch_routes_need_their_roles,
 );
@@ -204,7 +204,7 @@ async fn batch_claim_reports_each_refusal_in_the_reference_words(backend: Backen
     );
 }
 
-async fn batch_complete_completes_only_packets_in_progress(backend: Backend) {
+async fn batch_complete_completes_claimed_and_in_progress_packets(backend: Backend) {
     let app = spawn_app(backend).await;
     let ids = created_ids(&app, 3).await;
     for id in &ids[..2] {
@@ -229,22 +229,23 @@ async fn batch_complete_completes_only_packets_in_progress(backend: Backend) {
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    // In progress or (decision 13) claimed.
     assert_eq!(
         ids_of(&reply.body["completed"]),
-        HashSet::from([ids[0].clone()])
+        HashSet::from([ids[0].clone(), ids[1].clone()])
     );
     assert_eq!(reply.body["completed"][0]["status"], "completed");
+    assert_eq!(reply.body["completed"][1]["status"], "completed");
     assert_eq!(
         reply.body["errors"],
         json!([
-            {"packet_id": ids[1], "error": "Cannot complete from status 'claimed'"},
             {"packet_id": ids[2], "error": "Cannot complete from status 'created'"},
             {"packet_id": other_tenant, "error": format!("Packet {other_tenant} not found")},
         ])
     );
-    let stored = app.get(&format!("/packets/{}", ids[1])).await;
+    let stored = app.get(&format!("/packets/{}", ids[2])).await;
     assert_eq!(
-        stored.body["status"], "claimed",
+        stored.body["status"], "created",
         "a refused item is left as it was"
     );
     // The history names the batch, not the claiming agent (docs/api.md §8.2).

@@ -97,7 +97,59 @@ async fn cli_runs_a_packet_through_its_lifecycle() {
         .flatten()
         .filter_map(|e| e["event_type"].as_str())
         .collect();
-    assert_eq!(kinds, ["created", "claimed", "in_progress", "completed"]);
+    assert_eq!(kinds, ["created", "claimed", "completed"], "decision 13");
+}
+
+/// The landing page's `handoffrail create` names no agents: a name defaults to its agent's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_create_without_names_uses_the_ids() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = Some(app.admin_key.as_str());
+    let created = stdout_json(
+        &handoffrail(
+            &app,
+            key,
+            &[
+                "create",
+                "--source-id",
+                "researcher",
+                "--target-id",
+                "writer",
+                "--summary",
+                "Draft the report",
+                "--format",
+                "json",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(created["metadata"]["source_agent"]["name"], "researcher");
+    assert_eq!(created["metadata"]["target_agent"]["name"], "writer");
+    let named = stdout_json(
+        &handoffrail(
+            &app,
+            key,
+            &[
+                "create",
+                "--source-id",
+                "r",
+                "--source-name",
+                "Researcher",
+                "--target-id",
+                "w",
+                "--summary",
+                "s",
+                "--format",
+                "json",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(named["metadata"]["source_agent"]["name"], "Researcher");
+    assert_eq!(named["metadata"]["target_agent"]["name"], "w");
+    let incomplete =
+        handoffrail(&app, key, &["create", "--source-id", "r", "--summary", "s"]).await;
+    assert!(!incomplete.status.success(), "a target is still required");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

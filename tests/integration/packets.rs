@@ -14,7 +14,7 @@ on_both_backends!(
     respond_outside_awaiting_human_is_refused,
     claim_overwrites_target_and_second_claim_conflicts,
     full_lifecycle_writes_history_in_order,
-    claimed_packet_cannot_complete_without_in_progress,
+    a_claimed_packet_completes_without_in_progress,
     patch_merges_per_the_spec,
     delete_expires_softly_and_only_once,
     chain_links_child_to_parent_with_history,
@@ -320,7 +320,8 @@ async fn full_lifecycle_writes_history_in_order(backend: Backend) {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
-async fn claimed_packet_cannot_complete_without_in_progress(backend: Backend) {
+/// Decision 13: the documented flow claims and then completes; the reference refused it.
+async fn a_claimed_packet_completes_without_in_progress(backend: Backend) {
     let app = spawn_app(backend).await;
     let pid = id(&app.create_packet(packet_body("a", "b", "x")).await);
     app.post(
@@ -329,16 +330,28 @@ async fn claimed_packet_cannot_complete_without_in_progress(backend: Backend) {
     )
     .await
     .succeeded();
+    let refused = app
+        .patch(&format!("/packets/{pid}"), json!({"status": "created"}))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused.body["detail"],
+        "Cannot transition from 'claimed' to 'created'. Allowed transitions from 'claimed': ['in_progress', 'completed', 'awaiting_human', 'failed', 'expired']"
+    );
     let reply = app
         .patch(&format!("/packets/{pid}"), json!({"status": "completed"}))
         .await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        reply.body["detail"],
-        "Cannot transition from 'claimed' to 'completed'. Allowed transitions from 'claimed': ['in_progress', 'awaiting_human', 'failed', 'expired']"
-    );
-    let unchanged = app.get(&format!("/packets/{pid}")).await;
-    assert_eq!(unchanged.body["status"], "claimed");
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["status"], "completed");
+    assert!(reply.body["metadata"]["completed_at"].is_string());
+    let history = app.get(&format!("/packets/{pid}/history")).await;
+    let kinds: Vec<&str> = history.body["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|event| event["event_type"].as_str())
+        .collect();
+    assert_eq!(kinds, ["created", "claimed", "completed"]);
     let created_to_progress = app.create_packet(packet_body("a", "b", "y")).await;
     let reply = app
         .patch(
@@ -556,7 +569,7 @@ async fn list_filters_each_narrow_the_result(backend: Backend) {
             .map(id)
             .collect()
     };
-    let cases: [(&str, Vec<&String>); 9] = [
+    let cases: [(&str, Vec<&String>); 11] = [
         ("", vec![&three, &two, &one]),
         ("status=created", vec![&two, &one]),
         ("status=claimed,%20created", vec![&three, &two, &one]),
@@ -565,6 +578,12 @@ async fn list_filters_each_narrow_the_result(backend: Backend) {
         ("target_agent=beta", vec![&one]),
         ("target_agent=omega", vec![&three]),
         ("tags=red,blue", vec![&one]),
+        // A repeated list parameter means its values together, as the SDK's `list_packets(tags=[...])` sends.
+        ("tags=red&tags=blue", vec![&one]),
+        (
+            "status=claimed&priority=normal&status=created",
+            vec![&three, &two],
+        ),
         ("priority=high", vec![&one]),
     ];
     for (query, expected) in cases {
@@ -576,6 +595,16 @@ async fn list_filters_each_narrow_the_result(backend: Backend) {
         assert_eq!(reply.body["limit"], 50);
         assert_eq!(reply.body["offset"], 0);
     }
+    let repeated = app.get("/packets?priority=high&priority=low").await;
+    assert_eq!(
+        (repeated.status, repeated.body["detail"][0]["loc"].clone()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!(["query", "priority"])
+        ),
+        "a parameter that is not a list may not repeat: {}",
+        repeated.text
+    );
     let all = app.get("/packets").await;
     let middle = all.body["packets"][1]["created_at"]
         .as_str()

@@ -82,6 +82,9 @@ def test_list_filters_and_cursor_pagination(client, unique):
     assert client.list_packets(tags=unique, priority="high", status="created,claimed").total == 5
     offset_page = client.list_packets(tags=unique, limit=3, offset=3)
     assert offset_page.offset == 3 and len(offset_page.packets) == 3
+    # A list, as the SDK's signature allows: httpx sends `tags` once per item, meaning all of them.
+    assert client.list_packets(tags=["upgrade", unique]).total == 5
+    assert client.list_packets(tags=[unique, "no-such-tag"]).total == 0
 
 
 def test_claim_update_and_complete(client, unique):
@@ -170,12 +173,22 @@ def test_second_claim_is_a_validation_error_naming_the_claimant(client, unique):
     assert error.value.response_body["detail"]["claimed_by"]["id"] == "billing-01"
 
 
-def test_illegal_transition_is_a_validation_error(client, unique):
+def test_a_claimed_packet_completes_as_the_sdk_guide_shows(client, unique):
+    # Decision 13: claim, then complete, with nothing in between.
     packet = claimed(client, unique)
+    done = client.complete_packet(packet.id)
+    assert done.status == "completed"
+    assert done.metadata.completed_at is not None
+    history = client.get_history(packet.id)
+    assert [e.event_type for e in history.events] == ["created", "claimed", "completed"]
+
+
+def test_illegal_transition_is_a_validation_error(client, unique):
+    packet = client.create_packet(full_packet(unique))
     with pytest.raises(ValidationError) as error:
         client.complete_packet(packet.id)
     assert error.value.status_code == 400
-    assert "Cannot transition from 'claimed' to 'completed'" in error.value.message
+    assert "Cannot transition from 'created' to 'completed'" in error.value.message
 
 
 def test_unknown_packet_is_not_found(client):
@@ -263,9 +276,12 @@ def test_batch_create_claim_and_complete(client, unique):
 
     client.update_packet(ids[0], PacketUpdate(status="in_progress"))
     completed = client.batch_complete_packets(ids[:2])
-    assert [str(packet.id) for packet in completed.completed] == [ids[0]]
-    assert completed.completed[0].status == "completed"
-    assert completed.errors[0].error == "Cannot complete from status 'claimed'"
+    # In progress or, by decision 13, claimed.
+    assert [str(packet.id) for packet in completed.completed] == ids[:2]
+    assert all(packet.status == "completed" for packet in completed.completed)
+    assert completed.errors == []
+    again = client.batch_complete_packets(ids[:1])
+    assert again.errors[0].error == "Cannot complete from status 'completed'"
 
 
 def test_batch_limits_map_to_sdk_errors(client, unique):
