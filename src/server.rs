@@ -97,16 +97,13 @@ impl Server {
         let store = store::open(&url, &config.store_options())
             .await
             .with_context(|| format!("opening database {}", redact_url(&url)))?;
-        let (bootstrap_key, listener) = match listeners {
-            Listeners::ApiAndProxy => (
-                bootstrap_admin_key(store.as_ref(), &config).await?,
-                Some(
-                    TcpListener::bind((config.host.as_str(), config.port))
-                        .await
-                        .with_context(|| format!("binding {}:{}", config.host, config.port))?,
-                ),
+        let listener = match listeners {
+            Listeners::ApiAndProxy => Some(
+                TcpListener::bind((config.host.as_str(), config.port))
+                    .await
+                    .with_context(|| format!("binding {}:{}", config.host, config.port))?,
             ),
-            Listeners::ProxyOnly => (None, None),
+            Listeners::ProxyOnly => None,
         };
         let record_key = RecordKey::load_or_create(&config.data_dir)
             .with_context(|| format!("record signing key in {}", config.data_dir.display()))?;
@@ -159,6 +156,12 @@ impl Server {
             config.live_connections,
             Duration::from_secs(config.live_heartbeat_seconds.max(1)),
         ));
+        // Only now that every listener is bound and everything is built is the first admin key created and
+        // shown: a start that fails (a busy port) leaves the bootstrap to the next start.
+        let bootstrap_key = match listener {
+            Some(_) => bootstrap_admin_key(store.as_ref(), &config).await?,
+            None => None,
+        };
         let state = AppState {
             live,
             webhooks,

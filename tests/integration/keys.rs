@@ -392,3 +392,50 @@ async fn revocation_reaches_other_instances_within_the_cache_ttl(backend: Backen
         "another instance refuses once its cache entry is older than the TTL"
     );
 }
+
+/// A first start that cannot bind a port prints no admin key and leaves the bootstrap to the next start, which
+/// prints one (with the real binary, on the embedded default database).
+#[test]
+fn a_start_that_fails_to_bind_prints_no_key_and_the_next_start_does() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::TempDir::new().expect("dir");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy_port = busy.local_addr().expect("addr").port().to_string();
+    let serve = |port: &str, proxy_port: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_handoffrail"));
+        command
+            .args(["serve", "--host", "127.0.0.1", "--port", port])
+            .args(["--proxy-port", proxy_port, "--data-dir"])
+            .arg(dir.path())
+            .env_remove("HANDOFFRAIL_ADMIN_KEY")
+            .env_remove("HANDOFFRAIL_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+    for (port, proxy_port) in [(busy_port.as_str(), "0"), ("0", busy_port.as_str())] {
+        let failed = serve(port, proxy_port).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&failed.stderr);
+        assert!(!failed.status.success(), "a busy port fails the start");
+        assert!(stderr.contains("binding"), "{stderr}");
+        assert!(
+            !stderr.contains("admin key") && !stderr.contains("hr_"),
+            "no key is shown by a start that failed: {stderr}"
+        );
+    }
+    let mut started = serve("0", "0").spawn().expect("starts");
+    let lines = BufReader::new(started.stderr.take().expect("stderr")).lines();
+    let key = lines
+        .map_while(Result::ok)
+        .skip_while(|line| !line.contains("first admin key"))
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("hr_")
+                .map(|rest| format!("hr_{rest}"))
+        });
+    let _ = started.kill();
+    let _ = started.wait();
+    let key = key.expect("the next start shows the key");
+    assert!(handoffrail::auth::is_well_formed_key(&key), "{key}");
+}
