@@ -70,9 +70,8 @@ async fn fetch(
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<Json<RecordView>, Error> {
-    let sealed = state
-        .store
-        .get_record(caller.tenant(), id)
+    // An id the proxy handed out a moment ago may still be on its way to the database.
+    let sealed = crate::records::fresh::get_record_fresh(state.store.as_ref(), caller.tenant(), id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("Record {id} not found")))?;
     let integrity = state.record_key.verify(&sealed);

@@ -19,16 +19,11 @@ use crate::verify::{self, Evidence, EvidenceRef, Limits, Payload};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use store::EvaluationStore;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-/// A record id minted this recently may still be in the recorder's batch: wait for it before calling it
-/// missing (docs/evaluator.md "Evidence freshness").
-const FRESH: Duration = Duration::from_secs(5);
-const FRESH_WAIT: Duration = Duration::from_secs(2);
-const FRESH_POLL: Duration = Duration::from_millis(50);
 /// How far back an `[[actions]]` rule looks in a run.
 const ACTION_RULE_WINDOW: i64 = 500;
 
@@ -292,29 +287,7 @@ async fn fetch_record(
     let Ok(id) = Uuid::parse_str(id.trim()) else {
         return Ok(None);
     };
-    let deadline = Instant::now() + FRESH_WAIT;
-    loop {
-        if let Some(record) = evaluator.store.get_record(evaluator.tenant, id).await? {
-            return Ok(Some(record));
-        }
-        if !minted_recently(&id) || Instant::now() >= deadline {
-            return Ok(None);
-        }
-        tokio::time::sleep(FRESH_POLL).await;
-    }
-}
-
-fn minted_recently(id: &Uuid) -> bool {
-    let Some(timestamp) = id.get_timestamp() else {
-        return false;
-    };
-    let (seconds, nanos) = timestamp.to_unix();
-    let minted = Duration::new(seconds, nanos);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    now.checked_sub(minted).is_some_and(|age| age <= FRESH)
-        || minted.checked_sub(now).is_some_and(|ahead| ahead <= FRESH)
+    crate::records::fresh::get_record_fresh(evaluator.store, evaluator.tenant, id).await
 }
 
 /// The most recent record of the run tagged with the action, else the most recent one matching the

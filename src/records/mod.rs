@@ -2,6 +2,7 @@
 //! form, and the Ed25519 seal that makes them tamper-evident.
 
 pub mod canonical;
+pub mod fresh;
 pub mod har;
 #[cfg(test)]
 mod har_properties;

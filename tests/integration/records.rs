@@ -21,7 +21,41 @@ on_both_backends!(
     native_records_reimport_and_bad_imports_are_refused,
     exports_carry_verifiable_records,
     sealed_imports_keep_ids_and_a_tampered_copy_stays_caught,
+    a_record_id_just_handed_out_is_waited_for,
 );
+
+/// The proxy answers with `X-HandoffRail-Record` before the record is written: a GET of that id right away
+/// waits for it (as the evaluator does) instead of answering 404; an id that is not fresh is 404 at once.
+async fn a_record_id_just_handed_out_is_waited_for(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = RecordKey::load_or_create(app.data_dir()).expect("the server's record key");
+    let recorder = store::open(&app.database_url, &StoreOptions::default())
+        .await
+        .expect("store");
+    let pending = key.seal(evidence(
+        "default",
+        "run",
+        "get_order",
+        "a",
+        handoffrail::timestamp::Timestamp::now().micros(),
+        br#"{"ok": true}"#,
+    ));
+    let id = pending.record.id;
+    let writer = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        recorder
+            .insert_records(std::slice::from_ref(&pending))
+            .await
+            .expect("late insert");
+    });
+    let fetched = app.get(&format!("/records/{id}")).await;
+    writer.await.expect("writer");
+    assert_eq!(fetched.status, StatusCode::OK, "{}", fetched.text);
+    assert_eq!(fetched.body["id"], id.to_string());
+    let unknown = uuid::Uuid::new_v4();
+    let missing = app.get(&format!("/records/{unknown}")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
 
 async fn a_stored_record_reads_back_verified_and_tampering_shows(backend: Backend) {
     let app = spawn_app(backend).await;
