@@ -225,22 +225,29 @@ fn evidence_for<'e>(
         action_name: claim.action_name.as_deref(),
     });
     let failure = |reason, detail: String| Err(Finding::new(reason, None, Some(detail)));
+    let action = claim.action_name.as_deref().unwrap_or_default();
     let named = match record_id {
         Some(id) => format!("record {id}"),
-        None => format!(
-            "a record of action '{}' in this run",
-            claim.action_name.as_deref().unwrap_or_default()
-        ),
+        None => format!("the record of action '{action}' in this run"),
     };
     match evidence {
-        Evidence::Missing => failure(Reason::EvidenceMissing, format!("no {named}")),
+        Evidence::Missing => failure(
+            Reason::EvidenceMissing,
+            match record_id {
+                Some(id) => format!("record {id} was not found in this tenant"),
+                None => format!("no record of action '{action}' in this run"),
+            },
+        ),
         Evidence::Tampered => failure(
             Reason::EvidenceTampered,
             format!("{named} fails its integrity check"),
         ),
         Evidence::Untrusted => failure(
             Reason::UntrustedEndpoint,
-            format!("{named} is not from a trusted endpoint"),
+            format!(
+                "{named} is not from one of the tenant's trusted endpoints (add its endpoint with \
+                 POST /api/v1/trusted-endpoints)"
+            ),
         ),
         Evidence::Unavailable => failure(
             Reason::StoreUnavailable,

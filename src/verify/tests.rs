@@ -229,6 +229,40 @@ fn evidence_gates_decide_before_any_comparison() {
             "{evidence:?}"
         );
     }
+    // Each gate's detail, for a claim naming its record and for one found by its action in the run.
+    let by_action = json!({"run_id": "run-1", "claims": [{"action_name": "get_order", "verification_mode": "exact", "json_path": "$.order.id", "claimed_value": 7}]});
+    let by_record = json!({"claims": [claim.clone()]});
+    let details = [
+        (&by_record, Evidence::Missing, "record r was not found in this tenant"),
+        (&by_action, Evidence::Missing, "no record of action 'get_order' in this run"),
+        (&by_record, Evidence::Tampered, "record r fails its integrity check"),
+        (
+            &by_action,
+            Evidence::Tampered,
+            "the record of action 'get_order' in this run fails its integrity check",
+        ),
+        (
+            &by_action,
+            Evidence::Untrusted,
+            "the record of action 'get_order' in this run is not from one of the tenant's trusted endpoints \
+             (add its endpoint with POST /api/v1/trusted-endpoints)",
+        ),
+        (&by_record, Evidence::Unavailable, "the evidence store is unavailable"),
+        (
+            &by_record,
+            Evidence::TooLarge,
+            "record r would pass the request's limit on evidence bytes",
+        ),
+    ];
+    for (payload, evidence, detail) in details {
+        let payload = Payload::parse(payload).expect("payload");
+        let evaluation = evaluate(&payload, |_| evidence);
+        assert_eq!(
+            evaluation.per_claim[0].detail.as_deref(),
+            Some(detail),
+            "{evidence:?}"
+        );
+    }
     let presence =
         json!({"action_name": "ping", "verification_mode": "presence", "record_id": "r"});
     let payload = Payload::parse(&json!({"claims": [presence]})).expect("payload");
