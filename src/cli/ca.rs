@@ -1,5 +1,6 @@
 //! `handoffrail ca export`: the proxy's MITM CA certificate, for agents to trust (the same PEM as
-//! `GET /api/v1/ca.pem`). Reads the data directory, creating the CA there if it does not exist yet.
+//! `GET /api/v1/ca.pem`). Reads the data directory; a directory without a CA is an error unless `--init` asks
+//! for one to be created (a CA no proxy uses would only make agents trust the wrong certificate).
 
 use crate::intercept::ca::CertificateAuthority;
 use anyhow::Context;
@@ -16,12 +17,27 @@ pub enum CaCommand {
         /// Write to this file instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Create the CA if the data directory has none yet.
+        #[arg(long)]
+        init: bool,
     },
 }
 
 pub fn run(command: CaCommand) -> anyhow::Result<()> {
     match command {
-        CaCommand::Export { data_dir, output } => {
+        CaCommand::Export {
+            data_dir,
+            output,
+            init,
+        } => {
+            let key = data_dir.join(crate::intercept::ca::KEY_FILE);
+            anyhow::ensure!(
+                init || key.exists(),
+                "no CA in {} (no {}): run this where the server keeps its data, give --data-dir, or pass \
+                 --init to create a new CA there",
+                data_dir.display(),
+                key.display()
+            );
             let ca = CertificateAuthority::load_or_create(&data_dir)?;
             match output {
                 Some(path) => std::fs::write(&path, ca.certificate_pem())

@@ -34,7 +34,20 @@ pub enum KeysCommand {
         /// Data directory of the embedded database.
         #[arg(long, env = "HANDOFFRAIL_DATA_DIR", default_value = "./.handoffrail")]
         data_dir: PathBuf,
+        /// Create the embedded database if there is none yet (otherwise a missing one is an error, so that a
+        /// key is never written into a database no server reads).
+        #[arg(long)]
+        init: bool,
     },
+}
+
+/// The file of a `sqlite:` database URL.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -51,12 +64,21 @@ pub async fn run(command: KeysCommand, format: Format) -> anyhow::Result<()> {
         system,
         database_url,
         data_dir,
+        init,
     } = command;
     anyhow::ensure!(
         !system || role == Role::Admin,
         "--system needs --role admin: a system administrator is an admin of every tenant"
     );
     let url = database_url.unwrap_or_else(|| default_database_url(&data_dir));
+    if let Some(file) = sqlite_file(&url).filter(|file| !init && !file.exists()) {
+        anyhow::bail!(
+            "no database at {} (from {}): run this where the server keeps its data, give --data-dir or \
+             --database-url, or pass --init to create a new database there",
+            file.display(),
+            if url == default_database_url(&data_dir) { "--data-dir" } else { "--database-url" }
+        );
+    }
     if url.starts_with("sqlite:") {
         crate::data_dir::create_private_dir(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -93,4 +115,23 @@ pub async fn run(command: KeysCommand, format: Format) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_file("sqlite:///srv/hr/handoffrail.db?mode=rwc"),
+            Some(PathBuf::from("/srv/hr/handoffrail.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite:data.db"),
+            Some(PathBuf::from("data.db"))
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://localhost/hr"), None);
+    }
 }

@@ -688,3 +688,56 @@ mod evaluate {
         );
     }
 }
+
+/// Offline commands run outside the server's data directory refuse to create a database or a CA nobody uses,
+/// naming where they looked; `--init` creates them.
+#[test]
+fn offline_commands_create_nothing_unless_asked() {
+    let dir = tempfile::TempDir::new().expect("dir");
+    let data_dir = dir.path().join("not-the-servers");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_handoffrail"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env_remove("HANDOFFRAIL_DATABASE_URL")
+            .env_remove("HANDOFFRAIL_DATA_DIR")
+            .output()
+            .expect("runs")
+    };
+    let refused = run(&["keys", "create", "--name", "ops"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "no database at {}",
+            data_dir.join("handoffrail.db").display()
+        )) && stderr.contains("--init"),
+        "{stderr}"
+    );
+    let exported = run(&["ca", "export"]);
+    let stderr = String::from_utf8_lossy(&exported.stderr);
+    assert!(!exported.status.success());
+    assert!(
+        stderr.contains(&format!("no CA in {}", data_dir.display())) && stderr.contains("--init"),
+        "{stderr}"
+    );
+    assert!(!data_dir.exists(), "nothing was created");
+
+    let created = run(&[
+        "keys", "create", "--name", "ops", "--init", "--format", "json",
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(stdout_json(&created)["key"]
+        .as_str()
+        .is_some_and(|key| key.starts_with("hr_")));
+    let exported = run(&["ca", "export", "--init"]);
+    assert!(String::from_utf8_lossy(&exported.stdout).starts_with("-----BEGIN CERTIFICATE-----"));
+    // Now that they exist, no flag is needed.
+    assert!(run(&["keys", "create", "--name", "again"]).status.success());
+    assert!(run(&["ca", "export"]).status.success());
+}
