@@ -10,6 +10,7 @@ use crate::records::har::har_from_records;
 use crate::records::import::{self, InvalidImport};
 use crate::records::import_schema::ImportDocument;
 use crate::records::{RecordQuery, RecordSummary, SealedRecord};
+use crate::rules::TrustList;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,6 +40,10 @@ struct RecordView {
     /// `valid`, `digest_mismatch`, `bad_signature` or `unknown_key`.
     #[schema(value_type = String)]
     integrity: &'static str,
+    /// Whether an evaluation now would use this record as far as trust goes: its endpoint matches one of the
+    /// tenant's trusted endpoints or the rules' (or none is configured). `trusted` is the same question
+    /// answered when the record was captured.
+    trusted_now: bool,
 }
 
 #[utoipa::path(get, path = "/records/public-key", tag = "records",
@@ -75,10 +80,18 @@ async fn fetch(
         .await?
         .ok_or_else(|| Error::NotFound(format!("Record {id} not found")))?;
     let integrity = state.record_key.verify(&sealed);
+    let trust = TrustList::of_tenant(
+        state.store.as_ref(),
+        &state.rules.current(),
+        caller.tenant(),
+    )
+    .await?;
+    let trusted_now = trust.admits(&sealed.record.method, &sealed.record.url);
     Ok(Json(RecordView {
         sealed,
         signature_valid: integrity.is_valid(),
         integrity: integrity.as_str(),
+        trusted_now,
     }))
 }
 

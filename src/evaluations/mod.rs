@@ -349,7 +349,7 @@ fn gate(record_key: &RecordKey, rules: &Rules, sealed: &SealedRecord, trust: &Tr
     if rules.require_proxy_provenance && record.provenance == Provenance::Import {
         return Found::Missing;
     }
-    if !trust.is_empty() && !trust.covers(&record.method, &record.url) {
+    if !trust.admits(&record.method, &record.url) {
         return Found::Untrusted;
     }
     match serde_json::from_slice(&record.response_body) {

@@ -69,6 +69,12 @@ impl TrustList {
         self.0.is_empty()
     }
 
+    /// The evaluator's trust gate: whether evidence from `url` with `method` may be used, which it may when
+    /// it matches a trusted endpoint or when nothing is trusted (the gate is off).
+    pub fn admits(&self, method: &str, url: &str) -> bool {
+        self.is_empty() || self.covers(method, url)
+    }
+
     /// Whether a request to `url` with `method` matches any trusted endpoint.
     pub fn covers(&self, method: &str, url: &str) -> bool {
         url::Url::parse(url).is_ok_and(|url| self.covers_url(method, &url))

@@ -22,7 +22,60 @@ on_both_backends!(
     exports_carry_verifiable_records,
     sealed_imports_keep_ids_and_a_tampered_copy_stays_caught,
     a_record_id_just_handed_out_is_waited_for,
+    a_record_shows_its_trust_now_beside_its_trust_at_capture,
 );
+
+/// `trusted` is the trust the record was captured with; `trusted_now` is what an evaluation would decide now,
+/// from the tenant's trusted endpoints as they are.
+async fn a_record_shows_its_trust_now_beside_its_trust_at_capture(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = RecordKey::load_or_create(app.data_dir()).expect("the server's record key");
+    let recorder = store::open(&app.database_url, &StoreOptions::default())
+        .await
+        .expect("store");
+    let mut record = evidence(
+        "default",
+        "run",
+        "get_order",
+        "a",
+        1_700_000_000_000_000,
+        b"{}",
+    );
+    record.trusted = false;
+    let sealed = key.seal(record);
+    recorder
+        .insert_records(std::slice::from_ref(&sealed))
+        .await
+        .expect("insert");
+    let path = format!("/records/{}", sealed.record.id);
+    let trust = |body: &serde_json::Value| (body["trusted"].clone(), body["trusted_now"].clone());
+    assert_eq!(
+        trust(&app.get(&path).await.body),
+        (json!(false), json!(true)),
+        "nothing is trusted yet: the gate is off"
+    );
+    app.post(
+        "/trusted-endpoints",
+        json!({"url": "https://other.example.com/{rest:path}"}),
+    )
+    .await
+    .succeeded();
+    assert_eq!(
+        trust(&app.get(&path).await.body),
+        (json!(false), json!(false))
+    );
+    app.post(
+        "/trusted-endpoints",
+        json!({"url": "https://api.example.com/v1/orders/{id}"}),
+    )
+    .await
+    .succeeded();
+    assert_eq!(
+        trust(&app.get(&path).await.body),
+        (json!(false), json!(true)),
+        "trusted now, though not when captured"
+    );
+}
 
 /// The proxy answers with `X-HandoffRail-Record` before the record is written: a GET of that id right away
 /// waits for it (as the evaluator does) instead of answering 404; an id that is not fresh is 404 at once.
