@@ -3,6 +3,7 @@
 //! the commit on SQLite.
 
 use super::database::SqlStore;
+use super::row::Row;
 use super::statement::{Param, Statement};
 use super::{Backend, StoreError};
 use crate::announce::Announcement;
@@ -24,12 +25,7 @@ impl SqlStore {
         let mut tx = self.begin().await?;
         tx.execute(write).await?;
         let deliveries = match self.fan_out(tenant, &announcement.outbox, "")? {
-            Some(insert) => tx
-                .rows(insert)
-                .await?
-                .iter()
-                .map(super::webhooks::taken_from)
-                .collect::<Result<_, _>>()?,
+            Some(insert) => fresh_deliveries_in(&tx.rows(insert).await?)?,
             None => Vec::new(),
         };
         if let (Backend::Postgres, Some(live)) = (self.backend(), &announcement.live) {
@@ -56,6 +52,11 @@ impl SqlStore {
         }
     }
 
+    /// Until when a delivery written now is held for its first attempt by this process.
+    pub(crate) fn first_attempt_lease_until(&self) -> Timestamp {
+        Timestamp::now().after(self.delivery_lease)
+    }
+
     /// The statement that writes `outbox`'s deliveries, one per active hook of the tenant that asked for an
     /// event, whatever the number of events and hooks, each already taken for its first attempt by this
     /// process (attempt 1, leased for [`SqlStore::delivery_lease`](SqlStore)); it returns each delivery as a
@@ -72,7 +73,7 @@ impl SqlStore {
             return Ok(None);
         }
         let backend = self.backend();
-        let lease_until = Timestamp::now().after(self.delivery_lease);
+        let lease_until = self.first_attempt_lease_until();
         // The parameters in the order of their placeholders: the lease, the events, the tenant.
         let mut insert = match backend {
             Backend::Sqlite => {
@@ -139,9 +140,20 @@ pub(crate) fn fan_out_sql(
                 {lease_until}, o.at, o.at
          FROM webhooks w, {rows}
          WHERE w.tenant_id = {tenant} AND w.active AND {asked}{condition}
-         {taken}, 1 AS delivery",
+         {taken}, CAST(1 AS BIGINT) AS delivery",
         taken = super::webhooks::TAKEN_COLUMNS,
     )
+}
+
+/// The deliveries a fan-out returned among `rows` (those with a `delivery`; a packet write's own rows have
+/// none), taken for their first attempt.
+pub(crate) fn fresh_deliveries_in(rows: &[Row]) -> Result<Vec<TakenDelivery>, StoreError> {
+    rows.iter()
+        .filter(|row| {
+            row.has("delivery") && matches!(row.optional_integer("delivery"), Ok(Some(_)))
+        })
+        .map(super::webhooks::taken_from)
+        .collect()
 }
 
 /// The outbox events as PostgreSQL's fan-out's JSON parameter.

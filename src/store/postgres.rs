@@ -13,7 +13,6 @@ use crate::packets::history::NewEvent;
 use crate::packets::listing::SearchQuery;
 use crate::packets::stats::PoolFigures;
 use crate::records::SealedRecord;
-use crate::timestamp::Timestamp;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::types::Json;
@@ -104,19 +103,17 @@ pub(crate) async fn write_packet(
                 .map(super::notifications::notification),
         )
         .bind(store.live_channel.as_str())
-        .bind(Timestamp::now().after(store.delivery_lease).as_datetime())
+        .bind(store.first_attempt_lease_until().as_datetime())
         .fetch_all(pool)
         .await?;
-    let mut written = Written::default();
-    for row in rows {
-        written.rows = u64::try_from(row.try_get::<i64, _>("written")?).unwrap_or(0);
-        if row.try_get::<Option<i32>, _>("delivery")?.is_some() {
-            written
-                .deliveries
-                .push(super::webhooks::taken_from(&super::row::Row::from(row))?);
-        }
-    }
-    Ok(written)
+    let rows: Vec<super::row::Row> = rows.into_iter().map(Into::into).collect();
+    Ok(Written {
+        rows: match rows.first() {
+            Some(row) => u64::try_from(row.integer("written")?).unwrap_or(0),
+            None => 0,
+        },
+        deliveries: super::announce::fresh_deliveries_in(&rows)?,
+    })
 }
 
 /// History events as parallel arrays, for one `UNNEST`.

@@ -101,13 +101,12 @@ pub(crate) async fn write_packet(
     }
     let mut tx = store.begin().await?;
     let rows = tx.rows(batch).await?;
-    let (deliveries, packets): (Vec<_>, Vec<_>) = rows.iter().partition(|row| row.has("delivery"));
     let written = Written {
-        rows: packets.iter().filter(|row| row.has("id")).count() as u64,
-        deliveries: deliveries
-            .into_iter()
-            .map(super::webhooks::taken_from)
-            .collect::<Result<_, _>>()?,
+        rows: rows
+            .iter()
+            .filter(|row| row.has("id") && !row.has("delivery"))
+            .count() as u64,
+        deliveries: super::announce::fresh_deliveries_in(&rows)?,
     };
     if written.rows > 0 {
         tx.commit().await?;
