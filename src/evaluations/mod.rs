@@ -223,7 +223,7 @@ async fn gather(
     for claim in &payload.claims {
         let action = claim.action_name.as_deref();
         match &claim.check {
-            Ok(Check::FieldEntries(entries)) => {
+            Ok(Check::Entries { entries, .. }) => {
                 for entry in entries {
                     references.extend(Reference::of(
                         entry.record_id.as_deref().or(claim.record_id.as_deref()),

@@ -35,21 +35,26 @@ impl Aggregate {
     }
 }
 
-/// One `{"path", "value", "sourcerykit_ref"}` entry of SourceryKit's list form.
+/// One `{"path", "value", "sourcerykit_ref"}` entry of SourceryKit's list form, with the check of its value at
+/// its path (the claim's mode applied to the entry).
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub path_text: String,
-    pub path: JsonPath,
     pub value: Value,
     pub record_id: Option<String>,
+    pub check: DocumentCheck,
 }
 
 /// What to check, with every path already parsed: one check of one document, or SourceryKit's list of entries,
-/// each checked on its own record.
+/// each checked on its own record. `scope` is a claim-level `json_path` other than `$`, which must select at
+/// least one node in each entry's record.
 #[derive(Clone, Debug)]
 pub enum Check {
     Document(DocumentCheck),
-    FieldEntries(Vec<Entry>),
+    Entries {
+        entries: Vec<Entry>,
+        scope: Option<JsonPath>,
+    },
 }
 
 /// A check of one response body.
@@ -236,24 +241,28 @@ fn prepare(claim: &Claim, object: &Map<String, Value>, limits: &Limits) -> Resul
         .as_deref()
         .ok_or_else(|| invalid("verification_mode is required"))?;
     let claimed = object.get("claimed_value");
+    let document = |check| Ok(Check::Document(check));
     match mode {
         "field_extraction" => {
             let claimed =
                 claimed.ok_or_else(|| invalid("claimed_value is required for field_extraction"))?;
-            match entries(claimed, limits)? {
-                Some(entries) => Ok(Check::FieldEntries(entries)),
-                None => Ok(Check::Document(DocumentCheck::FieldExtraction {
-                    path: parse_path(&claim.json_path, limits)?,
+            let field = |path, claimed: &Value| {
+                Ok(DocumentCheck::FieldExtraction {
+                    path,
                     claimed: claimed.clone(),
-                })),
+                })
+            };
+            match entries(claim, claimed, limits, field)? {
+                Some(entries) => Ok(entries),
+                None => document(field(parse_path(&claim.json_path, limits)?, claimed)?),
             }
         }
         "exact" => {
             let claimed = claimed.ok_or_else(|| invalid("claimed_value is required for exact"))?;
-            Ok(Check::Document(DocumentCheck::Exact {
+            document(DocumentCheck::Exact {
                 path: parse_path(&claim.json_path, limits)?,
                 claimed: claimed.clone(),
-            }))
+            })
         }
         "range_threshold" => {
             let (min, max) = (bound(object, "range_min")?, bound(object, "range_max")?);
@@ -271,21 +280,36 @@ fn prepare(claim: &Claim, object: &Map<String, Value>, limits: &Limits) -> Resul
                     .ok_or_else(|| invalid(format!("unknown aggregate '{text}'")))?,
                 Some(_) => return Err(invalid("aggregate must be a string")),
             };
+            let (abs_tol, rel_tol) = (
+                tolerance(object, "abs_tol", 1e-9)?,
+                tolerance(object, "rel_tol", 0.0)?,
+            );
+            let range = |path, claimed: Option<Decimal>| DocumentCheck::Range {
+                path,
+                min: min.clone(),
+                max: max.clone(),
+                aggregate,
+                claimed,
+                abs_tol,
+                rel_tol,
+            };
+            // SourceryKit's list form: each entry's value must match the actual at its path, and that
+            // actual must lie within the bounds.
+            let entry = |path, value: &Value| {
+                let claimed = super::compare::numeric(value)
+                    .ok_or_else(|| invalid("its value must be a number for range_threshold"))?;
+                Ok(range(path, Some(claimed)))
+            };
+            if let Some(entries) = entries(claim, claimed.unwrap_or(&Value::Null), limits, entry)? {
+                return Ok(entries);
+            }
             let claimed = match claimed {
                 None | Some(Value::Null) => None,
                 Some(value) => Some(super::compare::numeric(value).ok_or_else(|| {
                     invalid("claimed_value must be a number for range_threshold")
                 })?),
             };
-            Ok(Check::Document(DocumentCheck::Range {
-                path: parse_path(&claim.json_path, limits)?,
-                min,
-                max,
-                aggregate,
-                claimed,
-                abs_tol: tolerance(object, "abs_tol", 1e-9)?,
-                rel_tol: tolerance(object, "rel_tol", 0.0)?,
-            }))
+            document(range(parse_path(&claim.json_path, limits)?, claimed))
         }
         "presence" => {
             let expected = match claimed {
@@ -295,17 +319,23 @@ fn prepare(claim: &Claim, object: &Map<String, Value>, limits: &Limits) -> Resul
                 Some(Value::String(text)) if text.eq_ignore_ascii_case("false") => false,
                 Some(_) => return Err(invalid("claimed_value must be true or false for presence")),
             };
-            Ok(Check::Document(DocumentCheck::Presence {
+            document(DocumentCheck::Presence {
                 path: parse_path(&claim.json_path, limits)?,
                 expected,
-            }))
+            })
         }
         other => Err(invalid(format!("unknown verification_mode '{other}'"))),
     }
 }
 
-/// SourceryKit's list form: a non-empty array of objects that each name a `path`.
-fn entries(claimed: &Value, limits: &Limits) -> Result<Option<Vec<Entry>>, Invalid> {
+/// SourceryKit's list form: a non-empty array of objects that each name a `path`, each entry checked by
+/// `check` (its parsed path, its value); None when `claimed` is not in that form.
+fn entries(
+    claim: &Claim,
+    claimed: &Value,
+    limits: &Limits,
+    check: impl Fn(JsonPath, &Value) -> Result<DocumentCheck, Invalid>,
+) -> Result<Option<Check>, Invalid> {
     let Some(items) = claimed.as_array() else {
         return Ok(None);
     };
@@ -316,7 +346,7 @@ fn entries(claimed: &Value, limits: &Limits) -> Result<Option<Vec<Entry>>, Inval
     if items.is_empty() || !items.iter().all(is_entry) {
         return Ok(None);
     }
-    items
+    let entries = items
         .iter()
         .filter_map(Value::as_object)
         .map(|entry| {
@@ -329,12 +359,17 @@ fn entries(claimed: &Value, limits: &Limits) -> Result<Option<Vec<Entry>>, Inval
                 .cloned()
                 .ok_or_else(|| invalid(format!("entry {path_text} has no value")))?;
             Ok(Entry {
-                path: parse_path(&path_text, limits)?,
+                check: check(parse_path(&path_text, limits)?, &value)
+                    .map_err(|why| invalid(format!("entry {path_text}: {}", why.detail)))?,
                 path_text,
                 value,
                 record_id: text_field(entry, &["sourcerykit_ref", "ref", "record_id"]),
             })
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+        .collect::<Result<Vec<_>, _>>()?;
+    let scope = match claim.json_path.trim() {
+        "$" => None,
+        path => Some(parse_path(path, limits)?),
+    };
+    Ok(Some(Check::Entries { entries, scope }))
 }

@@ -56,6 +56,26 @@ pub struct ClaimResult {
     pub actual_truncated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// SourceryKit's list form: each entry's verdict, in the claim's order (absent for other claims). The
+    /// claim's `json_path` and `record_id` are then those of the entry that decided it, when one did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<EntryResult>,
+}
+
+/// One list-form entry's verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EntryResult {
+    pub json_path: String,
+    /// The entry's record (or the claim's); null when the record was looked up by action within the run.
+    pub record_id: Option<String>,
+    pub result: Outcome,
+    pub reason: Reason,
+    pub claimed: Value,
+    pub actual: Option<Value>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub actual_truncated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -162,11 +182,21 @@ fn evaluate_claim<'e>(
     resolve: &impl Fn(EvidenceRef<'_>) -> Evidence<'e>,
     evaluator: &mut Evaluator,
 ) -> ClaimResult {
+    let mut entries = Vec::new();
     let finding = match (&claim.check, evaluator.budget.spent()) {
         (Err(invalid), _) => Finding::new(invalid.reason, None, Some(invalid.detail.clone())),
         (Ok(_), Some(spent)) => Finding::exhausted(spent),
-        (Ok(Check::FieldEntries(entries)), None) => {
-            check_entries(claim, entries, has_run, resolve, evaluator)
+        (
+            Ok(Check::Entries {
+                entries: list,
+                scope,
+            }),
+            None,
+        ) => {
+            let (finding, results) =
+                check_entries(claim, list, scope.as_ref(), has_run, resolve, evaluator);
+            entries = results;
+            finding
         }
         (Ok(Check::Document(check)), None) => {
             match evidence_for(claim.record_id.as_deref(), claim, has_run, resolve) {
@@ -180,30 +210,47 @@ fn evaluate_claim<'e>(
                     DocumentCheck::Presence { expected, .. } if claim.json_path.trim() == "$" => {
                         presence(*expected, true)
                     }
-                    _ => Finding::new(
-                        Reason::EvidenceNotJson,
-                        None,
-                        Some("the record's response body is not JSON".into()),
-                    ),
+                    _ => not_json(),
                 },
             }
         }
     };
     let limit = evaluator.budget.limits().text_bytes;
     let (actual, cut_now) = cut(finding.actual, limit);
+    // A list-form claim that an entry decided is shown at that entry's path and record.
+    let deciding = entries
+        .iter()
+        .find(|entry| entry.reason == finding.reason && entry.reason != Reason::Match)
+        .or(match entries.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        });
+    let (json_path, record_id) = match deciding {
+        Some(entry) => (entry.json_path.clone(), entry.record_id.clone()),
+        None => (claim.json_path.clone(), claim.record_id.clone()),
+    };
     ClaimResult {
         index: claim.index,
         action_name: claim.action_name.clone(),
         verification_mode: claim.verification_mode.clone(),
-        json_path: claim.json_path.clone(),
-        record_id: claim.record_id.clone(),
+        json_path,
+        record_id,
         result: finding.reason.outcome(),
         reason: finding.reason,
         claimed: claim.claimed.clone(),
         actual,
         actual_truncated: finding.actual_truncated || cut_now,
         detail: finding.detail.map(|detail| bounded_text(&detail, limit)),
+        entries,
     }
+}
+
+fn not_json() -> Finding {
+    Finding::new(
+        Reason::EvidenceNotJson,
+        None,
+        Some("the record's response body is not JSON".into()),
+    )
 }
 
 /// Resolves a reference, turning every failure into its finding.
@@ -515,39 +562,48 @@ fn range(
     report(Reason::Match, None)
 }
 
-/// SourceryKit's list form: every entry must hold at its own path, in its own record.
+/// SourceryKit's list form: every entry must hold at its own path, in its own record (where `scope`, the
+/// claim's own path, must select something). The claim's finding is its worst entry's (the first of them), or a
+/// match showing every entry's actual value; each entry's own verdict comes with it.
 fn check_entries<'e>(
     claim: &Claim,
     entries: &[Entry],
+    scope: Option<&JsonPath>,
     has_run: bool,
     resolve: &impl Fn(EvidenceRef<'_>) -> Evidence<'e>,
     evaluator: &mut Evaluator,
-) -> Finding {
+) -> (Finding, Vec<EntryResult>) {
+    let limit = evaluator.budget.limits().text_bytes;
     let mut worst: Option<Finding> = None;
     let mut actuals = Vec::with_capacity(entries.len());
+    let mut results = Vec::with_capacity(entries.len());
     for entry in entries {
         let record_id = entry.record_id.as_deref().or(claim.record_id.as_deref());
         let finding = match evidence_for(record_id, claim, has_run, resolve) {
             Err(finding) => finding,
-            Ok(Body::Json(document)) => match check_document(
-                &DocumentCheck::FieldExtraction {
-                    path: entry.path.clone(),
-                    claimed: entry.value.clone(),
-                },
-                document,
-                &entry.path_text,
-                evaluator,
-            ) {
-                Ok(finding) => finding,
-                Err(spent) => return Finding::exhausted(spent),
-            },
-            Ok(Body::NotJson) => Finding::new(
-                Reason::EvidenceNotJson,
-                None,
-                Some("the record's response body is not JSON".into()),
-            ),
+            Ok(Body::Json(document)) => {
+                match check_entry(entry, scope, &claim.json_path, document, evaluator) {
+                    Ok(finding) => finding,
+                    Err(spent) => return (Finding::exhausted(spent), results),
+                }
+            }
+            Ok(Body::NotJson) => not_json(),
         };
         actuals.push(finding.actual.clone().unwrap_or(Value::Null));
+        let (actual, cut_now) = cut(finding.actual.clone(), limit);
+        results.push(EntryResult {
+            json_path: entry.path_text.clone(),
+            record_id: record_id.map(String::from),
+            result: finding.reason.outcome(),
+            reason: finding.reason,
+            claimed: entry.value.clone(),
+            actual,
+            actual_truncated: finding.actual_truncated || cut_now,
+            detail: finding
+                .detail
+                .as_deref()
+                .map(|detail| bounded_text(detail, limit)),
+        });
         if worst
             .as_ref()
             .is_none_or(|current| finding.reason.outcome() > current.reason.outcome())
@@ -555,10 +611,27 @@ fn check_entries<'e>(
             worst = Some(finding);
         }
     }
-    match worst {
+    let finding = match worst {
         Some(finding) if finding.reason != Reason::Match => finding,
         _ => Finding::new(Reason::Match, Some(Value::Array(actuals)), None),
+    };
+    (finding, results)
+}
+
+/// One list-form entry on its record's document: the claim's `scope` first, then the entry's own check.
+fn check_entry(
+    entry: &Entry,
+    scope: Option<&JsonPath>,
+    scope_text: &str,
+    document: &Value,
+    evaluator: &mut Evaluator,
+) -> Result<Finding, Exhausted> {
+    if let Some(scope) = scope {
+        if scope.select(document, evaluator)?.is_empty() {
+            return Ok(not_found(scope_text));
+        }
     }
+    check_document(&entry.check, document, &entry.path_text, evaluator)
 }
 
 /// Cuts `actual` to `limit` bytes of JSON text, keeping it valid: a longer value becomes a string holding

@@ -19,4 +19,6 @@ pub use evaluate::{
 pub use outcome::{Outcome, Reason};
 
 #[cfg(test)]
+mod list_form_tests;
+#[cfg(test)]
 mod tests;

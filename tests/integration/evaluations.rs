@@ -16,6 +16,7 @@ on_both_backends!(
     another_tenants_record_is_missing_evidence,
     a_record_written_just_after_the_claim_is_still_found,
     evaluations_are_stored_without_secrets_and_listed,
+    sourcerykit_range_claims_report_each_entry,
     malformed_payloads_are_422,
 );
 
@@ -244,6 +245,57 @@ async fn a_record_written_just_after_the_claim_is_still_found(backend: Backend) 
     ]})).await;
     writer.await.expect("writer");
     assert_eq!(result["outcome"], "PASS", "{result}");
+}
+
+/// SourceryKit's list-form `range_threshold` (which SourceryKit itself always answers CAUGHT): PASS when each
+/// entry's value is the record's and within the bounds, CAUGHT otherwise, with each entry's verdict.
+async fn sourcerykit_range_claims_report_each_entry(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sealed = record(&app, "default", "run-r", "get_order", ORDER).await;
+    let id = sealed.record.id.to_string();
+    let claim = |total: f64, qty: u32| {
+        json!({"claims": [{"action_name": "get_order", "verification_mode": "range_threshold",
+            "range_min": 1, "range_max": 100, "claimed_value": [
+                {"path": "$.order.total", "value": total, "sourcerykit_ref": id},
+                {"path": "$.order.items[0].qty", "value": qty, "sourcerykit_ref": id}]}]})
+    };
+    let passed = evaluate(&app, claim(89.5, 2)).await;
+    assert_eq!(passed["outcome"], "PASS", "{passed}");
+    assert_eq!(passed["per_claim"][0]["actual"], json!([89.5, 2]));
+    let caught = evaluate(&app, claim(89.5, 3)).await;
+    assert_eq!(caught["outcome"], "CAUGHT", "{caught}");
+    let verdict = &caught["per_claim"][0];
+    assert_eq!(
+        (
+            &verdict["json_path"],
+            &verdict["record_id"],
+            &verdict["reason"]
+        ),
+        (
+            &json!("$.order.items[0].qty"),
+            &json!(id),
+            &json!("value_mismatch")
+        )
+    );
+    let entries: Vec<_> = verdict["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|entry| {
+            (
+                entry["json_path"].clone(),
+                entry["record_id"].clone(),
+                entry["result"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (json!("$.order.total"), json!(id), json!("PASS")),
+            (json!("$.order.items[0].qty"), json!(id), json!("CAUGHT"))
+        ]
+    );
 }
 
 async fn evaluations_are_stored_without_secrets_and_listed(backend: Backend) {
