@@ -2,7 +2,7 @@
 //! annotations of the handlers that the router is built from.
 
 use super::{api_routes, root_routes, AppState};
-use crate::records::import_schema::ImportDocument;
+use crate::records::import_schema::{HarDocument, ImportDocument};
 use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::ToSchema;
@@ -49,6 +49,69 @@ impl Modify for ApiKeySecurity {
     }
 }
 
+/// Declares `$type` a body whose schema utoipa's model cannot hold: the routes name it, and [`document`] writes
+/// its schema in the placeholder's place (see [`written_schemas`]). Its schema brings the records' with it, which
+/// the written schemas refer to.
+macro_rules! schema_written_by_the_document {
+    ($type:ident) => {
+        impl utoipa::PartialSchema for $type {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new().into()
+            }
+        }
+
+        impl utoipa::ToSchema for $type {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($type))
+            }
+
+            fn schemas(
+                schemas: &mut Vec<(
+                    String,
+                    utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+                )>,
+            ) {
+                use crate::records::model::{Record, Seal};
+                use utoipa::PartialSchema;
+                schemas.push((Record::name().into(), Record::schema()));
+                schemas.push((Seal::name().into(), Seal::schema()));
+                Record::schemas(schemas);
+            }
+        }
+    };
+}
+pub(crate) use schema_written_by_the_document;
+
+/// `/openapi.json`'s body: an OpenAPI 3.1 document, as its own specification describes it.
+pub struct OpenApiDocument;
+schema_written_by_the_document!(OpenApiDocument);
+
+/// The schemas [`schema_written_by_the_document!`] types stand for.
+fn written_schemas() -> [(std::borrow::Cow<'static, str>, Value); 3] {
+    use crate::records::import_schema;
+    [
+        (ImportDocument::name(), import_schema::document()),
+        (HarDocument::name(), import_schema::har_document()),
+        (
+            OpenApiDocument::name(),
+            serde_json::json!({
+                "description": "An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0)",
+                "type": "object",
+                "required": ["openapi", "info", "paths"],
+                "properties": {
+                    "openapi": {"type": "string", "pattern": "^3\\.1\\.\\d+$"},
+                    "info": {"type": "object", "required": ["title", "version"],
+                        "properties": {"title": {"type": "string"}, "version": {"type": "string"}}},
+                    "paths": {"type": "object", "additionalProperties": {"type": "object"}},
+                    "components": {"type": "object", "additionalProperties": {"type": "object"}},
+                    "security": {"type": "array", "items": {"type": "object"}},
+                    "tags": {"type": "array", "items": {"type": "object"}},
+                },
+            }),
+        ),
+    ]
+}
+
 /// The OpenAPI 3.1 document of every route [`super::router`] serves, as JSON: both are built from the same
 /// registrations, so a route cannot be served without being documented.
 pub fn document() -> Value {
@@ -57,10 +120,9 @@ pub fn document() -> Value {
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
     {
-        schemas.insert(
-            ImportDocument::name().into(),
-            crate::records::import_schema::document(),
-        );
+        for (name, schema) in written_schemas() {
+            schemas.insert(name.into(), schema);
+        }
         state_rules_across_fields(schemas);
     }
     spell_out_formats(&mut document);

@@ -8,7 +8,7 @@ use super::AppState;
 use crate::paging::next_cursor;
 use crate::records::har::har_from_records;
 use crate::records::import::{self, InvalidImport};
-use crate::records::import_schema::ImportDocument;
+use crate::records::import_schema::{HarDocument, ImportDocument};
 use crate::records::{RecordQuery, RecordSummary, SealedRecord};
 use crate::rules::TrustList;
 use axum::extract::State;
@@ -46,15 +46,31 @@ struct RecordView {
     trusted_now: bool,
 }
 
+/// The key that verifies record seals offline.
+#[derive(Serialize, ToSchema)]
+struct PublicKey {
+    /// `ed25519`.
+    #[schema(value_type = String, example = "ed25519")]
+    algorithm: &'static str,
+    /// The seals' `key_id`.
+    key_id: String,
+    /// The raw 32-byte public key, standard base64.
+    #[schema(format = Byte)]
+    public_key: String,
+    /// What a seal's signature signs.
+    #[schema(value_type = String)]
+    signed_message: &'static str,
+}
+
 #[utoipa::path(get, path = "/records/public-key", tag = "records",
-    responses((status = 200, description = "The Ed25519 key that verifies record seals offline", body = Object)))]
-async fn public_key(State(state): State<AppState>) -> Result<Json<Value>, Error> {
-    Ok(Json(json!({
-        "algorithm": "ed25519",
-        "key_id": state.record_key.key_id(),
-        "public_key": state.record_key.public_key_base64(),
-        "signed_message": "the 32 bytes of seal.sha256 (SHA-256 of the record's canonical JSON)",
-    })))
+    responses((status = 200, description = "The Ed25519 key that verifies record seals offline", body = PublicKey)))]
+async fn public_key(State(state): State<AppState>) -> Json<PublicKey> {
+    Json(PublicKey {
+        algorithm: "ed25519",
+        key_id: state.record_key.key_id().to_string(),
+        public_key: state.record_key.public_key_base64(),
+        signed_message: "the 32 bytes of seal.sha256 (SHA-256 of the record's canonical JSON)",
+    })
 }
 
 /// The MITM CA agents trust for HTTPS through the proxy.
@@ -221,7 +237,7 @@ struct ExportParams {
 /// or JSON lines of sealed records (`format=jsonl`).
 #[utoipa::path(get, path = "/records/export", tag = "records", params(ExportParams),
     responses((status = 200, description = "HAR 1.2 (default) or JSON lines of sealed records",
-        content((Object = "application/json"), (String = "application/x-ndjson"))), (status = 422, description = "Invalid request", body = ErrorBody)))]
+        content((HarDocument = "application/json"), (String = "application/x-ndjson"))), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn export(
     State(state): State<AppState>,
     caller: Caller,

@@ -4,35 +4,17 @@
 //! allowed and not described.
 
 use super::import::MAX_IMPORT;
-use super::model::{Record, Seal};
 use serde_json::{json, Value};
-use std::borrow::Cow;
-use utoipa::openapi::schema::Schema;
-use utoipa::openapi::RefOr;
-use utoipa::{PartialSchema, ToSchema};
 
 /// `POST /records`: a HAR document or records. utoipa's schema model cannot hold all of JSON Schema (`not`,
 /// `items` beside other keywords), so the route names this type and the OpenAPI document puts [`document`]
 /// in its place.
 pub struct ImportDocument;
+crate::api::openapi::schema_written_by_the_document!(ImportDocument);
 
-impl PartialSchema for ImportDocument {
-    fn schema() -> RefOr<Schema> {
-        utoipa::openapi::ObjectBuilder::new().into()
-    }
-}
-
-impl ToSchema for ImportDocument {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("ImportDocument")
-    }
-
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        schemas.push((Record::name().into(), Record::schema()));
-        schemas.push((Seal::name().into(), Seal::schema()));
-        Record::schemas(schemas);
-    }
-}
+/// `GET /records/export`'s HAR 1.2 document; the OpenAPI document puts [`har_document`] in its place.
+pub struct HarDocument;
+crate::api::openapi::schema_written_by_the_document!(HarDocument);
 
 /// The schema of [`ImportDocument`].
 pub fn document() -> Value {
@@ -42,7 +24,8 @@ pub fn document() -> Value {
     })
 }
 
-fn har_document() -> Value {
+/// The HAR 1.2 document as the importer reads it and the export writes it.
+pub fn har_document() -> Value {
     json!({
         "title": "HAR",
         "type": "object",

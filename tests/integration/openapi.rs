@@ -8,7 +8,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
-on_both_backends!(the_document_lists_exactly_the_routes_served);
+on_both_backends!(
+    the_document_lists_exactly_the_routes_served,
+    every_body_is_typed
+);
 
 /// `{anything}` → `{id}`, so the document's parameter names compare with the route table's.
 fn normalized(path: &str) -> String {
@@ -149,4 +152,85 @@ async fn the_document_lists_exactly_the_routes_served(backend: Backend) {
         )
         .await;
     assert_eq!(undocumented.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// `schema` with its `$ref` followed (one level of components, as the document writes them).
+fn resolved<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(target) => {
+            let name = target.trim_start_matches("#/components/schemas/");
+            &document["components"]["schemas"][name]
+        }
+        None => schema,
+    }
+}
+
+/// An object schema that says nothing of its members: `{"type": "object"}` or `{}`.
+fn untyped(schema: &Value) -> bool {
+    let Some(fields) = schema.as_object() else {
+        return false;
+    };
+    let says_more = [
+        "properties",
+        "additionalProperties",
+        "patternProperties",
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "items",
+        "prefixItems",
+        "enum",
+        "const",
+    ]
+    .iter()
+    .any(|key| fields.contains_key(*key));
+    let object_or_anything = match fields.get("type") {
+        None => true,
+        Some(Value::String(kind)) => kind == "object",
+        Some(Value::Array(kinds)) => kinds.iter().any(|kind| kind == "object"),
+        Some(_) => false,
+    };
+    object_or_anything && !says_more
+}
+
+/// Every request and response body of every operation names its members (the evaluator's and the records'
+/// included): a client generated from the document, or a reader of it, learns what to send and what comes back.
+async fn every_body_is_typed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let document: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    let mut untyped_bodies = Vec::new();
+    let mut checked = 0;
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("path item") {
+            let mut bodies = vec![("request".to_string(), &operation["requestBody"])];
+            for (status, response) in operation["responses"].as_object().into_iter().flatten() {
+                bodies.push((status.clone(), response));
+            }
+            for (which, body) in bodies {
+                let Some(schema) = body.pointer("/content/application~1json/schema") else {
+                    continue;
+                };
+                checked += 1;
+                let schema = resolved(&document, schema);
+                let items = resolved(&document, &schema["items"]);
+                if untyped(schema) || (schema["type"] == "array" && untyped(items)) {
+                    untyped_bodies.push(format!("{method} {path} {which}: {schema}"));
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "{checked} bodies checked");
+    assert!(
+        untyped_bodies.is_empty(),
+        "bodies without members:\n{}",
+        untyped_bodies.join("\n")
+    );
 }
