@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 pub struct ImportDocument;
 crate::api::openapi::schema_written_by_the_document!(ImportDocument);
 
-/// `GET /records/export`'s HAR 1.2 document; the OpenAPI document puts [`har_document`] in its place.
+/// `GET /records/export`'s HAR 1.2 document; the OpenAPI document puts [`har_export`] in its place.
 pub struct HarDocument;
 crate::api::openapi::schema_written_by_the_document!(HarDocument);
 
@@ -24,8 +24,29 @@ pub fn document() -> Value {
     })
 }
 
-/// The HAR 1.2 document as the importer reads it and the export writes it.
-pub fn har_document() -> Value {
+/// The HAR 1.2 document as the export writes it: the importer's, except that an entry carries its record's
+/// method, URL and elapsed time as stored, which a record imported in the records form may hold outside what
+/// a HAR import takes.
+pub fn har_export() -> Value {
+    let mut document = har_document();
+    let entry = "/properties/log/properties/entries/items/properties";
+    for (field, schema) in [
+        ("/request/properties/method", json!({"type": "string"})),
+        ("/request/properties/url", json!({"type": "string"})),
+        (
+            "/time",
+            json!({"type": ["number", "null"], "description": "Milliseconds; -1 when unknown"}),
+        ),
+    ] {
+        if let Some(place) = document.pointer_mut(&format!("{entry}{field}")) {
+            *place = schema;
+        }
+    }
+    document
+}
+
+/// The HAR 1.2 document as the importer reads it.
+fn har_document() -> Value {
     json!({
         "title": "HAR",
         "type": "object",
