@@ -11,7 +11,7 @@ mod hooks;
 mod keys;
 mod live;
 pub mod metrics;
-pub(crate) mod openapi;
+mod openapi;
 mod ops;
 mod packets;
 mod paging;

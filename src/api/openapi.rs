@@ -49,44 +49,11 @@ impl Modify for ApiKeySecurity {
     }
 }
 
-/// Declares `$type` a body whose schema utoipa's model cannot hold: the routes name it, and [`document`] writes
-/// its schema in the placeholder's place (see [`written_schemas`]). Its schema brings the records' with it, which
-/// the written schemas refer to.
-macro_rules! schema_written_by_the_document {
-    ($type:ident) => {
-        impl utoipa::PartialSchema for $type {
-            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                utoipa::openapi::ObjectBuilder::new().into()
-            }
-        }
-
-        impl utoipa::ToSchema for $type {
-            fn name() -> std::borrow::Cow<'static, str> {
-                std::borrow::Cow::Borrowed(stringify!($type))
-            }
-
-            fn schemas(
-                schemas: &mut Vec<(
-                    String,
-                    utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
-                )>,
-            ) {
-                use crate::records::model::{Record, Seal};
-                use utoipa::PartialSchema;
-                schemas.push((Record::name().into(), Record::schema()));
-                schemas.push((Seal::name().into(), Seal::schema()));
-                Record::schemas(schemas);
-            }
-        }
-    };
-}
-pub(crate) use schema_written_by_the_document;
-
 /// `/openapi.json`'s body: an OpenAPI 3.1 document, as its own specification describes it.
 pub struct OpenApiDocument;
-schema_written_by_the_document!(OpenApiDocument);
+crate::records::import_schema::schema_written_by_the_document!(OpenApiDocument);
 
-/// The schemas [`schema_written_by_the_document!`] types stand for.
+/// The schemas that `schema_written_by_the_document!` types stand for.
 fn written_schemas() -> [(std::borrow::Cow<'static, str>, Value); 3] {
     use crate::records::import_schema;
     [

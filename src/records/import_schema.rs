@@ -6,15 +6,48 @@
 use super::import::MAX_IMPORT;
 use serde_json::{json, Value};
 
+/// Declares `$type` a body whose schema utoipa's model cannot hold: the routes name it, and the OpenAPI
+/// document writes its schema in the placeholder's place (`api::openapi::written_schemas`). Its schema brings
+/// the records' with it, which the written schemas refer to.
+macro_rules! schema_written_by_the_document {
+    ($type:ident) => {
+        impl utoipa::PartialSchema for $type {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new().into()
+            }
+        }
+
+        impl utoipa::ToSchema for $type {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($type))
+            }
+
+            fn schemas(
+                schemas: &mut Vec<(
+                    String,
+                    utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+                )>,
+            ) {
+                use crate::records::model::{Record, Seal};
+                use utoipa::PartialSchema;
+                schemas.push((Record::name().into(), Record::schema()));
+                schemas.push((Seal::name().into(), Seal::schema()));
+                Record::schemas(schemas);
+            }
+        }
+    };
+}
+pub(crate) use schema_written_by_the_document;
+
 /// `POST /records`: a HAR document or records. utoipa's schema model cannot hold all of JSON Schema (`not`,
 /// `items` beside other keywords), so the route names this type and the OpenAPI document puts [`document`]
 /// in its place.
 pub struct ImportDocument;
-crate::api::openapi::schema_written_by_the_document!(ImportDocument);
+schema_written_by_the_document!(ImportDocument);
 
 /// `GET /records/export`'s HAR 1.2 document; the OpenAPI document puts [`har_export`] in its place.
 pub struct HarDocument;
-crate::api::openapi::schema_written_by_the_document!(HarDocument);
+schema_written_by_the_document!(HarDocument);
 
 /// The schema of [`ImportDocument`].
 pub fn document() -> Value {
