@@ -95,6 +95,7 @@ pub struct Evaluation {
 }
 
 /// The verdict of one check, before it is dressed as a `ClaimResult`.
+#[derive(Clone)]
 struct Finding {
     reason: Reason,
     actual: Option<Value>,
@@ -130,6 +131,17 @@ impl Finding {
 
     fn exhausted(why: Exhausted) -> Self {
         Finding::new(Reason::ResourceLimit, None, Some(why.to_string()))
+    }
+
+    /// As a result shows it: `actual` and `detail` within the request's text limit.
+    fn shown(self, limit: usize) -> Finding {
+        let (actual, cut_now) = cut(self.actual, limit);
+        Finding {
+            reason: self.reason,
+            actual,
+            actual_truncated: self.actual_truncated || cut_now,
+            detail: self.detail.map(|detail| bounded_text(&detail, limit)),
+        }
     }
 }
 
@@ -182,7 +194,7 @@ fn evaluate_claim<'e>(
     resolve: &impl Fn(EvidenceRef<'_>) -> Evidence<'e>,
     evaluator: &mut Evaluator,
 ) -> ClaimResult {
-    let mut entries = Vec::new();
+    let (mut entries, mut decided_by) = (Vec::new(), None);
     let finding = match (&claim.check, evaluator.budget.spent()) {
         (Err(invalid), _) => Finding::new(invalid.reason, None, Some(invalid.detail.clone())),
         (Ok(_), Some(spent)) => Finding::exhausted(spent),
@@ -193,10 +205,10 @@ fn evaluate_claim<'e>(
             }),
             None,
         ) => {
-            let (finding, results) =
-                check_entries(claim, list, scope.as_ref(), has_run, resolve, evaluator);
-            entries = results;
-            finding
+            let checked = check_entries(claim, list, scope.as_ref(), has_run, resolve, evaluator);
+            decided_by = checked.decided_by;
+            entries = checked.entries;
+            checked.finding
         }
         (Ok(Check::Document(check)), None) => {
             match evidence_for(claim.record_id.as_deref(), claim, has_run, resolve) {
@@ -215,32 +227,24 @@ fn evaluate_claim<'e>(
             }
         }
     };
-    let limit = evaluator.budget.limits().text_bytes;
-    let (actual, cut_now) = cut(finding.actual, limit);
     // A list-form claim that an entry decided is shown at that entry's path and record.
-    let deciding = entries
-        .iter()
-        .find(|entry| entry.reason == finding.reason && entry.reason != Reason::Match)
-        .or(match entries.as_slice() {
-            [only] => Some(only),
-            _ => None,
-        });
-    let (json_path, record_id) = match deciding {
+    let (json_path, record_id) = match decided_by.and_then(|index| entries.get(index)) {
         Some(entry) => (entry.json_path.clone(), entry.record_id.clone()),
         None => (claim.json_path.clone(), claim.record_id.clone()),
     };
+    let shown = finding.shown(evaluator.budget.limits().text_bytes);
     ClaimResult {
         index: claim.index,
         action_name: claim.action_name.clone(),
         verification_mode: claim.verification_mode.clone(),
         json_path,
         record_id,
-        result: finding.reason.outcome(),
-        reason: finding.reason,
+        result: shown.reason.outcome(),
+        reason: shown.reason,
         claimed: claim.claimed.clone(),
-        actual,
-        actual_truncated: finding.actual_truncated || cut_now,
-        detail: finding.detail.map(|detail| bounded_text(&detail, limit)),
+        actual: shown.actual,
+        actual_truncated: shown.actual_truncated,
+        detail: shown.detail,
         entries,
     }
 }
@@ -562,9 +566,18 @@ fn range(
     report(Reason::Match, None)
 }
 
+/// What a list-form claim's entries came to.
+struct CheckedEntries {
+    /// The claim's finding: its worst entry's (the first of them), or a match showing every entry's actual
+    /// value.
+    finding: Finding,
+    entries: Vec<EntryResult>,
+    /// The entry the claim is shown at: the one whose finding is the claim's, or the only one.
+    decided_by: Option<usize>,
+}
+
 /// SourceryKit's list form: every entry must hold at its own path, in its own record (where `scope`, the
-/// claim's own path, must select something). The claim's finding is its worst entry's (the first of them), or a
-/// match showing every entry's actual value; each entry's own verdict comes with it.
+/// claim's own path, must select something); each entry's own verdict comes with the claim's.
 fn check_entries<'e>(
     claim: &Claim,
     entries: &[Entry],
@@ -572,50 +585,61 @@ fn check_entries<'e>(
     has_run: bool,
     resolve: &impl Fn(EvidenceRef<'_>) -> Evidence<'e>,
     evaluator: &mut Evaluator,
-) -> (Finding, Vec<EntryResult>) {
+) -> CheckedEntries {
     let limit = evaluator.budget.limits().text_bytes;
-    let mut worst: Option<Finding> = None;
+    let mut worst: Option<(usize, Finding)> = None;
     let mut actuals = Vec::with_capacity(entries.len());
     let mut results = Vec::with_capacity(entries.len());
-    for entry in entries {
+    let only = |results: &Vec<EntryResult>| (results.len() == 1).then_some(0);
+    for (index, entry) in entries.iter().enumerate() {
         let record_id = entry.record_id.as_deref().or(claim.record_id.as_deref());
         let finding = match evidence_for(record_id, claim, has_run, resolve) {
             Err(finding) => finding,
             Ok(Body::Json(document)) => {
                 match check_entry(entry, scope, &claim.json_path, document, evaluator) {
                     Ok(finding) => finding,
-                    Err(spent) => return (Finding::exhausted(spent), results),
+                    Err(spent) => {
+                        return CheckedEntries {
+                            finding: Finding::exhausted(spent),
+                            decided_by: only(&results),
+                            entries: results,
+                        }
+                    }
                 }
             }
             Ok(Body::NotJson) => not_json(),
         };
         actuals.push(finding.actual.clone().unwrap_or(Value::Null));
-        let (actual, cut_now) = cut(finding.actual.clone(), limit);
+        let shown = finding.clone().shown(limit);
         results.push(EntryResult {
             json_path: entry.path_text.clone(),
             record_id: record_id.map(String::from),
-            result: finding.reason.outcome(),
-            reason: finding.reason,
+            result: shown.reason.outcome(),
+            reason: shown.reason,
             claimed: entry.value.clone(),
-            actual,
-            actual_truncated: finding.actual_truncated || cut_now,
-            detail: finding
-                .detail
-                .as_deref()
-                .map(|detail| bounded_text(detail, limit)),
+            actual: shown.actual,
+            actual_truncated: shown.actual_truncated,
+            detail: shown.detail,
         });
         if worst
             .as_ref()
-            .is_none_or(|current| finding.reason.outcome() > current.reason.outcome())
+            .is_none_or(|(_, current)| finding.reason.outcome() > current.reason.outcome())
         {
-            worst = Some(finding);
+            worst = Some((index, finding));
         }
     }
-    let finding = match worst {
-        Some(finding) if finding.reason != Reason::Match => finding,
-        _ => Finding::new(Reason::Match, Some(Value::Array(actuals)), None),
-    };
-    (finding, results)
+    match worst {
+        Some((index, finding)) if finding.reason != Reason::Match => CheckedEntries {
+            finding,
+            entries: results,
+            decided_by: Some(index),
+        },
+        _ => CheckedEntries {
+            finding: Finding::new(Reason::Match, Some(Value::Array(actuals)), None),
+            decided_by: only(&results),
+            entries: results,
+        },
+    }
 }
 
 /// One list-form entry on its record's document: the claim's `scope` first, then the entry's own check.

@@ -3,11 +3,9 @@
 use crate::on_both_backends;
 use crate::store::{evidence, flip_stored_body_byte};
 use crate::support::{spawn_app, Backend, TestApp};
-use handoffrail::records::{RecordKey, SealedRecord};
-use handoffrail::store::{self, Store, StoreOptions};
+use handoffrail::records::SealedRecord;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 on_both_backends!(
     claims_are_checked_against_the_records_they_name,
@@ -22,15 +20,6 @@ on_both_backends!(
 
 const ORDER: &[u8] = br#"{"order": {"id": 7, "status": "shipped", "total": 89.5, "items": [{"sku": "A", "qty": 2}, {"sku": "B", "qty": 1}]}}"#;
 
-/// The server's own record key and a second handle on its database, to play the recorder.
-async fn recorder(app: &TestApp) -> (RecordKey, Arc<dyn Store>) {
-    let key = RecordKey::load_or_create(app.data_dir()).expect("record key");
-    let store = store::open(&app.database_url, &StoreOptions::default())
-        .await
-        .expect("store");
-    (key, store)
-}
-
 pub(crate) async fn record(
     app: &TestApp,
     tenant: &str,
@@ -38,7 +27,7 @@ pub(crate) async fn record(
     action: &str,
     body: &[u8],
 ) -> SealedRecord {
-    let (key, store) = recorder(app).await;
+    let (key, store) = app.recorder().await;
     let now = handoffrail::timestamp::Timestamp::now().micros();
     let sealed = key.seal(evidence(tenant, run, action, "sales-01", now, body));
     store
@@ -187,7 +176,7 @@ async fn gates_catch_missing_tampered_untrusted_and_non_json_evidence(backend: B
         ["match"],
         "the fixture's URL is https://api.example.com/v1/orders/7"
     );
-    let (key, store) = recorder(&app).await;
+    let (key, store) = app.recorder().await;
     let mut elsewhere = evidence(
         "default",
         "run",
@@ -222,7 +211,7 @@ async fn another_tenants_record_is_missing_evidence(backend: Backend) {
 
 async fn a_record_written_just_after_the_claim_is_still_found(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (key, store) = recorder(&app).await;
+    let (key, store) = app.recorder().await;
     // The proxy mints the id when the request arrives and commits the record a little later.
     let pending = key.seal(evidence(
         "default",

@@ -197,15 +197,7 @@ fn untyped(schema: &Value) -> bool {
 /// included): a client generated from the document, or a reader of it, learns what to send and what comes back.
 async fn every_body_is_typed(backend: Backend) {
     let app = spawn_app(backend).await;
-    let document: Value = app
-        .http
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("JSON");
+    let document = app.openapi_document().await;
     let mut untyped_bodies = Vec::new();
     let mut checked = 0;
     for (path, operations) in document["paths"].as_object().expect("paths") {

@@ -81,10 +81,7 @@ async fn a_record_shows_its_trust_now_beside_its_trust_at_capture(backend: Backe
 /// waits for it (as the evaluator does) instead of answering 404; an id that is not fresh is 404 at once.
 async fn a_record_id_just_handed_out_is_waited_for(backend: Backend) {
     let app = spawn_app(backend).await;
-    let key = RecordKey::load_or_create(app.data_dir()).expect("the server's record key");
-    let recorder = store::open(&app.database_url, &StoreOptions::default())
-        .await
-        .expect("store");
+    let (key, recorder) = app.recorder().await;
     let pending = key.seal(evidence(
         "default",
         "run",

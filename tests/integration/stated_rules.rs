@@ -314,15 +314,7 @@ fn pattern_of(document: &Value, pointer: &str) -> regex::Regex {
 
 async fn the_formats_patterns_are_what_the_server_reads(backend: Backend) {
     let app = spawn_app(backend).await;
-    let document: Value = app
-        .http
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("the document is JSON");
+    let document = app.openapi_document().await;
     let uuid = pattern_of(
         &document,
         "/components/schemas/Record/properties/id/pattern",

@@ -250,6 +250,36 @@ impl TestApp {
         self._dir.path()
     }
 
+    /// The server's own record key and a second handle on its database, to play the recorder.
+    pub async fn recorder(
+        &self,
+    ) -> (
+        handoffrail::records::RecordKey,
+        Arc<dyn handoffrail::store::Store>,
+    ) {
+        let key = handoffrail::records::RecordKey::load_or_create(self.data_dir())
+            .expect("the server's record key");
+        let store = handoffrail::store::open(
+            &self.database_url,
+            &handoffrail::store::StoreOptions::default(),
+        )
+        .await
+        .expect("store");
+        (key, store)
+    }
+
+    /// `/openapi.json`, parsed.
+    pub async fn openapi_document(&self) -> Value {
+        self.http
+            .get(self.url("/openapi.json"))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("the document is JSON")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
