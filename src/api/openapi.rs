@@ -58,7 +58,7 @@ fn written_schemas() -> [(std::borrow::Cow<'static, str>, Value); 3] {
     use crate::records::import_schema;
     [
         (ImportDocument::name(), import_schema::document()),
-        (HarDocument::name(), import_schema::har_export()),
+        (HarDocument::name(), import_schema::har_document()),
         (
             OpenApiDocument::name(),
             serde_json::json!({

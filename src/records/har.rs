@@ -135,6 +135,13 @@ fn incoming_from_entry(entry: &Value, tenant: &str) -> Result<Incoming, String> 
     })
 }
 
+/// An imported record's URL must be absolute, as the proxy records it (`url: <why not>` otherwise).
+pub fn absolute_url(url: &str) -> Result<(), String> {
+    url::Url::parse(url)
+        .map(drop)
+        .map_err(|error| format!("url: {error}"))
+}
+
 fn record_from_entry(entry: &Value, tenant: &str) -> Result<Record, String> {
     let request = entry
         .get("request")
@@ -151,7 +158,7 @@ fn record_from_entry(entry: &Value, tenant: &str) -> Result<Record, String> {
     let url = text(request, "url")
         .map_err(|error| format!("request.{error}"))?
         .ok_or("missing request.url")?;
-    url::Url::parse(url).map_err(|error| format!("request.url: {error}"))?;
+    absolute_url(url).map_err(|error| format!("request.{error}"))?;
     let started_at = text(entry, "startedDateTime")?
         .and_then(Timestamp::parse)
         .ok_or("missing or invalid startedDateTime")?;
@@ -239,10 +246,13 @@ fn entry_from_record(sealed: &SealedRecord) -> Value {
             .map(|header| json!({"name": header.name, "value": header.value}))
             .collect()
     };
+    // HAR's "unknown" when the record has no end, or one the HAR import would refuse (before the start, or
+    // further from it than MAX_ELAPSED_MS); the sealed record below keeps the timings as stored.
     let elapsed_ms = record
         .timings
         .ended_at
         .map(|end| (end.micros() - record.timings.started_at.micros()) as f64 / 1000.0)
+        .filter(|ms| (0.0..=MAX_ELAPSED_MS).contains(ms))
         .unwrap_or(-1.0);
     json!({
         "startedDateTime": record.timings.started_at.to_string(),

@@ -7,7 +7,7 @@
 //! look at it (`signature_valid`, the evaluation gate) sees the tampering. Anything else is new evidence of
 //! provenance `import`, with a new id, sealed by the importer.
 
-use super::har::{records_from_har, InvalidHar};
+use super::har::{absolute_url, records_from_har, InvalidHar};
 use super::model::{Provenance, Record, Seal, SealedRecord};
 use super::signing::{Keyring, RecordKey};
 use super::store::RecordStore;
@@ -88,11 +88,14 @@ pub fn parse_text(text: &str, tenant: &str) -> Result<Vec<Incoming>, InvalidImpo
 }
 
 /// A record as `GET /records/{id}` or the `jsonl` export writes it; its `seal`, when present, comes along.
+/// Its method and URL must be what a HAR import takes: a method, an absolute URL.
 fn native(item: &Value, index: usize, tenant: &str) -> Result<Incoming, InvalidImport> {
-    let (mut record, seal) = record_and_seal(item).map_err(|error| InvalidImport::Record {
-        index,
-        message: error.to_string(),
-    })?;
+    let invalid = |message: String| InvalidImport::Record { index, message };
+    let (mut record, seal) = record_and_seal(item).map_err(|error| invalid(error.to_string()))?;
+    if record.method.is_empty() {
+        return Err(invalid("method must not be empty".into()));
+    }
+    absolute_url(&record.url).map_err(invalid)?;
     if seal.is_none() {
         record.tenant_id = tenant.to_string();
     }

@@ -45,7 +45,7 @@ pub(crate) use schema_written_by_the_document;
 pub struct ImportDocument;
 schema_written_by_the_document!(ImportDocument);
 
-/// `GET /records/export`'s HAR 1.2 document; the OpenAPI document puts [`har_export`] in its place.
+/// `GET /records/export`'s HAR 1.2 document; the OpenAPI document puts [`har_document`] in its place.
 pub struct HarDocument;
 schema_written_by_the_document!(HarDocument);
 
@@ -57,29 +57,9 @@ pub fn document() -> Value {
     })
 }
 
-/// The HAR 1.2 document as the export writes it: the importer's, except that an entry carries its record's
-/// method, URL and elapsed time as stored, which a record imported in the records form may hold outside what
-/// a HAR import takes.
-pub fn har_export() -> Value {
-    let mut document = har_document();
-    let entry = "/properties/log/properties/entries/items/properties";
-    for (field, schema) in [
-        ("/request/properties/method", json!({"type": "string"})),
-        ("/request/properties/url", json!({"type": "string"})),
-        (
-            "/time",
-            json!({"type": ["number", "null"], "description": "Milliseconds; -1 when unknown"}),
-        ),
-    ] {
-        if let Some(place) = document.pointer_mut(&format!("{entry}{field}")) {
-            *place = schema;
-        }
-    }
-    document
-}
-
-/// The HAR 1.2 document as the importer reads it.
-fn har_document() -> Value {
+/// The HAR 1.2 document as the importer reads it and the export writes it (the export writes `time: -1` for an
+/// elapsed time the import would refuse; the sealed record it embeds keeps the timings as stored).
+pub fn har_document() -> Value {
     json!({
         "title": "HAR",
         "type": "object",
@@ -103,7 +83,11 @@ fn records_document() -> Value {
             "maxItems": MAX_IMPORT,
             "items": {"allOf": [
                 {"$ref": "#/components/schemas/Record"},
-                {"type": "object", "properties": {"seal": {"$ref": "#/components/schemas/Seal"}}},
+                {"type": "object", "properties": {
+                    "method": {"type": "string", "minLength": 1},
+                    "url": {"type": "string", "format": "uri"},
+                    "seal": {"$ref": "#/components/schemas/Seal"},
+                }},
             ]},
         }},
     })

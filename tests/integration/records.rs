@@ -20,6 +20,7 @@ on_both_backends!(
     har_import_is_redacted_sealed_and_usable_as_evidence,
     native_records_reimport_and_bad_imports_are_refused,
     exports_carry_verifiable_records,
+    an_export_of_any_record_imports_again,
     sealed_imports_keep_ids_and_a_tampered_copy_stays_caught,
     a_record_id_just_handed_out_is_waited_for,
     a_record_shows_its_trust_now_beside_its_trust_at_capture,
@@ -432,7 +433,14 @@ async fn native_records_reimport_and_bad_imports_are_refused(backend: Backend) {
         (json!("import"), json!(true))
     );
 
+    // What a HAR import refuses, the records form refuses too: no method, a URL that is not absolute.
+    let mut no_method = unsealed.clone();
+    no_method["method"] = json!("");
+    let mut relative = unsealed.clone();
+    relative["url"] = json!("/v1/orders/7");
     for bad in [
+        json!({"records": [no_method]}),
+        json!({"records": [relative]}),
         json!({"log": {"entries": [{"request": {"method": "GET"}, "response": {}, "startedDateTime": "2026-11-21T10:00:00Z"}]}}),
         json!({"log": {}}),
         json!({"records": [{"method": "GET"}]}),
@@ -465,6 +473,38 @@ async fn native_records_reimport_and_bad_imports_are_refused(backend: Backend) {
         Some(2),
         "only the two new records of this tenant"
     );
+}
+
+/// A record whose elapsed time a HAR import would refuse (here it ends long after it started) is exported with
+/// HAR's "unknown" `time`, so the export imports again; the sealed record it embeds keeps the timings as stored.
+async fn an_export_of_any_record_imports_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = app.post("/records", har("x")).await.body["ids"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut record = app.get(&format!("/records/{id}")).await.body;
+    if let Some(object) = record.as_object_mut() {
+        object.remove("seal");
+    }
+    record["run_id"] = json!("run-long");
+    record["timings"] = json!({"started_at": "1990-01-01T00:00:00Z", "first_byte_at": null,
+                               "ended_at": "2026-01-01T00:00:00Z"});
+    app.post("/records", json!({"records": [record]}))
+        .await
+        .succeeded();
+
+    let exported = app.get("/records/export?format=har&run_id=run-long").await;
+    assert_eq!(exported.status, StatusCode::OK, "{}", exported.text);
+    let entry = &exported.body["log"]["entries"][0];
+    assert_eq!(entry["time"], json!(-1.0));
+    assert_eq!(
+        entry["_handoffrail"]["record"]["timings"]["ended_at"],
+        json!("2026-01-01T00:00:00.000000Z")
+    );
+    let again = app.post("/records", exported.body.clone()).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+    assert_eq!(again.body["already_stored"].as_array().map(Vec::len), Some(1));
 }
 
 async fn exports_carry_verifiable_records(backend: Backend) {
