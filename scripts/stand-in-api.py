@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""A stand-in orders API over TLS, for running the README's agent example without the internet.
+"""A stand-in upstream API over TLS, for running the documents' agent examples without the internet.
 
-    scripts/orders-api.py --port 9443 --tls-dir DIR
+    scripts/stand-in-api.py --port 9443 --tls-dir DIR
 
 Creates DIR/ca.pem (a throwaway CA; start HandoffRail with `--upstream-ca DIR/ca.pem` so the proxy trusts it)
 and a certificate for localhost signed by it, then serves:
 
     GET /v1/orders/{id}     an order (status, total, lines)
     GET /v1/stock/{sku}     stock for a SKU (available, warehouse)
+    GET /v1/forecast?latitude=&longitude=&current=temperature_2m
+                            current weather, shaped like Open-Meteo's forecast API
 """
 
 import argparse
@@ -17,6 +19,7 @@ import os
 import ssl
 import subprocess
 import sys
+import urllib.parse
 
 
 def make_certificates(directory):
@@ -50,13 +53,31 @@ ORDERS = {
 STOCK = {"SKU-00003": {"sku": "SKU-00003", "available": 41, "warehouse": "AMS-2"}}
 
 
-class OrdersApi(http.server.BaseHTTPRequestHandler):
+def forecast(query):
+    """Open-Meteo's shape: the place asked for, and the current values named in `current`."""
+    latitude, longitude = float(query.get("latitude", ["0"])[0]), float(query.get("longitude", ["0"])[0])
+    # A fixed, place-dependent temperature, so that runs repeat.
+    readings = {"temperature_2m": round(7.3 + (latitude - 51.5) / 10, 1), "wind_speed_10m": 14.2}
+    units = {"temperature_2m": "°C", "wind_speed_10m": "km/h"}
+    names = [name for name in query.get("current", [""])[0].split(",") if name in readings]
+    return {
+        "latitude": round(latitude, 4), "longitude": round(longitude, 4), "generationtime_ms": 0.02,
+        "utc_offset_seconds": 0, "timezone": "GMT", "timezone_abbreviation": "GMT", "elevation": 23.0,
+        "current_units": {"time": "iso8601", "interval": "seconds", **{name: units[name] for name in names}},
+        "current": {"time": "2026-12-07T12:00", "interval": 900, **{name: readings[name] for name in names}},
+    }
+
+
+class StandInApi(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
-        parts = self.path.strip("/").split("/")
+        path, _, query = self.path.partition("?")
+        parts = path.strip("/").split("/")
         found = None
-        if len(parts) == 3 and parts[:2] == ["v1", "orders"]:
+        if parts == ["v1", "forecast"]:
+            found = forecast(urllib.parse.parse_qs(query))
+        elif len(parts) == 3 and parts[:2] == ["v1", "orders"]:
             found = ORDERS.get(parts[2])
         elif len(parts) == 3 and parts[:2] == ["v1", "stock"]:
             found = STOCK.get(parts[2])
@@ -78,11 +99,11 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.tls_dir, exist_ok=True)
     certificate, key = make_certificates(args.tls_dir)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), OrdersApi)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), StandInApi)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(certificate, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    print(f"orders API on https://localhost:{args.port}", file=sys.stderr, flush=True)
+    print(f"stand-in API on https://localhost:{args.port}", file=sys.stderr, flush=True)
     server.serve_forever()
 
 

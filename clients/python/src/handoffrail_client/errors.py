@@ -1,0 +1,23 @@
+"""The client's errors: the server refused (`ApiError`, with its status and `detail`) or could not be reached
+(`Unavailable`). Neither is ever a verdict: a gate that catches them must not treat them as PASS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HandoffRailError(Exception):
+    """Anything this client raises."""
+
+
+class ApiError(HandoffRailError):
+    """The server answered with an error status; `detail` is its explanation (a string, or FastAPI-style list)."""
+
+    def __init__(self, status: int, detail: Any, method: str, path: str) -> None:
+        self.status = status
+        self.detail = detail
+        super().__init__(f"{method} {path}: {status} {detail}")
+
+
+class Unavailable(HandoffRailError):
+    """The server could not be reached, or did not answer in time."""
