@@ -504,7 +504,10 @@ async fn an_export_of_any_record_imports_again(backend: Backend) {
     );
     let again = app.post("/records", exported.body.clone()).await;
     assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
-    assert_eq!(again.body["already_stored"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        again.body["already_stored"].as_array().map(Vec::len),
+        Some(1)
+    );
 }
 
 async fn exports_carry_verifiable_records(backend: Backend) {
