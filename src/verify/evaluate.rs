@@ -429,8 +429,27 @@ fn check_document(
             if nodes.is_empty() {
                 return Ok(not_found(path_text));
             }
+            // A single node whose value is an array is reduced over its elements, as several nodes are
+            // (evaluator.md, Modes; SourceryKit averages such an array).
+            let elements: Vec<&Value>;
+            let values: &[&Value] = match nodes.as_slice() {
+                [Value::Array(items)] => {
+                    elements = items.iter().collect();
+                    &elements
+                }
+                all => all,
+            };
+            if values.is_empty() && *aggregate != Aggregate::Count {
+                let detail = format!("the array at {} holds no numbers", show_path(path_text));
+                return Ok(Finding::with_nodes(
+                    Reason::NotNumeric,
+                    &nodes,
+                    Some(detail),
+                    &limits,
+                ));
+            }
             range(
-                &nodes,
+                values,
                 min.as_ref(),
                 max.as_ref(),
                 *aggregate,

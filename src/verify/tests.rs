@@ -166,6 +166,70 @@ fn range_aggregates_reduce_multi_node_results() {
 }
 
 #[test]
+/// A path that selects one node whose value is an array (`$.stats.daily_totals`) is reduced over the
+/// array's elements with the claim's aggregate, as a multi-node result is (SourceryKit averages such an array).
+fn single_array_nodes_reduce_over_their_elements() {
+    let document =
+        json!({"stats": {"daily_totals": [10, 20, 60], "none": [], "mixed": [1, "two"]}});
+    let cases = [
+        (
+            json!({"json_path": "$.stats.daily_totals", "range_min": 29, "range_max": 31, "claimed_value": "30"}),
+            Reason::Match,
+            None,
+        ),
+        (
+            json!({"json_path": "$.stats.daily_totals", "range_min": 29, "claimed_value": 31}),
+            Reason::ValueMismatch,
+            None,
+        ),
+        (
+            json!({"json_path": "$.stats.daily_totals", "range_max": 25}),
+            Reason::OutOfRange,
+            Some("30 at $.stats.daily_totals is above the maximum 25"),
+        ),
+        (
+            json!({"json_path": "$.stats.daily_totals", "aggregate": "each", "range_min": 10, "range_max": 59}),
+            Reason::OutOfRange,
+            None,
+        ),
+        (
+            json!({"json_path": "$.stats.daily_totals", "aggregate": "sum", "range_min": 90, "range_max": 90}),
+            Reason::Match,
+            None,
+        ),
+        (
+            json!({"json_path": "$.stats.daily_totals", "aggregate": "count", "range_min": 3, "range_max": 3}),
+            Reason::Match,
+            None,
+        ),
+        (
+            json!({"json_path": "$.stats.none", "range_min": 0}),
+            Reason::NotNumeric,
+            Some("the array at $.stats.none holds no numbers"),
+        ),
+        (
+            json!({"json_path": "$.stats.none", "aggregate": "count", "range_max": 0}),
+            Reason::Match,
+            None,
+        ),
+        (
+            json!({"json_path": "$.stats.mixed", "range_min": 0}),
+            Reason::NotNumeric,
+            Some("two at $.stats.mixed is not a number"),
+        ),
+    ];
+    for (mut claim, reason, detail) in cases {
+        claim["action_name"] = json!("a");
+        claim["verification_mode"] = json!("range_threshold");
+        let (_, got, result) = one(claim.clone(), &document);
+        assert_eq!(got, reason, "{claim}: {result:?}");
+        if let Some(detail) = detail {
+            assert_eq!(result.detail.as_deref(), Some(detail), "{claim}");
+        }
+    }
+}
+
+#[test]
 fn malformed_claims_are_errors_of_that_claim_only() {
     let document = order();
     let invalid = [
