@@ -142,7 +142,8 @@ async fn create(
                 continue;
             }
         };
-        let created = match packets::admit(store, &state.schemas, caller.tenant(), request).await {
+        let evaluator = super::evaluations::evaluator(&state, caller.tenant());
+        let created = match packets::admit(store, &state.schemas, &evaluator, request).await {
             Ok(admitted) => packets::create_packet(store, caller.tenant(), admitted).await,
             Err(refused) => Err(refused),
         };

@@ -67,6 +67,9 @@ pub enum Error {
     /// 422 with a text `detail` (the schema-registry refusals of docs/api.md §4.3), not a list envelope.
     #[error("{0}")]
     Unprocessable(String),
+    /// 422: the sender's claims did not verify and its policy is `reject`; the body carries the verdict.
+    #[error("the handoff's claims did not verify")]
+    Rejected(Box<crate::packets::verification::Verification>),
     #[error("request body too large")]
     PayloadTooLarge {
         received: Option<u64>,
@@ -128,6 +131,8 @@ impl From<CommandError> for Error {
                 Error::validation(Invalid::new("value_error", loc, invalid.message))
             }
             CommandError::Store(error) => error.into(),
+            CommandError::Internal(message) => Error::Internal(anyhow::anyhow!(message)),
+            CommandError::Rejected(verification) => Error::Rejected(verification),
             CommandError::DailyCapReached { retry_after } => Error::DailyLimit { retry_after },
             CommandError::Schema(rejection) => Error::Unprocessable(rejection.to_string()),
             CommandError::Refused(refusal) => {
@@ -180,6 +185,20 @@ impl Error {
             Error::Gone(detail) => (StatusCode::GONE, json!({"detail": detail})),
             Error::Unprocessable(detail) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": detail}))
+            }
+            Error::Rejected(verification) => {
+                let detail = format!(
+                    "The handoff's claims did not verify ({}: {} caught, {} error) and its policy is reject; the \
+                     packet was not created (evaluation {})",
+                    json!(verification.outcome).as_str().unwrap_or_default(),
+                    verification.counts.caught,
+                    verification.counts.error,
+                    verification.evaluation_id
+                );
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"detail": detail, "verification": verification}),
+                )
             }
             Error::PayloadTooLarge {
                 received,

@@ -42,6 +42,18 @@ struct EvaluationRequest {
     claims: Vec<Value>,
 }
 
+/// What an evaluation in `tenant` runs with: the store, the record key, the rules in force and the server's
+/// capacity (shared with verified packets).
+pub(super) fn evaluator<'a>(state: &'a AppState, tenant: &'a str) -> Evaluator<'a> {
+    Evaluator {
+        store: state.store.as_ref(),
+        record_key: state.record_key.clone(),
+        rules: state.rules.current(),
+        tenant,
+        capacity: &state.evaluations,
+    }
+}
+
 #[utoipa::path(post, path = "/evaluations", tag = "evaluations", request_body = EvaluationRequest,
     responses((status = 201, description = "The verdict: PASS, CAUGHT or ERROR per claim and overall", body = StoredEvaluation), (status = 422, description = "Invalid request", body = ErrorBody)))]
 async fn create(
@@ -49,15 +61,7 @@ async fn create(
     caller: Caller,
     ApiJson(payload): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<StoredEvaluation>), Error> {
-    let rules = state.rules.current();
-    let evaluator = Evaluator {
-        store: state.store.as_ref(),
-        record_key: state.record_key.clone(),
-        rules,
-        tenant: caller.tenant(),
-        capacity: &state.evaluations,
-    };
-    match run_evaluation(&evaluator, &payload).await {
+    match run_evaluation(&evaluator(&state, caller.tenant()), &payload).await {
         Ok(evaluation) => {
             tracing::info!(evaluation_id = %evaluation.id, outcome = evaluation.outcome.as_str(), "evaluation stored");
             Ok((StatusCode::CREATED, Json(evaluation)))

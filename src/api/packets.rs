@@ -71,7 +71,8 @@ async fn create(
     ApiJson(request): ApiJson<PacketCreate>,
 ) -> Result<(StatusCode, Json<Packet>), Error> {
     let store = state.store.as_ref();
-    let admitted = packets::admit(store, &state.schemas, caller.tenant(), request).await?;
+    let evaluator = super::evaluations::evaluator(&state, caller.tenant());
+    let admitted = packets::admit(store, &state.schemas, &evaluator, request).await?;
     packets::spend_daily_create(&state.limiter, store, &caller.0).await?;
     let packet = packets::create_packet(store, caller.tenant(), admitted).await?;
     state.metrics.packet_created(caller.tenant());
@@ -88,7 +89,8 @@ async fn chain(
     ApiJson(request): ApiJson<PacketCreate>,
 ) -> Result<(StatusCode, Json<Packet>), Error> {
     let store = state.store.as_ref();
-    let admitted = packets::admit(store, &state.schemas, caller.tenant(), request).await?;
+    let evaluator = super::evaluations::evaluator(&state, caller.tenant());
+    let admitted = packets::admit(store, &state.schemas, &evaluator, request).await?;
     let child = packets::chain_packet(store, caller.tenant(), parent_id, admitted).await?;
     Ok((StatusCode::CREATED, Json(child)))
 }

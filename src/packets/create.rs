@@ -4,6 +4,7 @@ use super::history::{actor_for_agent, NewEvent};
 use super::lifecycle::{initial_status, Change, Refusal};
 use super::model::{Packet, PacketCreate, PACKET_SCHEMA_VERSION};
 use super::notices::Notice;
+use super::verification::Verification;
 use crate::timestamp::Timestamp;
 use serde_json::json;
 use uuid::Uuid;
@@ -29,23 +30,36 @@ pub fn check(request: &PacketCreate) -> Result<(), InvalidPacket> {
     })
 }
 
-/// A new packet from a create request, with its `created` event.
-pub fn new_packet(request: PacketCreate, now: Timestamp) -> Change {
-    let packet = packet_from(request, now);
+/// A new packet from a create request and the verdict on its claims, with its `created` event (and the
+/// verdict's).
+pub fn new_packet(
+    request: PacketCreate,
+    verification: Option<Verification>,
+    now: Timestamp,
+) -> Change {
+    let packet = packet_from(request, verification, now);
+    let mut events = vec![created_event(&packet, json!({}), now)];
+    events.extend(verification_event(&packet, now));
     Change {
-        events: vec![created_event(&packet, json!({}), now)],
+        events,
         notice: Notice::new("packet.created", &packet, now),
         packet,
     }
 }
 
 /// A child packet chained to `parent_id`: the child's `created` event and the parent's `chained` event.
-pub fn chained_packet(request: PacketCreate, parent_id: Uuid, now: Timestamp) -> Change {
+pub fn chained_packet(
+    request: PacketCreate,
+    verification: Option<Verification>,
+    parent_id: Uuid,
+    now: Timestamp,
+) -> Change {
     let child = packet_from(
         PacketCreate {
             parent_packet_id: Some(parent_id),
             ..request
         },
+        verification,
         now,
     );
     let created = created_event(
@@ -60,15 +74,22 @@ pub fn chained_packet(request: PacketCreate, parent_id: Uuid, now: Timestamp) ->
         json!({"child_packet_id": child.id}),
         now,
     );
+    let mut events = vec![created];
+    events.extend(verification_event(&child, now));
+    events.push(chained);
     Change {
         notice: Notice::new("packet.chained", &child, now)
             .with("parent_packet_id", json!(parent_id)),
         packet: child,
-        events: vec![created, chained],
+        events,
     }
 }
 
-fn packet_from(request: PacketCreate, now: Timestamp) -> Packet {
+fn packet_from(
+    request: PacketCreate,
+    verification: Option<Verification>,
+    now: Timestamp,
+) -> Packet {
     let hitl_required = request.hitl.as_ref().is_some_and(|hitl| hitl.required);
     Packet {
         id: Uuid::new_v4(),
@@ -83,7 +104,20 @@ fn packet_from(request: PacketCreate, now: Timestamp) -> Packet {
         status: initial_status(hitl_required),
         created_at: now,
         updated_at: now,
+        verification,
     }
+}
+
+/// The verdict's history event, when the packet came with claims; the actor is the server.
+fn verification_event(packet: &Packet, now: Timestamp) -> Option<NewEvent> {
+    let verification = packet.verification.as_ref()?;
+    Some(NewEvent::new(
+        packet.id,
+        verification.event_type(),
+        "system:verification".to_string(),
+        verification.event_details(),
+        now,
+    ))
 }
 
 fn created_event(packet: &Packet, details: serde_json::Value, now: Timestamp) -> NewEvent {

@@ -196,14 +196,24 @@ pub fn respond(
     if notes.is_some() {
         hitl.notes = notes.clone();
     }
-    packet.status = Status::Claimed;
-    packet.metadata.claimed_at = Some(now);
+    // A checkpoint that verification set (decision 12): "Send back" fails the handoff, with the verdict already
+    // in its history; any other answer accepts it.
+    let sent_back = answer.response == super::verification::SEND_BACK
+        && packet.verification.as_ref().is_some_and(|verification| {
+            verification.policy == Some(super::verification::Policy::Hold)
+        });
+    packet.status = if sent_back {
+        Status::Failed
+    } else {
+        packet.metadata.claimed_at = Some(now);
+        Status::Claimed
+    };
     packet.updated_at = now;
     let event = NewEvent::new(
         packet.id,
         "hitl_responded",
         format!("human:{}", answer.responded_by),
-        json!({"response": answer.response, "notes": notes, "transition_to": "claimed"}),
+        json!({"response": answer.response, "notes": notes, "transition_to": packet.status}),
         now,
     );
     Ok(Change {
@@ -458,6 +468,7 @@ mod tests {
             status,
             created_at: at,
             updated_at: at,
+            verification: None,
         }
     }
 

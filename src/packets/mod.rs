@@ -12,10 +12,12 @@ pub mod notices;
 pub mod schemas;
 pub mod stats;
 pub mod store;
+pub mod verification;
 
 use crate::auth::limits::Limiter;
 use crate::auth::store::LimitStore;
 use crate::auth::ApiKey;
+use crate::evaluations::{run_evaluation, EvaluationError, Evaluator};
 use crate::packets::schemas::{CheckError, ContextRejection, SchemaRegistry};
 use crate::persistence::StoreError;
 use crate::timestamp::Timestamp;
@@ -36,7 +38,11 @@ pub enum CommandError {
     DailyCapReached {
         retry_after: u64,
     },
+    /// The sender's claims did not verify and its policy is `reject` (the evaluation is stored; the packet not).
+    Rejected(Box<verification::Verification>),
     Store(StoreError),
+    /// A bug (the evaluation thread failed): logged, answered as an internal error.
+    Internal(String),
 }
 
 impl From<CheckError> for CommandError {
@@ -67,35 +73,86 @@ pub async fn spend_daily_create(
         .map_err(|retry_after| CommandError::DailyCapReached { retry_after })
 }
 
-/// A create or chain request that passed every check; only [`admit`] makes one.
-pub struct Admitted(PacketCreate);
+/// A create or chain request that passed every check, with the verdict on its claims; only [`admit`] makes one.
+pub struct Admitted {
+    request: PacketCreate,
+    verification: Option<verification::Verification>,
+}
 
-/// The checks every new packet passes before it is stored: docs/api.md §2.4's rules, then the registered schema its
-/// `schema_id` names, applied to the context with its defaults filled in (docs/api.md §2.1).
+/// The checks every new packet passes before it is stored: docs/api.md §2.4's rules, the registered schema its
+/// `schema_id` names, applied to the context with its defaults filled in (docs/api.md §2.1), and its claims'
+/// verdict (decision 12), which the sender's policy turns into a hold, a refusal or a flag.
 pub async fn admit(
     store: &dyn SchemaStore,
     schemas: &SchemaRegistry,
-    tenant: &str,
-    request: PacketCreate,
+    evaluator: &Evaluator<'_>,
+    mut request: PacketCreate,
 ) -> Result<Admitted, CommandError> {
     create::check(&request).map_err(CommandError::Invalid)?;
     if let Some(schema_id) = &request.schema_id {
         let context = serde_json::to_value(&request.context)
             .map_err(|error| CommandError::Store(StoreError::Corrupt(error.to_string())))?;
         schemas
-            .check_context(store, tenant, schema_id, &context)
+            .check_context(store, evaluator.tenant, schema_id, &context)
             .await?;
     }
-    Ok(Admitted(request))
+    if request
+        .verification
+        .as_ref()
+        .is_some_and(|verification| verification.claims.is_empty())
+    {
+        return Err(CommandError::Invalid(create::InvalidPacket {
+            loc: vec!["verification".into(), "claims".into()],
+            message: "a verified handoff needs at least one claim".into(),
+        }));
+    }
+    let verification = match request.verification.take() {
+        Some(claims) => Some(verify(evaluator, &claims, &mut request).await?),
+        None => None,
+    };
+    Ok(Admitted {
+        request,
+        verification,
+    })
+}
+
+/// Evaluates the sender's claims and applies its policy to the request.
+async fn verify(
+    evaluator: &Evaluator<'_>,
+    claims: &verification::VerificationRequest,
+    request: &mut PacketCreate,
+) -> Result<verification::Verification, CommandError> {
+    let evaluation =
+        run_evaluation(evaluator, &claims.payload())
+            .await
+            .map_err(|error| match error {
+                EvaluationError::Malformed(message) => {
+                    CommandError::Invalid(create::InvalidPacket {
+                        loc: vec!["verification".into()],
+                        message,
+                    })
+                }
+                EvaluationError::Store(error) => CommandError::Store(error),
+                EvaluationError::Internal(message) => CommandError::Internal(message),
+            })?;
+    let verdict = verification::Verification::of(claims, &evaluation);
+    match verdict.policy {
+        Some(verification::Policy::Reject) => {
+            return Err(CommandError::Rejected(Box::new(verdict)))
+        }
+        Some(verification::Policy::Hold) => verdict.hold(request),
+        Some(verification::Policy::Flag) | None => {}
+    }
+    Ok(verdict)
 }
 
 pub async fn create_packet(
     store: &dyn PacketStore,
     tenant: &str,
-    Admitted(request): Admitted,
+    admitted: Admitted,
 ) -> Result<Packet, CommandError> {
     let now = Timestamp::now();
-    let change = create::new_packet(request, now);
+    let change = create::new_packet(admitted.request, admitted.verification, now);
     insert(store, tenant, change, now).await
 }
 
@@ -103,13 +160,13 @@ pub async fn chain_packet(
     store: &dyn PacketStore,
     tenant: &str,
     parent_id: Uuid,
-    Admitted(request): Admitted,
+    admitted: Admitted,
 ) -> Result<Packet, CommandError> {
     if store.get_packet(tenant, parent_id).await?.is_none() {
         return Err(CommandError::NotFound(parent_id));
     }
     let now = Timestamp::now();
-    let change = create::chained_packet(request, parent_id, now);
+    let change = create::chained_packet(admitted.request, admitted.verification, parent_id, now);
     insert(store, tenant, change, now).await
 }
 

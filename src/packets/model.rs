@@ -330,6 +330,9 @@ pub struct Packet {
     pub status: Status,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The verdict on the sender's claims (decision 12); null for a packet created without claims.
+    #[serde(default)]
+    pub verification: Option<super::verification::Verification>,
 }
 
 /// `POST /packets` and the body of `POST /packets/{id}/chain` (docs/api.md §2.1). Unknown keys are ignored.
@@ -350,6 +353,9 @@ pub struct PacketCreate {
     pub hitl: Option<HitlCheckpoint>,
     #[serde(default)]
     pub schema_id: Option<String>,
+    /// The sender's claims, verified before the packet is stored (decision 12).
+    #[serde(default)]
+    pub verification: Option<super::verification::VerificationRequest>,
 }
 
 /// `PATCH /packets/{id}` (docs/api.md §2.10). Absent and `null` both mean "leave as is".

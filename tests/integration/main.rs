@@ -36,6 +36,7 @@ mod tenant_walls;
 mod tenants;
 mod trust;
 mod upstream;
+mod verified_handoffs;
 mod webhook_durability;
 mod webhook_store;
 mod webhooks;

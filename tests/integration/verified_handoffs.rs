@@ -1,0 +1,349 @@
+//! Verified handoffs (docs/api.md, decision 12): a packet's claims are evaluated before it is stored, and a
+//! verdict other than PASS follows the sender's policy.
+
+use crate::evaluations::record;
+use crate::on_both_backends;
+use crate::support::{packet_body, spawn_app, Backend, TestApp};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+on_both_backends!(
+    a_truthful_handoff_is_created_with_its_verdict,
+    a_caught_handoff_is_held_for_a_human_who_accepts_or_sends_it_back,
+    a_rejected_handoff_is_not_stored_but_its_evaluation_is,
+    a_flagged_handoff_carries_its_verdict,
+    errors_follow_their_own_policy,
+    chains_and_batches_verify_too,
+    malformed_claims_are_422,
+);
+
+const ORDER: &[u8] = br#"{"order": {"id": 7, "status": "shipped", "total": 89.5}}"#;
+
+/// A packet body whose sender claims the order's total is `total`, under `policy` for CAUGHT.
+async fn handoff(app: &TestApp, total: &str, policy: &str) -> Value {
+    let sealed = record(app, "default", "run-v", "get_order", ORDER).await;
+    let mut body = packet_body("researcher", "writer", "Order 7 is ready to bill");
+    body["verification"] = json!({"run_id": "run-v", "agent_id": "sales-01", "on_caught": policy, "claims": [
+        {"action_name": "get_order", "verification_mode": "exact", "json_path": "$.order.status", "claimed_value": "shipped"},
+        {"action_name": "get_order", "verification_mode": "field_extraction", "json_path": "$.order.total",
+         "claimed_value": total, "record_id": sealed.record.id.to_string()},
+    ]});
+    body
+}
+
+async fn history(app: &TestApp, id: &str) -> Vec<(String, Value)> {
+    app.get(&format!("/packets/{id}/history")).await.body["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|event| {
+            (
+                event["event_type"].as_str().unwrap_or_default().to_string(),
+                event["details"].clone(),
+            )
+        })
+        .collect()
+}
+
+async fn a_truthful_handoff_is_created_with_its_verdict(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app
+        .post("/packets", handoff(&app, "89.50", "hold").await)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let packet = created.body;
+    assert_eq!(packet["status"], "created");
+    let verification = &packet["verification"];
+    assert_eq!(
+        (
+            verification["outcome"].clone(),
+            verification["policy"].clone(),
+            verification["counts"].clone()
+        ),
+        (
+            json!("PASS"),
+            Value::Null,
+            json!({"pass": 2, "caught": 0, "error": 0})
+        )
+    );
+    let id = packet["id"].as_str().unwrap_or_default();
+    assert_eq!(
+        app.get(&format!("/packets/{id}")).await.body["verification"],
+        *verification
+    );
+    let evaluation = app
+        .get(&format!(
+            "/evaluations/{}",
+            verification["evaluation_id"].as_str().unwrap_or_default()
+        ))
+        .await;
+    assert_eq!(
+        (evaluation.status, evaluation.body["outcome"].clone()),
+        (StatusCode::OK, json!("PASS"))
+    );
+    let events = history(&app, id).await;
+    assert_eq!(
+        events
+            .iter()
+            .map(|(kind, _)| kind.as_str())
+            .collect::<Vec<_>>(),
+        ["created", "verification_passed"]
+    );
+    assert_eq!(events[1].1["evaluation_id"], verification["evaluation_id"]);
+
+    let plain = app.create_packet(packet_body("a", "b", "no claims")).await;
+    assert_eq!(
+        plain["verification"],
+        Value::Null,
+        "a packet without claims says so"
+    );
+}
+
+async fn a_caught_handoff_is_held_for_a_human_who_accepts_or_sends_it_back(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let created = app
+            .post("/packets", handoff(&app, "99.00", "hold").await)
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+        let packet = created.body;
+        assert_eq!(packet["status"], "awaiting_human");
+        assert_eq!(
+            (
+                packet["verification"]["outcome"].clone(),
+                packet["verification"]["policy"].clone()
+            ),
+            (json!("CAUGHT"), json!("hold"))
+        );
+        let hitl = &packet["hitl"];
+        assert_eq!(hitl["options"], json!(["Accept anyway", "Send back"]));
+        assert_eq!(hitl["required"], true);
+        assert_eq!(
+            hitl["reason"],
+            "Verification CAUGHT: claim 1 (get_order) CAUGHT value_mismatch: claimed 99.00, record has 89.5 at $.order.total"
+        );
+        ids.push(packet["id"].as_str().unwrap_or_default().to_string());
+    }
+    let awaiting = app.get("/packets/awaiting").await.body;
+    assert_eq!(awaiting["total"], 2, "{awaiting}");
+
+    // No agent claims it before a human answers (decision 4).
+    let claim = app
+        .post(
+            &format!("/packets/{}/claim", ids[0]),
+            json!({"agent_id": "writer", "agent_name": "Writer"}),
+        )
+        .await;
+    assert_eq!(claim.status, StatusCode::CONFLICT, "{}", claim.text);
+
+    let accepted = app
+        .post(
+            &format!("/packets/{}/respond", ids[0]),
+            json!({"response": "Accept anyway", "responded_by": "ann"}),
+        )
+        .await;
+    assert_eq!(
+        (accepted.status, accepted.body["status"].clone()),
+        (StatusCode::OK, json!("claimed"))
+    );
+
+    let sent_back = app
+        .post(
+            &format!("/packets/{}/respond", ids[1]),
+            json!({"response": "Send back", "responded_by": "ann"}),
+        )
+        .await;
+    assert_eq!(
+        (sent_back.status, sent_back.body["status"].clone()),
+        (StatusCode::OK, json!("failed")),
+        "{}",
+        sent_back.text
+    );
+    let events = history(&app, &ids[1]).await;
+    assert_eq!(
+        events
+            .iter()
+            .map(|(kind, _)| kind.as_str())
+            .collect::<Vec<_>>(),
+        ["created", "verification_caught", "hitl_responded"]
+    );
+    assert_eq!(events[1].1["policy"], "hold");
+    assert_eq!(events[2].1["transition_to"], "failed");
+}
+
+async fn a_rejected_handoff_is_not_stored_but_its_evaluation_is(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let refused = app
+        .post("/packets", handoff(&app, "99.00", "reject").await)
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    let verification = &refused.body["verification"];
+    assert_eq!(
+        (
+            verification["outcome"].clone(),
+            verification["policy"].clone()
+        ),
+        (json!("CAUGHT"), json!("reject"))
+    );
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("policy is reject"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(
+        app.get("/packets").await.body["total"],
+        0,
+        "nothing is listed"
+    );
+    let evaluation = app
+        .get(&format!(
+            "/evaluations/{}",
+            verification["evaluation_id"].as_str().unwrap_or_default()
+        ))
+        .await;
+    assert_eq!(
+        (evaluation.status, evaluation.body["outcome"].clone()),
+        (StatusCode::OK, json!("CAUGHT"))
+    );
+}
+
+async fn a_flagged_handoff_carries_its_verdict(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let created = app
+        .post("/packets", handoff(&app, "99.00", "flag").await)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["status"], "created");
+    assert_eq!(created.body["hitl"], Value::Null);
+    assert_eq!(
+        (
+            created.body["verification"]["outcome"].clone(),
+            created.body["verification"]["policy"].clone()
+        ),
+        (json!("CAUGHT"), json!("flag"))
+    );
+    let id = created.body["id"].as_str().unwrap_or_default();
+    let claim = app
+        .post(
+            &format!("/packets/{id}/claim"),
+            json!({"agent_id": "writer", "agent_name": "Writer"}),
+        )
+        .await;
+    assert_eq!(
+        claim.status,
+        StatusCode::OK,
+        "a flagged handoff can be claimed: {}",
+        claim.text
+    );
+}
+
+async fn errors_follow_their_own_policy(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let claims =
+        json!([{"action_name": "get_order", "verification_mode": "telepathy", "record_id": "x"}]);
+    let mut body = packet_body("a", "b", "unverifiable");
+    body["verification"] = json!({"claims": claims, "on_caught": "reject", "on_error": "flag"});
+    let flagged = app.post("/packets", body.clone()).await;
+    assert_eq!(flagged.status, StatusCode::CREATED, "{}", flagged.text);
+    assert_eq!(
+        (
+            flagged.body["verification"]["outcome"].clone(),
+            flagged.body["verification"]["policy"].clone()
+        ),
+        (json!("ERROR"), json!("flag"))
+    );
+    body["verification"]["on_error"] = json!("reject");
+    assert_eq!(
+        app.post("/packets", body.clone()).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    body["verification"] = json!({"claims": claims});
+    let held = app.post("/packets", body).await;
+    assert_eq!(
+        held.body["status"], "awaiting_human",
+        "ERROR is held by default: {}",
+        held.text
+    );
+    let events = history(&app, held.body["id"].as_str().unwrap_or_default()).await;
+    assert_eq!(events[1].0, "verification_error");
+}
+
+async fn chains_and_batches_verify_too(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let parent = app.create_packet(packet_body("a", "b", "parent")).await;
+    let parent_id = parent["id"].as_str().unwrap_or_default();
+    let chained = app
+        .post(
+            &format!("/packets/{parent_id}/chain"),
+            handoff(&app, "99.00", "hold").await,
+        )
+        .await;
+    assert_eq!(chained.status, StatusCode::CREATED, "{}", chained.text);
+    assert_eq!(
+        (
+            chained.body["status"].clone(),
+            chained.body["verification"]["outcome"].clone()
+        ),
+        (json!("awaiting_human"), json!("CAUGHT"))
+    );
+
+    let batch = app
+        .post(
+            "/packets/batch",
+            json!({"packets": [
+                handoff(&app, "89.5", "hold").await,
+                handoff(&app, "99.00", "reject").await,
+                handoff(&app, "99.00", "flag").await,
+            ]}),
+        )
+        .await;
+    assert_eq!(batch.status, StatusCode::CREATED, "{}", batch.text);
+    let outcomes: Vec<(Value, Value)> = batch.body["created"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|packet| {
+            (
+                packet["verification"]["outcome"].clone(),
+                packet["status"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (json!("PASS"), json!("created")),
+            (json!("CAUGHT"), json!("created"))
+        ]
+    );
+    assert_eq!(batch.body["errors"][0]["index"], 1, "{}", batch.text);
+}
+
+async fn malformed_claims_are_422(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for verification in [
+        json!({"claims": "get_order"}),
+        json!({"claims": [], "on_caught": "hold"}),
+        json!({"claims": [{"action_name": "a"}], "on_caught": "ignore"}),
+    ] {
+        let mut body = packet_body("a", "b", "bad claims");
+        body["verification"] = verification.clone();
+        let reply = app.post("/packets", body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{verification}: {}",
+            reply.text
+        );
+    }
+    assert_eq!(app.get("/packets").await.body["total"], 0);
+}
