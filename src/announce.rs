@@ -12,13 +12,17 @@ use uuid::Uuid;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Announcement {
     pub outbox: Vec<OutboxEvent>,
-    pub live: Option<LiveNotice>,
+    /// Live events, in order (a verified packet's create announces its verdict after it).
+    pub live: Vec<LiveNotice>,
 }
 
 impl Announcement {
     /// Webhooks only (tests and tools).
     pub fn webhooks(outbox: Vec<OutboxEvent>) -> Self {
-        Self { outbox, live: None }
+        Self {
+            outbox,
+            live: Vec::new(),
+        }
     }
 }
 

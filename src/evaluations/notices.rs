@@ -57,7 +57,7 @@ pub fn announcement(tenant: &str, evaluation: &StoredEvaluation) -> Announcement
     };
     Announcement {
         outbox,
-        live: Some(live),
+        live: vec![live],
     }
 }
 

@@ -18,6 +18,7 @@ pub fn rebuild(live: &mut LiveNotice, packet: &Packet) {
         packet_id: packet.id,
         details: live.details.clone(),
         at: live.at,
+        followed_by: None,
     };
     live.envelope = notice.envelope(packet, &live.status);
 }
@@ -32,6 +33,8 @@ pub struct Notice {
     /// Fields beside `status` and `metadata` (`hitl_response`, `parent_packet_id`).
     pub details: Map<String, Value>,
     pub at: Timestamp,
+    /// A second notice of the same change, announced after this one (`packet.verification_caught`).
+    pub followed_by: Option<Box<Notice>>,
 }
 
 impl Notice {
@@ -42,7 +45,14 @@ impl Notice {
             packet_id: packet.id,
             details: Map::new(),
             at,
+            followed_by: None,
         }
+    }
+
+    /// This notice, then `next` (announced in that order, as one change).
+    pub fn followed_by(mut self, next: Notice) -> Self {
+        self.followed_by = Some(Box::new(next));
+        self
     }
 
     pub fn with(mut self, key: &str, value: Value) -> Self {
@@ -95,10 +105,16 @@ impl Notice {
             details: self.details.clone(),
             at: self.at,
         };
-        Announcement {
+        let mut announcement = Announcement {
             outbox: outbox.into_iter().collect(),
-            live: Some(live),
+            live: vec![live],
+        };
+        if let Some(next) = &self.followed_by {
+            let then = next.announcement(tenant, packet);
+            announcement.outbox.extend(then.outbox);
+            announcement.live.extend(then.live);
         }
+        announcement
     }
 
     /// The live envelope (docs/api.md §7.3): `{"type", "packet_id", "data": {"status", "metadata", …}, "timestamp"}`,

@@ -28,12 +28,14 @@ impl SqlStore {
             Some(insert) => fresh_deliveries_in(&tx.rows(insert).await?)?,
             None => Vec::new(),
         };
-        if let (Backend::Postgres, Some(live)) = (self.backend(), &announcement.live) {
-            let notify = self
-                .sql("SELECT pg_notify(?, ?)")
-                .bind(self.live_channel.as_str())
-                .bind(Param::OwnedText(super::notifications::notification(live)));
-            tx.execute(notify).await?;
+        if self.backend() == Backend::Postgres {
+            for live in &announcement.live {
+                let notify = self
+                    .sql("SELECT pg_notify(?, ?)")
+                    .bind(self.live_channel.as_str())
+                    .bind(Param::OwnedText(super::notifications::notification(live)));
+                tx.execute(notify).await?;
+            }
         }
         tx.commit().await?;
         self.announced(deliveries, announcement);
@@ -45,7 +47,7 @@ impl SqlStore {
     pub(crate) fn announced(&self, deliveries: Vec<TakenDelivery>, announcement: &Announcement) {
         self.fresh_deliveries.push(deliveries);
         if self.backend() == Backend::Sqlite {
-            if let Some(live) = &announcement.live {
+            for live in &announcement.live {
                 // No receiver (nobody listening) is not an error.
                 let _ = self.live.send(Arc::new(live.clone()));
             }

@@ -68,7 +68,8 @@ pub(crate) async fn write_packet(
              ORDER BY e.n),
          outbox AS ({outbox}),
          announced AS (
-             SELECT pg_notify(${n}, ${l}) FROM written WHERE ${l}::text IS NOT NULL)
+             SELECT pg_notify(${n}, l.notification) FROM written,
+                    UNNEST(${l}::text[]) AS l(notification))
          SELECT (SELECT count(*) FROM written) AS written, (SELECT count(*) FROM announced) AS announced,
                 outbox.*
          FROM (VALUES (1)) AS one (x) LEFT JOIN outbox ON true",
@@ -99,8 +100,9 @@ pub(crate) async fn write_packet(
         .bind(
             announcement
                 .live
-                .as_ref()
-                .map(super::notifications::notification),
+                .iter()
+                .map(super::notifications::notification)
+                .collect::<Vec<_>>(),
         )
         .bind(store.live_channel.as_str())
         .bind(store.first_attempt_lease_until().as_datetime())

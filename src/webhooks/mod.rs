@@ -31,7 +31,7 @@ pub const DEFAULT_EVENTS: [&str; 4] = [
 ];
 
 /// Every event a hook may ask for: docs/api.md §6.1's list, and the evaluation events of our extension.
-pub const EVENTS: [&str; 10] = [
+pub const EVENTS: [&str; 11] = [
     "packet.created",
     "packet.claimed",
     "packet.in_progress",
@@ -40,6 +40,7 @@ pub const EVENTS: [&str; 10] = [
     "packet.failed",
     "packet.expired",
     "hitl.response_ready",
+    "packet.verification_caught",
     "evaluation.completed",
     "evaluation.caught",
 ];
@@ -85,6 +86,8 @@ pub enum WebhookEvent {
     PacketExpired,
     #[schema(rename = "hitl.response_ready")]
     HitlResponseReady,
+    #[schema(rename = "packet.verification_caught")]
+    PacketVerificationCaught,
     #[schema(rename = "evaluation.completed")]
     EvaluationCompleted,
     #[schema(rename = "evaluation.caught")]

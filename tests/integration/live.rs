@@ -25,13 +25,13 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A raw SSE reader: frames as (event, data) pairs.
-struct Sse {
+pub(crate) struct Sse {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl Sse {
-    async fn open(base: &str, query: &str) -> Self {
+    pub(crate) async fn open(base: &str, query: &str) -> Self {
         let response = reqwest::get(format!("{base}/events?{query}"))
             .await
             .expect("connect");
@@ -74,7 +74,7 @@ impl Sse {
     }
 
     /// The next frame that is not a heartbeat.
-    async fn next_event(&mut self) -> (String, Value) {
+    pub(crate) async fn next_event(&mut self) -> (String, Value) {
         loop {
             let frame = self.next().await;
             if frame.0 != "ping" {

@@ -2,8 +2,11 @@
 //! verdict other than PASS follows the sender's policy.
 
 use crate::evaluations::record;
+use crate::live::Sse;
 use crate::on_both_backends;
+use crate::receiver::{Received, Receiver};
 use crate::support::{packet_body, spawn_app, Backend, TestApp};
+use crate::webhooks::register;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -15,6 +18,7 @@ on_both_backends!(
     errors_follow_their_own_policy,
     chains_and_batches_verify_too,
     malformed_claims_are_422,
+    a_caught_handoff_is_announced_live_and_to_hooks,
 );
 
 const ORDER: &[u8] = br#"{"order": {"id": 7, "status": "shipped", "total": 89.5}}"#;
@@ -346,4 +350,62 @@ async fn malformed_claims_are_422(backend: Backend) {
         );
     }
     assert_eq!(app.get("/packets").await.body["total"], 0);
+}
+
+/// A CAUGHT handoff is announced as `packet.created`, then `packet.verification_caught` with the verdict, live
+/// and to hooks that ask for it; a PASS handoff only as `packet.created`.
+async fn a_caught_handoff_is_announced_live_and_to_hooks(backend: Backend) {
+    let app = crate::webhooks::app(backend, "1s").await;
+    let receiver = Receiver::start().await;
+    register(
+        &app,
+        &receiver.url("/in"),
+        json!(["packet.verification_caught"]),
+    )
+    .await;
+    // The sender's channel: packet events only (evaluations announce themselves too).
+    let mut live = Sse::open(
+        &app.url(""),
+        &format!("api_key={}&subscribe=agent:researcher", app.admin_key),
+    )
+    .await;
+    assert_eq!(live.next_event().await.0, "connected");
+
+    let passed = app
+        .post("/packets", handoff(&app, "89.5", "hold").await)
+        .await
+        .body;
+    let caught = app
+        .post("/packets", handoff(&app, "99.00", "flag").await)
+        .await
+        .body;
+    let mut frames = Vec::new();
+    for _ in 0..3 {
+        let (event, data) = live.next_event().await;
+        frames.push((event, data["packet_id"].clone()));
+        if frames.len() == 3 {
+            assert_eq!(data["data"]["verification"]["outcome"], "CAUGHT", "{data}");
+            assert_eq!(data["data"]["verification"]["policy"], "flag", "{data}");
+        }
+    }
+    assert_eq!(
+        frames,
+        [
+            ("packet.created".to_string(), passed["id"].clone()),
+            ("packet.created".to_string(), caught["id"].clone()),
+            (
+                "packet.verification_caught".to_string(),
+                caught["id"].clone()
+            ),
+        ]
+    );
+
+    let received = receiver.wait_for_count(1).await;
+    let events: Vec<Value> = received.iter().map(Received::json).collect();
+    assert_eq!(events[0]["event"], "packet.verification_caught");
+    assert_eq!(events[0]["packet_id"], caught["id"]);
+    assert_eq!(
+        events[0]["details"]["verification"]["evaluation_id"],
+        caught["verification"]["evaluation_id"]
+    );
 }

@@ -26,7 +26,7 @@ on_both_backends!(
 const SECRET: &str = "a-webhook-secret-of-some-length";
 
 /// An app whose webhooks may reach loopback, with a fast retry schedule.
-async fn app(backend: Backend, schedule: &'static str) -> TestApp {
+pub(crate) async fn app(backend: Backend, schedule: &'static str) -> TestApp {
     spawn_app_with(
         backend,
         AppOptions {
@@ -41,7 +41,7 @@ async fn app(backend: Backend, schedule: &'static str) -> TestApp {
     .await
 }
 
-async fn register(app: &TestApp, url: &str, events: Value) -> Value {
+pub(crate) async fn register(app: &TestApp, url: &str, events: Value) -> Value {
     let reply = app
         .post(
             "/hooks",
