@@ -6,7 +6,7 @@ use super::metrics::ClaimOutcome;
 use super::paging::{page, PageParams};
 use super::AppState;
 use crate::packets::history::PacketEvent;
-use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
+use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery, VerificationFilter};
 use crate::packets::model::{Claimant, HumanResponse, Packet, PacketCreate, PacketUpdate};
 use crate::packets::{self, CommandError};
 use crate::paging::Page;
@@ -192,6 +192,8 @@ struct ListParams {
     created_after: Option<String>,
     #[param(value_type = Option<String>, format = DateTime)]
     created_before: Option<String>,
+    /// The outcome of the packet's claims, or `none` for packets created without claims.
+    verification: Option<VerificationFilter>,
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     #[param(minimum = 0)]
@@ -251,6 +253,7 @@ async fn list(
         priority: non_empty(params.priority),
         created_after: datetime_param("created_after", params.created_after)?,
         created_before: datetime_param("created_before", params.created_before)?,
+        verification: params.verification,
         page,
     };
     let found = state.store.list_packets(caller.tenant(), &query).await?;
@@ -276,6 +279,8 @@ struct SearchParams {
     q: Option<String>,
     status: Option<String>,
     priority: Option<String>,
+    /// The outcome of the packet's claims, or `none` for packets created without claims.
+    verification: Option<VerificationFilter>,
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     #[param(minimum = 0)]
@@ -314,6 +319,7 @@ async fn search(
         text,
         status: non_empty(params.status),
         priority: non_empty(params.priority),
+        verification: params.verification,
         page,
     };
     let found = state.store.search_packets(caller.tenant(), &query).await?;

@@ -4,12 +4,39 @@
 use super::model::Packet;
 use crate::paging::{next_cursor, Cursor, Page};
 use crate::timestamp::Timestamp;
+use crate::verify::Outcome;
 
 /// Where a packet stands in listings: its creation time and id.
 pub fn position(packet: &Packet) -> Cursor {
     Cursor {
         at: packet.created_at,
         id: packet.id,
+    }
+}
+
+/// The `verification=` filter of listings and search: packets whose claims had this outcome, or (`none`) packets
+/// created without claims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+pub enum VerificationFilter {
+    #[serde(rename = "PASS")]
+    Pass,
+    #[serde(rename = "CAUGHT")]
+    Caught,
+    #[serde(rename = "ERROR")]
+    Error,
+    #[serde(rename = "none")]
+    None,
+}
+
+impl VerificationFilter {
+    /// The stored outcome to match; None for packets without claims.
+    pub fn outcome(self) -> Option<Outcome> {
+        match self {
+            VerificationFilter::Pass => Some(Outcome::Pass),
+            VerificationFilter::Caught => Some(Outcome::Caught),
+            VerificationFilter::Error => Some(Outcome::Error),
+            VerificationFilter::None => None,
+        }
     }
 }
 
@@ -25,6 +52,7 @@ pub struct PacketQuery {
     pub priority: Option<String>,
     pub created_after: Option<Timestamp>,
     pub created_before: Option<Timestamp>,
+    pub verification: Option<VerificationFilter>,
     pub page: Page,
 }
 
@@ -34,6 +62,7 @@ pub struct SearchQuery {
     pub text: String,
     pub status: Option<String>,
     pub priority: Option<String>,
+    pub verification: Option<VerificationFilter>,
     /// Offset paging only: relevance has no cursor position.
     pub page: Page,
 }

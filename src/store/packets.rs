@@ -8,7 +8,7 @@ use super::{postgres, sqlite, Backend, StoreError};
 use super::{PacketStore, StoredPacket};
 use crate::announce::{Announcement, LiveNotice};
 use crate::packets::history::NewEvent;
-use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery};
+use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery, VerificationFilter};
 use crate::packets::model::Packet;
 use crate::paging::Page;
 use crate::timestamp::Timestamp;
@@ -227,8 +227,8 @@ impl<'a> PacketWrite<'a> {
         Ok(Statement::new(
             backend,
             "INSERT INTO packets (id, tenant_id, status, revision, source_agent_id, target_agent_id, priority, tags,
-                                  parent_packet_id, created_at, updated_at, hitl_deadline, doc)
-             VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                                  parent_packet_id, created_at, updated_at, hitl_deadline, verification, doc)
+             VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(packet.id)
         .bind(self.tenant)
@@ -241,7 +241,16 @@ impl<'a> PacketWrite<'a> {
         .bind(packet.created_at)
         .bind(packet.updated_at)
         .bind(self.hitl_deadline)
+        .bind(self.verification())
         .bind(Param::document(packet)?))
+    }
+
+    /// The outcome of the packet's claims, for the `verification=` filter.
+    fn verification(&self) -> Option<&'static str> {
+        self.packet
+            .verification
+            .as_ref()
+            .map(|verification| verification.outcome.as_str())
     }
 
     fn update(
@@ -253,13 +262,14 @@ impl<'a> PacketWrite<'a> {
         Ok(Statement::new(
             backend,
             "UPDATE packets SET status = ?, revision = revision + 1, target_agent_id = ?, updated_at = ?,
-                                hitl_deadline = ?, doc = ?
+                                hitl_deadline = ?, verification = ?, doc = ?
              WHERE tenant_id = ? AND id = ? AND revision = ? RETURNING id",
         )
         .bind(packet.status.as_str())
         .bind(&packet.metadata.target_agent.id)
         .bind(packet.updated_at)
         .bind(self.hitl_deadline)
+        .bind(self.verification())
         .bind(Param::document(packet)?)
         .bind(self.tenant)
         .bind(packet.id)
@@ -298,6 +308,7 @@ fn push_filters<'q>(statement: &mut Statement<'q>, tenant: &'q str, query: &'q P
     if let Some(before) = query.created_before {
         statement.push_bind(" AND created_at <= ?", before);
     }
+    push_verification(statement, "", query.verification);
     statement.push_after_cursor("created_at", &query.page);
 }
 
@@ -311,6 +322,24 @@ pub(crate) fn push_search_filters<'q>(
     for (column, value) in [("status", &query.status), ("priority", &query.priority)] {
         if let Some(value) = value {
             statement.push_bind(&format!(" AND {table}{column} = ?"), value);
+        }
+    }
+    push_verification(statement, table, query.verification);
+}
+
+/// `verification=`: the claims' outcome, or no claims at all.
+fn push_verification(
+    statement: &mut Statement<'_>,
+    table: &str,
+    filter: Option<VerificationFilter>,
+) {
+    match filter.map(VerificationFilter::outcome) {
+        None => {}
+        Some(Some(outcome)) => {
+            statement.push_bind(&format!(" AND {table}verification = ?"), outcome.as_str());
+        }
+        Some(None) => {
+            statement.push(&format!(" AND {table}verification IS NULL"));
         }
     }
 }

@@ -19,6 +19,7 @@ on_both_backends!(
     chains_and_batches_verify_too,
     malformed_claims_are_422,
     a_caught_handoff_is_announced_live_and_to_hooks,
+    lists_and_search_filter_by_verdict,
 );
 
 const ORDER: &[u8] = br#"{"order": {"id": 7, "status": "shipped", "total": 89.5}}"#;
@@ -407,5 +408,64 @@ async fn a_caught_handoff_is_announced_live_and_to_hooks(backend: Backend) {
     assert_eq!(
         events[0]["details"]["verification"]["evaluation_id"],
         caught["verification"]["evaluation_id"]
+    );
+}
+
+async fn lists_and_search_filter_by_verdict(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let passed = app
+        .post("/packets", handoff(&app, "89.5", "flag").await)
+        .await
+        .body;
+    let caught = app
+        .post("/packets", handoff(&app, "99.00", "flag").await)
+        .await
+        .body;
+    let mut unverifiable = packet_body("a", "b", "Order 7 is ready to bill");
+    unverifiable["verification"] = json!({"on_error": "flag", "claims": [{"action_name": "x", "verification_mode": "telepathy"}]});
+    let errored = app.post("/packets", unverifiable).await.body;
+    let plain = app
+        .create_packet(packet_body("a", "b", "Order 7 is ready to bill"))
+        .await;
+    let ids = |list: &Value| -> Vec<Value> {
+        list["packets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|packet| packet["id"].clone())
+            .collect()
+    };
+    for (filter, expected) in [
+        ("PASS", &passed),
+        ("CAUGHT", &caught),
+        ("ERROR", &errored),
+        ("none", &plain),
+    ] {
+        let listed = app.get(&format!("/packets?verification={filter}")).await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+        assert_eq!(
+            (ids(&listed.body), listed.body["total"].clone()),
+            (vec![expected["id"].clone()], json!(1)),
+            "{filter}"
+        );
+        let found = app
+            .get(&format!(
+                "/packets/search?q=order+bill&verification={filter}"
+            ))
+            .await;
+        assert_eq!(
+            ids(&found.body),
+            vec![expected["id"].clone()],
+            "search {filter}: {}",
+            found.text
+        );
+    }
+    assert_eq!(ids(&app.get("/packets").await.body).len(), 4);
+    let refused = app.get("/packets?verification=caught").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
     );
 }
