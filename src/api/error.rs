@@ -138,9 +138,9 @@ impl From<CommandError> for Error {
             CommandError::Refused(refusal) => {
                 let message = refusal.message();
                 match refusal {
-                    Refusal::IllegalTransition { .. } | Refusal::NoHitlCheckpoint => {
-                        Error::BadRequest(message)
-                    }
+                    Refusal::IllegalTransition { .. }
+                    | Refusal::NoHitlCheckpoint
+                    | Refusal::NoClaims => Error::BadRequest(message),
                     Refusal::Expired { .. } => Error::Gone(message),
                     Refusal::AlreadyClaimed { claimed_by, .. } => {
                         Error::Conflict(json!({"message": message, "claimed_by": claimed_by}))

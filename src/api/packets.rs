@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(fetch, update, delete))
         .routes(routes!(claim))
         .routes(routes!(respond))
+        .routes(routes!(verify))
         .routes(routes!(history))
         .routes(routes!(chain))
 }
@@ -162,6 +163,23 @@ async fn respond(
 ) -> Result<Json<Packet>, Error> {
     Ok(Json(
         packets::respond_to_checkpoint(state.store.as_ref(), caller.tenant(), id, &answer).await?,
+    ))
+}
+
+/// Re-verification (docs/api.md decision 12): the packet's claims evaluated again against the evidence as it is
+/// now; the packet carries the new verdict (its status and the policy applied at creation stay) and its history
+/// both.
+#[utoipa::path(post, path = "/packets/{packet_id}/verify", tag = "packets", params(("packet_id" = Uuid, Path, description = "Packet id")),
+    responses((status = 200, description = "The packet with its new verdict", body = Packet), (status = 400, description = "The packet has no claims", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody)))]
+async fn verify(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<Json<Packet>, Error> {
+    let evaluator = super::evaluations::evaluator(&state, caller.tenant());
+    Ok(Json(
+        packets::reverify_packet(state.store.as_ref(), &evaluator, id).await?,
     ))
 }
 

@@ -42,7 +42,11 @@ pub fn new_packet(
     events.extend(verification_event(&packet, now));
     Change {
         events,
-        notice: caught_after(Notice::new("packet.created", &packet, now), &packet, now),
+        notice: super::verification::announce_verdict(
+            Notice::new("packet.created", &packet, now),
+            &packet,
+            now,
+        ),
         packet,
     }
 }
@@ -80,7 +84,7 @@ pub fn chained_packet(
     let chained_notice =
         Notice::new("packet.chained", &child, now).with("parent_packet_id", json!(parent_id));
     Change {
-        notice: caught_after(chained_notice, &child, now),
+        notice: super::verification::announce_verdict(chained_notice, &child, now),
         packet: child,
         events,
     }
@@ -106,18 +110,6 @@ fn packet_from(
         created_at: now,
         updated_at: now,
         verification,
-    }
-}
-
-/// `notice`, followed by `packet.verification_caught` when the packet's claims were CAUGHT (live and webhook).
-fn caught_after(notice: Notice, packet: &Packet, now: Timestamp) -> Notice {
-    match &packet.verification {
-        Some(verification) if verification.outcome == crate::verify::Outcome::Caught => notice
-            .followed_by(
-                Notice::new("packet.verification_caught", packet, now)
-                    .with("verification", verification.event_details()),
-            ),
-        _ => notice,
     }
 }
 

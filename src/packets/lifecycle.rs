@@ -7,6 +7,7 @@ use super::model::{
     Claimant, HitlCheckpoint, HumanResponse, Packet, PacketUpdate, Status, TargetAgent,
 };
 use super::notices::Notice;
+use super::verification::Verification;
 use crate::announce::Announcement;
 use crate::timestamp::Timestamp;
 use serde_json::json;
@@ -30,6 +31,8 @@ pub enum Refusal {
     NotAwaitingHuman { status: Status },
     /// 400.
     NoHitlCheckpoint,
+    /// 400: re-verification of a packet created without claims.
+    NoClaims,
     /// 409.
     AlreadyExpired { packet_id: Uuid },
     /// 422: a human's answer is recorded by `respond` alone, so that an agent cannot forge it.
@@ -92,6 +95,7 @@ impl Refusal {
                 status.as_str()
             ),
             Refusal::NoHitlCheckpoint => "Packet has no HITL checkpoint".to_string(),
+            Refusal::NoClaims => "Packet has no claims to verify".to_string(),
             Refusal::AlreadyExpired { packet_id } => {
                 format!("Packet {packet_id} is already expired")
             }
@@ -219,6 +223,41 @@ pub fn respond(
     Ok(Change {
         notice: Notice::new("hitl.response_ready", &packet, now)
             .with("hitl_response", json!(answer.response)),
+        packet,
+        events: vec![event],
+    })
+}
+
+/// A re-verification's verdict (docs/api.md decision 12): the packet carries it (the policy applied at creation
+/// stays, and so does the status), and the history gets it beside the first.
+pub fn reverified(
+    current: &Packet,
+    renewed: &Verification,
+    now: Timestamp,
+) -> Result<Change, Refusal> {
+    let previous = current.verification.as_ref().ok_or(Refusal::NoClaims)?;
+    let mut packet = current.clone();
+    let mut verdict = renewed.clone();
+    verdict.policy = previous.policy;
+    let mut details = verdict.event_details();
+    details["reverified"] = json!(true);
+    details["previous_evaluation_id"] = json!(previous.evaluation_id);
+    details["previous_outcome"] = json!(previous.outcome);
+    packet.verification = Some(verdict);
+    packet.updated_at = now;
+    let event = NewEvent::new(
+        packet.id,
+        renewed.event_type(),
+        "system:verification".to_string(),
+        details,
+        now,
+    );
+    Ok(Change {
+        notice: super::verification::announce_verdict(
+            Notice::new("packet.updated", &packet, now),
+            &packet,
+            now,
+        ),
         packet,
         events: vec![event],
     })

@@ -116,25 +116,30 @@ pub async fn admit(
     })
 }
 
+/// The stored evaluation of a packet's claims.
+async fn evaluate(
+    evaluator: &Evaluator<'_>,
+    claims: &verification::VerificationRequest,
+) -> Result<crate::evaluations::StoredEvaluation, CommandError> {
+    run_evaluation(evaluator, &claims.payload())
+        .await
+        .map_err(|error| match error {
+            EvaluationError::Malformed(message) => CommandError::Invalid(create::InvalidPacket {
+                loc: vec!["verification".into()],
+                message,
+            }),
+            EvaluationError::Store(error) => CommandError::Store(error),
+            EvaluationError::Internal(message) => CommandError::Internal(message),
+        })
+}
+
 /// Evaluates the sender's claims and applies its policy to the request.
 async fn verify(
     evaluator: &Evaluator<'_>,
     claims: &verification::VerificationRequest,
     request: &mut PacketCreate,
 ) -> Result<verification::Verification, CommandError> {
-    let evaluation =
-        run_evaluation(evaluator, &claims.payload())
-            .await
-            .map_err(|error| match error {
-                EvaluationError::Malformed(message) => {
-                    CommandError::Invalid(create::InvalidPacket {
-                        loc: vec!["verification".into()],
-                        message,
-                    })
-                }
-                EvaluationError::Store(error) => CommandError::Store(error),
-                EvaluationError::Internal(message) => CommandError::Internal(message),
-            })?;
+    let evaluation = evaluate(evaluator, claims).await?;
     let verdict = verification::Verification::of(claims, &evaluation);
     match verdict.policy {
         Some(verification::Policy::Reject) => {
@@ -144,6 +149,31 @@ async fn verify(
         Some(verification::Policy::Flag) | None => {}
     }
     Ok(verdict)
+}
+
+/// `POST /packets/{id}/verify`: the packet's claims evaluated again (evidence may have arrived late); the packet
+/// carries the new verdict and its history both.
+pub async fn reverify_packet(
+    store: &dyn PacketStore,
+    evaluator: &Evaluator<'_>,
+    id: Uuid,
+) -> Result<Packet, CommandError> {
+    let stored = store
+        .get_packet(evaluator.tenant, id)
+        .await?
+        .ok_or(CommandError::NotFound(id))?;
+    let request = stored
+        .packet
+        .verification
+        .as_ref()
+        .ok_or(CommandError::Refused(Refusal::NoClaims))?
+        .request();
+    let evaluation = evaluate(evaluator, &request).await?;
+    let renewed = verification::Verification::of(&request, &evaluation);
+    apply(store, evaluator.tenant, id, |packet, now| {
+        lifecycle::reverified(packet, &renewed, now)
+    })
+    .await
 }
 
 pub async fn create_packet(

@@ -2,8 +2,10 @@
 //! the evidence, gates and budget of `POST /evaluations`, before the packet exists, and a verdict other than PASS
 //! follows the sender's policy — `hold` for a human, `reject` outright, or `flag` and carry on.
 
-use super::model::{HitlCheckpoint, PacketCreate};
-use crate::evaluations::StoredEvaluation;
+use super::model::{HitlCheckpoint, Packet, PacketCreate};
+use super::notices::Notice;
+use crate::evaluations::{storable_payload, StoredEvaluation};
+use crate::timestamp::Timestamp;
 use crate::verify::{ClaimResult, Counts, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -62,6 +64,11 @@ pub struct Verification {
     pub policy: Option<Policy>,
     pub on_caught: Policy,
     pub on_error: Policy,
+    /// The claims as sent (secret-looking keys removed), for re-verification and the reviewer.
+    pub run_id: Option<String>,
+    pub agent_id: Option<String>,
+    #[schema(value_type = Vec<Value>)]
+    pub claims: Vec<Value>,
 }
 
 impl Verification {
@@ -79,6 +86,23 @@ impl Verification {
             policy,
             on_caught: request.on_caught,
             on_error: request.on_error,
+            run_id: request.run_id.clone(),
+            agent_id: request.agent_id.clone(),
+            claims: match storable_payload(&request.payload()).get_mut("claims") {
+                Some(Value::Array(claims)) => std::mem::take(claims),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// The request these claims came in, to evaluate them again.
+    pub fn request(&self) -> VerificationRequest {
+        VerificationRequest {
+            run_id: self.run_id.clone(),
+            agent_id: self.agent_id.clone(),
+            claims: self.claims.clone(),
+            on_caught: self.on_caught,
+            on_error: self.on_error,
         }
     }
 
@@ -150,6 +174,17 @@ impl Verification {
             format!("{verdict}\n\n{}", hitl.reason)
         };
         hitl.options = Some(vec![ACCEPT_ANYWAY.into(), SEND_BACK.into()]);
+    }
+}
+
+/// `notice`, followed by `packet.verification_caught` when the packet's claims were CAUGHT (live and webhook).
+pub fn announce_verdict(notice: Notice, packet: &Packet, now: Timestamp) -> Notice {
+    match &packet.verification {
+        Some(verification) if verification.outcome == Outcome::Caught => notice.followed_by(
+            Notice::new("packet.verification_caught", packet, now)
+                .with("verification", verification.event_details()),
+        ),
+        _ => notice,
     }
 }
 

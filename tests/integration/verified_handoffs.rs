@@ -20,6 +20,7 @@ on_both_backends!(
     malformed_claims_are_422,
     a_caught_handoff_is_announced_live_and_to_hooks,
     lists_and_search_filter_by_verdict,
+    a_late_record_turns_a_reverification_to_pass,
 );
 
 const ORDER: &[u8] = br#"{"order": {"id": 7, "status": "shipped", "total": 89.5}}"#;
@@ -468,4 +469,83 @@ async fn lists_and_search_filter_by_verdict(backend: Backend) {
         "{}",
         refused.text
     );
+}
+
+/// Evidence that arrives after the handoff: the first verdict is CAUGHT `evidence_missing`; re-verification
+/// finds the record and passes, and the history shows both verdicts.
+async fn a_late_record_turns_a_reverification_to_pass(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut body = packet_body("researcher", "writer", "Order 7 shipped");
+    body["verification"] = json!({"run_id": "run-late", "agent_id": "sales-01", "claims": [
+        {"action_name": "get_order", "verification_mode": "exact", "json_path": "$.order.status",
+         "claimed_value": "shipped", "api_key": "sk-live-secret"},
+    ]});
+    let created = app.post("/packets", body).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.body["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(
+        created.body["verification"]["per_claim"][0]["reason"],
+        "evidence_missing"
+    );
+    assert_eq!(created.body["status"], "awaiting_human");
+    assert!(
+        !created.text.contains("sk-live-secret"),
+        "claims are kept without secrets"
+    );
+
+    record(&app, "default", "run-late", "get_order", ORDER).await;
+    let again = app.post(&format!("/packets/{id}/verify"), json!({})).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    let verification = &again.body["verification"];
+    assert_eq!(
+        (
+            verification["outcome"].clone(),
+            verification["policy"].clone(),
+            again.body["status"].clone()
+        ),
+        (json!("PASS"), json!("hold"), json!("awaiting_human")),
+        "the new verdict; the policy applied and the status stay until a human answers"
+    );
+    assert_ne!(
+        verification["evaluation_id"],
+        created.body["verification"]["evaluation_id"]
+    );
+    let events = history(&app, &id).await;
+    assert_eq!(
+        events
+            .iter()
+            .map(|(kind, _)| kind.as_str())
+            .collect::<Vec<_>>(),
+        ["created", "verification_caught", "verification_passed"]
+    );
+    assert_eq!(events[2].1["reverified"], true);
+    assert_eq!(events[2].1["previous_outcome"], "CAUGHT");
+
+    let plain = app.create_packet(packet_body("a", "b", "no claims")).await;
+    let refused = app
+        .post(
+            &format!(
+                "/packets/{}/verify",
+                plain["id"].as_str().unwrap_or_default()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.body["detail"].clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!("Packet has no claims to verify")
+        )
+    );
+    let reader = app.key("reader", None).await;
+    let forbidden = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/packets/{id}/verify"),
+            Some(&reader),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
 }
