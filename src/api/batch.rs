@@ -142,8 +142,7 @@ async fn create(
                 continue;
             }
         };
-        let evaluator = super::evaluations::evaluator(&state, caller.tenant());
-        let created = match packets::admit(store, &state.schemas, &evaluator, request).await {
+        let created = match super::packets::admit(&state, &caller, request).await {
             Ok(admitted) => packets::create_packet(store, caller.tenant(), admitted).await,
             Err(refused) => Err(refused),
         };

@@ -3,6 +3,7 @@
 //! A small registry behind short-held locks; rendering is text format 0.0.4.
 
 use crate::intercept::recorder::RecorderStats;
+use crate::packets::verification::{Policy, Verification};
 use crate::webhooks::dispatch::DeliveryTally;
 use crate::webhooks::store::DeliveryFigures;
 use axum::extract::{MatchedPath, Request, State};
@@ -30,6 +31,8 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
     latency: Mutex<BTreeMap<(String, String), Latency>>,
     packets_created: Mutex<BTreeMap<String, u64>>,
+    /// Verified handoffs by outcome and the policy applied (`none` on PASS).
+    verified_handoffs: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     claims_won: AtomicU64,
     claims_refused: AtomicU64,
     /// The proxy's recorder, when this process runs one.
@@ -70,6 +73,19 @@ impl Metrics {
     pub fn packet_created(&self, tenant: &str) {
         *lock(&self.packets_created)
             .entry(tenant.to_string())
+            .or_default() += 1;
+    }
+
+    /// A verified handoff's verdict: its outcome and the policy applied (created, held or refused).
+    pub fn verified_handoff(&self, verification: &Verification) {
+        let policy = match verification.policy {
+            None => "none",
+            Some(Policy::Hold) => "hold",
+            Some(Policy::Reject) => "reject",
+            Some(Policy::Flag) => "flag",
+        };
+        *lock(&self.verified_handoffs)
+            .entry((verification.outcome.as_str(), policy))
             .or_default() += 1;
     }
 
@@ -128,6 +144,14 @@ impl Metrics {
                 out,
                 "handoffrail_packets_created_total{{tenant_id=\"{}\"}} {count}",
                 escape(tenant)
+            );
+        }
+        out.push_str("# HELP handoffrail_verified_handoffs_total Packets sent with claims, by the claims' outcome and the policy applied.\n");
+        out.push_str("# TYPE handoffrail_verified_handoffs_total counter\n");
+        for ((outcome, policy), count) in lock(&self.verified_handoffs).iter() {
+            let _ = writeln!(
+                out,
+                "handoffrail_verified_handoffs_total{{outcome=\"{outcome}\",policy=\"{policy}\"}} {count}"
             );
         }
         out.push_str("# HELP handoffrail_claims_total Claim attempts by outcome.\n");

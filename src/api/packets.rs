@@ -8,7 +8,7 @@ use super::AppState;
 use crate::packets::history::PacketEvent;
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery, VerificationFilter};
 use crate::packets::model::{Claimant, HumanResponse, Packet, PacketCreate, PacketUpdate};
-use crate::packets::{self, CommandError};
+use crate::packets::{self, Admitted, CommandError};
 use crate::paging::Page;
 use crate::timestamp::Timestamp;
 use axum::extract::State;
@@ -72,12 +72,31 @@ async fn create(
     ApiJson(request): ApiJson<PacketCreate>,
 ) -> Result<(StatusCode, Json<Packet>), Error> {
     let store = state.store.as_ref();
-    let evaluator = super::evaluations::evaluator(&state, caller.tenant());
-    let admitted = packets::admit(store, &state.schemas, &evaluator, request).await?;
+    let admitted = admit(&state, &caller, request).await?;
     packets::spend_daily_create(&state.limiter, store, &caller.0).await?;
     let packet = packets::create_packet(store, caller.tenant(), admitted).await?;
     state.metrics.packet_created(caller.tenant());
     Ok((StatusCode::CREATED, Json(packet)))
+}
+
+/// Admits a create, a chain or a batch item (`packets::admit`), counting its verdict, refusals included.
+pub(super) async fn admit(
+    state: &AppState,
+    caller: &Caller,
+    request: PacketCreate,
+) -> Result<Admitted, CommandError> {
+    let evaluator = super::evaluations::evaluator(state, caller.tenant());
+    let admitted = packets::admit(state.store.as_ref(), &state.schemas, &evaluator, request).await;
+    match &admitted {
+        Ok(admitted) => {
+            if let Some(verification) = admitted.verification() {
+                state.metrics.verified_handoff(verification);
+            }
+        }
+        Err(CommandError::Rejected(verification)) => state.metrics.verified_handoff(verification),
+        Err(_) => {}
+    }
+    admitted
 }
 
 #[utoipa::path(post, path = "/packets/{packet_id}/chain", tag = "packets", params(("packet_id" = Uuid, Path, description = "Packet id")), request_body = PacketCreate,
@@ -90,8 +109,7 @@ async fn chain(
     ApiJson(request): ApiJson<PacketCreate>,
 ) -> Result<(StatusCode, Json<Packet>), Error> {
     let store = state.store.as_ref();
-    let evaluator = super::evaluations::evaluator(&state, caller.tenant());
-    let admitted = packets::admit(store, &state.schemas, &evaluator, request).await?;
+    let admitted = admit(&state, &caller, request).await?;
     let child = packets::chain_packet(store, caller.tenant(), parent_id, admitted).await?;
     Ok((StatusCode::CREATED, Json(child)))
 }

@@ -30,6 +30,8 @@ fn ago(seconds: i64) -> Timestamp {
 struct TenantStats {
     total_packets: i64,
     packets_by_status: BTreeMap<String, i64>,
+    /// By the outcome of their claims (`PASS`, `CAUGHT`, `ERROR`), `none` for packets created without claims.
+    packets_by_verification: BTreeMap<String, i64>,
     packets_last_24h: i64,
     avg_claim_time_seconds: Option<f64>,
     hitl_queue_depth: i64,
@@ -50,6 +52,7 @@ async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Ten
         packets_last_24h: stats.packets_since,
         avg_claim_time_seconds: stats.avg_claim_time_seconds,
         packets_by_status: stats.packets_by_status,
+        packets_by_verification: stats.packets_by_verification,
         active_ws_connections: state.live.of_tenant(caller.tenant()) as i64,
     }))
 }

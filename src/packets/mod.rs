@@ -79,6 +79,13 @@ pub struct Admitted {
     verification: Option<verification::Verification>,
 }
 
+impl Admitted {
+    /// The verdict on the packet's claims, if it came with claims.
+    pub fn verification(&self) -> Option<&verification::Verification> {
+        self.verification.as_ref()
+    }
+}
+
 /// The checks every new packet passes before it is stored: docs/api.md §2.4's rules, the registered schema its
 /// `schema_id` names, applied to the context with its defaults filled in (docs/api.md §2.1), and its claims'
 /// verdict (decision 12), which the sender's policy turns into a hold, a refusal or a flag.

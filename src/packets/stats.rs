@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 pub struct PacketStats {
     pub total_packets: i64,
     pub packets_by_status: BTreeMap<String, i64>,
+    /// By the outcome of their claims (`PASS`, `CAUGHT`, `ERROR`), `none` for packets without claims.
+    pub packets_by_verification: BTreeMap<String, i64>,
     /// Created at or after the `since` instant the store was asked about.
     pub packets_since: i64,
     /// Mean of `claimed_at − created_at` over packets that were claimed (claimed, in progress, completed).
@@ -16,14 +18,23 @@ pub struct PacketStats {
 }
 
 impl PacketStats {
+    /// From counts by status and verification outcome (None: no claims).
     pub fn new(
-        counts_by_status: Vec<(String, i64)>,
+        counts: Vec<(String, Option<String>, i64)>,
         packets_since: i64,
         avg_claim_time_seconds: Option<f64>,
     ) -> Self {
+        let mut packets_by_status = BTreeMap::new();
+        let mut packets_by_verification = BTreeMap::new();
+        for (status, verification, count) in &counts {
+            *packets_by_status.entry(status.clone()).or_insert(0) += count;
+            let outcome = verification.clone().unwrap_or_else(|| "none".into());
+            *packets_by_verification.entry(outcome).or_insert(0) += count;
+        }
         PacketStats {
-            total_packets: counts_by_status.iter().map(|(_, count)| count).sum(),
-            packets_by_status: counts_by_status.into_iter().collect(),
+            total_packets: counts.iter().map(|(_, _, count)| count).sum(),
+            packets_by_status,
+            packets_by_verification,
             packets_since,
             avg_claim_time_seconds,
         }

@@ -71,7 +71,8 @@ impl StatsStore for SqlStore {
         since: Timestamp,
     ) -> Result<PacketStats, StoreError> {
         let dialect = self.dialect();
-        let mut by_status = self.sql("SELECT status, count(*) AS n FROM packets WHERE TRUE");
+        let mut by_status =
+            self.sql("SELECT status, verification, count(*) AS n FROM packets WHERE TRUE");
         let mut recent = self
             .sql("SELECT count(*) FROM packets WHERE created_at >= ?")
             .bind(since);
@@ -79,7 +80,7 @@ impl StatsStore for SqlStore {
             by_status.push_bind(" AND tenant_id = ?", tenant);
             recent.push_bind(" AND tenant_id = ?", tenant);
         }
-        by_status.push(" GROUP BY status");
+        by_status.push(" GROUP BY status, verification");
         let claim_time = self.mean_seconds(
             dialect.claimed_at,
             dialect.created_at,
@@ -90,7 +91,13 @@ impl StatsStore for SqlStore {
             tokio::try_join!(self.rows(by_status), self.count(recent), claim_time)?;
         let counts = rows
             .iter()
-            .map(|row| Ok((row.text("status")?, row.integer("n")?)))
+            .map(|row| {
+                Ok((
+                    row.text("status")?,
+                    row.optional_text("verification")?,
+                    row.integer("n")?,
+                ))
+            })
             .collect::<Result<_, StoreError>>()?;
         Ok(PacketStats::new(
             counts,

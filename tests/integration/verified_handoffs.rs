@@ -21,6 +21,7 @@ on_both_backends!(
     a_caught_handoff_is_announced_live_and_to_hooks,
     lists_and_search_filter_by_verdict,
     a_late_record_turns_a_reverification_to_pass,
+    stats_and_metrics_count_verdicts_by_policy,
 );
 
 const ORDER: &[u8] = br#"{"order": {"id": 7, "status": "shipped", "total": 89.5}}"#;
@@ -548,4 +549,43 @@ async fn a_late_record_turns_a_reverification_to_pass(backend: Backend) {
         )
         .await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+}
+
+async fn stats_and_metrics_count_verdicts_by_policy(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (total, policy, status) in [
+        ("89.5", "flag", StatusCode::CREATED),
+        ("99.00", "hold", StatusCode::CREATED),
+        ("99.00", "reject", StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        assert_eq!(
+            app.post("/packets", handoff(&app, total, policy).await)
+                .await
+                .status,
+            status
+        );
+    }
+    let mut unverifiable = packet_body("a", "b", "unverifiable");
+    unverifiable["verification"] = json!({"on_error": "flag", "claims": [{"action_name": "x", "verification_mode": "telepathy"}]});
+    app.post("/packets", unverifiable).await.succeeded();
+    app.create_packet(packet_body("a", "b", "plain")).await;
+
+    let stats = app.get("/stats").await;
+    assert_eq!(stats.status, StatusCode::OK, "{}", stats.text);
+    assert_eq!(
+        stats.body["packets_by_verification"],
+        json!({"PASS": 1, "CAUGHT": 1, "ERROR": 1, "none": 1})
+    );
+    let metrics = app.metrics().await;
+    for line in [
+        r#"handoffrail_verified_handoffs_total{outcome="PASS",policy="none"} 1"#,
+        r#"handoffrail_verified_handoffs_total{outcome="CAUGHT",policy="hold"} 1"#,
+        r#"handoffrail_verified_handoffs_total{outcome="CAUGHT",policy="reject"} 1"#,
+        r#"handoffrail_verified_handoffs_total{outcome="ERROR",policy="flag"} 1"#,
+    ] {
+        assert!(
+            metrics.lines().any(|found| found == line),
+            "{line} in:\n{metrics}"
+        );
+    }
 }
