@@ -3,6 +3,8 @@
 use super::Format;
 use crate::client::{History, PacketList};
 use crate::packets::model::Packet;
+use crate::packets::verification::{Policy, Verification};
+use crate::verify::Outcome;
 
 pub fn packet(packet: &Packet, format: Format) -> anyhow::Result<()> {
     if format == Format::Json {
@@ -30,6 +32,28 @@ pub fn packet(packet: &Packet, format: Format) -> anyhow::Result<()> {
     for (label, value) in rows {
         println!("{label:<9} {value}");
     }
+    if let Some(verification) = &packet.verification {
+        println!("{:<9} {}", "Verdict", verdict(verification));
+        for claim in verification
+            .per_claim
+            .iter()
+            .filter(|claim| claim.result != Outcome::Pass)
+        {
+            println!(
+                "{:<9} claim {} ({}): {} {}{}",
+                "",
+                claim.index,
+                claim.action_name.as_deref().unwrap_or("no action"),
+                claim.result.as_str(),
+                claim.reason.as_str(),
+                claim
+                    .detail
+                    .as_deref()
+                    .map(|detail| format!(" — {}", clip(detail, 120)))
+                    .unwrap_or_default()
+            );
+        }
+    }
     if let Some(hitl) = &packet.hitl {
         println!("{:<9} {}", "HITL", hitl.reason);
         if let Some(response) = &hitl.response {
@@ -50,15 +74,19 @@ pub fn packet_list(list: &PacketList, format: Format) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<36}  {:<14}  {:<8}  SOURCE → TARGET",
-        "ID", "STATUS", "PRIORITY"
+        "{:<36}  {:<14}  {:<8}  {:<7}  SOURCE → TARGET",
+        "ID", "STATUS", "PRIORITY", "VERDICT"
     );
     for packet in &list.packets {
         println!(
-            "{:<36}  {:<14}  {:<8}  {} → {}",
+            "{:<36}  {:<14}  {:<8}  {:<7}  {} → {}",
             packet.id,
             packet.status.as_str(),
             packet.metadata.priority.as_str(),
+            packet
+                .verification
+                .as_ref()
+                .map_or("-", |verification| verification.outcome.as_str()),
             packet.metadata.source_agent.id,
             packet.metadata.target_agent.id
         );
@@ -96,6 +124,25 @@ pub fn history(history: &History, format: Format) -> anyhow::Result<()> {
     }
     println!("{} events", history.events.len());
     Ok(())
+}
+
+/// `CAUGHT (1 pass, 1 caught, 0 error; policy hold; evaluation <id>)`.
+fn verdict(verification: &Verification) -> String {
+    let counts = verification.counts;
+    let policy = match verification.policy {
+        Some(Policy::Hold) => "hold",
+        Some(Policy::Reject) => "reject",
+        Some(Policy::Flag) => "flag",
+        None => "none",
+    };
+    format!(
+        "{} ({} pass, {} caught, {} error; policy {policy}; evaluation {})",
+        verification.outcome.as_str(),
+        counts.pass,
+        counts.caught,
+        counts.error,
+        verification.evaluation_id
+    )
 }
 
 fn clip(text: &str, max: usize) -> String {

@@ -37,6 +37,34 @@ pub struct CreateArgs {
     /// A tag (repeatable).
     #[arg(long = "tag")]
     pub tags: Vec<String>,
+    /// The sender's claims, verified before the packet is stored: a JSON file holding an evaluation payload
+    /// (`{"run_id", "agent_id", "claims": [...]}`, as `handoffrail evaluate` reads) or a list of claims.
+    #[arg(long)]
+    pub claims: Option<PathBuf>,
+    /// What a CAUGHT verdict does: hold for a human, reject the packet, or flag it and carry on.
+    #[arg(long, value_enum, requires = "claims")]
+    pub on_caught: Option<PolicyArg>,
+    /// What an ERROR verdict does.
+    #[arg(long, value_enum, requires = "claims")]
+    pub on_error: Option<PolicyArg>,
+}
+
+/// A verified handoff's policy (docs/api.md decision 12).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum PolicyArg {
+    Hold,
+    Reject,
+    Flag,
+}
+
+impl PolicyArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            PolicyArg::Hold => "hold",
+            PolicyArg::Reject => "reject",
+            PolicyArg::Flag => "flag",
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,6 +85,9 @@ pub struct ListArgs {
     pub created_after: Option<String>,
     #[arg(long)]
     pub created_before: Option<String>,
+    /// PASS, CAUGHT or ERROR (the verdict on the packet's claims), or none (packets without claims).
+    #[arg(long)]
+    pub verification: Option<String>,
     /// Continue after a previous page (its next_cursor).
     #[arg(long)]
     pub cursor: Option<String>,
@@ -113,6 +144,7 @@ pub async fn run(command: Command, args: &ClientArgs) -> anyhow::Result<()> {
                 priority: list.priority,
                 created_after: list.created_after,
                 created_before: list.created_before,
+                verification: list.verification,
                 cursor: list.cursor,
                 limit: list.limit,
                 offset: list.offset,
@@ -156,6 +188,43 @@ pub async fn run(command: Command, args: &ClientArgs) -> anyhow::Result<()> {
 }
 
 fn create_body(create: &CreateArgs) -> anyhow::Result<serde_json::Value> {
+    let mut body = packet_body(create)?;
+    if let Some(path) = &create.claims {
+        body["verification"] = verification(create, path)?;
+    }
+    Ok(body)
+}
+
+/// `verification` from a claims file: an evaluation payload or a bare list of claims, with the policies given.
+fn verification(create: &CreateArgs, path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let claims: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let mut verification = match claims {
+        serde_json::Value::Array(_) => json!({"claims": claims}),
+        serde_json::Value::Object(mut payload) if payload.contains_key("claims") => {
+            // An evaluation payload: the fields a verification takes.
+            payload.retain(|key, _| matches!(key.as_str(), "run_id" | "agent_id" | "claims"));
+            serde_json::Value::Object(payload)
+        }
+        _ => bail!(
+            "{}: expected a list of claims or an object with \"claims\"",
+            path.display()
+        ),
+    };
+    for (field, policy) in [
+        ("on_caught", create.on_caught),
+        ("on_error", create.on_error),
+    ] {
+        if let Some(policy) = policy {
+            verification[field] = json!(policy.as_str());
+        }
+    }
+    Ok(verification)
+}
+
+fn packet_body(create: &CreateArgs) -> anyhow::Result<serde_json::Value> {
     if let Some(path) = &create.file {
         let text = if path.as_os_str() == "-" {
             std::io::read_to_string(std::io::stdin()).context("reading standard input")?

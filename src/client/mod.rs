@@ -62,6 +62,8 @@ pub struct ListFilter {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_before: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
     pub limit: i64,
     pub offset: i64,

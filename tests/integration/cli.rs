@@ -741,3 +741,135 @@ fn offline_commands_create_nothing_unless_asked() {
     assert!(run(&["keys", "create", "--name", "again"]).status.success());
     assert!(run(&["ca", "export"]).status.success());
 }
+
+/// `create --claims` sends the sender's claims (an evaluation payload or a list of claims) with its policies;
+/// `get` and `list` show the verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_creates_verified_handoffs_and_shows_their_verdicts() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = Some(app.admin_key.as_str());
+    let order = br#"{"order": {"status": "shipped", "total": 89.5}}"#;
+    crate::evaluations::record(&app, "default", "run-c", "get_order", order).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let payload = dir.path().join("claims.json");
+    std::fs::write(
+        &payload,
+        serde_json::json!({"run_id": "run-c", "agent_id": "sales-01", "answer": "ignored here", "claims": [
+            {"action_name": "get_order", "verification_mode": "exact", "json_path": "$.order.status", "claimed_value": "shipped"},
+            {"action_name": "get_order", "verification_mode": "field_extraction", "json_path": "$.order.total", "claimed_value": "99.00"}
+        ]})
+        .to_string(),
+    )
+    .expect("write");
+    let payload = payload.to_string_lossy().to_string();
+    let create = |policy: &'static str| {
+        let payload = payload.clone();
+        let app = &app;
+        async move {
+            handoffrail(
+                app,
+                key,
+                &[
+                    "create",
+                    "--source-id",
+                    "researcher",
+                    "--target-id",
+                    "writer",
+                    "--summary",
+                    "Bill order 7",
+                    "--claims",
+                    &payload,
+                    "--on-caught",
+                    policy,
+                    "--format",
+                    "json",
+                ],
+            )
+            .await
+        }
+    };
+    let flagged = stdout_json(&create("flag").await);
+    assert_eq!(
+        (
+            flagged["status"].clone(),
+            flagged["verification"]["outcome"].clone(),
+            flagged["verification"]["policy"].clone()
+        ),
+        (
+            Value::from("created"),
+            Value::from("CAUGHT"),
+            Value::from("flag")
+        )
+    );
+    let rejected = create("reject").await;
+    assert!(!rejected.status.success());
+    assert!(
+        String::from_utf8_lossy(&rejected.stderr).contains("policy is reject"),
+        "{}",
+        String::from_utf8_lossy(&rejected.stderr)
+    );
+
+    let id = flagged["id"].as_str().unwrap_or_default();
+    let shown = handoffrail(&app, key, &["get", id]).await;
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("Verdict   CAUGHT (1 pass, 1 caught, 0 error; policy flag; evaluation "),
+        "{text}"
+    );
+    assert!(
+        text.contains("claim 1 (get_order): CAUGHT value_mismatch — claimed 99.00, record has 89.5 at $.order.total"),
+        "{text}"
+    );
+    let listed = handoffrail(&app, key, &["list", "--verification", "CAUGHT"]).await;
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains(id) && text.contains("CAUGHT"), "{text}");
+    assert!(text.contains("Showing 1 of 1"), "{text}");
+
+    // A bare list of claims, with the default policy: held for a human.
+    let claims = dir.path().join("list.json");
+    std::fs::write(
+        &claims,
+        r#"[{"action_name": "get_order", "verification_mode": "exact", "json_path": "$.order.status", "claimed_value": "cancelled", "record_id": "0190b8a4-0000-7000-8000-000000000000"}]"#,
+    )
+    .expect("write");
+    let held = stdout_json(
+        &handoffrail(
+            &app,
+            key,
+            &[
+                "create",
+                "--source-id",
+                "a",
+                "--target-id",
+                "b",
+                "--summary",
+                "s",
+                "--claims",
+                &claims.to_string_lossy(),
+                "--format",
+                "json",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(held["status"], "awaiting_human");
+    std::fs::write(&claims, r#"{"no": "claims"}"#).expect("write");
+    let refused = handoffrail(
+        &app,
+        key,
+        &[
+            "create",
+            "--source-id",
+            "a",
+            "--target-id",
+            "b",
+            "--summary",
+            "s",
+            "--claims",
+            &claims.to_string_lossy(),
+        ],
+    )
+    .await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("expected a list of claims"));
+}
