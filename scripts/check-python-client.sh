@@ -2,7 +2,7 @@
 # The Python client (clients/python) as a new user gets it: installed from the path into a fresh venv, type-checked
 # (mypy --strict), its tests against the release binary, and the documents' examples run verbatim against a server
 # and the stand-in upstream API — docs/python-client.md, and docs/sourcerykit-walkthrough.md, which must print
-# PASS and then CAUGHT.
+# PASS and then CAUGHT; and examples/verified-handoff, whose hallucinated handoff must wait for a human.
 #
 #   scripts/check-python-client.sh [BINARY]
 set -euo pipefail
@@ -52,3 +52,12 @@ outcomes=$(grep -o '^  "outcome": "[A-Z]*"' "$scratch/walkthrough.out" | cut -d'
 echo "walkthrough verdicts: $outcomes"
 [ "$outcomes" = "PASS CAUGHT" ] || { cat "$scratch/walkthrough.out"; exit 1; }
 grep -q '"detail": "claimed 9.9, record has 7.3 at \$.current.temperature_2m"' "$scratch/walkthrough.out"
+
+echo "--- examples/verified-handoff: PASS is claimed by the writer, the hallucination waits for a human"
+"$venv/bin/python" examples/verified-handoff/handoff.py | tee "$scratch/handoff.out" \
+  || { cat "$scratch/server.log"; exit 1; }
+grep -q "^truthful handoff: verdict PASS; status created$" "$scratch/handoff.out"
+grep -q "^  claimed by the writer (claimed)$" "$scratch/handoff.out"
+grep -q "^hallucinated handoff: verdict CAUGHT \['value_mismatch: claimed 12345.6, record has 1234.56 at \$.total'\]; status awaiting_human$" "$scratch/handoff.out"
+grep -q "^  the writer may not claim it (409: " "$scratch/handoff.out"
+grep -q "^  now awaiting_human$" "$scratch/handoff.out"

@@ -17,6 +17,7 @@ from handoffrail_client import (
     AsyncClient,
     ClaimedValue,
     Client,
+    Policy,
     Unavailable,
     build_handoff_payload,
     record_id,
@@ -168,3 +169,39 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, ser
     monkeypatch.delenv("HANDOFFRAIL_API_KEY")
     with pytest.raises(ValueError, match="HANDOFFRAIL_API_KEY"):
         Client()
+
+
+def test_verified_packets_carry_their_verdict_and_follow_the_policy(server: Server, client: Client) -> None:
+    from handoffrail.sdk import HandoffRailClient, PacketBuilder
+
+    def handoff(temperature: str, policy: Policy) -> dict[str, Any]:
+        with client.tool_session("weather-agent", proxy=server.proxy) as tools:
+            with tools.action("get_weather") as call, tools.httpx(timeout=10) as http:
+                http.get(f"{server.upstream}/v1/forecast", params={"latitude": 51.5, "current": "temperature_2m"})
+            answer = weather_answer(temperature, call.record_id)
+            claims = build_handoff_payload(
+                {"reasoning": answer.reasoning,
+                 "claims": [{"action_name": "get_weather", "claimed_value": answer.claimed_values,
+                             "verification_mode": "field_extraction"}]},
+                run_id=tools.run_id, agent_id="weather-agent")
+        packet = PacketBuilder().from_("weather-agent", "Weather").to("writer", "Writer").with_summary(
+            answer.reasoning).build()
+        return client.create_packet(packet, claims, on_caught=policy)
+
+    truthful = handoff("7.3", "hold")
+    assert (truthful["status"], truthful["verification"]["outcome"]) == ("created", "PASS")
+    held = handoff("9.9", "hold")
+    assert (held["status"], held["verification"]["outcome"], held["hitl"]["options"]) == (
+        "awaiting_human", "CAUGHT", ["Accept anyway", "Send back"])
+    with pytest.raises(ApiError) as rejected:
+        handoff("9.9", "reject")
+    assert rejected.value.status == 422
+    assert rejected.value.body["verification"]["policy"] == "reject"
+
+    # The packet SDK reads verified packets unchanged.
+    with HandoffRailClient(base_url=server.url, api_key=server.api_key) as sdk:
+        assert sdk.get_packet(held["id"]).status == "awaiting_human"
+    again = client.verify_packet(held["id"])
+    assert again["verification"]["outcome"] == "CAUGHT"
+    assert again["verification"]["evaluation_id"] != held["verification"]["evaluation_id"]
+    assert client.get_packet(held["id"])["verification"] == again["verification"]

@@ -11,6 +11,7 @@ from .models import (
     ClaimResult,
     EntryResult,
     Outcome,
+    Policy,
     Verdict,
     VerificationMode,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "EntryResult",
     "HandoffRailError",
     "Outcome",
+    "Policy",
     "ToolSession",
     "Unavailable",
     "Verdict",

@@ -41,10 +41,11 @@ def answer(call: Call, response: httpx.Response) -> Any:
             return None
         return response.text if call.text else response.json()
     try:
-        detail = response.json().get("detail", response.text)
+        body = response.json()
+        detail = body.get("detail", response.text) if isinstance(body, dict) else body
     except ValueError:
-        detail = response.text
-    raise ApiError(response.status_code, detail, call.method, call.path)
+        body, detail = None, response.text
+    raise ApiError(response.status_code, detail, call.method, call.path, body)
 
 
 def evaluate(payload: dict[str, Any]) -> Call:
@@ -74,3 +75,33 @@ def trusted_endpoints() -> Call:
 
 def ca_pem() -> Call:
     return Call("GET", "/ca.pem", text=True)
+
+
+def create_packet(packet: dict[str, Any], verification: dict[str, Any] | None) -> Call:
+    body = dict(packet)
+    if verification is not None:
+        body["verification"] = verification
+    return Call("POST", "/packets", json=body)
+
+
+def get_packet(packet_id: str) -> Call:
+    return Call("GET", f"/packets/{quote(packet_id, safe='')}")
+
+
+def verify_packet(packet_id: str) -> Call:
+    return Call("POST", f"/packets/{quote(packet_id, safe='')}/verify")
+
+
+def packet_body(packet: Any) -> dict[str, Any]:
+    """A packet as JSON: a mapping, or the packet SDK's model (its `to_dict()`)."""
+    if hasattr(packet, "to_dict"):
+        return dict(packet.to_dict())
+    return dict(packet)
+
+
+def verification(
+    payload: dict[str, Any], on_caught: str, on_error: str
+) -> dict[str, Any]:
+    """A packet's `verification` from an evaluation payload (`build_handoff_payload`'s) and the policies."""
+    kept: dict[str, Any] = {key: payload[key] for key in ("run_id", "agent_id", "claims") if key in payload}
+    return {**kept, "on_caught": on_caught, "on_error": on_error}

@@ -17,7 +17,7 @@ import httpx
 from . import _calls
 from ._calls import Call
 from .errors import Unavailable
-from .models import Verdict
+from .models import Policy, Verdict
 from .tools import ToolSession
 
 
@@ -77,6 +77,28 @@ class Client(_Base):
         """The proxy's CA certificate (PEM)."""
         return cast(str, self._send(_calls.ca_pem()))
 
+    def create_packet(
+        self,
+        packet: Any,
+        claims: dict[str, Any] | None = None,
+        *,
+        on_caught: Policy = "hold",
+        on_error: Policy = "hold",
+    ) -> dict[str, Any]:
+        """Creates a handoff packet (a mapping, or the packet SDK's `PacketCreate`); with `claims` (a payload from
+        `build_handoff_payload`) a verified one: the server checks the claims first and applies the policy for a
+        CAUGHT or ERROR verdict — `hold` for a human, `reject` (raises `ApiError` 422, whose `detail` and
+        `body["verification"]` say why), or `flag`. The packet, with its `verification`."""
+        verification = None if claims is None else _calls.verification(claims, on_caught, on_error)
+        return cast(dict[str, Any], self._send(_calls.create_packet(_calls.packet_body(packet), verification)))
+
+    def get_packet(self, packet_id: str) -> dict[str, Any]:
+        return cast(dict[str, Any], self._send(_calls.get_packet(packet_id)))
+
+    def verify_packet(self, packet_id: str) -> dict[str, Any]:
+        """Evaluates a verified packet's claims again (evidence may have arrived late); the packet."""
+        return cast(dict[str, Any], self._send(_calls.verify_packet(packet_id)))
+
     def tool_session(self, agent_id: str, *, run_id: str | None = None, proxy: str | None = None) -> ToolSession:
         """A tool session for `agent_id` (run id generated unless given; proxy from `HANDOFFRAIL_PROXY`, default
         127.0.0.1:8081)."""
@@ -132,6 +154,23 @@ class AsyncClient(_Base):
 
     async def ca_pem(self) -> str:
         return cast(str, await self._send(_calls.ca_pem()))
+
+    async def create_packet(
+        self,
+        packet: Any,
+        claims: dict[str, Any] | None = None,
+        *,
+        on_caught: Policy = "hold",
+        on_error: Policy = "hold",
+    ) -> dict[str, Any]:
+        verification = None if claims is None else _calls.verification(claims, on_caught, on_error)
+        return cast(dict[str, Any], await self._send(_calls.create_packet(_calls.packet_body(packet), verification)))
+
+    async def get_packet(self, packet_id: str) -> dict[str, Any]:
+        return cast(dict[str, Any], await self._send(_calls.get_packet(packet_id)))
+
+    async def verify_packet(self, packet_id: str) -> dict[str, Any]:
+        return cast(dict[str, Any], await self._send(_calls.verify_packet(packet_id)))
 
     async def tool_session(self, agent_id: str, *, run_id: str | None = None, proxy: str | None = None) -> ToolSession:
         return self._tool_session(await self.ca_pem(), agent_id, run_id, proxy)

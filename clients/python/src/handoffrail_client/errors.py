@@ -13,9 +13,11 @@ class HandoffRailError(Exception):
 class ApiError(HandoffRailError):
     """The server answered with an error status; `detail` is its explanation (a string, or FastAPI-style list)."""
 
-    def __init__(self, status: int, detail: Any, method: str, path: str) -> None:
+    def __init__(self, status: int, detail: Any, method: str, path: str, body: Any = None) -> None:
         self.status = status
         self.detail = detail
+        # The whole answer (a rejected verified handoff carries its `verification` here).
+        self.body = body
         super().__init__(f"{method} {path}: {status} {detail}")
 
 

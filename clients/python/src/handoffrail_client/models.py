@@ -14,6 +14,7 @@ from typing import Any, Literal, TypedDict
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 Outcome = Literal["PASS", "CAUGHT", "ERROR"]
+Policy = Literal["hold", "reject", "flag"]
 VerificationMode = Literal["field_extraction", "exact", "range_threshold", "presence"]
 VERIFICATION_MODES: tuple[VerificationMode, ...] = ("field_extraction", "exact", "range_threshold", "presence")
 
