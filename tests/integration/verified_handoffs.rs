@@ -22,6 +22,7 @@ on_both_backends!(
     lists_and_search_filter_by_verdict,
     a_late_record_turns_a_reverification_to_pass,
     stats_and_metrics_count_verdicts_by_policy,
+    no_one_sees_a_verified_packet_before_its_verdict,
 );
 
 const ORDER: &[u8] = br#"{"order": {"id": 7, "status": "shipped", "total": 89.5}}"#;
@@ -587,5 +588,79 @@ async fn stats_and_metrics_count_verdicts_by_policy(backend: Backend) {
             metrics.lines().any(|found| found == line),
             "{line} in:\n{metrics}"
         );
+    }
+}
+
+/// Lists, searches and a live subscriber running while verified packets are created: every packet anyone sees
+/// already carries its verdict, whose evaluation is stored.
+async fn no_one_sees_a_verified_packet_before_its_verdict(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut live = Sse::open(
+        &app.url(""),
+        &format!("api_key={}&subscribe=agent:researcher", app.admin_key),
+    )
+    .await;
+    assert_eq!(live.next_event().await.0, "connected");
+    let mut bodies = Vec::new();
+    for index in 0..12 {
+        let total = if index % 2 == 0 { "89.5" } else { "99.00" };
+        bodies.push(handoff(&app, total, "flag").await);
+    }
+    let creates =
+        futures::future::join_all(bodies.into_iter().map(|body| app.post("/packets", body)));
+    let watch = async {
+        let mut seen = std::collections::BTreeMap::new();
+        for _ in 0..40 {
+            for path in [
+                "/packets?limit=200",
+                "/packets/search?q=order+bill&limit=200",
+            ] {
+                let listed = app.get(path).await.body;
+                for packet in listed["packets"].as_array().into_iter().flatten() {
+                    assert!(
+                        packet["verification"]["evaluation_id"].is_string(),
+                        "seen without a verdict: {packet}"
+                    );
+                    seen.insert(
+                        packet["id"].to_string(),
+                        packet["verification"]["evaluation_id"].clone(),
+                    );
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        seen
+    };
+    let (created, seen) = tokio::join!(creates, watch);
+    assert!(created
+        .iter()
+        .all(|reply| reply.status == StatusCode::CREATED));
+    for evaluation in seen.values() {
+        let stored = app
+            .get(&format!(
+                "/evaluations/{}",
+                evaluation.as_str().unwrap_or_default()
+            ))
+            .await;
+        assert_eq!(
+            stored.status,
+            StatusCode::OK,
+            "a listed packet's evaluation is stored"
+        );
+    }
+    for _ in 0..12 {
+        let (event, frame) = live.next_event().await;
+        if event == "packet.created" {
+            assert!(
+                frame["data"]["verification"].is_null(),
+                "the live envelope carries status and metadata"
+            );
+            let id = frame["packet_id"].as_str().unwrap_or_default();
+            let packet = app.get(&format!("/packets/{id}")).await.body;
+            assert!(
+                packet["verification"]["evaluation_id"].is_string(),
+                "{packet}"
+            );
+        }
     }
 }
