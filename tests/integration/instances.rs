@@ -1,5 +1,6 @@
 //! Two `serve` processes on one PostgreSQL database and one data directory (the record key): a packet is
-//! claimed exactly once across them, and a record proxied by one is evidence on the other.
+//! claimed exactly once across them, and a record proxied by one is evidence on the other (for an evaluation and
+//! for a verified handoff).
 
 use crate::support::{
     fresh_database, init, notice_postgres_skipped, packet_body, postgres_url, start_binary, Backend,
@@ -105,6 +106,28 @@ async fn two_processes_on_one_postgres_claim_once_and_share_evidence() {
         .await
         .expect("verdict");
     assert_eq!(verdict["outcome"], "PASS", "{verdict}");
+
+    // A verified handoff created on B, its claims about the record A's proxy captured.
+    for (claimed, status) in [("GET", "created"), ("DELETE", "awaiting_human")] {
+        let mut body = packet_body("agent-a", "b", "verified across instances");
+        body["verification"] = json!({"claims": [{"action_name": "echo", "verification_mode": "exact",
+            "json_path": "$.method", "claimed_value": claimed, "record_id": record}]});
+        let packet: Value = http
+            .post(format!("{}/packets", b.base))
+            .header("X-API-Key", &key)
+            .json(&body)
+            .send()
+            .await
+            .expect("create on B")
+            .json()
+            .await
+            .expect("packet");
+        assert_eq!(packet["status"], status, "{packet}");
+        assert_eq!(
+            packet["verification"]["per_claim"][0]["record_id"],
+            json!(record)
+        );
+    }
     for process in [&mut a, &mut b] {
         let _ = process.child.kill();
         let _ = process.child.wait();
