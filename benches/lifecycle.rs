@@ -1,7 +1,7 @@
 //! Load generator for the packet and evaluation APIs: runs create → claim → in_progress → complete lifecycles,
 //! single operations, or whole evaluation requests (`--mode evaluate`: 10 mixed claims against a stored 20 KB
-//! record, by id and by run + action, each verdict stored) against a running server at a fixed concurrency and
-//! reports throughput and latency.
+//! record, by id and by run + action, each verdict stored; `--mode verified-create`: creates carrying five of those
+//! claims) against a running server at a fixed concurrency and reports throughput and latency.
 //!
 //! `scripts/load-lifecycle.sh` starts the server pinned to one core and runs this on the other; by hand:
 //!
@@ -22,6 +22,8 @@ enum Mode {
     List,
     /// `POST /evaluations` with ten claims per iteration.
     Evaluate,
+    /// One verified create per iteration: the packet of `create` with five claims over the 20 KB record.
+    VerifiedCreate,
 }
 
 struct Args {
@@ -78,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
                     "create" => Mode::Create,
                     "list" => Mode::List,
                     "evaluate" => Mode::Evaluate,
+                    "verified-create" => Mode::VerifiedCreate,
                     other => return Err(format!("unknown mode {other}")),
                 }
             }
@@ -160,6 +163,24 @@ async fn iteration(
                 200,
             )
             .await?;
+        }
+        Mode::VerifiedCreate => {
+            let mut body = packet(worker, n);
+            body["verification"] = args.evaluation.clone();
+            let created = send(
+                client,
+                client
+                    .post(format!("{url}/packets"))
+                    .header("X-API-Key", key)
+                    .json(&body),
+                201,
+            )
+            .await?;
+            if created["verification"]["outcome"] != "PASS" {
+                let mut shown = created["verification"].to_string();
+                shown.truncate(400);
+                return Err(format!("expected PASS: {shown}"));
+            }
         }
         Mode::Create | Mode::Lifecycle => {
             let created = send(
@@ -355,8 +376,15 @@ async fn main() {
             std::process::exit(64);
         }
     };
-    if args.mode == Mode::Evaluate {
+    if matches!(args.mode, Mode::Evaluate | Mode::VerifiedCreate) {
         match prepare_evaluation(&args).await {
+            // A verified create carries five of the ten claims: by record id, one per mode and a filter.
+            Ok(mut payload) if args.mode == Mode::VerifiedCreate => {
+                if let Some(claims) = payload["claims"].as_array_mut() {
+                    claims.truncate(5);
+                }
+                args.evaluation = payload;
+            }
             Ok(payload) => args.evaluation = payload,
             Err(error) => {
                 eprintln!("preparing the evaluation failed: {error}");
@@ -370,6 +398,7 @@ async fn main() {
         Mode::Create => "creates/s",
         Mode::List => "lists/s",
         Mode::Evaluate => "evaluations/s",
+        Mode::VerifiedCreate => "verified creates/s",
     };
     if args.seed > 0 {
         seed(&args).await;

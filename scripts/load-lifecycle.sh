@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Measures packet lifecycles (create → claim → in_progress → complete), creates, list requests and whole
-# evaluation requests (10 claims over a stored 20 KB record, verdict stored) per second with p50/p99 latency at
+# evaluation requests (10 claims over a stored 20 KB record, verdict stored), and verified creates (a create with
+# five of those claims) per second with p50/p99 latency at
 # concurrency 1/10/50, on SQLite and on PostgreSQL. The server is pinned to core 0 and
 # the load generator to core 1, as the DESIGN.md budgets assume. The server runs with --no-rate-limits;
 # LIMITS=counted keeps the rate limiter counting every request with limits too high to refuse any (its cost).
 #
 #   scripts/load-lifecycle.sh [SECONDS_PER_LEVEL]      (PostgreSQL from HANDOFFRAIL_BENCH_POSTGRES_URL,
 #                                                       default postgres://postgres@127.0.0.1:5432;
-#                                                       MODES="lifecycle create list evaluate" to choose;
+#                                                       MODES="lifecycle create verified-create list evaluate";
 #                                                       BACKENDS="sqlite postgres" to choose;
 #                                                       BINARIES="old=path/to/handoffrail new=target/release/handoffrail"
 #                                                       measures each build in turn, level by level, with
@@ -24,7 +25,7 @@ key=$(python3 -c 'import base64, secrets; print("hr_" + base64.urlsafe_b64encode
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 # One fresh server (and database) per measurement, so each starts from the same state.
-modes=${MODES:-lifecycle create list evaluate}
+modes=${MODES:-lifecycle create verified-create list evaluate}
 case "${LIMITS:-off}" in
   off) limits=(--no-rate-limits) ;;
   counted) limits=(--rate-limit-per-minute 1000000000 --rate-limit-per-hour free=1000000000,pro=1000000000,business=1000000000) ;;
@@ -61,7 +62,7 @@ measure() {
 for backend in ${BACKENDS:-sqlite postgres}; do
   url=""
   [ "$backend" = postgres ] && url="$pg_server/handoffrail_bench"
-  for run in "lifecycle " "create " "list 1000" "list 10000" "evaluate "; do
+  for run in "lifecycle " "create " "verified-create " "list 1000" "list 10000" "evaluate "; do
     read -r mode seed <<<"$run"
     for named in $binaries; do
       measure "$backend ${named%%=*}" "$url" "$mode" "$seed" "${named#*=}"
