@@ -146,6 +146,15 @@ pub async fn run_evaluation(
     evaluator: &Evaluator<'_>,
     payload_json: &Value,
 ) -> Result<StoredEvaluation, EvaluationError> {
+    run_evaluation_for(evaluator, payload_json, None).await
+}
+
+/// [`run_evaluation`] of the claims a packet carries, the evaluation naming the packet.
+pub async fn run_evaluation_for(
+    evaluator: &Evaluator<'_>,
+    payload_json: &Value,
+    packet_id: Option<Uuid>,
+) -> Result<StoredEvaluation, EvaluationError> {
     let _slot = evaluator
         .capacity
         .slots
@@ -200,6 +209,7 @@ pub async fn run_evaluation(
         errors: evaluation.errors,
         created_at,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        packet_id,
     };
     evaluator
         .store

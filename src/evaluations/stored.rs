@@ -17,6 +17,10 @@ pub struct StoredEvaluation {
     pub errors: Vec<String>,
     pub created_at: Timestamp,
     pub duration_ms: f64,
+    /// The packet whose claims these were (docs/api.md decision 12); a packet refused under `reject` was never
+    /// stored. Absent for an evaluation requested on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packet_id: Option<Uuid>,
 }
 
 /// Filters of `GET /evaluations`: newest first (creation time, then id), paged by cursor.

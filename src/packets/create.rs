@@ -33,11 +33,12 @@ pub fn check(request: &PacketCreate) -> Result<(), InvalidPacket> {
 /// A new packet from a create request and the verdict on its claims, with its `created` event (and the
 /// verdict's).
 pub fn new_packet(
+    id: Uuid,
     request: PacketCreate,
     verification: Option<Verification>,
     now: Timestamp,
 ) -> Change {
-    let packet = packet_from(request, verification, now);
+    let packet = packet_from(id, request, verification, now);
     let mut events = vec![created_event(&packet, json!({}), now)];
     events.extend(verification_event(&packet, now));
     Change {
@@ -53,12 +54,14 @@ pub fn new_packet(
 
 /// A child packet chained to `parent_id`: the child's `created` event and the parent's `chained` event.
 pub fn chained_packet(
+    id: Uuid,
     request: PacketCreate,
     verification: Option<Verification>,
     parent_id: Uuid,
     now: Timestamp,
 ) -> Change {
     let child = packet_from(
+        id,
         PacketCreate {
             parent_packet_id: Some(parent_id),
             ..request
@@ -91,13 +94,14 @@ pub fn chained_packet(
 }
 
 fn packet_from(
+    id: Uuid,
     request: PacketCreate,
     verification: Option<Verification>,
     now: Timestamp,
 ) -> Packet {
     let hitl_required = request.hitl.as_ref().is_some_and(|hitl| hitl.required);
     Packet {
-        id: Uuid::new_v4(),
+        id,
         version: PACKET_SCHEMA_VERSION.to_string(),
         parent_packet_id: request.parent_packet_id,
         metadata: request.metadata,

@@ -17,7 +17,7 @@ pub mod verification;
 use crate::auth::limits::Limiter;
 use crate::auth::store::LimitStore;
 use crate::auth::ApiKey;
-use crate::evaluations::{run_evaluation, EvaluationError, Evaluator};
+use crate::evaluations::{run_evaluation_for, EvaluationError, Evaluator};
 use crate::packets::schemas::{CheckError, ContextRejection, SchemaRegistry};
 use crate::persistence::StoreError;
 use crate::timestamp::Timestamp;
@@ -75,6 +75,8 @@ pub async fn spend_daily_create(
 
 /// A create or chain request that passed every check, with the verdict on its claims; only [`admit`] makes one.
 pub struct Admitted {
+    /// The new packet's id, chosen before its claims are evaluated so that the evaluation names it.
+    id: Uuid,
     request: PacketCreate,
     verification: Option<verification::Verification>,
 }
@@ -113,11 +115,13 @@ pub async fn admit(
             message: "a verified handoff needs at least one claim".into(),
         }));
     }
+    let id = Uuid::new_v4();
     let verification = match request.verification.take() {
-        Some(claims) => Some(verify(evaluator, &claims, &mut request).await?),
+        Some(claims) => Some(verify(evaluator, &claims, id, &mut request).await?),
         None => None,
     };
     Ok(Admitted {
+        id,
         request,
         verification,
     })
@@ -127,8 +131,9 @@ pub async fn admit(
 async fn evaluate(
     evaluator: &Evaluator<'_>,
     claims: &verification::VerificationRequest,
+    packet_id: Uuid,
 ) -> Result<crate::evaluations::StoredEvaluation, CommandError> {
-    run_evaluation(evaluator, &claims.payload())
+    run_evaluation_for(evaluator, &claims.payload(), Some(packet_id))
         .await
         .map_err(|error| match error {
             EvaluationError::Malformed(message) => CommandError::Invalid(create::InvalidPacket {
@@ -144,9 +149,10 @@ async fn evaluate(
 async fn verify(
     evaluator: &Evaluator<'_>,
     claims: &verification::VerificationRequest,
+    packet_id: Uuid,
     request: &mut PacketCreate,
 ) -> Result<verification::Verification, CommandError> {
-    let evaluation = evaluate(evaluator, claims).await?;
+    let evaluation = evaluate(evaluator, claims, packet_id).await?;
     let verdict = verification::Verification::of(claims, &evaluation);
     match verdict.policy {
         Some(verification::Policy::Reject) => {
@@ -175,7 +181,7 @@ pub async fn reverify_packet(
         .as_ref()
         .ok_or(CommandError::Refused(Refusal::NoClaims))?
         .request();
-    let evaluation = evaluate(evaluator, &request).await?;
+    let evaluation = evaluate(evaluator, &request, id).await?;
     let renewed = verification::Verification::of(&request, &evaluation);
     apply(store, evaluator.tenant, id, |packet, now| {
         lifecycle::reverified(packet, &renewed, now)
@@ -189,7 +195,7 @@ pub async fn create_packet(
     admitted: Admitted,
 ) -> Result<Packet, CommandError> {
     let now = Timestamp::now();
-    let change = create::new_packet(admitted.request, admitted.verification, now);
+    let change = create::new_packet(admitted.id, admitted.request, admitted.verification, now);
     insert(store, tenant, change, now).await
 }
 
@@ -203,7 +209,13 @@ pub async fn chain_packet(
         return Err(CommandError::NotFound(parent_id));
     }
     let now = Timestamp::now();
-    let change = create::chained_packet(admitted.request, admitted.verification, parent_id, now);
+    let change = create::chained_packet(
+        admitted.id,
+        admitted.request,
+        admitted.verification,
+        parent_id,
+        now,
+    );
     insert(store, tenant, change, now).await
 }
 

@@ -35,7 +35,7 @@ on_both_backends!(
 
 /// A new packet and its `created` event.
 pub(crate) fn fresh(request: PacketCreate, at: Timestamp) -> (Packet, NewEvent) {
-    let change = new_packet(request, None, at);
+    let change = new_packet(uuid::Uuid::new_v4(), request, None, at);
     let created = change.events.into_iter().next().expect("a created event");
     (change.packet, created)
 }

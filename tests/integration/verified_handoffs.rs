@@ -89,6 +89,10 @@ async fn a_truthful_handoff_is_created_with_its_verdict(backend: Backend) {
         (evaluation.status, evaluation.body["outcome"].clone()),
         (StatusCode::OK, json!("PASS"))
     );
+    assert_eq!(
+        evaluation.body["packet_id"], packet["id"],
+        "linked both ways"
+    );
     let events = history(&app, id).await;
     assert_eq!(
         events
@@ -221,6 +225,12 @@ async fn a_rejected_handoff_is_not_stored_but_its_evaluation_is(backend: Backend
     assert_eq!(
         (evaluation.status, evaluation.body["outcome"].clone()),
         (StatusCode::OK, json!("CAUGHT"))
+    );
+    let never_stored = evaluation.body["packet_id"].as_str().expect("the packet's id");
+    assert_eq!(
+        app.get(&format!("/packets/{never_stored}")).await.status,
+        StatusCode::NOT_FOUND,
+        "the evaluation names the packet that was refused"
     );
 }
 
