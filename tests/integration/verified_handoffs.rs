@@ -226,7 +226,9 @@ async fn a_rejected_handoff_is_not_stored_but_its_evaluation_is(backend: Backend
         (evaluation.status, evaluation.body["outcome"].clone()),
         (StatusCode::OK, json!("CAUGHT"))
     );
-    let never_stored = evaluation.body["packet_id"].as_str().expect("the packet's id");
+    let never_stored = evaluation.body["packet_id"]
+        .as_str()
+        .expect("the packet's id");
     assert_eq!(
         app.get(&format!("/packets/{never_stored}")).await.status,
         StatusCode::NOT_FOUND,
