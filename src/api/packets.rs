@@ -229,6 +229,7 @@ struct ListParams {
     #[param(value_type = Option<String>, format = DateTime)]
     created_before: Option<String>,
     /// The outcome of the packet's claims, or `none` for packets created without claims.
+    #[param(inline)]
     verification: Option<VerificationFilter>,
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
@@ -316,6 +317,7 @@ struct SearchParams {
     status: Option<String>,
     priority: Option<String>,
     /// The outcome of the packet's claims, or `none` for packets created without claims.
+    #[param(inline)]
     verification: Option<VerificationFilter>,
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,

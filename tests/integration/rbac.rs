@@ -28,6 +28,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("DELETE", "/packets/{id}", "writer"),
     ("POST", "/packets/{id}/claim", "agent"),
     ("POST", "/packets/{id}/respond", "agent"),
+    ("POST", "/packets/{id}/verify", "writer"),
     ("GET", "/packets/{id}/history", "reader"),
     ("POST", "/packets/{id}/chain", "writer"),
     ("POST", "/packets/batch", "writer"),
