@@ -141,8 +141,8 @@ impl Verification {
                 format!(
                     "claim {} ({action}) {} {}: {what}",
                     claim.index,
-                    name(claim.result),
-                    name(claim.reason),
+                    claim.result.as_str(),
+                    claim.reason.as_str(),
                 )
             })
             .collect()
@@ -153,7 +153,7 @@ impl Verification {
     pub fn hold(&self, request: &mut PacketCreate) {
         let verdict = format!(
             "Verification {}: {}",
-            name(self.outcome),
+            self.outcome.as_str(),
             self.not_passed().join("; ")
         );
         let hitl = request.hitl.get_or_insert_with(|| HitlCheckpoint {
@@ -185,13 +185,5 @@ pub fn announce_verdict(notice: Notice, packet: &Packet, now: Timestamp) -> Noti
                 .with("verification", verification.event_details()),
         ),
         _ => notice,
-    }
-}
-
-/// A unit enum's wire name (`CAUGHT`, `value_mismatch`).
-fn name(value: impl Serialize) -> String {
-    match serde_json::to_value(value) {
-        Ok(Value::String(text)) => text,
-        other => format!("{other:?}"),
     }
 }
