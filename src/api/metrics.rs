@@ -78,12 +78,7 @@ impl Metrics {
 
     /// A verified handoff's verdict: its outcome and the policy applied (created, held or refused).
     pub fn verified_handoff(&self, verification: &Verification) {
-        let policy = match verification.policy {
-            None => "none",
-            Some(Policy::Hold) => "hold",
-            Some(Policy::Reject) => "reject",
-            Some(Policy::Flag) => "flag",
-        };
+        let policy = Policy::name(verification.policy);
         *lock(&self.verified_handoffs)
             .entry((verification.outcome.as_str(), policy))
             .or_default() += 1;

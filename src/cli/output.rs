@@ -129,12 +129,7 @@ pub fn history(history: &History, format: Format) -> anyhow::Result<()> {
 /// `CAUGHT (1 pass, 1 caught, 0 error; policy hold; evaluation <id>)`.
 fn verdict(verification: &Verification) -> String {
     let counts = verification.counts;
-    let policy = match verification.policy {
-        Some(Policy::Hold) => "hold",
-        Some(Policy::Reject) => "reject",
-        Some(Policy::Flag) => "flag",
-        None => "none",
-    };
+    let policy = Policy::name(verification.policy);
     format!(
         "{} ({} pass, {} caught, {} error; policy {policy}; evaluation {})",
         verification.outcome.as_str(),

@@ -24,6 +24,18 @@ pub enum Policy {
     Flag,
 }
 
+impl Policy {
+    /// The policy's wire name; `none` stands for no policy applied (a PASS).
+    pub fn name(policy: Option<Policy>) -> &'static str {
+        match policy {
+            None => "none",
+            Some(Policy::Hold) => "hold",
+            Some(Policy::Reject) => "reject",
+            Some(Policy::Flag) => "flag",
+        }
+    }
+}
+
 /// The options of a checkpoint that verification set.
 pub const ACCEPT_ANYWAY: &str = "Accept anyway";
 pub const SEND_BACK: &str = "Send back";

@@ -77,20 +77,12 @@ class EntryResult(TypedDict, total=False):
     detail: str
 
 
-class ClaimResult(TypedDict, total=False):
-    """The verdict on one claim, in the payload's order."""
+class ClaimResult(EntryResult, total=False):
+    """The verdict on one claim, in the payload's order: an entry's fields, and which claim it is."""
 
     index: int
     action_name: str
     verification_mode: str
-    json_path: str
-    record_id: str | None
-    result: Outcome
-    reason: str
-    claimed: Any
-    actual: Any
-    actual_truncated: bool
-    detail: str
     entries: list[EntryResult]
 
 
