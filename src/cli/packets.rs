@@ -4,6 +4,7 @@ use super::output;
 use super::{ClientArgs, Command};
 use crate::client::{Client, ListFilter};
 use crate::packets::model::Status;
+use crate::packets::verification::Policy;
 use anyhow::{bail, Context};
 use serde_json::json;
 use std::path::PathBuf;
@@ -43,28 +44,10 @@ pub struct CreateArgs {
     pub claims: Option<PathBuf>,
     /// What a CAUGHT verdict does: hold for a human, reject the packet, or flag it and carry on.
     #[arg(long, value_enum, requires = "claims")]
-    pub on_caught: Option<PolicyArg>,
+    pub on_caught: Option<Policy>,
     /// What an ERROR verdict does.
     #[arg(long, value_enum, requires = "claims")]
-    pub on_error: Option<PolicyArg>,
-}
-
-/// A verified handoff's policy (docs/api.md decision 12).
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum PolicyArg {
-    Hold,
-    Reject,
-    Flag,
-}
-
-impl PolicyArg {
-    fn as_str(self) -> &'static str {
-        match self {
-            PolicyArg::Hold => "hold",
-            PolicyArg::Reject => "reject",
-            PolicyArg::Flag => "flag",
-        }
-    }
+    pub on_error: Option<Policy>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -218,7 +201,7 @@ fn verification(create: &CreateArgs, path: &std::path::Path) -> anyhow::Result<s
         ("on_error", create.on_error),
     ] {
         if let Some(policy) = policy {
-            verification[field] = json!(policy.as_str());
+            verification[field] = json!(Policy::name(Some(policy)));
         }
     }
     Ok(verification)

@@ -12,7 +12,18 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 /// What a handoff whose verdict is not PASS does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {
     /// Wait for a human (`awaiting_human`, options "Accept anyway" / "Send back").
