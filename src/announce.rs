@@ -24,6 +24,12 @@ impl Announcement {
             live: Vec::new(),
         }
     }
+
+    /// Adds what `other` announces after this one's.
+    pub fn extend(&mut self, other: &Announcement) {
+        self.outbox.extend(other.outbox.iter().cloned());
+        self.live.extend(other.live.iter().cloned());
+    }
 }
 
 /// A live event with what subscribers filter on (docs/api.md §7.1 channels) beside its envelope.

@@ -201,7 +201,7 @@ pub struct EvaluationConfig {
     /// `resource_limit`.
     #[arg(long, env = "HANDOFFRAIL_EVAL_MAX_EVIDENCE", default_value = "8MiB", value_parser = parse_size)]
     pub eval_max_evidence: u64,
-    /// Evaluations run at once (each on a thread of its own); more wait their turn [default: CPU cores].
+    /// Evaluations run at once (larger ones each on a thread of its own); more wait their turn [default: CPU cores].
     #[arg(long, env = "HANDOFFRAIL_EVAL_CONCURRENCY")]
     pub eval_concurrency: Option<usize>,
 }

@@ -8,6 +8,7 @@ mod stored;
 
 pub use stored::{storable_payload, EvaluationQuery, StoredEvaluation};
 
+use crate::announce::Announcement;
 use crate::persistence::StoreError;
 use crate::records::store::RecordStore;
 use crate::records::{Provenance, RecordKey, RecordQuery, SealedRecord};
@@ -142,19 +143,45 @@ async fn off_runtime<T: Send + 'static>(
         .map_err(|error| EvaluationError::Internal(error.to_string()))
 }
 
+/// Evaluates `payload_json`'s claims and stores the verdict.
 pub async fn run_evaluation(
     evaluator: &Evaluator<'_>,
     payload_json: &Value,
 ) -> Result<StoredEvaluation, EvaluationError> {
-    run_evaluation_for(evaluator, payload_json, None).await
+    let new = evaluate(evaluator, payload_json, None).await?;
+    evaluator
+        .store
+        .insert_evaluation(evaluator.tenant, &new)
+        .await?;
+    Ok(new.evaluation)
 }
 
-/// [`run_evaluation`] of the claims a packet carries, the evaluation naming the packet.
-pub async fn run_evaluation_for(
+/// An evaluation decided and not yet stored: the verdict, the payload as kept, and what storing it announces.
+/// A verified packet's is stored in the packet's own write (`PacketStore::insert_packet`).
+#[derive(Clone, Debug)]
+pub struct NewEvaluation {
+    pub evaluation: StoredEvaluation,
+    /// The payload as stored ([`storable_payload`]: no secrets).
+    pub payload: Value,
+    pub announcement: Announcement,
+}
+
+/// Claims of at most this many, without regular expressions to compile, over at most this many records and
+/// bytes of evidence, are parsed, gated and evaluated on the request's own task within [`INLINE_STEPS`]: the
+/// hand-offs to the blocking pool would cost more than the work. Anything larger, and an evaluation that needs
+/// more steps, runs on the blocking pool with the whole budget.
+const INLINE_CLAIMS: usize = 16;
+const INLINE_EVIDENCE: u64 = 64 << 10;
+/// Steps an evaluation may spend on the request's task (well under a millisecond); one that runs out is
+/// evaluated again from the start on the blocking pool, so its verdict is the one the whole budget gives.
+const INLINE_STEPS: u64 = 20_000;
+
+/// Evaluates `payload_json`'s claims without storing the verdict (`packet_id` names the packet they came with).
+pub async fn evaluate(
     evaluator: &Evaluator<'_>,
     payload_json: &Value,
     packet_id: Option<Uuid>,
-) -> Result<StoredEvaluation, EvaluationError> {
+) -> Result<NewEvaluation, EvaluationError> {
     let _slot = evaluator
         .capacity
         .slots
@@ -164,42 +191,44 @@ pub async fn run_evaluation_for(
     let started = Instant::now();
     let created_at = Timestamp::now();
     let limits = evaluator.capacity.limits;
-    let json = payload_json.clone();
-    let payload = off_runtime(move || Payload::parse_within(&json, &limits))
-        .await?
-        .map_err(|malformed| EvaluationError::Malformed(malformed.0))?;
+    let few_claims = payload_json
+        .get("claims")
+        .and_then(Value::as_array)
+        .is_some_and(|claims| claims.len() <= INLINE_CLAIMS)
+        && !compiles_regexes(payload_json);
+    let payload = if few_claims {
+        Payload::parse_within(payload_json, &limits)
+    } else {
+        let json = payload_json.clone();
+        off_runtime(move || Payload::parse_within(&json, &limits)).await?
+    }
+    .map_err(|malformed| EvaluationError::Malformed(malformed.0))?;
     let (fetched, trust) = gather(evaluator, &payload).await?;
+    let inline =
+        few_claims && fetched.len() <= INLINE_CLAIMS && evidence_bytes(&fetched) <= INLINE_EVIDENCE;
     let (record_key, rules) = (evaluator.record_key.clone(), evaluator.rules.clone());
-    let (payload, evaluation) = off_runtime(move || {
-        let evidence: HashMap<Reference, Found> = fetched
-            .into_iter()
-            .map(|(reference, fetched)| {
-                let found = match (fetched, &trust) {
-                    (Fetched::Record(sealed), Some(trust)) => {
-                        gate(&record_key, &rules, &sealed, trust)
-                    }
-                    (Fetched::Record(_), None) | (Fetched::Unavailable, _) => Found::Unavailable,
-                    (Fetched::Missing, _) => Found::Missing,
-                    (Fetched::TooLarge, _) => Found::TooLarge,
-                };
-                (reference, found)
-            })
-            .collect();
-        let unknown = Found::Missing;
-        let evaluation = verify::evaluate_within(
-            &payload,
-            |reference: EvidenceRef<'_>| {
-                Reference::of(reference.record_id, reference.action_name)
-                    .and_then(|key| evidence.get(&key))
-                    .unwrap_or(&unknown)
-                    .as_evidence()
-            },
-            &limits,
-        );
-        (payload, evaluation)
-    })
-    .await?;
-    let stored = StoredEvaluation {
+    let gate_all = move || gated(&record_key, &rules, fetched, trust.as_ref());
+    let (payload, evaluation) = if inline {
+        let evidence = gate_all();
+        match judge_inline(&payload, &evidence, &limits) {
+            Some(verdict) => (payload, verdict),
+            None => {
+                off_runtime(move || {
+                    let verdict = judge(&payload, &evidence, &limits);
+                    (payload, verdict)
+                })
+                .await?
+            }
+        }
+    } else {
+        off_runtime(move || {
+            let evidence = gate_all();
+            let verdict = judge(&payload, &evidence, &limits);
+            (payload, verdict)
+        })
+        .await?
+    };
+    let evaluation = StoredEvaluation {
         id: Uuid::now_v7(),
         run_id: payload.run_id.clone(),
         agent_id: payload.agent_id.clone(),
@@ -211,16 +240,95 @@ pub async fn run_evaluation_for(
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         packet_id,
     };
-    evaluator
-        .store
-        .insert_evaluation(
-            evaluator.tenant,
-            &stored,
-            &storable_payload(payload_json),
-            &notices::announcement(evaluator.tenant, &stored),
-        )
-        .await?;
-    Ok(stored)
+    Ok(NewEvaluation {
+        announcement: notices::announcement(evaluator.tenant, &evaluation),
+        payload: storable_payload(payload_json),
+        evaluation,
+    })
+}
+
+/// The evidence each reference found, through the gates.
+fn gated(
+    record_key: &RecordKey,
+    rules: &Rules,
+    fetched: HashMap<Reference, Fetched>,
+    trust: Option<&TrustList>,
+) -> HashMap<Reference, Found> {
+    fetched
+        .into_iter()
+        .map(|(reference, fetched)| {
+            let found = match (fetched, trust) {
+                (Fetched::Record(sealed), Some(trust)) => gate(record_key, rules, &sealed, trust),
+                (Fetched::Record(_), None) | (Fetched::Unavailable, _) => Found::Unavailable,
+                (Fetched::Missing, _) => Found::Missing,
+                (Fetched::TooLarge, _) => Found::TooLarge,
+            };
+            (reference, found)
+        })
+        .collect()
+}
+
+/// The pure evaluator's verdict on `payload` over the gated evidence.
+fn judge(
+    payload: &Payload,
+    evidence: &HashMap<Reference, Found>,
+    limits: &Limits,
+) -> verify::Evaluation {
+    let unknown = Found::Missing;
+    verify::evaluate_within(
+        payload,
+        |reference: EvidenceRef<'_>| {
+            Reference::of(reference.record_id, reference.action_name)
+                .and_then(|key| evidence.get(&key))
+                .unwrap_or(&unknown)
+                .as_evidence()
+        },
+        limits,
+    )
+}
+
+/// [`judge`] within [`INLINE_STEPS`]; None when that ran out before the whole budget would have.
+fn judge_inline(
+    payload: &Payload,
+    evidence: &HashMap<Reference, Found>,
+    limits: &Limits,
+) -> Option<verify::Evaluation> {
+    let within = Limits {
+        steps: INLINE_STEPS.min(limits.steps),
+        ..*limits
+    };
+    Some(judge(payload, evidence, &within))
+        .filter(|verdict| within.steps == limits.steps || !ran_out(verdict))
+}
+
+/// Whether any text of the payload calls `match(` or `search(` (RFC 9535 allows no space before the
+/// parenthesis), whose regular expressions take a compilation each: conservative, a member named so counts too.
+fn compiles_regexes(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains("match(") || text.contains("search("),
+        Value::Array(items) => items.iter().any(compiles_regexes),
+        Value::Object(members) => members.values().any(compiles_regexes),
+        _ => false,
+    }
+}
+
+/// Whether a claim ran out of the budget (its verdict might differ under a larger one).
+fn ran_out(evaluation: &verify::Evaluation) -> bool {
+    evaluation
+        .per_claim
+        .iter()
+        .any(|claim| claim.reason == verify::Reason::ResourceLimit)
+}
+
+/// Response bytes of the records fetched.
+fn evidence_bytes(fetched: &HashMap<Reference, Fetched>) -> u64 {
+    fetched
+        .values()
+        .map(|fetched| match fetched {
+            Fetched::Record(sealed) => sealed.record.response_body.len() as u64,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Every distinct reference of the payload, fetched once, within the request's evidence bytes; and the
@@ -365,5 +473,21 @@ fn gate(record_key: &RecordKey, rules: &Rules, sealed: &SealedRecord, trust: &Tr
     match serde_json::from_slice(&record.response_body) {
         Ok(document) => Found::Json(document),
         Err(_) => Found::NotJson,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compiles_regexes;
+    use serde_json::json;
+
+    #[test]
+    fn regular_expressions_are_found_in_any_claim_text() {
+        let plain =
+            json!({"claims": [{"json_path": "$.items[?@.sku == 'A']", "claimed_value": "search"}]});
+        assert!(!compiles_regexes(&plain));
+        let nested = json!({"claims": [{"entries": [{"json_path": "$[?search(@.name, 'a+')]"}]}]});
+        assert!(compiles_regexes(&nested));
+        assert!(compiles_regexes(&json!(["$[?match(@, 'x')]"])));
     }
 }

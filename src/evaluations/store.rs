@@ -1,7 +1,7 @@
 //! What evaluations need stored: each verdict as answered, with the request that produced it. Implemented by
 //! `crate::store`.
 
-use super::{EvaluationQuery, StoredEvaluation};
+use super::{EvaluationQuery, NewEvaluation, StoredEvaluation};
 use crate::persistence::StoreError;
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -9,13 +9,7 @@ use uuid::Uuid;
 #[async_trait]
 pub trait EvaluationStore: Send + Sync {
     /// Stores an evaluation with its webhook outbox rows, atomically; then publishes its live event.
-    async fn insert_evaluation(
-        &self,
-        tenant: &str,
-        evaluation: &StoredEvaluation,
-        payload: &serde_json::Value,
-        announcement: &crate::announce::Announcement,
-    ) -> Result<(), StoreError>;
+    async fn insert_evaluation(&self, tenant: &str, new: &NewEvaluation) -> Result<(), StoreError>;
     async fn get_evaluation(
         &self,
         tenant: &str,

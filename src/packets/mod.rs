@@ -17,7 +17,7 @@ pub mod verification;
 use crate::auth::limits::Limiter;
 use crate::auth::store::LimitStore;
 use crate::auth::ApiKey;
-use crate::evaluations::{run_evaluation_for, EvaluationError, Evaluator};
+use crate::evaluations::{EvaluationError, Evaluator, NewEvaluation};
 use crate::packets::schemas::{CheckError, ContextRejection, SchemaRegistry};
 use crate::persistence::StoreError;
 use crate::timestamp::Timestamp;
@@ -79,6 +79,8 @@ pub struct Admitted {
     id: Uuid,
     request: PacketCreate,
     verification: Option<verification::Verification>,
+    /// The evaluation of its claims, stored with the packet (in the packet's write).
+    evaluation: Option<NewEvaluation>,
 }
 
 impl Admitted {
@@ -116,24 +118,28 @@ pub async fn admit(
         }));
     }
     let id = Uuid::new_v4();
-    let verification = match request.verification.take() {
-        Some(claims) => Some(verify(evaluator, &claims, id, &mut request).await?),
-        None => None,
+    let (verification, evaluation) = match request.verification.take() {
+        Some(claims) => {
+            let (verdict, evaluation) = verify(evaluator, &claims, id, &mut request).await?;
+            (Some(verdict), Some(evaluation))
+        }
+        None => (None, None),
     };
     Ok(Admitted {
         id,
         request,
         verification,
+        evaluation,
     })
 }
 
-/// The stored evaluation of a packet's claims.
+/// The evaluation of a packet's claims, not yet stored.
 async fn evaluate(
     evaluator: &Evaluator<'_>,
     claims: &verification::VerificationRequest,
     packet_id: Uuid,
-) -> Result<crate::evaluations::StoredEvaluation, CommandError> {
-    run_evaluation_for(evaluator, &claims.payload(), Some(packet_id))
+) -> Result<NewEvaluation, CommandError> {
+    crate::evaluations::evaluate(evaluator, &claims.payload(), Some(packet_id))
         .await
         .map_err(|error| match error {
             EvaluationError::Malformed(message) => CommandError::Invalid(create::InvalidPacket {
@@ -145,23 +151,28 @@ async fn evaluate(
         })
 }
 
-/// Evaluates the sender's claims and applies its policy to the request.
+/// Evaluates the sender's claims and applies its policy to the request; the evaluation is stored with the
+/// packet, or on its own when the packet is refused.
 async fn verify(
     evaluator: &Evaluator<'_>,
     claims: &verification::VerificationRequest,
     packet_id: Uuid,
     request: &mut PacketCreate,
-) -> Result<verification::Verification, CommandError> {
+) -> Result<(verification::Verification, NewEvaluation), CommandError> {
     let evaluation = evaluate(evaluator, claims, packet_id).await?;
     let verdict = verification::Verification::of(claims, &evaluation);
     match verdict.policy {
         Some(verification::Policy::Reject) => {
-            return Err(CommandError::Rejected(Box::new(verdict)))
+            evaluator
+                .store
+                .insert_evaluation(evaluator.tenant, &evaluation)
+                .await?;
+            return Err(CommandError::Rejected(Box::new(verdict)));
         }
         Some(verification::Policy::Hold) => verdict.hold(request),
         Some(verification::Policy::Flag) | None => {}
     }
-    Ok(verdict)
+    Ok((verdict, evaluation))
 }
 
 /// `POST /packets/{id}/verify`: the packet's claims evaluated again (evidence may have arrived late); the packet
@@ -182,6 +193,10 @@ pub async fn reverify_packet(
         .ok_or(CommandError::Refused(Refusal::NoClaims))?
         .request();
     let evaluation = evaluate(evaluator, &request, id).await?;
+    evaluator
+        .store
+        .insert_evaluation(evaluator.tenant, &evaluation)
+        .await?;
     let renewed = verification::Verification::of(&request, &evaluation);
     apply(store, evaluator.tenant, id, |packet, now| {
         lifecycle::reverified(packet, &renewed, now)
@@ -196,7 +211,7 @@ pub async fn create_packet(
 ) -> Result<Packet, CommandError> {
     let now = Timestamp::now();
     let change = create::new_packet(admitted.id, admitted.request, admitted.verification, now);
-    insert(store, tenant, change, now).await
+    insert(store, tenant, change, admitted.evaluation.as_ref(), now).await
 }
 
 pub async fn chain_packet(
@@ -216,24 +231,30 @@ pub async fn chain_packet(
         parent_id,
         now,
     );
-    insert(store, tenant, change, now).await
+    insert(store, tenant, change, admitted.evaluation.as_ref(), now).await
 }
 
-/// Stores a new packet with its history and its webhook outbox rows.
+/// Stores a new packet with its history, its webhook outbox rows and the evaluation of its claims.
 async fn insert(
     store: &dyn PacketStore,
     tenant: &str,
     change: Change,
+    evaluation: Option<&NewEvaluation>,
     now: Timestamp,
 ) -> Result<Packet, CommandError> {
     let deadline = lifecycle::hitl_deadline(None, &change.packet, now);
+    let mut announcement = change.announcement(tenant);
+    if let Some(evaluation) = evaluation {
+        announcement.extend(&evaluation.announcement);
+    }
     store
         .insert_packet(
             tenant,
             &change.packet,
             &change.events,
-            &change.announcement(tenant),
+            &announcement,
             deadline,
+            evaluation,
         )
         .await?;
     Ok(change.packet)

@@ -7,6 +7,7 @@ use super::model::Packet;
 use super::schemas::Schema;
 use super::stats::{PacketStats, SystemFigures};
 use crate::announce::{Announcement, LiveNotice};
+use crate::evaluations::NewEvaluation;
 use crate::paging::Page;
 use crate::persistence::StoreError;
 use crate::timestamp::Timestamp;
@@ -24,8 +25,9 @@ pub struct StoredPacket {
 
 #[async_trait]
 pub trait PacketStore: Send + Sync {
-    /// Inserts a new packet with its history events and, for each outbox event of `announcement`, one
-    /// delivery per active hook of the tenant that asked for it, atomically; then publishes its live event.
+    /// Inserts a new packet with its history events, the evaluation of its claims (if it came with claims;
+    /// its announcement is part of `announcement`) and, for each outbox event of `announcement`, one delivery
+    /// per active hook of the tenant that asked for it, atomically; then publishes its live events.
     async fn insert_packet(
         &self,
         tenant: &str,
@@ -33,6 +35,7 @@ pub trait PacketStore: Send + Sync {
         events: &[NewEvent],
         announcement: &Announcement,
         hitl_deadline: Option<Timestamp>,
+        evaluation: Option<&NewEvaluation>,
     ) -> Result<(), StoreError>;
     async fn get_packet(&self, tenant: &str, id: Uuid) -> Result<Option<StoredPacket>, StoreError>;
     /// Writes `packet` (with `events` and `announcement` as on insert) only if its stored revision is still

@@ -4,7 +4,7 @@
 
 use super::model::{HitlCheckpoint, Packet, PacketCreate};
 use super::notices::Notice;
-use crate::evaluations::{storable_payload, StoredEvaluation};
+use crate::evaluations::NewEvaluation;
 use crate::timestamp::Timestamp;
 use crate::verify::{ClaimResult, Counts, Outcome};
 use serde::{Deserialize, Serialize};
@@ -95,7 +95,8 @@ pub struct Verification {
 }
 
 impl Verification {
-    pub fn of(request: &VerificationRequest, evaluation: &StoredEvaluation) -> Verification {
+    pub fn of(request: &VerificationRequest, new: &NewEvaluation) -> Verification {
+        let evaluation = &new.evaluation;
         let policy = match evaluation.outcome {
             Outcome::Pass => None,
             Outcome::Caught => Some(request.on_caught),
@@ -111,8 +112,8 @@ impl Verification {
             on_error: request.on_error,
             run_id: request.run_id.clone(),
             agent_id: request.agent_id.clone(),
-            claims: match storable_payload(&request.payload()).get_mut("claims") {
-                Some(Value::Array(claims)) => std::mem::take(claims),
+            claims: match new.payload.get("claims") {
+                Some(Value::Array(claims)) => claims.clone(),
                 _ => Vec::new(),
             },
         }

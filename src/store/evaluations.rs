@@ -1,37 +1,47 @@
 //! Stored evaluations: the verdict as answered, kept with the request that produced it.
 
 use super::database::SqlStore;
-use super::statement::Param;
+use super::statement::{Param, Statement};
 use super::EvaluationStore;
 use super::StoreError;
-use crate::announce::Announcement;
-use crate::evaluations::{EvaluationQuery, StoredEvaluation};
+use crate::evaluations::{EvaluationQuery, NewEvaluation, StoredEvaluation};
 use async_trait::async_trait;
 use uuid::Uuid;
 
+/// An evaluation's insert, as `INSERT … SELECT` so that a packet's write can make it conditional on the
+/// packet's row (`WHERE changes() > 0` on SQLite, `FROM written` on PostgreSQL).
+pub(crate) const INSERT_EVALUATION: &str =
+    "INSERT INTO evaluations (id, tenant_id, run_id, agent_id, outcome, created_at, payload, result)
+     SELECT ?, ?, ?, ?, ?, ?, ?, ?";
+
+/// Binds `new` to `insert`, a statement that starts with [`INSERT_EVALUATION`].
+pub(crate) fn evaluation_insert<'a>(
+    insert: Statement<'a>,
+    tenant: &'a str,
+    new: &'a NewEvaluation,
+) -> Result<Statement<'a>, StoreError> {
+    let evaluation = &new.evaluation;
+    Ok(insert
+        .bind(evaluation.id)
+        .bind(tenant)
+        .bind(&evaluation.run_id)
+        .bind(&evaluation.agent_id)
+        .bind(evaluation.outcome.as_str())
+        .bind(evaluation.created_at)
+        .bind(Param::json_text(&new.payload)?)
+        .bind(Param::json_text(evaluation)?))
+}
+
 #[async_trait]
 impl EvaluationStore for SqlStore {
-    async fn insert_evaluation(
-        &self,
-        tenant: &str,
-        evaluation: &StoredEvaluation,
-        payload: &serde_json::Value,
-        announcement: &Announcement,
-    ) -> Result<(), StoreError> {
-        let statement = self
-            .sql(
-                "INSERT INTO evaluations (id, tenant_id, run_id, agent_id, outcome, created_at, payload, result)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(evaluation.id)
-            .bind(tenant)
-            .bind(&evaluation.run_id)
-            .bind(&evaluation.agent_id)
-            .bind(evaluation.outcome.as_str())
-            .bind(evaluation.created_at)
-            .bind(Param::json_text(payload)?)
-            .bind(Param::json_text(evaluation)?);
-        self.write_announced(statement, tenant, announcement).await
+    async fn insert_evaluation(&self, tenant: &str, new: &NewEvaluation) -> Result<(), StoreError> {
+        let insert = evaluation_insert(
+            Statement::new(self.backend(), INSERT_EVALUATION),
+            tenant,
+            new,
+        )?;
+        self.write_announced(insert, tenant, &new.announcement)
+            .await
     }
 
     async fn get_evaluation(

@@ -7,6 +7,7 @@ use super::statement::{Param, Statement};
 use super::{postgres, sqlite, Backend, StoreError};
 use super::{PacketStore, StoredPacket};
 use crate::announce::{Announcement, LiveNotice};
+use crate::evaluations::NewEvaluation;
 use crate::packets::history::NewEvent;
 use crate::packets::listing::{PacketPage, PacketQuery, SearchQuery, VerificationFilter};
 use crate::packets::model::Packet;
@@ -25,14 +26,21 @@ impl PacketStore for SqlStore {
         events: &[NewEvent],
         announcement: &Announcement,
         hitl_deadline: Option<Timestamp>,
+        evaluation: Option<&NewEvaluation>,
     ) -> Result<(), StoreError> {
         let write = PacketWrite {
             tenant,
             packet,
             hitl_deadline,
         };
-        self.write_packet(write.insert(self.backend())?, tenant, events, announcement)
-            .await?;
+        let appended = Appended { events, evaluation };
+        self.write_packet(
+            write.insert(self.backend())?,
+            tenant,
+            &appended,
+            announcement,
+        )
+        .await?;
         if hitl_deadline.is_some() {
             self.deadline_set.notify_one();
         }
@@ -69,8 +77,12 @@ impl PacketStore for SqlStore {
             hitl_deadline,
         };
         let update = write.update(self.backend(), expected_revision)?;
+        let appended = Appended {
+            events,
+            evaluation: None,
+        };
         let written = self
-            .write_packet(update, tenant, events, announcement)
+            .write_packet(update, tenant, &appended, announcement)
             .await?
             == 1;
         if written && hitl_deadline.is_some() {
@@ -180,23 +192,23 @@ impl PacketStore for SqlStore {
 }
 
 impl SqlStore {
-    /// Runs a packet insert or conditional update with the packet's history events and webhook outbox
-    /// rows, atomically, the way the backend does it best; the rows written (0 or 1). Wakes the delivery
+    /// Runs a packet insert or conditional update with what it appends (history events, an evaluation) and
+    /// webhook outbox rows, atomically, the way the backend does it best; the rows written (0 or 1). Wakes the delivery
     /// worker when it wrote deliveries; publishes the live event once the write is committed (PostgreSQL's
     /// `NOTIFY` in the statement does that for every instance, this one included).
     async fn write_packet(
         &self,
         write: Statement<'_>,
         tenant: &str,
-        events: &[NewEvent],
+        appended: &Appended<'_>,
         announcement: &Announcement,
     ) -> Result<u64, StoreError> {
         let written = match &self.pools {
             Pools::Sqlite { .. } => {
-                sqlite::write_packet(self, write, tenant, events, &announcement.outbox).await
+                sqlite::write_packet(self, write, tenant, appended, &announcement.outbox).await
             }
             Pools::Postgres(pool) => {
-                postgres::write_packet(self, pool, write, tenant, events, announcement).await
+                postgres::write_packet(self, pool, write, tenant, appended, announcement).await
             }
         }?;
         if written.rows == 1 {
@@ -204,6 +216,13 @@ impl SqlStore {
         }
         Ok(written.rows)
     }
+}
+
+/// What a packet write appends for the row it wrote, in the same transaction: the packet's history events and,
+/// for a new verified packet, the evaluation of its claims.
+pub(crate) struct Appended<'a> {
+    pub events: &'a [NewEvent],
+    pub evaluation: Option<&'a NewEvaluation>,
 }
 
 /// What a packet write wrote: the packet row (0 or 1) and webhook deliveries, taken for their first attempt.

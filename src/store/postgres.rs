@@ -2,8 +2,9 @@
 //! search, record inserts by UNNEST, rate windows in a shared table, and pool figures.
 
 use super::database::{Pools, SqlStore};
+use super::evaluations::{evaluation_insert, INSERT_EVALUATION};
 use super::packets::push_search_filters;
-use super::packets::Written;
+use super::packets::{Appended, Written};
 use super::records::insert_chunks;
 use super::statement::{bind_postgres, PgQuery, Statement};
 use super::{Backend, StoreError, StoreOptions};
@@ -43,7 +44,7 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<SqlStore, 
 }
 
 /// Runs a packet insert or conditional update (`write`, ending in `RETURNING id`) and, for the row it wrote,
-/// appends the packet's history events and one webhook delivery per outbox event and matching active hook of
+/// appends the packet's evaluation, history events and one webhook delivery per outbox event and matching active hook of
 /// the tenant (taken for its first attempt, returned as a take returns it), as one statement: one round trip,
 /// atomic without a transaction.
 pub(crate) async fn write_packet(
@@ -51,11 +52,24 @@ pub(crate) async fn write_packet(
     pool: &PgPool,
     write: Statement<'_>,
     tenant: &str,
-    events: &[NewEvent],
+    appended: &Appended<'_>,
     announcement: &Announcement,
 ) -> Result<Written, StoreError> {
     let (written, params) = write.into_parts();
     let next = params.len() + 1;
+    // The evaluation's parameters follow the write's and the eleven of this statement.
+    let (evaluated, evaluation_params) = match appended.evaluation {
+        Some(evaluation) => {
+            let insert = Statement::after(
+                Backend::Postgres,
+                params.len() + 11,
+                &format!("{INSERT_EVALUATION} FROM written"),
+            );
+            let (sql, params) = evaluation_insert(insert, tenant, evaluation)?.into_parts();
+            (format!("evaluated AS ({sql}),"), params)
+        }
+        None => (String::new(), Vec::new()),
+    };
     // The events are inserted once per row `written` returns, in their order (it decides `seq`).
     let sql = format!(
         "WITH written AS ({written}),
@@ -66,6 +80,7 @@ pub(crate) async fn write_packet(
                                   ${f}::timestamptz[])
                   WITH ORDINALITY AS e(id, packet_id, event_type, actor, details, created_at, n)
              ORDER BY e.n),
+         {evaluated}
          outbox AS ({outbox}),
          announced AS (
              SELECT pg_notify(${n}, l.notification) FROM written,
@@ -91,7 +106,7 @@ pub(crate) async fn write_packet(
         ),
     );
     let query = bind_postgres(sqlx::query(&sql), params).bind(tenant);
-    let query = EventColumns::of(events).bind_to(query);
+    let query = EventColumns::of(appended.events).bind_to(query);
     let query = bind_postgres(
         query,
         vec![super::announce::outbox_param(&announcement.outbox)?],
@@ -105,7 +120,8 @@ pub(crate) async fn write_packet(
                 .collect::<Vec<_>>(),
         )
         .bind(store.live_channel.as_str())
-        .bind(store.first_attempt_lease_until().as_datetime())
+        .bind(store.first_attempt_lease_until().as_datetime());
+    let rows = bind_postgres(rows, evaluation_params)
         .fetch_all(pool)
         .await?;
     let rows: Vec<super::row::Row> = rows.into_iter().map(Into::into).collect();

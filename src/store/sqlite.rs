@@ -2,13 +2,13 @@
 //! IMMEDIATE transaction, FTS5 search, and multi-row record inserts.
 
 use super::database::{Pools, SqlStore};
-use super::packets::{push_search_filters, Written};
+use super::evaluations::{evaluation_insert, INSERT_EVALUATION};
+use super::packets::{push_search_filters, Appended, Written};
 use super::rate_windows::MemoryCounters;
 use super::records::insert_chunks;
 use super::row::parse_id;
 use super::statement::{Param, Statement};
 use super::{Backend, StoreError, StoreOptions};
-use crate::packets::history::NewEvent;
 use crate::packets::listing::SearchQuery;
 use crate::records::SealedRecord;
 use crate::webhooks::OutboxEvent;
@@ -71,17 +71,21 @@ pub(crate) async fn begin_immediate(
 }
 
 /// Runs a packet insert or conditional update (`write`, ending in `RETURNING id`) and, when it wrote the row,
-/// appends the packet's history events and its webhook deliveries, in one IMMEDIATE transaction and one
-/// round trip: each statement after the write runs only if the one before it changed a row (`changes()`).
+/// appends the packet's evaluation, history events and webhook deliveries, in one IMMEDIATE transaction and
+/// one round trip: each statement after the write runs only if the one before it changed a row (`changes()`).
 pub(crate) async fn write_packet(
     store: &SqlStore,
     write: Statement<'_>,
     tenant: &str,
-    events: &[NewEvent],
+    appended: &Appended<'_>,
     outbox: &[OutboxEvent],
 ) -> Result<Written, StoreError> {
     let mut batch = write;
-    for event in events {
+    if let Some(evaluation) = appended.evaluation {
+        let insert = store.sql(&format!("{INSERT_EVALUATION} WHERE changes() > 0"));
+        batch.then(evaluation_insert(insert, tenant, evaluation)?);
+    }
+    for event in appended.events {
         let insert = store
             .sql(
                 "INSERT INTO packet_events (id, packet_id, tenant_id, event_type, actor, details, created_at)

@@ -89,10 +89,16 @@ pub(crate) struct Statement<'a> {
 
 impl<'a> Statement<'a> {
     pub(crate) fn new(backend: Backend, sql: &str) -> Self {
+        Statement::after(backend, 0, sql)
+    }
+
+    /// A statement to embed in a larger PostgreSQL statement after `before` parameters of its own: its
+    /// placeholders are numbered from `before + 1` (SQLite's are not numbered).
+    pub(crate) fn after(backend: Backend, before: usize, sql: &str) -> Self {
         let mut statement = Statement {
             backend,
             sql: String::with_capacity(sql.len() + 16),
-            placeholders: 0,
+            placeholders: before,
             params: Vec::new(),
         };
         statement.push(sql);
@@ -257,6 +263,8 @@ mod tests {
             statement.into_parts().0,
             "SELECT $1 WHERE a = '?' AND b = $2 AND c IN ($3, $4)"
         );
+        let statement = Statement::after(Backend::Postgres, 3, "INSERT INTO t SELECT ?, ?");
+        assert_eq!(statement.into_parts().0, "INSERT INTO t SELECT $4, $5");
         let mut statement = Statement::new(Backend::Sqlite, "SELECT ? WHERE b = ?");
         statement.push(" AND c IN").push_list(["x"]);
         assert_eq!(

@@ -16,6 +16,7 @@ on_both_backends!(
     actual_and_detail_are_capped_for_wide_results,
     evidence_beyond_the_request_limit_is_a_resource_limit,
     configured_step_budget_applies,
+    small_evidence_that_needs_many_steps_gets_the_whole_budget,
 );
 
 fn claim(path: &str, record_id: &str) -> Value {
@@ -213,5 +214,26 @@ async fn configured_step_budget_applies(backend: Backend) {
     assert_eq!(
         reasons(&verdict),
         ["match", "resource_limit", "resource_limit"]
+    );
+}
+
+async fn small_evidence_that_needs_many_steps_gets_the_whole_budget(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // 50 KB and two claims are evaluated on the request's task within a small step allowance first; these
+    // 25,000 nodes need more (one step per node visited and compared), so the verdict must come from the
+    // whole budget, not end in `resource_limit`.
+    let body = serde_json::to_vec(&vec![1; 25_000]).expect("json");
+    assert!(body.len() < 64 << 10);
+    let sealed = record(&app, "default", "run-1", "get_order", &body).await;
+    let id = sealed.record.id.to_string();
+    let verdict = evaluate_and_stay_up(
+        &app,
+        vec![claim("$[?@ == 1]", &id), claim("$[?@ == 2]", &id)],
+    )
+    .await;
+    assert_eq!(
+        reasons(&verdict),
+        ["match", "presence_mismatch"],
+        "{verdict}"
     );
 }

@@ -69,7 +69,14 @@ async fn packets_round_trip_exactly(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
     let (packet, event) = fresh(request("a", &["x"]), Timestamp::now());
     store
-        .insert_packet("t1", &packet, &[event], &Announcement::default(), None)
+        .insert_packet(
+            "t1",
+            &packet,
+            &[event],
+            &Announcement::default(),
+            None,
+            None,
+        )
         .await
         .expect("insert");
     let stored = store
@@ -88,7 +95,14 @@ async fn replace_is_conditional_on_the_revision(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
     let (packet, event) = fresh(request("a", &[]), Timestamp::now());
     store
-        .insert_packet("t1", &packet, &[event], &Announcement::default(), None)
+        .insert_packet(
+            "t1",
+            &packet,
+            &[event],
+            &Announcement::default(),
+            None,
+            None,
+        )
         .await
         .expect("insert");
     let mut claimed = packet.clone();
@@ -147,7 +161,14 @@ async fn reads_and_writes_are_scoped_to_the_tenant(backend: Backend) {
     let (store, _, _dir) = open(backend).await;
     let (packet, event) = fresh(request("a", &[]), Timestamp::now());
     store
-        .insert_packet("t1", &packet, &[event], &Announcement::default(), None)
+        .insert_packet(
+            "t1",
+            &packet,
+            &[event],
+            &Announcement::default(),
+            None,
+            None,
+        )
         .await
         .expect("insert");
     assert!(store
@@ -193,7 +214,7 @@ async fn listing_filters_and_orders_in_the_store(backend: Backend) {
         let at = Timestamp::from_micros(1_700_000_000_000_000 + index as i64 * 1000).expect("time");
         let (packet, event) = fresh(request(source, &tags), at);
         store
-            .insert_packet("t", &packet, &[event], &Announcement::default(), None)
+            .insert_packet("t", &packet, &[event], &Announcement::default(), None, None)
             .await
             .expect("insert");
         ids.push(packet.id);
@@ -330,7 +351,14 @@ async fn history_is_kept_in_write_order(backend: Backend) {
         .map(|kind| NewEvent::new(packet.id, kind, "system".into(), json!({"k": kind}), at))
         .collect();
     store
-        .insert_packet("t", &packet, &[created], &Announcement::default(), None)
+        .insert_packet(
+            "t",
+            &packet,
+            &[created],
+            &Announcement::default(),
+            None,
+            None,
+        )
         .await
         .expect("insert");
     store
@@ -440,18 +468,25 @@ async fn stale_packets_are_found_for_expiry(backend: Backend) {
     let old = Timestamp::from_micros(1_600_000_000_000_000).expect("time");
     let (stale, event) = fresh(request("a", &[]), old);
     store
-        .insert_packet("t", &stale, &[event], &Announcement::default(), None)
+        .insert_packet("t", &stale, &[event], &Announcement::default(), None, None)
         .await
         .expect("insert");
     let (mut finished, event) = fresh(request("a", &[]), old);
     finished.status = Status::Completed;
     store
-        .insert_packet("t", &finished, &[event], &Announcement::default(), None)
+        .insert_packet(
+            "t",
+            &finished,
+            &[event],
+            &Announcement::default(),
+            None,
+            None,
+        )
         .await
         .expect("insert");
     let (fresh, event) = fresh(request("a", &[]), Timestamp::now());
     store
-        .insert_packet("t", &fresh, &[event], &Announcement::default(), None)
+        .insert_packet("t", &fresh, &[event], &Announcement::default(), None, None)
         .await
         .expect("insert");
     let cutoff = Timestamp::from_micros(1_700_000_000_000_000).expect("time");
@@ -475,6 +510,7 @@ async fn checkpoint_deadlines_are_stored_and_found(backend: Backend) {
             &[event],
             &Announcement::default(),
             Some(deadline),
+            None,
         )
         .await
         .expect("insert");

@@ -23,6 +23,7 @@ on_both_backends!(
     a_late_record_turns_a_reverification_to_pass,
     stats_and_metrics_count_verdicts_by_policy,
     no_one_sees_a_verified_packet_before_its_verdict,
+    a_packet_and_its_evaluation_are_stored_together_or_not_at_all,
 );
 
 const ORDER: &[u8] = br#"{"order": {"id": 7, "status": "shipped", "total": 89.5}}"#;
@@ -675,4 +676,44 @@ async fn no_one_sees_a_verified_packet_before_its_verdict(backend: Backend) {
             );
         }
     }
+}
+
+async fn a_packet_and_its_evaluation_are_stored_together_or_not_at_all(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let missing_parent = uuid::Uuid::new_v4();
+    let orphan = app
+        .post(
+            &format!("/packets/{missing_parent}/chain"),
+            handoff(&app, "89.50", "hold").await,
+        )
+        .await;
+    assert_eq!(orphan.status, StatusCode::NOT_FOUND, "{}", orphan.text);
+    let listed = app.get("/evaluations?run_id=run-v").await;
+    assert_eq!(
+        listed.body["evaluations"],
+        json!([]),
+        "no evaluation names a packet that was never stored: {}",
+        listed.text
+    );
+
+    let created = app
+        .post("/packets", handoff(&app, "89.50", "hold").await)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let listed = app.get("/evaluations?run_id=run-v").await;
+    let evaluations = listed.body["evaluations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(evaluations.len(), 1, "{}", listed.text);
+    assert_eq!(
+        (
+            evaluations[0]["id"].clone(),
+            evaluations[0]["packet_id"].clone()
+        ),
+        (
+            created.body["verification"]["evaluation_id"].clone(),
+            created.body["id"].clone()
+        )
+    );
 }

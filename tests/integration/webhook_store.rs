@@ -78,6 +78,7 @@ async fn deliveries_are_written_with_the_change_and_only_then(backend: Backend) 
             &[created],
             &Announcement::webhooks(vec![announced.clone()]),
             None,
+            None,
         )
         .await
         .expect("insert");
@@ -149,6 +150,7 @@ async fn due_deliveries_are_taken_by_one_worker_each(backend: Backend) {
                 &packet,
                 &[created],
                 &Announcement::webhooks(vec![announced]),
+                None,
                 None,
             )
             .await
