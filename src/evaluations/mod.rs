@@ -203,7 +203,7 @@ pub async fn evaluate(
         off_runtime(move || Payload::parse_within(&json, &limits)).await?
     }
     .map_err(|malformed| EvaluationError::Malformed(malformed.0))?;
-    let (fetched, trust) = gather(evaluator, &payload).await?;
+    let (fetched, trust) = gather(evaluator, &payload).await;
     let inline =
         few_claims && fetched.len() <= INLINE_CLAIMS && evidence_bytes(&fetched) <= INLINE_EVIDENCE;
     let (record_key, rules) = (evaluator.record_key.clone(), evaluator.rules.clone());
@@ -336,7 +336,7 @@ fn evidence_bytes(fetched: &HashMap<Reference, Fetched>) -> u64 {
 async fn gather(
     evaluator: &Evaluator<'_>,
     payload: &Payload,
-) -> Result<(HashMap<Reference, Fetched>, Option<TrustList>), StoreError> {
+) -> (HashMap<Reference, Fetched>, Option<TrustList>) {
     let mut references = Vec::new();
     for claim in &payload.claims {
         let action = claim.action_name.as_deref();
@@ -353,14 +353,26 @@ async fn gather(
             Err(_) => {}
         }
     }
-    let trust =
+    // The trust list is read while the evidence is.
+    let trust = async {
         match TrustList::of_tenant(evaluator.store, &evaluator.rules, evaluator.tenant).await {
             Ok(trust) => Some(trust),
             Err(error) => {
                 tracing::warn!(%error, "trusted endpoints unavailable");
                 None
             }
-        };
+        }
+    };
+    let (trust, found) = tokio::join!(trust, fetch_all(evaluator, payload, references));
+    (found, trust)
+}
+
+/// Each distinct reference fetched once, in order, within the request's evidence bytes.
+async fn fetch_all(
+    evaluator: &Evaluator<'_>,
+    payload: &Payload,
+    references: Vec<Reference>,
+) -> HashMap<Reference, Fetched> {
     let mut found = HashMap::new();
     let mut evidence_bytes: u64 = 0;
     for reference in references {
@@ -394,7 +406,7 @@ async fn gather(
         };
         found.insert(reference, fetched);
     }
-    Ok((found, trust))
+    found
 }
 
 /// A record by id in the caller's tenant, waiting briefly for ids minted in the last few seconds.
