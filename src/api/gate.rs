@@ -4,7 +4,7 @@
 //! RBAC decides from the method, the path and the presented key's role (docs/api.md §5.3): a valid key whose role
 //! falls short gets 403 here, uncounted and without rate-limit headers. A request without a valid key
 //! passes on and is answered 401/403 by authentication. Everything that passes RBAC is counted
-//! (docs/api.md §5.4: per key, or per client address without a valid key) and carries the `X-RateLimit-*` headers,
+//! (docs/api.md §5.4: per key — a dashboard page's session counts as its key — or per client address without a valid key) and carries the `X-RateLimit-*` headers,
 //! whatever its route answers; over a limit it gets 429 with `Retry-After`.
 
 use super::error::Error;
@@ -59,11 +59,20 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
         Requirement::System => Role::Admin,
     };
     let header = api_key_header(request.headers());
+    // A dashboard page's session, found here so that the request counts against its key.
+    let mut visit = None;
     let key = match &header {
         Some(presented) => match state.keys.find(state.store.as_ref(), presented).await {
             Ok(key) => key,
             Err(error) => return Error::from(error).into_response(),
         },
+        None if super::dashboard::is_dashboard(request.uri().path()) => {
+            match super::dashboard::signed_in(&state, request.headers()).await {
+                Ok(found) => visit = found,
+                Err(error) => return Error::from(error).into_response(),
+            }
+            None
+        }
         None => None,
     };
     let valid = key.as_ref().filter(|key| !key.revoked);
@@ -75,9 +84,10 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
             return Error::Forbidden(rbac::SYSTEM_DENIAL.to_string()).into_response();
         }
     }
-    let subject = match valid {
-        Some(key) => Subject::Key(key),
-        None => Subject::Anonymous(client_address(&request)),
+    let subject = match (valid, &visit) {
+        (Some(key), _) => Subject::Key(key),
+        (None, Some(signed_in)) => Subject::Key(&signed_in.key),
+        (None, None) => Subject::Anonymous(client_address(&request)),
     };
     let quota = match state
         .limiter
@@ -99,6 +109,9 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
     request
         .extensions_mut()
         .insert(PresentedKey { header, key });
+    if let Some(signed_in) = visit {
+        request.extensions_mut().insert(signed_in);
+    }
     let mut response = next.run(request).await;
     if let Some(quota) = quota {
         write_headers(response.headers_mut(), &quota);

@@ -3,6 +3,7 @@
 
 mod audit;
 mod batch;
+mod dashboard;
 pub mod error;
 mod evaluations;
 pub mod extract;
@@ -94,7 +95,8 @@ pub(crate) fn root_routes() -> OpenApiRouter<AppState> {
 
 pub use openapi::document as openapi_document;
 
-/// The whole HTTP application: `/api/v1/*` behind API keys, operational routes at the root.
+/// The whole HTTP application: `/api/v1/*` behind API keys, operational routes at the root, the dashboard
+/// behind its sessions.
 pub fn router(state: AppState) -> Router {
     let api = api_routes().route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let (routes, _) = OpenApiRouter::new()
@@ -102,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .merge(root_routes())
         .split_for_parts();
     routes
+        .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), gate::gate))

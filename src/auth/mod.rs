@@ -5,6 +5,7 @@ mod cache;
 mod keys;
 pub mod limits;
 pub mod rbac;
+pub mod sessions;
 pub mod store;
 pub mod tenants;
 

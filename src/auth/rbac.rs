@@ -81,8 +81,9 @@ struct Rule {
 /// The table, in order. Rows 1–17 are the reference's (17 is dead there too: no route starts with
 /// `/api/v1/dashboard`); rule 9 also matches `/packets/batch/claim`, which is why a batch claim needs
 /// only `agent`. The rows after them are ours: evidence and verdicts are written by agents and read by
-/// readers; the trust list and the proxy CA are managed by writers and fetched by anyone with a key.
-const TABLE: [(&str, Methods, Role); 24] = [
+/// readers; the trust list and the proxy CA are managed by writers and fetched by anyone with a key; the
+/// dashboard is open to every role (its pages check the session's).
+const TABLE: [(&str, Methods, Role); 25] = [
     (r"^/api/v1/keys", Methods::All, Role::Admin),
     (r"^/api/v1/tenants", Methods::All, Role::Admin),
     (r"^/api/v1/system", Methods::All, Role::Admin),
@@ -135,6 +136,8 @@ const TABLE: [(&str, Methods, Role); 24] = [
     (r"^/api/v1/trusted-endpoints", Methods::All, Role::Writer),
     (r"^/api/v1/rules", Methods::All, Role::Writer),
     (r"^/api/v1/ca\.pem$", Methods::Only("GET"), Role::Reader),
+    // The dashboard's pages check their session's key and role themselves; requests are counted per client.
+    (r"^/dashboard(/|$)", Methods::All, Role::Reader),
 ];
 
 static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {

@@ -23,6 +23,7 @@ mod rate_windows;
 mod records;
 mod row;
 mod schemas;
+mod sessions;
 mod sqlite;
 mod statement;
 mod stats;
@@ -30,6 +31,7 @@ mod tenants;
 mod trust;
 mod webhooks;
 
+pub use crate::auth::sessions::SessionStore;
 pub use crate::auth::store::{KeyChange, KeyStore, LimitStore, TenantStore};
 pub use crate::evaluations::store::EvaluationStore;
 pub use crate::evaluations::EvidenceStore;
@@ -75,6 +77,7 @@ pub trait Store:
     + EvidenceStore
     + StatsStore
     + WebhookStore
+    + SessionStore
     + Send
     + Sync
     + 'static

@@ -7,6 +7,7 @@ mod batch;
 mod cli;
 mod concurrency;
 mod connections;
+mod dashboard;
 mod durability;
 mod errors;
 mod evaluation_limits;

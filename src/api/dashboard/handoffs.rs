@@ -1,0 +1,346 @@
+//! The handoff pages: the list with the API's filters, verdict badges and cursor paging, and one packet with its
+//! sections, its verification (claimed next to actual), its timeline and its place in a chain.
+
+use super::html::{badge, escape, page, query_value};
+use super::session::SignedIn;
+use super::DashboardError;
+use crate::api::AppState;
+use crate::packets::history::PacketEvent;
+use crate::packets::listing::{PacketQuery, VerificationFilter};
+use crate::packets::model::{Packet, Status};
+use crate::packets::verification::Verification;
+use crate::paging::{Cursor, Page};
+use axum::extract::{Path, Query, State};
+use axum::response::Html;
+use serde::Deserialize;
+use std::fmt::Write;
+use uuid::Uuid;
+
+/// Handoffs on one page of the list.
+const PAGE_SIZE: i64 = 50;
+
+#[derive(Deserialize, Default)]
+pub struct ListFilters {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    verification: String,
+    #[serde(default)]
+    cursor: String,
+}
+
+impl ListFilters {
+    fn query(&self) -> PacketQuery {
+        PacketQuery {
+            statuses: Status::parse(&self.status)
+                .map(|status| vec![status.as_str().to_string()])
+                .unwrap_or_default(),
+            verification: verification_filter(&self.verification),
+            page: Page {
+                cursor: Cursor::decode(&self.cursor),
+                ..Page::first(PAGE_SIZE)
+            },
+            ..PacketQuery::default()
+        }
+    }
+
+    /// The query string of these filters continuing after `cursor`.
+    fn continued(&self, cursor: &Cursor) -> String {
+        format!(
+            "?status={}&verification={}&cursor={}",
+            query_value(&self.status),
+            query_value(&self.verification),
+            query_value(&cursor.encode())
+        )
+    }
+}
+
+fn verification_filter(text: &str) -> Option<VerificationFilter> {
+    match text {
+        "PASS" => Some(VerificationFilter::Pass),
+        "CAUGHT" => Some(VerificationFilter::Caught),
+        "ERROR" => Some(VerificationFilter::Error),
+        "none" => Some(VerificationFilter::None),
+        _ => None,
+    }
+}
+
+/// `GET /dashboard/handoffs`: the tenant's handoffs, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(filters): Query<ListFilters>,
+) -> Result<Html<String>, DashboardError> {
+    let found = state
+        .store
+        .list_packets(signed_in.tenant(), &filters.query())
+        .await?;
+    let mut body = String::from("<h1>Handoffs</h1>");
+    body.push_str(&filter_form(&filters));
+    let _ = write!(body, "<p>{} handoffs match.</p>", found.total);
+    body.push_str(
+        "<div class=\"wide\"><table><caption class=\"visually-hidden\">Handoffs, newest first</caption>\
+         <thead><tr><th scope=\"col\">Summary</th><th scope=\"col\">From → to</th>\
+         <th scope=\"col\">Status</th><th scope=\"col\">Verdict</th><th scope=\"col\">Created</th></tr></thead><tbody>",
+    );
+    for packet in &found.packets {
+        body.push_str(&list_row(packet));
+    }
+    body.push_str("</tbody></table></div>");
+    if let Some(cursor) = found.next_cursor() {
+        let _ = write!(
+            body,
+            "<p><a href=\"/dashboard/handoffs{}\">Older handoffs</a></p>",
+            escape(&filters.continued(&cursor))
+        );
+    }
+    Ok(Html(page("Handoffs", Some(&signed_in.viewer()), &body)))
+}
+
+fn filter_form(filters: &ListFilters) -> String {
+    let option = |value: &str, label: &str, chosen: &str| {
+        format!(
+            "<option value=\"{}\"{}>{}</option>",
+            escape(value),
+            if value == chosen { " selected" } else { "" },
+            escape(label)
+        )
+    };
+    let mut statuses = option("", "any", &filters.status);
+    for status in Status::ALL {
+        statuses.push_str(&option(status.as_str(), status.as_str(), &filters.status));
+    }
+    let mut verdicts = option("", "any", &filters.verification);
+    for (value, label) in [
+        ("PASS", "PASS"),
+        ("CAUGHT", "CAUGHT"),
+        ("ERROR", "ERROR"),
+        ("none", "no claims"),
+    ] {
+        verdicts.push_str(&option(value, label, &filters.verification));
+    }
+    format!(
+        "<form class=\"filters\" method=\"get\" action=\"/dashboard/handoffs\">\
+         <label>Status<select name=\"status\">{statuses}</select></label>\
+         <label>Verdict<select name=\"verification\">{verdicts}</select></label>\
+         <button type=\"submit\">Filter</button></form>"
+    )
+}
+
+fn verdict_badge(verification: Option<&Verification>) -> String {
+    match verification {
+        Some(verification) => badge(verification.outcome.as_str(), verification.outcome.as_str()),
+        None => "<span>no claims</span>".to_string(),
+    }
+}
+
+fn list_row(packet: &Packet) -> String {
+    format!(
+        "<tr><td><a href=\"/dashboard/handoffs/{id}\">{summary}</a></td><td>{source} → {target}</td>\
+         <td>{status}</td><td>{verdict}</td><td>{created}</td></tr>",
+        id = packet.id,
+        summary = escape(&packet.context.summary),
+        source = escape(&packet.metadata.source_agent.id),
+        target = escape(&packet.metadata.target_agent.id),
+        status = badge(packet.status.as_str(), packet.status.as_str()),
+        verdict = verdict_badge(packet.verification.as_ref()),
+        created = packet.created_at,
+    )
+}
+
+/// `GET /dashboard/handoffs/{id}`: one handoff of the tenant (another tenant's id is not found).
+pub async fn packet(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Html<String>, DashboardError> {
+    let id = Uuid::parse_str(&id).map_err(|_| DashboardError::NotFound)?;
+    let store = state.store.as_ref();
+    let stored = store
+        .get_packet(signed_in.tenant(), id)
+        .await?
+        .ok_or(DashboardError::NotFound)?;
+    let packet = stored.packet;
+    let history = store.packet_history(signed_in.tenant(), id).await?;
+    let mut body = format!(
+        "<h1>{}</h1><p>{} · {} → {} · priority {}</p>",
+        escape(&packet.context.summary),
+        badge(packet.status.as_str(), packet.status.as_str()),
+        escape(&packet.metadata.source_agent.id),
+        escape(&packet.metadata.target_agent.id),
+        packet.metadata.priority.as_str()
+    );
+    if let Some(parent) = packet.parent_packet_id {
+        let _ = write!(
+            body,
+            "<p>Chained from <a href=\"/dashboard/handoffs/{parent}\">its parent handoff</a>.</p>"
+        );
+    }
+    if let Some(verification) = &packet.verification {
+        body.push_str(&verification_section(verification));
+    }
+    body.push_str(&sections(&packet));
+    body.push_str(&timeline(&history));
+    Ok(Html(page(
+        &packet.context.summary,
+        Some(&signed_in.viewer()),
+        &body,
+    )))
+}
+
+fn verification_section(verification: &Verification) -> String {
+    let mut section = format!(
+        "<section aria-labelledby=\"verification\"><h2 id=\"verification\">Verification {}</h2>\
+         <p>{} passed, {} caught, {} error; policy {}.</p><div class=\"wide\"><table><thead><tr>\
+         <th scope=\"col\">#</th><th scope=\"col\">Action</th><th scope=\"col\">Mode</th>\
+         <th scope=\"col\">Path</th><th scope=\"col\">Claimed</th><th scope=\"col\">Actual</th>\
+         <th scope=\"col\">Result</th></tr></thead><tbody>",
+        badge(verification.outcome.as_str(), verification.outcome.as_str()),
+        verification.counts.pass,
+        verification.counts.caught,
+        verification.counts.error,
+        crate::packets::verification::Policy::name(verification.policy),
+    );
+    for claim in &verification.per_claim {
+        let actual = claim
+            .actual
+            .as_ref()
+            .map_or("—".to_string(), |actual| actual.to_string());
+        let _ = write!(
+            section,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td>\
+             <td><code>{}</code></td><td>{} {}</td></tr>",
+            claim.index,
+            escape(claim.action_name.as_deref().unwrap_or("")),
+            escape(claim.verification_mode.as_deref().unwrap_or("")),
+            escape(&claim.json_path),
+            escape(&claim.claimed.to_string()),
+            escape(&actual),
+            badge(claim.result.as_str(), claim.result.as_str()),
+            escape(claim.reason.as_str())
+        );
+    }
+    section.push_str("</tbody></table></div></section>");
+    section
+}
+
+/// Context, conversation, decisions, actions, dependencies and the checkpoint, each when it has anything.
+fn sections(packet: &Packet) -> String {
+    let mut html = String::new();
+    let mut section = |title: &str, items: Vec<String>| {
+        if !items.is_empty() {
+            let _ = write!(
+                html,
+                "<section><h2>{}</h2><ul>{}</ul></section>",
+                escape(title),
+                items.concat()
+            );
+        }
+    };
+    let item = |text: String| format!("<li>{}</li>", escape(&text));
+    section(
+        "Conversation",
+        packet
+            .context
+            .conversation_state
+            .iter()
+            .map(|entry| item(format!("{}: {}", wire(&entry.role), entry.content)))
+            .collect(),
+    );
+    section(
+        "Decisions",
+        packet
+            .decisions
+            .iter()
+            .map(|decision| item(format!("{} — {}", decision.decision, decision.rationale)))
+            .collect(),
+    );
+    let actions = &packet.actions;
+    section(
+        "Actions",
+        actions
+            .pending
+            .iter()
+            .map(|action| {
+                item(format!(
+                    "pending: {} ({})",
+                    action.description, action.assignee
+                ))
+            })
+            .chain(actions.completed.iter().map(|action| {
+                item(format!(
+                    "completed: {} — {}",
+                    action.description, action.result
+                ))
+            }))
+            .chain(
+                actions.failed.iter().map(|action| {
+                    item(format!("failed: {} — {}", action.description, action.error))
+                }),
+            )
+            .collect(),
+    );
+    section(
+        "Dependencies",
+        packet
+            .dependencies
+            .iter()
+            .map(|dependency| {
+                item(format!(
+                    "{}: {}",
+                    wire(&dependency.status),
+                    dependency.description
+                ))
+            })
+            .collect(),
+    );
+    if let Some(hitl) = &packet.hitl {
+        let mut lines = vec![item(format!("Reason: {}", hitl.reason))];
+        lines.extend(
+            hitl.question
+                .iter()
+                .map(|question| item(format!("Question: {question}"))),
+        );
+        if let Some(options) = &hitl.options {
+            lines.push(item(format!("Options: {}", options.join(" / "))));
+        }
+        lines.extend(
+            hitl.response
+                .iter()
+                .map(|response| item(format!("Response: {response}"))),
+        );
+        section("Human checkpoint", lines);
+    }
+    let custom = serde_json::Value::Object(packet.context.custom.clone());
+    if !packet.context.custom.is_empty() {
+        let _ = write!(
+            html,
+            "<section><h2>Context</h2><pre>{}</pre></section>",
+            escape(&serde_json::to_string_pretty(&custom).unwrap_or_default())
+        );
+    }
+    html
+}
+
+fn timeline(history: &[PacketEvent]) -> String {
+    let mut html = String::from("<section><h2>Timeline</h2><ol>");
+    for event in history {
+        let _ = write!(
+            html,
+            "<li><time>{}</time> {} by {}</li>",
+            event.timestamp,
+            escape(&event.event_type),
+            escape(&event.actor)
+        );
+    }
+    html.push_str("</ol></section>");
+    html
+}
+
+/// An enum's wire name (its serde string), as the API shows it.
+fn wire(value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}

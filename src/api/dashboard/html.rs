@@ -1,0 +1,123 @@
+//! The dashboard's HTML: one escaping function every text goes through, the page layout and the badges.
+//! Pages are rendered on the server as strings; there is no script the page needs to work.
+
+use std::fmt::Write;
+
+/// `text` safe inside an element or a quoted attribute.
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for character in text.chars() {
+        match character {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+/// `text` as a query parameter's value.
+pub fn query_value(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
+}
+
+/// Who is signed in, for the header: the key's name, tenant and role, and the session's CSRF token for the
+/// sign-out form.
+pub struct Viewer<'a> {
+    pub name: &'a str,
+    pub tenant: &'a str,
+    pub role: &'a str,
+    pub csrf: &'a str,
+}
+
+const STYLE: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}\
+header{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center;padding:.6rem 1rem;background:#1d2733;color:#fff}\
+header a{color:#fff}header form{margin-left:auto}main{padding:1rem;max-width:72rem;margin:auto}\
+table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;padding:.4rem .5rem;\
+border-bottom:1px solid #dde1e6;vertical-align:top}.wide{overflow-x:auto}\
+.badge{display:inline-block;padding:0 .45rem;border-radius:.6rem;font-size:.8rem;background:#e3e7ec}\
+.PASS{background:#d4f2dc}.CAUGHT{background:#fbd6d3}.ERROR{background:#fde9c2}\
+.awaiting_human{background:#fde9c2}.failed,.expired{background:#fbd6d3}.completed{background:#d4f2dc}\
+section{background:#fff;padding:.5rem 1rem;margin:1rem 0;border:1px solid #dde1e6}\
+pre{white-space:pre-wrap;word-break:break-word}form.filters{display:flex;flex-wrap:wrap;gap:.5rem;margin:.5rem 0}\
+label{display:inline-flex;flex-direction:column;font-size:.85rem}\
+.visually-hidden{position:absolute;left:-9999px}a:focus,button:focus,input:focus,select:focus{outline:3px solid #f0a020}\
+@media (max-width:600px){td,th{display:block;border:0}tr{display:block;border-bottom:1px solid #dde1e6}}";
+
+/// A whole page: `title` and `body` (already HTML) inside the layout; the header shows `viewer` when signed in.
+pub fn page(title: &str, viewer: Option<&Viewer<'_>>, body: &str) -> String {
+    let mut html = String::with_capacity(body.len() + STYLE.len() + 1024);
+    let _ = write!(
+        html,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · HandoffRail</title><style>{STYLE}</style></head><body><header>\
+         <strong>HandoffRail</strong>",
+        escape(title)
+    );
+    if let Some(viewer) = viewer {
+        let _ = write!(
+            html,
+            "<nav aria-label=\"Dashboard\"><a href=\"/dashboard/handoffs\">Handoffs</a></nav>\
+             <span>{} · {} · {}</span>\
+             <form method=\"post\" action=\"/dashboard/sign-out\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <button type=\"submit\">Sign out</button></form>",
+            escape(viewer.name),
+            escape(viewer.tenant),
+            escape(viewer.role),
+            escape(viewer.csrf)
+        );
+    }
+    let _ = write!(html, "</header><main>{body}</main></body></html>");
+    html
+}
+
+/// A badge whose class is `class` (a status or an outcome) and whose text is `text`.
+pub fn badge(class: &str, text: &str) -> String {
+    format!(
+        "<span class=\"badge {}\">{}</span>",
+        escape(class),
+        escape(text)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_in_text_is_shown_as_text() {
+        assert_eq!(
+            escape("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+        assert_eq!(query_value("a b&c=é"), "a%20b%26c%3D%C3%A9");
+    }
+
+    #[test]
+    fn the_title_and_viewer_are_escaped() {
+        let viewer = Viewer {
+            name: "<b>",
+            tenant: "t",
+            role: "reader",
+            csrf: "\"x\"",
+        };
+        let html = page("<i>", Some(&viewer), "<p>body</p>");
+        assert!(html.contains("<title>&lt;i&gt; · HandoffRail</title>"));
+        assert!(html.contains("&lt;b&gt; · t · reader"));
+        assert!(html.contains("value=\"&quot;x&quot;\""));
+        assert!(html.contains("<main><p>body</p></main>"));
+    }
+}

@@ -1,0 +1,75 @@
+//! The dashboard at `/dashboard` (docs/dashboard.md): server-rendered pages over the same domain functions and
+//! tenant scoping as the API, for a browser signed in with an API key. Every page and form needs a session;
+//! without one a page redirects to the sign-in form and shows nothing.
+
+mod handoffs;
+mod html;
+mod session;
+
+pub(super) use session::signed_in;
+
+use super::AppState;
+use crate::persistence::StoreError;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+/// Whether `path` is the dashboard's (its requests are counted against the session's key).
+pub(super) fn is_dashboard(path: &str) -> bool {
+    path == "/dashboard" || path.starts_with("/dashboard/")
+}
+
+/// The dashboard's routes.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/dashboard",
+            get(|| async { Redirect::to("/dashboard/handoffs") }),
+        )
+        .route(
+            "/dashboard/sign-in",
+            get(session::sign_in_form).post(session::sign_in),
+        )
+        .route("/dashboard/sign-out", post(session::sign_out))
+        .route("/dashboard/handoffs", get(handoffs::list))
+        .route("/dashboard/handoffs/{id}", get(handoffs::packet))
+}
+
+/// Why a dashboard page could not be shown; each is a page of its own with its status.
+#[derive(Debug)]
+pub enum DashboardError {
+    /// 404: unknown here, another tenant's included.
+    NotFound,
+    /// 403: a form without its CSRF token, or a role that falls short.
+    Forbidden(&'static str),
+    Store(StoreError),
+}
+
+impl From<StoreError> for DashboardError {
+    fn from(error: StoreError) -> Self {
+        DashboardError::Store(error)
+    }
+}
+
+impl IntoResponse for DashboardError {
+    fn into_response(self) -> Response {
+        let (status, text) = match &self {
+            DashboardError::NotFound => (StatusCode::NOT_FOUND, "Not found."),
+            DashboardError::Forbidden(why) => (StatusCode::FORBIDDEN, *why),
+            DashboardError::Store(error) if error.is_unavailable() => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is unavailable; retry shortly.",
+            ),
+            DashboardError::Store(error) => {
+                tracing::error!(%error, "dashboard page failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong.")
+            }
+        };
+        let body = format!(
+            "<p>{}</p><p><a href=\"/dashboard/handoffs\">Back to the handoffs</a></p>",
+            html::escape(text)
+        );
+        (status, Html(html::page(text, None, &body))).into_response()
+    }
+}

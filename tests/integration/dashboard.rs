@@ -1,0 +1,490 @@
+//! The dashboard (docs/dashboard.md): sign-in with an API key, a session cookie with CSRF on every form, pages
+//! scoped to the key's tenant, and text shown as text.
+
+use crate::on_both_backends;
+use crate::support::{packet_body, spawn_app, spawn_app_with, AppOptions, Backend, TestApp};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+on_both_backends!(
+    a_key_signs_in_and_sees_its_tenants_handoffs,
+    nothing_is_shown_without_a_session,
+    forms_without_their_token_are_refused,
+    another_tenants_handoff_is_not_found,
+    markup_in_a_handoff_is_shown_as_text,
+    signing_out_or_revoking_the_key_ends_the_session,
+    the_list_filters_and_pages,
+    pages_count_against_the_signed_in_key,
+);
+
+/// A browser without cookie storage or redirects, so each test sees exactly what the server sends.
+struct Browser<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+}
+
+struct Page {
+    status: StatusCode,
+    /// `X-RateLimit-Tier`: whose window the request was counted in.
+    tier: Option<String>,
+    location: Option<String>,
+    cookies: Vec<String>,
+    html: String,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Browser { app, http }
+    }
+
+    async fn send(&self, method: Method, path: &str, cookie: &str, form: &[(&str, &str)]) -> Page {
+        let mut request = self.http.request(method.clone(), self.app.url(path));
+        if !cookie.is_empty() {
+            request = request.header(COOKIE, cookie);
+        }
+        if method == Method::POST {
+            let body: Vec<String> = form
+                .iter()
+                .map(|(name, value)| format!("{name}={}", urlencode(value)))
+                .collect();
+            request = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.join("&"));
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .map(String::from);
+        let tier = response
+            .headers()
+            .get("x-ratelimit-tier")
+            .and_then(|value| value.to_str().ok())
+            .map(String::from);
+        let cookies = response
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .map(String::from)
+            .collect();
+        let html = response.text().await.expect("body");
+        Page {
+            status,
+            tier,
+            location,
+            cookies,
+            html,
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: &str) -> Page {
+        self.send(Method::GET, path, cookie, &[]).await
+    }
+
+    /// Signs in with `key`; the session's cookie (`name=value`) and its CSRF token.
+    async fn sign_in(&self, key: &str) -> (String, String) {
+        let form = self.get("/dashboard/sign-in", "").await;
+        assert_eq!(form.status, StatusCode::OK);
+        let sign_in_cookie = cookie_pair(&form.cookies, "hr_sign_in");
+        let token = hidden(&form.html, "csrf");
+        let signed = self
+            .send(
+                Method::POST,
+                "/dashboard/sign-in",
+                &sign_in_cookie,
+                &[("api_key", key), ("csrf", &token)],
+            )
+            .await;
+        assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.html);
+        assert_eq!(signed.location.as_deref(), Some("/dashboard/handoffs"));
+        let set = signed
+            .cookies
+            .iter()
+            .find(|cookie| cookie.starts_with("hr_session="))
+            .expect("a session cookie");
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/dashboard"] {
+            assert!(set.contains(attribute), "{set}");
+        }
+        let session = cookie_pair(&signed.cookies, "hr_session");
+        let list = self.get("/dashboard/handoffs", &session).await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.html);
+        let csrf = hidden(&list.html, "csrf");
+        (session, csrf)
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+/// `name=value` of the `Set-Cookie` named `name`.
+fn cookie_pair(cookies: &[String], name: &str) -> String {
+    cookies
+        .iter()
+        .find(|cookie| cookie.starts_with(&format!("{name}=")))
+        .and_then(|cookie| cookie.split(';').next())
+        .expect("the cookie was set")
+        .to_string()
+}
+
+/// The value of the hidden input `name` in `html`.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("the hidden field") + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn a_key_signs_in_and_sees_its_tenants_handoffs(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let packet = app
+        .create_packet(packet_body(
+            "researcher",
+            "writer",
+            "Order 7 is ready to bill",
+        ))
+        .await;
+    let reader = app.key("reader", None).await;
+    let browser = Browser::new(&app);
+    let (session, _) = browser.sign_in(&reader).await;
+    let list = browser.get("/dashboard/handoffs", &session).await;
+    assert!(
+        list.html.contains("Order 7 is ready to bill"),
+        "{}",
+        list.html
+    );
+    assert!(list.html.contains("researcher → writer"));
+    let id = packet["id"].as_str().unwrap_or_default();
+    let page = browser
+        .get(&format!("/dashboard/handoffs/{id}"), &session)
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("<h2>Timeline</h2>"), "{}", page.html);
+    assert!(page.html.contains("created by"), "{}", page.html);
+    assert!(page.html.len() < 200_000);
+    assert_eq!(
+        browser
+            .get("/dashboard", &session)
+            .await
+            .location
+            .as_deref(),
+        Some("/dashboard/handoffs")
+    );
+
+    let wrong = browser.get("/dashboard/sign-in", "").await;
+    let refused = browser
+        .send(
+            Method::POST,
+            "/dashboard/sign-in",
+            &cookie_pair(&wrong.cookies, "hr_sign_in"),
+            &[
+                ("api_key", "hr_not-a-key"),
+                ("csrf", &hidden(&wrong.html, "csrf")),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.html.contains("That key is not valid."));
+    assert!(!refused
+        .cookies
+        .iter()
+        .any(|cookie| cookie.starts_with("hr_session=")));
+}
+
+async fn nothing_is_shown_without_a_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let packet = app
+        .create_packet(packet_body("a", "b", "Secret summary"))
+        .await;
+    let id = packet["id"].as_str().unwrap_or_default();
+    let browser = Browser::new(&app);
+    for path in [
+        "/dashboard/handoffs".to_string(),
+        format!("/dashboard/handoffs/{id}"),
+    ] {
+        for cookie in ["", "hr_session=forged-token"] {
+            let page = browser.get(&path, cookie).await;
+            assert_eq!(page.status, StatusCode::SEE_OTHER, "{path} {cookie}");
+            assert_eq!(page.location.as_deref(), Some("/dashboard/sign-in"));
+            assert!(!page.html.contains("Secret summary"));
+        }
+    }
+    let sign_out = browser
+        .send(Method::POST, "/dashboard/sign-out", "", &[("csrf", "x")])
+        .await;
+    assert_eq!(sign_out.status, StatusCode::SEE_OTHER);
+    assert_eq!(sign_out.location.as_deref(), Some("/dashboard/sign-in"));
+}
+
+async fn forms_without_their_token_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::new(&app);
+    // Sign-in: the form's token must match its cookie.
+    let form = browser.get("/dashboard/sign-in", "").await;
+    let cookie = cookie_pair(&form.cookies, "hr_sign_in");
+    for (cookie, token) in [
+        (cookie.as_str(), ""),
+        (cookie.as_str(), "another-token"),
+        ("", hidden(&form.html, "csrf").as_str()),
+    ] {
+        let refused = browser
+            .send(
+                Method::POST,
+                "/dashboard/sign-in",
+                cookie,
+                &[("api_key", &app.admin_key), ("csrf", token)],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{cookie} {token}");
+        assert!(!refused
+            .cookies
+            .iter()
+            .any(|set| set.starts_with("hr_session=")));
+    }
+    // A session's form: sign-out without the session's token leaves the session open.
+    let (session, csrf) = browser.sign_in(&app.admin_key).await;
+    for token in ["", "wrong"] {
+        let refused = browser
+            .send(
+                Method::POST,
+                "/dashboard/sign-out",
+                &session,
+                &[("csrf", token)],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        browser.get("/dashboard/handoffs", &session).await.status,
+        StatusCode::OK
+    );
+    let out = browser
+        .send(
+            Method::POST,
+            "/dashboard/sign-out",
+            &session,
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+}
+
+async fn another_tenants_handoff_is_not_found(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tenant = app.post("/tenants", json!({"name": "other"})).await;
+    assert_eq!(tenant.status, StatusCode::CREATED, "{}", tenant.text);
+    let other_key = app.key("writer", tenant.body["id"].as_str()).await;
+    let theirs = app
+        .send(
+            Method::POST,
+            "/packets",
+            Some(&other_key),
+            Some(packet_body("x", "y", "Their handoff")),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.text);
+    let browser = Browser::new(&app);
+    let (session, _) = browser.sign_in(&app.admin_key).await;
+    let id = theirs.body["id"].as_str().unwrap_or_default();
+    let page = browser
+        .get(&format!("/dashboard/handoffs/{id}"), &session)
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(!page.html.contains("Their handoff"));
+    let list = browser.get("/dashboard/handoffs", &session).await;
+    assert!(!list.html.contains("Their handoff"));
+    assert_eq!(
+        browser
+            .get("/dashboard/handoffs/not-an-id", &session)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn markup_in_a_handoff_is_shown_as_text(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut body = packet_body("<b>agent</b>", "writer", "<script>alert('x')</script>");
+    body["decisions"] = json!([{"id": "d1", "decision": "<img src=x onerror=alert(1)>",
+                                "rationale": "\"quoted\" & more"}]);
+    let packet = app.create_packet(body).await;
+    let browser = Browser::new(&app);
+    let (session, _) = browser.sign_in(&app.admin_key).await;
+    let id = packet["id"].as_str().unwrap_or_default();
+    for path in [
+        "/dashboard/handoffs".to_string(),
+        format!("/dashboard/handoffs/{id}"),
+    ] {
+        let page = browser.get(&path, &session).await;
+        assert!(
+            !page.html.contains("<script>alert"),
+            "{path}: {}",
+            page.html
+        );
+        assert!(!page.html.contains("<b>agent"), "{path}");
+        assert!(
+            page.html
+                .contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"),
+            "{path}"
+        );
+    }
+    let page = browser
+        .get(&format!("/dashboard/handoffs/{id}"), &session)
+        .await;
+    assert!(!page.html.contains("<img"));
+    assert!(page
+        .html
+        .contains("&lt;img src=x onerror=alert(1)&gt; — &quot;quoted&quot; &amp; more"));
+}
+
+async fn signing_out_or_revoking_the_key_ends_the_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::new(&app);
+    let (session, csrf) = browser.sign_in(&app.admin_key).await;
+    let out = browser
+        .send(
+            Method::POST,
+            "/dashboard/sign-out",
+            &session,
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(out
+        .cookies
+        .iter()
+        .any(|set| set.starts_with("hr_session=;") && set.contains("Max-Age=0")));
+    assert_eq!(
+        browser.get("/dashboard/handoffs", &session).await.status,
+        StatusCode::SEE_OTHER,
+        "the old cookie no longer opens anything"
+    );
+
+    let reader = app.key("reader", None).await;
+    let (session, _) = browser.sign_in(&reader).await;
+    let keys = app.get("/keys").await;
+    let id = keys
+        .body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|key| key["name"] == "reader key")
+        .and_then(|key| key["id"].as_str())
+        .expect("the reader key is listed")
+        .to_string();
+    assert_eq!(
+        app.delete(&format!("/keys/{id}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        browser
+            .get("/dashboard/handoffs", &session)
+            .await
+            .location
+            .as_deref(),
+        Some("/dashboard/sign-in"),
+        "a revoked key's session is over"
+    );
+}
+
+async fn the_list_filters_and_pages(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut ids = Vec::new();
+    for n in 0..55 {
+        let packet = app
+            .create_packet(packet_body("a", "b", &format!("Handoff number {n:02}")))
+            .await;
+        ids.push(packet["id"].as_str().unwrap_or_default().to_string());
+    }
+    let claimed = app
+        .post(
+            &format!("/packets/{}/claim", ids[0]),
+            json!({"agent_id": "b", "agent_name": "B"}),
+        )
+        .await;
+    assert_eq!(claimed.status, StatusCode::OK, "{}", claimed.text);
+    let browser = Browser::new(&app);
+    let (session, _) = browser.sign_in(&app.admin_key).await;
+    let first = browser.get("/dashboard/handoffs", &session).await;
+    assert!(first.html.contains("55 handoffs match."));
+    assert!(first.html.contains("Handoff number 54"));
+    assert!(!first.html.contains("Handoff number 04"));
+    let start = first
+        .html
+        .find("href=\"/dashboard/handoffs?")
+        .expect("a next page link")
+        + 6;
+    let next = first.html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .replace("&amp;", "&");
+    let second = browser.get(&next, &session).await;
+    assert!(second.html.contains("Handoff number 04"), "{}", second.html);
+    assert!(!second.html.contains("Handoff number 54"));
+    assert!(!second.html.contains("Older handoffs"));
+    let claimed = browser
+        .get("/dashboard/handoffs?status=claimed&verification=", &session)
+        .await;
+    assert!(
+        claimed.html.contains("1 handoffs match."),
+        "{}",
+        claimed.html
+    );
+    assert!(claimed.html.contains("Handoff number 00"));
+    let none = browser
+        .get("/dashboard/handoffs?verification=CAUGHT", &session)
+        .await;
+    assert!(none.html.contains("0 handoffs match."));
+}
+
+async fn pages_count_against_the_signed_in_key(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            configure: Box::new(|config| config.limits.no_rate_limits = false),
+            ..Default::default()
+        },
+    )
+    .await;
+    let created = app
+        .post(
+            "/keys",
+            json!({"name": "big", "role": "reader", "tier": "business"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let key = created.body["key"].as_str().unwrap_or_default().to_string();
+    let browser = Browser::new(&app);
+    let anonymous = browser.get("/dashboard/sign-in", "").await;
+    assert_eq!(
+        anonymous.tier.as_deref(),
+        Some("free"),
+        "counted per address before sign-in"
+    );
+    let (session, _) = browser.sign_in(&key).await;
+    let page = browser.get("/dashboard/handoffs", &session).await;
+    assert_eq!(
+        page.tier.as_deref(),
+        Some("business"),
+        "counted against the key after"
+    );
+}
