@@ -1,6 +1,7 @@
 //! The dashboard (docs/dashboard.md): sign-in with an API key, a session cookie with CSRF on every form, pages
 //! scoped to the key's tenant, and text shown as text.
 
+use crate::evaluations::record;
 use crate::on_both_backends;
 use crate::support::{packet_body, spawn_app, spawn_app_with, AppOptions, Backend, TestApp};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -16,6 +17,8 @@ on_both_backends!(
     signing_out_or_revoking_the_key_ends_the_session,
     the_list_filters_and_pages,
     pages_count_against_the_signed_in_key,
+    a_caught_handoff_waits_in_the_queue_and_a_human_sends_it_back,
+    readers_see_the_queue_but_cannot_respond,
 );
 
 /// A browser without cookie storage or redirects, so each test sees exactly what the server sends.
@@ -486,5 +489,154 @@ async fn pages_count_against_the_signed_in_key(backend: Backend) {
         page.tier.as_deref(),
         Some("business"),
         "counted against the key after"
+    );
+}
+
+/// A packet whose sender claims the order's total is 99.00 (the record says 89.5), held for a human.
+async fn caught_handoff(app: &TestApp) -> String {
+    let sealed = record(
+        app,
+        "default",
+        "run-d",
+        "get_order",
+        br#"{"order": {"total": 89.5}}"#,
+    )
+    .await;
+    let mut body = packet_body("researcher", "writer", "Bill order 7");
+    body["verification"] = json!({"run_id": "run-d", "claims": [
+        {"action_name": "get_order", "verification_mode": "field_extraction", "json_path": "$.order.total",
+         "claimed_value": "99.00", "record_id": sealed.record.id.to_string()}]});
+    let created = app.create_packet(body).await;
+    assert_eq!(created["status"], "awaiting_human");
+    created["id"].as_str().unwrap_or_default().to_string()
+}
+
+async fn a_caught_handoff_waits_in_the_queue_and_a_human_sends_it_back(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = caught_handoff(&app).await;
+    let writer = app.key("writer", None).await;
+    let browser = Browser::new(&app);
+    let (session, csrf) = browser.sign_in(&writer).await;
+    let queue = browser.get("/dashboard/queue", &session).await;
+    assert_eq!(queue.status, StatusCode::OK);
+    assert!(queue.html.contains("1 handoffs wait"), "{}", queue.html);
+    assert!(queue.html.contains("Bill order 7"));
+    assert!(
+        queue.html.contains("<code>&quot;99.00&quot;</code>"),
+        "claimed: {}",
+        queue.html
+    );
+    assert!(queue.html.contains("<code>89.5</code>"), "actual");
+    assert!(queue.html.contains("value_mismatch"));
+    assert!(
+        queue.html.contains("value=\"Send back\""),
+        "an option button"
+    );
+
+    let path = format!("/dashboard/handoffs/{id}/respond");
+    let forged = browser
+        .send(
+            Method::POST,
+            &path,
+            &session,
+            &[("response", "Accept anyway")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "no CSRF token");
+    assert_eq!(
+        app.get(&format!("/packets/{id}")).await.body["status"],
+        "awaiting_human"
+    );
+
+    let sent_back = browser
+        .send(
+            Method::POST,
+            &path,
+            &session,
+            &[
+                ("csrf", &csrf),
+                ("response", "Send back"),
+                ("notes", "total is wrong"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        sent_back.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        sent_back.html
+    );
+    assert_eq!(
+        sent_back.location,
+        Some(format!("/dashboard/handoffs/{id}"))
+    );
+    let packet = app.get(&format!("/packets/{id}")).await.body;
+    assert_eq!(packet["status"], "failed");
+    assert_eq!(packet["hitl"]["response"], "Send back");
+    assert_eq!(packet["hitl"]["notes"], "total is wrong");
+    assert_eq!(packet["hitl"]["responded_by"], "writer key (dashboard)");
+    let page = browser
+        .get(&format!("/dashboard/handoffs/{id}"), &session)
+        .await;
+    assert!(page.html.contains("badge failed"), "{}", page.html);
+    assert!(page
+        .html
+        .contains("hitl_responded by human:writer key (dashboard)"));
+    assert!(browser
+        .get("/dashboard/queue", &session)
+        .await
+        .html
+        .contains("0 handoffs wait"));
+
+    let again = browser
+        .send(
+            Method::POST,
+            &path,
+            &session,
+            &[("csrf", &csrf), ("response", "Accept anyway")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "no longer waiting");
+    let empty = browser
+        .send(
+            Method::POST,
+            &path,
+            &session,
+            &[("csrf", &csrf), ("answer", " ")],
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn readers_see_the_queue_but_cannot_respond(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = caught_handoff(&app).await;
+    let reader = app.key("reader", None).await;
+    let browser = Browser::new(&app);
+    let (session, csrf) = browser.sign_in(&reader).await;
+    let queue = browser.get("/dashboard/queue", &session).await;
+    assert!(queue.html.contains("Bill order 7"));
+    assert!(
+        !queue.html.contains("/respond\""),
+        "no respond form: {}",
+        queue.html
+    );
+    let page = browser
+        .get(&format!("/dashboard/handoffs/{id}"), &session)
+        .await;
+    assert!(!page.html.contains("/respond\""));
+    assert!(page.html.contains("can look but not respond"));
+    let refused = browser
+        .send(
+            Method::POST,
+            &format!("/dashboard/handoffs/{id}/respond"),
+            &session,
+            &[("csrf", &csrf), ("response", "Accept anyway")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get(&format!("/packets/{id}")).await.body["status"],
+        "awaiting_human"
     );
 }

@@ -179,6 +179,13 @@ pub async fn packet(
     if let Some(verification) = &packet.verification {
         body.push_str(&verification_section(verification));
     }
+    let waiting = super::queue::checkpoint(&packet, &signed_in, false);
+    if !waiting.is_empty() {
+        let _ = write!(
+            body,
+            "<section aria-labelledby=\"respond\"><h2 id=\"respond\">Waiting for a human</h2>{waiting}</section>"
+        );
+    }
     body.push_str(&sections(&packet));
     body.push_str(&timeline(&history));
     Ok(Html(page(
@@ -188,7 +195,7 @@ pub async fn packet(
     )))
 }
 
-fn verification_section(verification: &Verification) -> String {
+pub(super) fn verification_section(verification: &Verification) -> String {
     let mut section = format!(
         "<section aria-labelledby=\"verification\"><h2 id=\"verification\">Verification {}</h2>\
          <p>{} passed, {} caught, {} error; policy {}.</p><div class=\"wide\"><table><thead><tr>\
@@ -294,7 +301,12 @@ fn sections(packet: &Packet) -> String {
             })
             .collect(),
     );
-    if let Some(hitl) = &packet.hitl {
+    // A waiting checkpoint is shown with its respond form instead (`queue::checkpoint`).
+    if let Some(hitl) = packet
+        .hitl
+        .as_ref()
+        .filter(|_| packet.status != Status::AwaitingHuman)
+    {
         let mut lines = vec![item(format!("Reason: {}", hitl.reason))];
         lines.extend(
             hitl.question

@@ -69,7 +69,8 @@ pub fn page(title: &str, viewer: Option<&Viewer<'_>>, body: &str) -> String {
     if let Some(viewer) = viewer {
         let _ = write!(
             html,
-            "<nav aria-label=\"Dashboard\"><a href=\"/dashboard/handoffs\">Handoffs</a></nav>\
+            "<nav aria-label=\"Dashboard\"><a href=\"/dashboard/handoffs\">Handoffs</a> \
+             <a href=\"/dashboard/queue\">Waiting for a human</a></nav>\
              <span>{} · {} · {}</span>\
              <form method=\"post\" action=\"/dashboard/sign-out\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\

@@ -4,6 +4,7 @@
 
 mod handoffs;
 mod html;
+mod queue;
 mod session;
 
 pub(super) use session::signed_in;
@@ -34,6 +35,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/dashboard/sign-out", post(session::sign_out))
         .route("/dashboard/handoffs", get(handoffs::list))
         .route("/dashboard/handoffs/{id}", get(handoffs::packet))
+        .route("/dashboard/handoffs/{id}/respond", post(queue::respond))
+        .route("/dashboard/queue", get(queue::list))
 }
 
 /// Why a dashboard page could not be shown; each is a page of its own with its status.
@@ -43,7 +46,13 @@ pub enum DashboardError {
     NotFound,
     /// 403: a form without its CSRF token, or a role that falls short.
     Forbidden(&'static str),
+    /// 409: the handoff is no longer in the state the form was for.
+    Conflict(&'static str),
+    /// 422: a form whose fields cannot be used.
+    Invalid(&'static str),
     Store(StoreError),
+    /// A failure that is a bug: logged, shown as 500.
+    Internal(String),
 }
 
 impl From<StoreError> for DashboardError {
@@ -57,6 +66,12 @@ impl IntoResponse for DashboardError {
         let (status, text) = match &self {
             DashboardError::NotFound => (StatusCode::NOT_FOUND, "Not found."),
             DashboardError::Forbidden(why) => (StatusCode::FORBIDDEN, *why),
+            DashboardError::Conflict(why) => (StatusCode::CONFLICT, *why),
+            DashboardError::Invalid(why) => (StatusCode::UNPROCESSABLE_ENTITY, *why),
+            DashboardError::Internal(error) => {
+                tracing::error!(%error, "dashboard page failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong.")
+            }
             DashboardError::Store(error) if error.is_unavailable() => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The database is unavailable; retry shortly.",
