@@ -19,6 +19,7 @@ on_both_backends!(
     pages_count_against_the_signed_in_key,
     a_caught_handoff_waits_in_the_queue_and_a_human_sends_it_back,
     readers_see_the_queue_but_cannot_respond,
+    a_caught_evaluation_shows_the_mismatching_value_marked_in_its_evidence,
 );
 
 /// A browser without cookie storage or redirects, so each test sees exactly what the server sends.
@@ -639,4 +640,83 @@ async fn readers_see_the_queue_but_cannot_respond(backend: Backend) {
         app.get(&format!("/packets/{id}")).await.body["status"],
         "awaiting_human"
     );
+}
+
+async fn a_caught_evaluation_shows_the_mismatching_value_marked_in_its_evidence(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let sealed = record(
+        &app,
+        "default",
+        "run-e",
+        "get_order",
+        br#"{"order": {"status": "shipped", "total": 89.5, "note": "<i>fragile</i>"}}"#,
+    )
+    .await;
+    let id = sealed.record.id.to_string();
+    let evaluated = app
+        .post(
+            "/evaluations",
+            json!({"run_id": "run-e", "claims": [
+                {"action_name": "get_order", "verification_mode": "field_extraction", "json_path": "$.order.total",
+                 "claimed_value": "99.00", "record_id": id},
+                {"action_name": "get_order", "verification_mode": "exact", "json_path": "$.order.status",
+                 "claimed_value": "shipped", "record_id": id}]}),
+        )
+        .await;
+    assert_eq!(evaluated.status, StatusCode::CREATED, "{}", evaluated.text);
+    assert_eq!(evaluated.body["outcome"], "CAUGHT", "{}", evaluated.text);
+    let evaluation = evaluated.body["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let reader = app.key("reader", None).await;
+    let browser = Browser::new(&app);
+    let (session, _) = browser.sign_in(&reader).await;
+    let list = browser
+        .get("/dashboard/evaluations?outcome=CAUGHT", &session)
+        .await;
+    assert!(
+        list.html
+            .contains(&format!("/dashboard/evaluations/{evaluation}")),
+        "{}",
+        list.html
+    );
+    assert!(!browser
+        .get("/dashboard/evaluations?outcome=PASS", &session)
+        .await
+        .html
+        .contains(&evaluation));
+    let page = browser
+        .get(&format!("/dashboard/evaluations/{evaluation}"), &session)
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.html.contains("the record says something else"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("<code>&quot;99.00&quot;</code>"));
+    assert!(page.html.contains("seal verified now"));
+    assert!(
+        page.html.contains("&quot;total&quot;: <mark>89.5</mark>"),
+        "{}",
+        page.html
+    );
+    assert!(page
+        .html
+        .contains("&quot;status&quot;: <mark>&quot;shipped&quot;</mark>"));
+    assert!(
+        page.html.contains("&lt;i&gt;fragile&lt;/i&gt;"),
+        "body text escaped"
+    );
+    assert!(!page.html.contains("<i>fragile"));
+
+    let tenant = app.post("/tenants", json!({"name": "elsewhere"})).await;
+    let outsider = app.key("admin", tenant.body["id"].as_str()).await;
+    let (theirs, _) = browser.sign_in(&outsider).await;
+    let hidden = browser
+        .get(&format!("/dashboard/evaluations/{evaluation}"), &theirs)
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    assert!(!hidden.html.contains("89.5"));
 }

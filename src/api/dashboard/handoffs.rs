@@ -10,6 +10,7 @@ use crate::packets::listing::{PacketQuery, VerificationFilter};
 use crate::packets::model::{Packet, Status};
 use crate::packets::verification::Verification;
 use crate::paging::{Cursor, Page};
+use crate::verify::{ClaimResult, Reason};
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
 use serde::Deserialize;
@@ -196,27 +197,36 @@ pub async fn packet(
 }
 
 pub(super) fn verification_section(verification: &Verification) -> String {
-    let mut section = format!(
+    format!(
         "<section aria-labelledby=\"verification\"><h2 id=\"verification\">Verification {}</h2>\
-         <p>{} passed, {} caught, {} error; policy {}.</p><div class=\"wide\"><table><thead><tr>\
-         <th scope=\"col\">#</th><th scope=\"col\">Action</th><th scope=\"col\">Mode</th>\
-         <th scope=\"col\">Path</th><th scope=\"col\">Claimed</th><th scope=\"col\">Actual</th>\
-         <th scope=\"col\">Result</th></tr></thead><tbody>",
+         <p>{} passed, {} caught, {} error; policy {}. <a href=\"/dashboard/evaluations/{}\">The evaluation \
+         and its evidence</a></p>{}</section>",
         badge(verification.outcome.as_str(), verification.outcome.as_str()),
         verification.counts.pass,
         verification.counts.caught,
         verification.counts.error,
         crate::packets::verification::Policy::name(verification.policy),
+        verification.evaluation_id,
+        claims_table(&verification.per_claim),
+    )
+}
+
+/// One row per claim: action, mode, path, claimed, actual, result and its reason in words.
+pub(super) fn claims_table(per_claim: &[ClaimResult]) -> String {
+    let mut table = String::from(
+        "<div class=\"wide\"><table><thead><tr><th scope=\"col\">#</th><th scope=\"col\">Action</th>\
+         <th scope=\"col\">Mode</th><th scope=\"col\">Path</th><th scope=\"col\">Claimed</th>\
+         <th scope=\"col\">Actual</th><th scope=\"col\">Result</th></tr></thead><tbody>",
     );
-    for claim in &verification.per_claim {
+    for claim in per_claim {
         let actual = claim
             .actual
             .as_ref()
             .map_or("—".to_string(), |actual| actual.to_string());
         let _ = write!(
-            section,
+            table,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td>\
-             <td><code>{}</code></td><td>{} {}</td></tr>",
+             <td><code>{}</code></td><td>{} <span title=\"{}\">{}</span>{}</td></tr>",
             claim.index,
             escape(claim.action_name.as_deref().unwrap_or("")),
             escape(claim.verification_mode.as_deref().unwrap_or("")),
@@ -224,11 +234,38 @@ pub(super) fn verification_section(verification: &Verification) -> String {
             escape(&claim.claimed.to_string()),
             escape(&actual),
             badge(claim.result.as_str(), claim.result.as_str()),
-            escape(claim.reason.as_str())
+            claim.reason.as_str(),
+            in_words(claim.reason),
+            claim
+                .detail
+                .as_deref()
+                .map(|detail| format!("<br><small>{}</small>", escape(detail)))
+                .unwrap_or_default(),
         );
     }
-    section.push_str("</tbody></table></div></section>");
-    section
+    table.push_str("</tbody></table></div>");
+    table
+}
+
+/// A reason code as a person reads it.
+fn in_words(reason: Reason) -> &'static str {
+    match reason {
+        Reason::Match => "the record says the same",
+        Reason::ValueMismatch => "the record says something else",
+        Reason::PathNotFound => "the path selects nothing in the record",
+        Reason::PresenceMismatch => "present or absent, not as claimed",
+        Reason::NotNumeric => "not a number where a number was needed",
+        Reason::OutOfRange => "outside the claimed range",
+        Reason::EvidenceMissing => "no such record",
+        Reason::EvidenceTampered => "the record was changed after capture",
+        Reason::UntrustedEndpoint => "the record comes from an untrusted endpoint",
+        Reason::EvidenceNotJson => "the record's body is not JSON",
+        Reason::InvalidPath => "the path is not valid JSONPath",
+        Reason::InvalidClaim => "the claim is malformed",
+        Reason::NoClaims => "there were no claims",
+        Reason::StoreUnavailable => "the evidence store did not answer",
+        Reason::ResourceLimit => "the evaluation's budget ran out",
+    }
 }
 
 /// Context, conversation, decisions, actions, dependencies and the checkpoint, each when it has anything.

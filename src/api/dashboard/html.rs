@@ -52,7 +52,7 @@ border-bottom:1px solid #dde1e6;vertical-align:top}.wide{overflow-x:auto}\
 section{background:#fff;padding:.5rem 1rem;margin:1rem 0;border:1px solid #dde1e6}\
 pre{white-space:pre-wrap;word-break:break-word}form.filters{display:flex;flex-wrap:wrap;gap:.5rem;margin:.5rem 0}\
 label{display:inline-flex;flex-direction:column;font-size:.85rem}\
-.visually-hidden{position:absolute;left:-9999px}a:focus,button:focus,input:focus,select:focus{outline:3px solid #f0a020}\
+mark{background:#ffe066;outline:1px solid #b8860b}.visually-hidden{position:absolute;left:-9999px}a:focus,button:focus,input:focus,select:focus{outline:3px solid #f0a020}\
 @media (max-width:600px){td,th{display:block;border:0}tr{display:block;border-bottom:1px solid #dde1e6}}";
 
 /// A whole page: `title` and `body` (already HTML) inside the layout; the header shows `viewer` when signed in.
@@ -70,7 +70,8 @@ pub fn page(title: &str, viewer: Option<&Viewer<'_>>, body: &str) -> String {
         let _ = write!(
             html,
             "<nav aria-label=\"Dashboard\"><a href=\"/dashboard/handoffs\">Handoffs</a> \
-             <a href=\"/dashboard/queue\">Waiting for a human</a></nav>\
+             <a href=\"/dashboard/queue\">Waiting for a human</a> \
+             <a href=\"/dashboard/evaluations\">Evaluations</a></nav>\
              <span>{} · {} · {}</span>\
              <form method=\"post\" action=\"/dashboard/sign-out\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\

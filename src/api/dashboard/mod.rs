@@ -2,6 +2,7 @@
 //! tenant scoping as the API, for a browser signed in with an API key. Every page and form needs a session;
 //! without one a page redirects to the sign-in form and shows nothing.
 
+mod evaluations;
 mod handoffs;
 mod html;
 mod queue;
@@ -37,6 +38,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/dashboard/handoffs/{id}", get(handoffs::packet))
         .route("/dashboard/handoffs/{id}/respond", post(queue::respond))
         .route("/dashboard/queue", get(queue::list))
+        .route("/dashboard/evaluations", get(evaluations::list))
+        .route("/dashboard/evaluations/{id}", get(evaluations::evaluation))
 }
 
 /// Why a dashboard page could not be shown; each is a page of its own with its status.

@@ -1,0 +1,288 @@
+//! The evaluation pages: the tenant's evaluations with outcome and run filters, and one evaluation with a row per
+//! claim (claimed next to actual, the reason in words) and each evidence record's JSON body with the nodes the
+//! claims' paths select marked — read from the record as stored, its seal checked now.
+
+use super::handoffs::claims_table;
+use super::html::{badge, escape, page, query_value};
+use super::session::SignedIn;
+use super::DashboardError;
+use crate::api::AppState;
+use crate::evaluations::{EvaluationQuery, StoredEvaluation};
+use crate::paging::{Cursor, Page};
+use crate::verify::budget::Budget;
+use crate::verify::jsonpath::{Evaluator, JsonPath};
+use crate::verify::{Limits, Outcome};
+use axum::extract::{Path, Query, State};
+use axum::response::Html;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::{BTreeSet, HashSet};
+use std::fmt::Write;
+use uuid::Uuid;
+
+/// Evidence bodies larger than this are not shown inline (the page stays light); the record's API has them.
+const SHOWN_BODY_BYTES: usize = 64 << 10;
+
+#[derive(Deserialize, Default)]
+pub struct ListFilters {
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    run_id: String,
+    #[serde(default)]
+    cursor: String,
+}
+
+/// `GET /dashboard/evaluations`: the tenant's evaluations, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(filters): Query<ListFilters>,
+) -> Result<Html<String>, DashboardError> {
+    let query = EvaluationQuery {
+        run_id: Some(filters.run_id.trim().to_string()).filter(|run| !run.is_empty()),
+        outcome: Outcome::parse(&filters.outcome),
+        page: Page {
+            cursor: Cursor::decode(&filters.cursor),
+            ..Page::first(50)
+        },
+    };
+    let (evaluations, has_more) = state
+        .store
+        .list_evaluations(signed_in.tenant(), &query)
+        .await?;
+    let outcomes: String = ["", "PASS", "CAUGHT", "ERROR"]
+        .iter()
+        .map(|outcome| {
+            format!(
+                "<option value=\"{outcome}\"{}>{}</option>",
+                if *outcome == filters.outcome {
+                    " selected"
+                } else {
+                    ""
+                },
+                if outcome.is_empty() { "any" } else { outcome }
+            )
+        })
+        .collect();
+    let mut body = format!(
+        "<h1>Evaluations</h1><form class=\"filters\" method=\"get\" action=\"/dashboard/evaluations\">\
+         <label>Outcome<select name=\"outcome\">{outcomes}</select></label>\
+         <label>Run<input name=\"run_id\" value=\"{}\"></label><button type=\"submit\">Filter</button></form>\
+         <div class=\"wide\"><table><thead><tr><th scope=\"col\">Outcome</th><th scope=\"col\">Run</th>\
+         <th scope=\"col\">Agent</th><th scope=\"col\">Claims</th><th scope=\"col\">Created</th></tr></thead><tbody>",
+        escape(&filters.run_id)
+    );
+    for evaluation in &evaluations {
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"/dashboard/evaluations/{id}\">{}</a></td><td>{}</td><td>{}</td>\
+             <td>{} passed, {} caught, {} error</td><td>{}</td></tr>",
+            badge(evaluation.outcome.as_str(), evaluation.outcome.as_str()),
+            escape(evaluation.run_id.as_deref().unwrap_or("")),
+            escape(evaluation.agent_id.as_deref().unwrap_or("")),
+            evaluation.counts.pass,
+            evaluation.counts.caught,
+            evaluation.counts.error,
+            evaluation.created_at,
+            id = evaluation.id,
+        );
+    }
+    body.push_str("</tbody></table></div>");
+    if let (true, Some(last)) = (has_more, evaluations.last()) {
+        let _ = write!(
+            body,
+            "<p><a href=\"/dashboard/evaluations?outcome={}&amp;run_id={}&amp;cursor={}\">Older evaluations</a></p>",
+            query_value(&filters.outcome),
+            query_value(&filters.run_id),
+            query_value(&last.position().encode())
+        );
+    }
+    Ok(Html(page("Evaluations", Some(&signed_in.viewer()), &body)))
+}
+
+/// `GET /dashboard/evaluations/{id}`: one evaluation of the tenant, with its evidence.
+pub async fn evaluation(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Html<String>, DashboardError> {
+    let id = Uuid::parse_str(&id).map_err(|_| DashboardError::NotFound)?;
+    let evaluation = state
+        .store
+        .get_evaluation(signed_in.tenant(), id)
+        .await?
+        .ok_or(DashboardError::NotFound)?;
+    let mut body = format!(
+        "<h1>Evaluation {}</h1><p>{} passed, {} caught, {} error · run {} · agent {} · {}</p>",
+        badge(evaluation.outcome.as_str(), evaluation.outcome.as_str()),
+        evaluation.counts.pass,
+        evaluation.counts.caught,
+        evaluation.counts.error,
+        escape(evaluation.run_id.as_deref().unwrap_or("none")),
+        escape(evaluation.agent_id.as_deref().unwrap_or("none")),
+        evaluation.created_at,
+    );
+    if let Some(packet) = evaluation.packet_id {
+        let _ = write!(
+            body,
+            "<p>The claims of <a href=\"/dashboard/handoffs/{packet}\">a handoff</a>.</p>"
+        );
+    }
+    body.push_str(&claims_table(&evaluation.per_claim));
+    for record in records_of(&evaluation) {
+        body.push_str(&evidence_section(&state, &signed_in, &evaluation, record).await?);
+    }
+    Ok(Html(page("Evaluation", Some(&signed_in.viewer()), &body)))
+}
+
+/// The records the claims name, each once.
+fn records_of(evaluation: &StoredEvaluation) -> BTreeSet<Uuid> {
+    evaluation
+        .per_claim
+        .iter()
+        .filter_map(|claim| claim.record_id.as_deref())
+        .filter_map(|id| Uuid::parse_str(id.trim()).ok())
+        .collect()
+}
+
+/// One record's body with every node the claims on it select marked, its seal checked now.
+async fn evidence_section(
+    state: &AppState,
+    signed_in: &SignedIn,
+    evaluation: &StoredEvaluation,
+    id: Uuid,
+) -> Result<String, DashboardError> {
+    let mut html =
+        format!("<section aria-labelledby=\"r-{id}\"><h2 id=\"r-{id}\">Evidence record {id}</h2>");
+    let Some(sealed) = state.store.get_record(signed_in.tenant(), id).await? else {
+        html.push_str("<p>No such record in this tenant.</p></section>");
+        return Ok(html);
+    };
+    let record = &sealed.record;
+    let integrity = if state.record_key.verify(&sealed).is_valid() {
+        badge("PASS", "seal verified now")
+    } else {
+        badge(
+            "CAUGHT",
+            "seal does not verify: the record was changed after capture",
+        )
+    };
+    let _ = write!(
+        html,
+        "<p>{} {} → {} · {integrity}</p>",
+        escape(&record.method),
+        escape(&record.url),
+        record
+            .status
+            .map_or("no response".to_string(), |status| status.to_string()),
+    );
+    if record.response_body.len() > SHOWN_BODY_BYTES {
+        let _ = write!(
+            html,
+            "<p>The body ({} bytes) is too large to show here; <code>GET /api/v1/records/{id}</code> has it.</p></section>",
+            record.response_body.len()
+        );
+        return Ok(html);
+    }
+    let Ok(document) = serde_json::from_slice::<Value>(&record.response_body) else {
+        html.push_str("<p>The body is not JSON.</p></section>");
+        return Ok(html);
+    };
+    let limits = Limits::default();
+    let mut marked = HashSet::new();
+    for claim in &evaluation.per_claim {
+        if claim.record_id.as_deref().map(str::trim) != Some(id.to_string().as_str()) {
+            continue;
+        }
+        let Ok(path) = JsonPath::parse(&claim.json_path, &limits) else {
+            continue;
+        };
+        let mut evaluator = Evaluator::new(Budget::new(limits));
+        if let Ok(nodes) = path.select(&document, &mut evaluator) {
+            marked.extend(nodes.into_iter().map(address));
+        }
+    }
+    let _ = write!(
+        html,
+        "<p>The nodes the claims' paths select are <mark>marked</mark>.</p><pre><code>{}</code></pre></section>",
+        highlighted(&document, &marked)
+    );
+    Ok(html)
+}
+
+fn address(node: &Value) -> usize {
+    std::ptr::from_ref(node) as usize
+}
+
+/// `document` as indented JSON, escaped, with each node whose address is in `marked` inside `<mark>`.
+fn highlighted(document: &Value, marked: &HashSet<usize>) -> String {
+    let mut out = String::new();
+    write_node(&mut out, document, marked, 0);
+    out
+}
+
+fn write_node(out: &mut String, node: &Value, marked: &HashSet<usize>, depth: usize) {
+    let mark = marked.contains(&address(node));
+    if mark {
+        out.push_str("<mark>");
+    }
+    let indent = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    match node {
+        Value::Array(items) if !items.is_empty() => {
+            out.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                indent(out, depth + 1);
+                write_node(out, item, marked, depth + 1);
+            }
+            indent(out, depth);
+            out.push(']');
+        }
+        Value::Object(members) if !members.is_empty() => {
+            out.push('{');
+            for (index, (name, value)) in members.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                indent(out, depth + 1);
+                out.push_str(&escape(&Value::String(name.clone()).to_string()));
+                out.push_str(": ");
+                write_node(out, value, marked, depth + 1);
+            }
+            indent(out, depth);
+            out.push('}');
+        }
+        scalar => out.push_str(&escape(&scalar.to_string())),
+    }
+    if mark {
+        out.push_str("</mark>");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn selected_nodes_are_marked_and_text_escaped() {
+        let document = json!({"order": {"total": 89.5, "note": "<b>"}, "items": [1, 2]});
+        let path = JsonPath::parse("$.order.total", &Limits::default()).expect("path");
+        let mut evaluator = Evaluator::new(Budget::new(Limits::default()));
+        let nodes = path.select(&document, &mut evaluator).expect("nodes");
+        let marked: HashSet<usize> = nodes.into_iter().map(address).collect();
+        let html = highlighted(&document, &marked);
+        assert!(
+            html.contains("&quot;total&quot;: <mark>89.5</mark>"),
+            "{html}"
+        );
+        assert!(html.contains("&quot;&lt;b&gt;&quot;"), "{html}");
+        assert_eq!(html.matches("<mark>").count(), 1);
+    }
+}
