@@ -3,6 +3,7 @@
 
 use crate::evaluations::record;
 use crate::on_both_backends;
+use crate::store::flip_stored_body_byte;
 use crate::support::{packet_body, spawn_app, spawn_app_with, AppOptions, Backend, TestApp};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
@@ -20,6 +21,7 @@ on_both_backends!(
     a_caught_handoff_waits_in_the_queue_and_a_human_sends_it_back,
     readers_see_the_queue_but_cannot_respond,
     a_caught_evaluation_shows_the_mismatching_value_marked_in_its_evidence,
+    records_are_browsed_checked_and_downloaded,
 );
 
 /// A browser without cookie storage or redirects, so each test sees exactly what the server sends.
@@ -719,4 +721,87 @@ async fn a_caught_evaluation_shows_the_mismatching_value_marked_in_its_evidence(
         .await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND);
     assert!(!hidden.html.contains("89.5"));
+}
+
+async fn records_are_browsed_checked_and_downloaded(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let kept = record(
+        &app,
+        "default",
+        "run-r",
+        "get_order",
+        br#"{"note": "<script>x</script>", "n": 1}"#,
+    )
+    .await;
+    let changed = record(&app, "default", "run-other", "get_order", br#"{"n": 2}"#).await;
+    flip_stored_body_byte(backend, &app.database_url, changed.record.id).await;
+    let browser = Browser::new(&app);
+    let (session, _) = browser.sign_in(&app.admin_key).await;
+    let list = browser
+        .get("/dashboard/records?run_id=run-r", &session)
+        .await;
+    assert!(
+        list.html
+            .contains(&format!("/dashboard/records/{}", kept.record.id)),
+        "{}",
+        list.html
+    );
+    assert!(
+        !list.html.contains(&changed.record.id.to_string()),
+        "filtered by run"
+    );
+
+    let page = browser
+        .get(&format!("/dashboard/records/{}", kept.record.id), &session)
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("verified now"), "{}", page.html);
+    assert!(page
+        .html
+        .contains("&quot;note&quot;: &quot;&lt;script&gt;x&lt;/script&gt;&quot;"));
+    assert!(!page.html.contains("<script>x"));
+    let tampered = browser
+        .get(
+            &format!("/dashboard/records/{}", changed.record.id),
+            &session,
+        )
+        .await;
+    assert!(
+        tampered.html.contains("does not verify (digest_mismatch)"),
+        "{}",
+        tampered.html
+    );
+
+    let har = browser
+        .get(
+            &format!("/dashboard/records/{}/har", kept.record.id),
+            &session,
+        )
+        .await;
+    assert_eq!(har.status, StatusCode::OK);
+    let document: serde_json::Value = serde_json::from_str(&har.html).expect("HAR is JSON");
+    assert_eq!(document["log"]["version"], "1.2");
+    assert_eq!(document["log"]["entries"].as_array().map(Vec::len), Some(1));
+
+    let tenant = app
+        .post("/tenants", json!({"name": "records-elsewhere"}))
+        .await;
+    let outsider = app.key("admin", tenant.body["id"].as_str()).await;
+    let (theirs, _) = browser.sign_in(&outsider).await;
+    for path in [
+        format!("/dashboard/records/{}", kept.record.id),
+        format!("/dashboard/records/{}/har", kept.record.id),
+    ] {
+        let hidden = browser.get(&path, &theirs).await;
+        assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!hidden.html.contains("note"));
+    }
+    let without = browser
+        .get(&format!("/dashboard/records/{}/har", kept.record.id), "")
+        .await;
+    assert_eq!(
+        without.status,
+        StatusCode::SEE_OTHER,
+        "no download without a session"
+    );
 }

@@ -3,7 +3,7 @@
 //! claims' paths select marked — read from the record as stored, its seal checked now.
 
 use super::handoffs::claims_table;
-use super::html::{badge, escape, page, query_value};
+use super::html::{address, badge, escape, highlighted, page, query_value};
 use super::session::SignedIn;
 use super::DashboardError;
 use crate::api::AppState;
@@ -209,60 +209,6 @@ async fn evidence_section(
         highlighted(&document, &marked)
     );
     Ok(html)
-}
-
-fn address(node: &Value) -> usize {
-    std::ptr::from_ref(node) as usize
-}
-
-/// `document` as indented JSON, escaped, with each node whose address is in `marked` inside `<mark>`.
-fn highlighted(document: &Value, marked: &HashSet<usize>) -> String {
-    let mut out = String::new();
-    write_node(&mut out, document, marked, 0);
-    out
-}
-
-fn write_node(out: &mut String, node: &Value, marked: &HashSet<usize>, depth: usize) {
-    let mark = marked.contains(&address(node));
-    if mark {
-        out.push_str("<mark>");
-    }
-    let indent = |out: &mut String, depth: usize| {
-        out.push('\n');
-        out.push_str(&"  ".repeat(depth));
-    };
-    match node {
-        Value::Array(items) if !items.is_empty() => {
-            out.push('[');
-            for (index, item) in items.iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
-                }
-                indent(out, depth + 1);
-                write_node(out, item, marked, depth + 1);
-            }
-            indent(out, depth);
-            out.push(']');
-        }
-        Value::Object(members) if !members.is_empty() => {
-            out.push('{');
-            for (index, (name, value)) in members.iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
-                }
-                indent(out, depth + 1);
-                out.push_str(&escape(&Value::String(name.clone()).to_string()));
-                out.push_str(": ");
-                write_node(out, value, marked, depth + 1);
-            }
-            indent(out, depth);
-            out.push('}');
-        }
-        scalar => out.push_str(&escape(&scalar.to_string())),
-    }
-    if mark {
-        out.push_str("</mark>");
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The handoff pages: the list with the API's filters, verdict badges and cursor paging, and one packet with its
 //! sections, its verification (claimed next to actual), its timeline and its place in a chain.
 
-use super::html::{badge, escape, page, query_value};
+use super::html::{badge, escape, page, query_value, wire};
 use super::session::SignedIn;
 use super::DashboardError;
 use crate::api::AppState;
@@ -384,12 +384,4 @@ fn timeline(history: &[PacketEvent]) -> String {
     }
     html.push_str("</ol></section>");
     html
-}
-
-/// An enum's wire name (its serde string), as the API shows it.
-fn wire(value: &impl serde::Serialize) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => String::new(),
-    }
 }

@@ -1,6 +1,8 @@
 //! The dashboard's HTML: one escaping function every text goes through, the page layout and the badges.
 //! Pages are rendered on the server as strings; there is no script the page needs to work.
 
+use serde_json::Value;
+use std::collections::HashSet;
 use std::fmt::Write;
 
 /// `text` safe inside an element or a quoted attribute.
@@ -71,7 +73,8 @@ pub fn page(title: &str, viewer: Option<&Viewer<'_>>, body: &str) -> String {
             html,
             "<nav aria-label=\"Dashboard\"><a href=\"/dashboard/handoffs\">Handoffs</a> \
              <a href=\"/dashboard/queue\">Waiting for a human</a> \
-             <a href=\"/dashboard/evaluations\">Evaluations</a></nav>\
+             <a href=\"/dashboard/evaluations\">Evaluations</a> \
+             <a href=\"/dashboard/records\">Evidence</a></nav>\
              <span>{} · {} · {}</span>\
              <form method=\"post\" action=\"/dashboard/sign-out\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
@@ -93,6 +96,69 @@ pub fn badge(class: &str, text: &str) -> String {
         escape(class),
         escape(text)
     )
+}
+
+/// An enum's wire name (its serde string), as the API shows it.
+pub fn wire(value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+/// A JSON node's identity (its address), to mark the nodes a path selected.
+pub fn address(node: &Value) -> usize {
+    std::ptr::from_ref(node) as usize
+}
+
+/// `document` as indented JSON, escaped, with each node whose address is in `marked` inside `<mark>`.
+pub fn highlighted(document: &Value, marked: &HashSet<usize>) -> String {
+    let mut out = String::new();
+    write_node(&mut out, document, marked, 0);
+    out
+}
+
+fn write_node(out: &mut String, node: &Value, marked: &HashSet<usize>, depth: usize) {
+    let mark = marked.contains(&address(node));
+    if mark {
+        out.push_str("<mark>");
+    }
+    let indent = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    match node {
+        Value::Array(items) if !items.is_empty() => {
+            out.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                indent(out, depth + 1);
+                write_node(out, item, marked, depth + 1);
+            }
+            indent(out, depth);
+            out.push(']');
+        }
+        Value::Object(members) if !members.is_empty() => {
+            out.push('{');
+            for (index, (name, value)) in members.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                indent(out, depth + 1);
+                out.push_str(&escape(&Value::String(name.clone()).to_string()));
+                out.push_str(": ");
+                write_node(out, value, marked, depth + 1);
+            }
+            indent(out, depth);
+            out.push('}');
+        }
+        scalar => out.push_str(&escape(&scalar.to_string())),
+    }
+    if mark {
+        out.push_str("</mark>");
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod evaluations;
 mod handoffs;
 mod html;
 mod queue;
+mod records;
 mod session;
 
 pub(super) use session::signed_in;
@@ -40,6 +41,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/dashboard/queue", get(queue::list))
         .route("/dashboard/evaluations", get(evaluations::list))
         .route("/dashboard/evaluations/{id}", get(evaluations::evaluation))
+        .route("/dashboard/records", get(records::list))
+        .route("/dashboard/records/{id}", get(records::record))
+        .route("/dashboard/records/{id}/har", get(records::har))
 }
 
 /// Why a dashboard page could not be shown; each is a page of its own with its status.
