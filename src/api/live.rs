@@ -85,6 +85,15 @@ async fn events(
 ) -> Result<Response, Error> {
     let (key, subscription) = parse_query(query.as_deref());
     let connection = connect(&state, key).await?;
+    Ok(event_stream(&state, connection, subscription))
+}
+
+/// The SSE response of one live connection (`/events`, and the dashboard's `/dashboard/events`).
+pub(super) fn event_stream(
+    state: &AppState,
+    connection: Connection,
+    subscription: Subscription,
+) -> Response {
     let greeting = json!({
         "connection_id": connection.id,
         "message": format!("HandoffRail SSE connected. Subscribed channels: {}", subscription.named().join(", ")),
@@ -104,7 +113,7 @@ async fn events(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }
 
 fn frame(event: &str, data: &str) -> Bytes {

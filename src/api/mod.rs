@@ -10,7 +10,7 @@ pub mod extract;
 mod gate;
 mod hooks;
 mod keys;
-mod live;
+pub(crate) mod live;
 pub mod metrics;
 mod openapi;
 mod ops;

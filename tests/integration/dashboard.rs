@@ -22,6 +22,7 @@ on_both_backends!(
     readers_see_the_queue_but_cannot_respond,
     a_caught_evaluation_shows_the_mismatching_value_marked_in_its_evidence,
     records_are_browsed_checked_and_downloaded,
+    the_session_streams_its_tenants_events_to_the_open_lists,
 );
 
 /// A browser without cookie storage or redirects, so each test sees exactly what the server sends.
@@ -804,4 +805,50 @@ async fn records_are_browsed_checked_and_downloaded(backend: Backend) {
         StatusCode::SEE_OTHER,
         "no download without a session"
     );
+}
+
+async fn the_session_streams_its_tenants_events_to_the_open_lists(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = Browser::new(&app);
+    assert_eq!(
+        browser.get("/dashboard/events", "").await.status,
+        StatusCode::SEE_OTHER,
+        "no stream without a session"
+    );
+    let reader = app.key("reader", None).await;
+    let (session, _) = browser.sign_in(&reader).await;
+    let list = browser.get("/dashboard/handoffs", &session).await;
+    assert!(
+        list.html.contains("new EventSource('/dashboard/events')"),
+        "the list listens"
+    );
+    let response = browser
+        .http
+        .get(app.url("/dashboard/events"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .expect("stream");
+    let mut stream = crate::live::Sse::reading(response);
+    assert_eq!(stream.next().await.0, "connected");
+    let tenant = app.post("/tenants", json!({"name": "quiet"})).await;
+    let other = app.key("writer", tenant.body["id"].as_str()).await;
+    let elsewhere = app
+        .send(
+            Method::POST,
+            "/packets",
+            Some(&other),
+            Some(packet_body("x", "y", "Not ours")),
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::CREATED);
+    let packet = app
+        .create_packet(packet_body("a", "b", "Appears live"))
+        .await;
+    let (event, envelope) = stream.next().await;
+    assert_eq!(
+        event, "packet.created",
+        "the other tenant's packet is not sent"
+    );
+    assert_eq!(envelope["packet_id"], packet["id"]);
 }

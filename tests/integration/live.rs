@@ -35,6 +35,11 @@ impl Sse {
         let response = reqwest::get(format!("{base}/events?{query}"))
             .await
             .expect("connect");
+        Self::reading(response)
+    }
+
+    /// The stream `response` carries (the dashboard opens one with its session).
+    pub(crate) fn reading(response: reqwest::Response) -> Self {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(
             response.headers()["content-type"],
@@ -48,7 +53,7 @@ impl Sse {
     }
 
     /// The next frame, within 10 s.
-    async fn next(&mut self) -> (String, Value) {
+    pub(crate) async fn next(&mut self) -> (String, Value) {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let frame: String = self.buffer.drain(..end + 2).collect();

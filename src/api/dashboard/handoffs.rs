@@ -95,6 +95,7 @@ pub async fn list(
             escape(&filters.continued(&cursor))
         );
     }
+    body.push_str(&super::live::refresher());
     Ok(Html(page("Handoffs", Some(&signed_in.viewer()), &body)))
 }
 

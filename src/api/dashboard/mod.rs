@@ -5,6 +5,7 @@
 mod evaluations;
 mod handoffs;
 mod html;
+mod live;
 mod queue;
 mod records;
 mod session;
@@ -39,6 +40,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/dashboard/handoffs/{id}", get(handoffs::packet))
         .route("/dashboard/handoffs/{id}/respond", post(queue::respond))
         .route("/dashboard/queue", get(queue::list))
+        .route("/dashboard/events", get(live::events))
         .route("/dashboard/evaluations", get(evaluations::list))
         .route("/dashboard/evaluations/{id}", get(evaluations::evaluation))
         .route("/dashboard/records", get(records::list))
