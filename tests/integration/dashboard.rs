@@ -701,6 +701,11 @@ async fn a_caught_evaluation_shows_the_mismatching_value_marked_in_its_evidence(
     assert!(page.html.contains("<code>&quot;99.00&quot;</code>"));
     assert!(page.html.contains("seal verified now"));
     assert!(
+        page.html
+            .contains(&format!("<a href=\"/dashboard/records/{id}\">")),
+        "links to its record"
+    );
+    assert!(
         page.html.contains("&quot;total&quot;: <mark>89.5</mark>"),
         "{}",
         page.html

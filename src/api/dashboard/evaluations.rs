@@ -154,7 +154,7 @@ async fn evidence_section(
     id: Uuid,
 ) -> Result<String, DashboardError> {
     let mut html =
-        format!("<section aria-labelledby=\"r-{id}\"><h2 id=\"r-{id}\">Evidence record {id}</h2>");
+        format!("<section aria-labelledby=\"r-{id}\"><h2 id=\"r-{id}\">Evidence record <a href=\"/dashboard/records/{id}\">{id}</a></h2>");
     let Some(sealed) = state.store.get_record(signed_in.tenant(), id).await? else {
         html.push_str("<p>No such record in this tenant.</p></section>");
         return Ok(html);

@@ -138,8 +138,9 @@ fn verdict_badge(verification: Option<&Verification>) -> String {
 
 fn list_row(packet: &Packet) -> String {
     format!(
-        "<tr><td><a href=\"/dashboard/handoffs/{id}\">{summary}</a></td><td>{source} → {target}</td>\
-         <td>{status}</td><td>{verdict}</td><td>{created}</td></tr>",
+        "<tr><td data-label=\"Summary\"><a href=\"/dashboard/handoffs/{id}\">{summary}</a></td>\
+         <td data-label=\"From → to\">{source} → {target}</td><td data-label=\"Status\">{status}</td>\
+         <td data-label=\"Verdict\">{verdict}</td><td data-label=\"Created\">{created}</td></tr>",
         id = packet.id,
         summary = escape(&packet.context.summary),
         source = escape(&packet.metadata.source_agent.id),
@@ -226,8 +227,10 @@ pub(super) fn claims_table(per_claim: &[ClaimResult]) -> String {
             .map_or("—".to_string(), |actual| actual.to_string());
         let _ = write!(
             table,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td>\
-             <td><code>{}</code></td><td>{} <span title=\"{}\">{}</span>{}</td></tr>",
+            "<tr><td data-label=\"#\">{}</td><td data-label=\"Action\">{}</td><td data-label=\"Mode\">{}</td>\
+             <td data-label=\"Path\"><code>{}</code></td><td data-label=\"Claimed\"><code>{}</code></td>\
+             <td data-label=\"Actual\"><code>{}</code></td>\
+             <td data-label=\"Result\">{} <span title=\"{}\">{}</span>{}</td></tr>",
             claim.index,
             escape(claim.action_name.as_deref().unwrap_or("")),
             escape(claim.verification_mode.as_deref().unwrap_or("")),

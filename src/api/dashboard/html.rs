@@ -55,7 +55,8 @@ section{background:#fff;padding:.5rem 1rem;margin:1rem 0;border:1px solid #dde1e
 pre{white-space:pre-wrap;word-break:break-word}form.filters{display:flex;flex-wrap:wrap;gap:.5rem;margin:.5rem 0}\
 label{display:inline-flex;flex-direction:column;font-size:.85rem}\
 mark{background:#ffe066;outline:1px solid #b8860b}.visually-hidden{position:absolute;left:-9999px}a:focus,button:focus,input:focus,select:focus{outline:3px solid #f0a020}\
-@media (max-width:600px){td,th{display:block;border:0}tr{display:block;border-bottom:1px solid #dde1e6}}";
+@media (max-width:600px){thead{display:none}td,th{display:block;border:0}\
+tr{display:block;border-bottom:1px solid #dde1e6}td[data-label]::before{content:attr(data-label) \": \";font-weight:600}}";
 
 /// A whole page: `title` and `body` (already HTML) inside the layout; the header shows `viewer` when signed in.
 pub fn page(title: &str, viewer: Option<&Viewer<'_>>, body: &str) -> String {
