@@ -95,6 +95,7 @@ async fn fetch(
 #[into_params(parameter_in = Query)]
 struct ListParams {
     run_id: Option<String>,
+    agent_id: Option<String>,
     /// `PASS`, `CAUGHT` or `ERROR` (any case).
     #[param(
         pattern = "^\\s*([Pp][Aa][Ss][Ss]|[Cc][Aa][Uu][Gg][Hh][Tt]|[Ee][Rr][Rr][Oo][Rr])?\\s*$"
@@ -133,6 +134,7 @@ async fn list(
     };
     let query = EvaluationQuery {
         run_id: non_empty(params.run_id),
+        agent_id: non_empty(params.agent_id),
         outcome,
         page,
     };

@@ -291,6 +291,7 @@ async fn list(
         created_after: datetime_param("created_after", params.created_after)?,
         created_before: datetime_param("created_before", params.created_before)?,
         verification: params.verification,
+        parent: None,
         page,
     };
     let found = state.store.list_packets(caller.tenant(), &query).await?;

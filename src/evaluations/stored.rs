@@ -27,6 +27,7 @@ pub struct StoredEvaluation {
 #[derive(Clone, Debug, Default)]
 pub struct EvaluationQuery {
     pub run_id: Option<String>,
+    pub agent_id: Option<String>,
     pub outcome: Option<Outcome>,
     pub page: crate::paging::Page,
 }

@@ -53,6 +53,8 @@ pub struct PacketQuery {
     pub created_after: Option<Timestamp>,
     pub created_before: Option<Timestamp>,
     pub verification: Option<VerificationFilter>,
+    /// Children of this packet (chained from it).
+    pub parent: Option<uuid::Uuid>,
     pub page: Page,
 }
 

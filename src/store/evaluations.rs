@@ -70,6 +70,9 @@ impl EvaluationStore for SqlStore {
         if let Some(run) = &query.run_id {
             statement.push_bind(" AND run_id = ?", run);
         }
+        if let Some(agent) = &query.agent_id {
+            statement.push_bind(" AND agent_id = ?", agent);
+        }
         if let Some(outcome) = query.outcome {
             statement.push_bind(" AND outcome = ?", outcome.as_str());
         }

@@ -327,6 +327,9 @@ fn push_filters<'q>(statement: &mut Statement<'q>, tenant: &'q str, query: &'q P
     if let Some(before) = query.created_before {
         statement.push_bind(" AND created_at <= ?", before);
     }
+    if let Some(parent) = query.parent {
+        statement.push_bind(" AND parent_packet_id = ?", parent);
+    }
     push_verification(statement, "", query.verification);
     statement.push_after_cursor("created_at", &query.page);
 }

@@ -23,6 +23,7 @@ on_both_backends!(
     a_caught_evaluation_shows_the_mismatching_value_marked_in_its_evidence,
     records_are_browsed_checked_and_downloaded,
     the_session_streams_its_tenants_events_to_the_open_lists,
+    handoffs_are_searched_and_chains_navigated,
 );
 
 /// A browser without cookie storage or redirects, so each test sees exactly what the server sends.
@@ -856,4 +857,54 @@ async fn the_session_streams_its_tenants_events_to_the_open_lists(backend: Backe
         "the other tenant's packet is not sent"
     );
     assert_eq!(envelope["packet_id"], packet["id"]);
+}
+
+async fn handoffs_are_searched_and_chains_navigated(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let parent = app
+        .create_packet(packet_body("a", "b", "Refund the blue kettle"))
+        .await;
+    app.create_packet(packet_body("a", "b", "Ship the red teapot"))
+        .await;
+    let parent_id = parent["id"].as_str().unwrap_or_default().to_string();
+    let child = app
+        .post(
+            &format!("/packets/{parent_id}/chain"),
+            packet_body("b", "c", "Check the kettle's refund"),
+        )
+        .await;
+    assert_eq!(child.status, StatusCode::CREATED, "{}", child.text);
+    let child_id = child.body["id"].as_str().unwrap_or_default().to_string();
+    let browser = Browser::new(&app);
+    let (session, _) = browser.sign_in(&app.admin_key).await;
+    let found = browser.get("/dashboard/handoffs?q=kettle", &session).await;
+    assert!(
+        found.html.contains("Refund the blue kettle"),
+        "{}",
+        found.html
+    );
+    assert!(!found.html.contains("Ship the red teapot"));
+    assert!(
+        found.html.contains("2 handoffs match “kettle”"),
+        "{}",
+        found.html
+    );
+    let page = browser
+        .get(&format!("/dashboard/handoffs/{parent_id}"), &session)
+        .await;
+    assert!(
+        page.html.contains("Chained from this handoff"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains(&format!(
+        "/dashboard/handoffs/{child_id}\">Check the kettle&#39;s refund"
+    )));
+    let child_page = browser
+        .get(&format!("/dashboard/handoffs/{child_id}"), &session)
+        .await;
+    assert!(child_page.html.contains(&format!(
+        "<a href=\"/dashboard/handoffs/{parent_id}\">its parent handoff</a>"
+    )));
+    assert!(!child_page.html.contains("Chained from this handoff"));
 }

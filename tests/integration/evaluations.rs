@@ -14,6 +14,7 @@ on_both_backends!(
     another_tenants_record_is_missing_evidence,
     a_record_written_just_after_the_claim_is_still_found,
     evaluations_are_stored_without_secrets_and_listed,
+    evaluations_are_listed_by_agent,
     sourcerykit_range_claims_report_each_entry,
     malformed_payloads_are_422,
 );
@@ -348,7 +349,6 @@ async fn evaluations_are_stored_without_secrets_and_listed(backend: Backend) {
         app.get("/evaluations?outcome=maybe").await.status,
         StatusCode::UNPROCESSABLE_ENTITY
     );
-
     // Nothing secret reached the database.
     use sqlx::Connection;
     let stored: Vec<String> = match backend {
@@ -415,5 +415,20 @@ async fn malformed_payloads_are_422(backend: Backend) {
         app.get("/evaluations").await.body["evaluations"],
         json!([]),
         "nothing was stored"
+    );
+}
+
+async fn evaluations_are_listed_by_agent(backend: Backend) {
+    let app = spawn_app(backend).await;
+    evaluate(&app, json!({"agent_id": "sales-01", "claims": []})).await;
+    let by_agent = evaluate(&app, json!({"agent_id": "sales-02", "claims": []})).await;
+    let agents = app.get("/evaluations?agent_id=sales-02").await;
+    assert_eq!(
+        agents.body["evaluations"]
+            .as_array()
+            .map(|found| found.iter().map(|e| e["id"].clone()).collect::<Vec<_>>()),
+        Some(vec![by_agent["id"].clone()]),
+        "filtered by agent: {}",
+        agents.text
     );
 }

@@ -30,6 +30,8 @@ pub struct ListFilters {
     #[serde(default)]
     run_id: String,
     #[serde(default)]
+    agent_id: String,
+    #[serde(default)]
     cursor: String,
 }
 
@@ -41,6 +43,7 @@ pub async fn list(
 ) -> Result<Html<String>, DashboardError> {
     let query = EvaluationQuery {
         run_id: Some(filters.run_id.trim().to_string()).filter(|run| !run.is_empty()),
+        agent_id: Some(filters.agent_id.trim().to_string()).filter(|agent| !agent.is_empty()),
         outcome: Outcome::parse(&filters.outcome),
         page: Page {
             cursor: Cursor::decode(&filters.cursor),
@@ -68,10 +71,12 @@ pub async fn list(
     let mut body = format!(
         "<h1>Evaluations</h1><form class=\"filters\" method=\"get\" action=\"/dashboard/evaluations\">\
          <label>Outcome<select name=\"outcome\">{outcomes}</select></label>\
-         <label>Run<input name=\"run_id\" value=\"{}\"></label><button type=\"submit\">Filter</button></form>\
+         <label>Run<input name=\"run_id\" value=\"{}\"></label>\
+         <label>Agent<input name=\"agent_id\" value=\"{}\"></label><button type=\"submit\">Filter</button></form>\
          <div class=\"wide\"><table><thead><tr><th scope=\"col\">Outcome</th><th scope=\"col\">Run</th>\
          <th scope=\"col\">Agent</th><th scope=\"col\">Claims</th><th scope=\"col\">Created</th></tr></thead><tbody>",
-        escape(&filters.run_id)
+        escape(&filters.run_id),
+        escape(&filters.agent_id)
     );
     for evaluation in &evaluations {
         let _ = write!(
@@ -92,9 +97,10 @@ pub async fn list(
     if let (true, Some(last)) = (has_more, evaluations.last()) {
         let _ = write!(
             body,
-            "<p><a href=\"/dashboard/evaluations?outcome={}&amp;run_id={}&amp;cursor={}\">Older evaluations</a></p>",
+            "<p><a href=\"/dashboard/evaluations?outcome={}&amp;run_id={}&amp;agent_id={}&amp;cursor={}\">Older evaluations</a></p>",
             query_value(&filters.outcome),
             query_value(&filters.run_id),
+            query_value(&filters.agent_id),
             query_value(&last.position().encode())
         );
     }

@@ -6,7 +6,7 @@ use super::session::SignedIn;
 use super::DashboardError;
 use crate::api::AppState;
 use crate::packets::history::PacketEvent;
-use crate::packets::listing::{PacketQuery, VerificationFilter};
+use crate::packets::listing::{PacketQuery, SearchQuery, VerificationFilter};
 use crate::packets::model::{Packet, Status};
 use crate::packets::verification::Verification;
 use crate::paging::{Cursor, Page};
@@ -28,6 +28,9 @@ pub struct ListFilters {
     verification: String,
     #[serde(default)]
     cursor: String,
+    /// Words to search summaries and context for (most relevant first, one page).
+    #[serde(default)]
+    q: String,
 }
 
 impl ListFilters {
@@ -37,6 +40,7 @@ impl ListFilters {
                 .map(|status| vec![status.as_str().to_string()])
                 .unwrap_or_default(),
             verification: verification_filter(&self.verification),
+            parent: None,
             page: Page {
                 cursor: Cursor::decode(&self.cursor),
                 ..Page::first(PAGE_SIZE)
@@ -72,13 +76,35 @@ pub async fn list(
     signed_in: SignedIn,
     Query(filters): Query<ListFilters>,
 ) -> Result<Html<String>, DashboardError> {
-    let found = state
-        .store
-        .list_packets(signed_in.tenant(), &filters.query())
-        .await?;
+    let store = state.store.as_ref();
+    let searched = filters.q.trim();
+    let found = if searched.is_empty() {
+        store
+            .list_packets(signed_in.tenant(), &filters.query())
+            .await?
+    } else {
+        let search = SearchQuery {
+            text: searched.to_string(),
+            status: Status::parse(&filters.status).map(|status| status.as_str().to_string()),
+            priority: None,
+            verification: verification_filter(&filters.verification),
+            page: Page::first(PAGE_SIZE),
+        };
+        store.search_packets(signed_in.tenant(), &search).await?
+    };
     let mut body = String::from("<h1>Handoffs</h1>");
     body.push_str(&filter_form(&filters));
-    let _ = write!(body, "<p>{} handoffs match.</p>", found.total);
+    if searched.is_empty() {
+        let _ = write!(body, "<p>{} handoffs match.</p>", found.total);
+    } else {
+        let _ = write!(
+            body,
+            "<p>{} handoffs match “{}”; the {} most relevant are shown.</p>",
+            found.total,
+            escape(searched),
+            found.packets.len()
+        );
+    }
     body.push_str(
         "<div class=\"wide\"><table><caption class=\"visually-hidden\">Handoffs, newest first</caption>\
          <thead><tr><th scope=\"col\">Summary</th><th scope=\"col\">From → to</th>\
@@ -88,7 +114,7 @@ pub async fn list(
         body.push_str(&list_row(packet));
     }
     body.push_str("</tbody></table></div>");
-    if let Some(cursor) = found.next_cursor() {
+    if let Some(cursor) = found.next_cursor().filter(|_| searched.is_empty()) {
         let _ = write!(
             body,
             "<p><a href=\"/dashboard/handoffs{}\">Older handoffs</a></p>",
@@ -123,9 +149,11 @@ fn filter_form(filters: &ListFilters) -> String {
     }
     format!(
         "<form class=\"filters\" method=\"get\" action=\"/dashboard/handoffs\">\
+         <label>Search<input type=\"search\" name=\"q\" value=\"{}\"></label>\
          <label>Status<select name=\"status\">{statuses}</select></label>\
          <label>Verdict<select name=\"verification\">{verdicts}</select></label>\
-         <button type=\"submit\">Filter</button></form>"
+         <button type=\"submit\">Filter</button></form>",
+        escape(&filters.q)
     )
 }
 
@@ -177,6 +205,34 @@ pub async fn packet(
         let _ = write!(
             body,
             "<p>Chained from <a href=\"/dashboard/handoffs/{parent}\">its parent handoff</a>.</p>"
+        );
+    }
+    let children = store
+        .list_packets(
+            signed_in.tenant(),
+            &PacketQuery {
+                parent: Some(id),
+                page: Page::first(PAGE_SIZE),
+                ..PacketQuery::default()
+            },
+        )
+        .await?;
+    if !children.packets.is_empty() {
+        let links: String = children
+            .packets
+            .iter()
+            .map(|child| {
+                format!(
+                    "<li><a href=\"/dashboard/handoffs/{}\">{}</a> {}</li>",
+                    child.id,
+                    escape(&child.context.summary),
+                    badge(child.status.as_str(), child.status.as_str())
+                )
+            })
+            .collect();
+        let _ = write!(
+            body,
+            "<section><h2>Chained from this handoff</h2><ul>{links}</ul></section>"
         );
     }
     if let Some(verification) = &packet.verification {
