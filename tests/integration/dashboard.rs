@@ -24,6 +24,7 @@ on_both_backends!(
     records_are_browsed_checked_and_downloaded,
     the_session_streams_its_tenants_events_to_the_open_lists,
     handoffs_are_searched_and_chains_navigated,
+    marking_evidence_has_a_budget_of_its_own,
 );
 
 /// A browser without cookie storage or redirects, so each test sees exactly what the server sends.
@@ -34,6 +35,7 @@ struct Browser<'a> {
 
 struct Page {
     status: StatusCode,
+    headers: reqwest::header::HeaderMap,
     /// `X-RateLimit-Tier`: whose window the request was counted in.
     tier: Option<String>,
     location: Option<String>,
@@ -66,6 +68,7 @@ impl<'a> Browser<'a> {
         }
         let response = request.send().await.expect("request");
         let status = response.status();
+        let headers = response.headers().clone();
         let location = response
             .headers()
             .get(LOCATION)
@@ -86,6 +89,7 @@ impl<'a> Browser<'a> {
         let html = response.text().await.expect("body");
         Page {
             status,
+            headers,
             tier,
             location,
             cookies,
@@ -828,6 +832,28 @@ async fn the_session_streams_its_tenants_events_to_the_open_lists(backend: Backe
         list.html.contains("new EventSource('/dashboard/events')"),
         "the list listens"
     );
+    // The page's own script is the only one the policy lets run.
+    let policy = list.headers["content-security-policy"]
+        .to_str()
+        .unwrap_or_default();
+    let script = list
+        .html
+        .split("<script>")
+        .nth(1)
+        .and_then(|rest| rest.split("</script>").next());
+    let digest = {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::STANDARD
+            .encode(sha2::Sha256::digest(script.unwrap_or_default().as_bytes()))
+    };
+    assert!(
+        policy.contains(&format!("script-src 'sha256-{digest}'")),
+        "{policy}"
+    );
+    assert!(policy.contains("frame-ancestors 'none'") && policy.contains("default-src 'none'"));
+    assert_eq!(list.headers["x-frame-options"], "DENY");
+    assert_eq!(list.headers["cache-control"], "no-store");
     let response = browser
         .http
         .get(app.url("/dashboard/events"))
@@ -907,4 +933,38 @@ async fn handoffs_are_searched_and_chains_navigated(backend: Backend) {
         "<a href=\"/dashboard/handoffs/{parent_id}\">its parent handoff</a>"
     )));
     assert!(!child_page.html.contains("Chained from this handoff"));
+}
+
+async fn marking_evidence_has_a_budget_of_its_own(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // 2,000 nodes: each claim's path visits and compares them all (≈ 4,000 steps); sixty claims need more than
+    // a page may spend marking, far less than an evaluation may spend deciding.
+    let body = serde_json::to_vec(&vec![1; 2_000]).expect("json");
+    let sealed = record(&app, "default", "run-m", "get_order", &body).await;
+    let id = sealed.record.id.to_string();
+    let claim = json!({"action_name": "get_order", "verification_mode": "presence", "json_path": "$[?@ == 1]",
+                       "claimed_value": true, "record_id": id});
+    let evaluated = app
+        .post("/evaluations", json!({"claims": vec![claim; 60]}))
+        .await;
+    assert_eq!(evaluated.body["outcome"], "PASS", "{}", evaluated.text);
+    let browser = Browser::new(&app);
+    let (session, _) = browser.sign_in(&app.admin_key).await;
+    let page = browser
+        .get(
+            &format!(
+                "/dashboard/evaluations/{}",
+                evaluated.body["id"].as_str().unwrap_or_default()
+            ),
+            &session,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.html
+            .contains("the page's budget for marking ran out"),
+        "{}",
+        &page.html[page.html.find("Evidence record").unwrap_or(0)..]
+    );
+    assert!(page.html.len() < 200_000, "{} bytes", page.html.len());
 }

@@ -3,7 +3,7 @@
 //! claims' paths select marked — read from the record as stored, its seal checked now.
 
 use super::handoffs::claims_table;
-use super::html::{address, badge, escape, highlighted, page, query_value};
+use super::html::{address, badge, escape, highlighted, page, query_value, SHOWN_RENDERED};
 use super::session::SignedIn;
 use super::DashboardError;
 use crate::api::AppState;
@@ -11,7 +11,7 @@ use crate::evaluations::{EvaluationQuery, StoredEvaluation};
 use crate::paging::{Cursor, Page};
 use crate::verify::budget::Budget;
 use crate::verify::jsonpath::{Evaluator, JsonPath};
-use crate::verify::{Limits, Outcome};
+use crate::verify::{Limits, Outcome, Reason};
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
 use serde::Deserialize;
@@ -21,7 +21,19 @@ use std::fmt::Write;
 use uuid::Uuid;
 
 /// Evidence bodies larger than this are not shown inline (the page stays light); the record's API has them.
-const SHOWN_BODY_BYTES: usize = 64 << 10;
+const SHOWN_BODY_BYTES: usize = 48 << 10;
+/// Records whose bodies one evaluation page shows.
+const SHOWN_RECORDS: usize = 2;
+/// What marking the selected nodes may spend on one page, across every claim and record.
+const MARKING_LIMITS: Limits = Limits {
+    steps: 200_000,
+    time: std::time::Duration::from_millis(100),
+    path_bytes: 4096,
+    path_depth: 32,
+    regex_bytes: 1024,
+    regex_compiled_bytes: 256 * 1024,
+    text_bytes: 4096,
+};
 
 #[derive(Deserialize, Default)]
 pub struct ListFilters {
@@ -136,8 +148,20 @@ pub async fn evaluation(
         );
     }
     body.push_str(&claims_table(&evaluation.per_claim));
-    for record in records_of(&evaluation) {
-        body.push_str(&evidence_section(&state, &signed_in, &evaluation, record).await?);
+    // One budget for every path the page runs: a page view costs a bounded amount, whatever was stored.
+    let mut evaluator = Evaluator::new(Budget::new(MARKING_LIMITS));
+    let records = records_of(&evaluation);
+    for record in records.iter().take(SHOWN_RECORDS) {
+        let section =
+            evidence_section(&state, &signed_in, &evaluation, *record, &mut evaluator).await?;
+        body.push_str(&section);
+    }
+    if records.len() > SHOWN_RECORDS {
+        let _ = write!(
+            body,
+            "<p>{} more records are named by the claims; each is under Evidence.</p>",
+            records.len() - SHOWN_RECORDS
+        );
     }
     Ok(Html(page("Evaluation", Some(&signed_in.viewer()), &body)))
 }
@@ -158,6 +182,7 @@ async fn evidence_section(
     signed_in: &SignedIn,
     evaluation: &StoredEvaluation,
     id: Uuid,
+    evaluator: &mut Evaluator,
 ) -> Result<String, DashboardError> {
     let mut html =
         format!("<section aria-labelledby=\"r-{id}\"><h2 id=\"r-{id}\">Evidence record <a href=\"/dashboard/records/{id}\">{id}</a></h2>");
@@ -195,24 +220,36 @@ async fn evidence_section(
         html.push_str("<p>The body is not JSON.</p></section>");
         return Ok(html);
     };
-    let limits = Limits::default();
     let mut marked = HashSet::new();
-    for claim in &evaluation.per_claim {
-        if claim.record_id.as_deref().map(str::trim) != Some(id.to_string().as_str()) {
-            continue;
-        }
-        let Ok(path) = JsonPath::parse(&claim.json_path, &limits) else {
+    let mut complete = true;
+    let on_this_record = evaluation.per_claim.iter().filter(|claim| {
+        claim.record_id.as_deref().map(str::trim) == Some(id.to_string().as_str())
+            && claim.reason != Reason::ResourceLimit
+    });
+    for claim in on_this_record {
+        let Ok(path) = JsonPath::parse(&claim.json_path, &MARKING_LIMITS) else {
             continue;
         };
-        let mut evaluator = Evaluator::new(Budget::new(limits));
-        if let Ok(nodes) = path.select(&document, &mut evaluator) {
-            marked.extend(nodes.into_iter().map(address));
+        match path.select(&document, evaluator) {
+            Ok(nodes) => marked.extend(nodes.into_iter().map(address)),
+            Err(_) => {
+                complete = false;
+                break;
+            }
         }
+    }
+    let shown = highlighted(&document, &marked);
+    if shown.len() > SHOWN_RENDERED {
+        let _ = write!(
+            html,
+            "<p>The body is too heavy to show here; <code>GET /api/v1/records/{id}</code> has it.</p></section>"
+        );
+        return Ok(html);
     }
     let _ = write!(
         html,
-        "<p>The nodes the claims' paths select are <mark>marked</mark>.</p><pre><code>{}</code></pre></section>",
-        highlighted(&document, &marked)
+        "<p>The nodes the claims' paths select are <mark>marked</mark>{}.</p><pre><code>{shown}</code></pre></section>",
+        if complete { "" } else { " (not all: the page's budget for marking ran out)" },
     );
     Ok(html)
 }

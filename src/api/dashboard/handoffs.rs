@@ -1,7 +1,7 @@
 //! The handoff pages: the list with the API's filters, verdict badges and cursor paging, and one packet with its
 //! sections, its verification (claimed next to actual), its timeline and its place in a chain.
 
-use super::html::{badge, escape, page, query_value, wire};
+use super::html::{badge, clip, escape, page, query_value, wire};
 use super::session::SignedIn;
 use super::DashboardError;
 use crate::api::AppState;
@@ -19,6 +19,10 @@ use uuid::Uuid;
 
 /// Handoffs on one page of the list.
 const PAGE_SIZE: i64 = 50;
+/// Claims one table shows (each carries up to 4 KiB of `actual`): pages stay light whatever was claimed.
+const SHOWN_CLAIMS: usize = 40;
+/// Characters of a path, claimed or actual value and detail a table cell shows.
+const SHOWN_TEXT: usize = 400;
 
 #[derive(Deserialize, Default)]
 pub struct ListFilters {
@@ -276,7 +280,7 @@ pub(super) fn claims_table(per_claim: &[ClaimResult]) -> String {
          <th scope=\"col\">Mode</th><th scope=\"col\">Path</th><th scope=\"col\">Claimed</th>\
          <th scope=\"col\">Actual</th><th scope=\"col\">Result</th></tr></thead><tbody>",
     );
-    for claim in per_claim {
+    for claim in per_claim.iter().take(SHOWN_CLAIMS) {
         let actual = claim
             .actual
             .as_ref()
@@ -290,20 +294,27 @@ pub(super) fn claims_table(per_claim: &[ClaimResult]) -> String {
             claim.index,
             escape(claim.action_name.as_deref().unwrap_or("")),
             escape(claim.verification_mode.as_deref().unwrap_or("")),
-            escape(&claim.json_path),
-            escape(&claim.claimed.to_string()),
-            escape(&actual),
+            escape(&clip(&claim.json_path, SHOWN_TEXT)),
+            escape(&clip(&claim.claimed.to_string(), SHOWN_TEXT)),
+            escape(&clip(&actual, SHOWN_TEXT)),
             badge(claim.result.as_str(), claim.result.as_str()),
             claim.reason.as_str(),
             in_words(claim.reason),
             claim
                 .detail
                 .as_deref()
-                .map(|detail| format!("<br><small>{}</small>", escape(detail)))
+                .map(|detail| format!("<br><small>{}</small>", escape(&clip(detail, SHOWN_TEXT))))
                 .unwrap_or_default(),
         );
     }
     table.push_str("</tbody></table></div>");
+    if per_claim.len() > SHOWN_CLAIMS {
+        let _ = write!(
+            table,
+            "<p>{} more claims are not shown; <code>GET /api/v1/evaluations/{{id}}</code> has every one.</p>",
+            per_claim.len() - SHOWN_CLAIMS
+        );
+    }
     table
 }
 

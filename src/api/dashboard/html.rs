@@ -107,6 +107,29 @@ pub fn wire(value: &impl serde::Serialize) -> String {
     }
 }
 
+/// Levels of nesting that are indented.
+const MAX_INDENT: usize = 16;
+/// A body is shown inline only if its rendering (indented, escaped) stays under this many bytes.
+pub const SHOWN_RENDERED: usize = 80_000;
+
+/// `text` cut to `limit` characters, with an ellipsis when it was longer.
+pub fn clip(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// A body as shown in a page: JSON indented with `marked` nodes marked, other text as text; None when that
+/// rendering would be heavier than [`SHOWN_RENDERED`].
+pub fn body_shown(body: &[u8], marked: &HashSet<usize>) -> Option<String> {
+    let shown = match serde_json::from_slice::<Value>(body) {
+        Ok(document) => highlighted(&document, marked),
+        Err(_) => escape(&String::from_utf8_lossy(body)),
+    };
+    Some(shown).filter(|shown| shown.len() <= SHOWN_RENDERED)
+}
+
 /// A JSON node's identity (its address), to mark the nodes a path selected.
 pub fn address(node: &Value) -> usize {
     std::ptr::from_ref(node) as usize
@@ -124,9 +147,10 @@ fn write_node(out: &mut String, node: &Value, marked: &HashSet<usize>, depth: us
     if mark {
         out.push_str("<mark>");
     }
+    // Deep documents stop indenting at MAX_INDENT levels, so that nesting cannot multiply a body's size.
     let indent = |out: &mut String, depth: usize| {
         out.push('\n');
-        out.push_str(&"  ".repeat(depth));
+        out.push_str(&"  ".repeat(depth.min(MAX_INDENT)));
     };
     match node {
         Value::Array(items) if !items.is_empty() => {
@@ -173,6 +197,26 @@ mod tests {
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
         );
         assert_eq!(query_value("a b&c=é"), "a%20b%26c%3D%C3%A9");
+        assert_eq!(clip("héllo", 2), "hé…");
+        assert_eq!(clip("hé", 2), "hé");
+    }
+
+    #[test]
+    fn heavy_bodies_are_not_shown_inline() {
+        let nested = format!("{}1{}", "[".repeat(120), "]".repeat(120));
+        let shown = body_shown(nested.as_bytes(), &HashSet::new()).expect("small");
+        // 241 lines, none indented more than MAX_INDENT levels (uncapped: ~29,000 bytes).
+        assert!(
+            shown.len() < 241 * (2 * MAX_INDENT + 3),
+            "{} bytes",
+            shown.len()
+        );
+        let quotes = format!("\"{}\"", "\\\"".repeat(20_000));
+        assert_eq!(body_shown(quotes.as_bytes(), &HashSet::new()), None);
+        assert_eq!(
+            body_shown(b"<b>", &HashSet::new()).as_deref(),
+            Some("&lt;b&gt;")
+        );
     }
 
     #[test]

@@ -34,8 +34,23 @@ const PACKET_EVENTS: &str = "['packet.created','packet.chained','packet.claimed'
 /// The script that keeps a list page current: on a packet event it fetches the page again and swaps its
 /// content in (at most every half second), unless a form on the page is being filled in.
 pub fn refresher() -> String {
+    format!("<script>{}</script>", &*REFRESHER)
+}
+
+/// The Content-Security-Policy source that allows [`refresher`] and no other script.
+pub fn refresher_source() -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(REFRESHER.as_bytes());
     format!(
-        "<script>(function(){{if(!window.EventSource||!window.fetch)return;\
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+static REFRESHER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "(function(){{if(!window.EventSource||!window.fetch)return;\
 var busy=false,again=false,source=new EventSource('/dashboard/events');\
 function editing(){{var a=document.activeElement;return a&&a.form&&(a.value||a.tagName==='TEXTAREA');}}\
 function refresh(){{if(busy){{again=true;return;}}if(editing())return;busy=true;\
@@ -43,6 +58,6 @@ setTimeout(function(){{fetch(location.href,{{credentials:'same-origin'}}).then(f
 .then(function(html){{if(html){{var fresh=new DOMParser().parseFromString(html,'text/html').querySelector('main');\
 var main=document.querySelector('main');if(fresh&&main&&!editing())main.replaceWith(fresh);}}}})\
 .finally(function(){{busy=false;if(again){{again=false;refresh();}}}});}},500);}}\
-{PACKET_EVENTS}.forEach(function(name){{source.addEventListener(name,refresh);}});}})();</script>"
+{PACKET_EVENTS}.forEach(function(name){{source.addEventListener(name,refresh);}});}})();"
     )
-}
+});

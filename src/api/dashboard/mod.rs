@@ -14,7 +14,7 @@ pub(super) use session::signed_in;
 
 use super::AppState;
 use crate::persistence::StoreError;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -46,6 +46,35 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/dashboard/records", get(records::list))
         .route("/dashboard/records/{id}", get(records::record))
         .route("/dashboard/records/{id}/har", get(records::har))
+        .layer(axum::middleware::map_response(protect))
+}
+
+/// What every dashboard answer tells the browser: no framing by other sites, no script but the page's own, no
+/// other hosts, no caching of tenant data, no sniffing, no referrer beyond this origin.
+async fn protect(mut response: Response) -> Response {
+    static POLICY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "default-src 'none'; style-src 'unsafe-inline'; script-src {}; connect-src 'self'; img-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            live::refresher_source()
+        )
+    });
+    let headers = response.headers_mut();
+    if let Ok(policy) = HeaderValue::from_str(&POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    for (name, value) in [
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    // The event stream says `no-cache` itself.
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Why a dashboard page could not be shown; each is a page of its own with its status.

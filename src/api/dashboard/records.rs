@@ -1,7 +1,7 @@
 //! The evidence pages: the tenant's records by run, agent, host and status, and one record as it was captured
 //! (headers as redacted at capture), with its seal checked now, trust then and now, and a HAR download.
 
-use super::html::{badge, escape, highlighted, page, query_value, wire};
+use super::html::{badge, body_shown, escape, page, query_value, wire};
 use super::session::SignedIn;
 use super::DashboardError;
 use crate::api::AppState;
@@ -13,13 +13,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::Value;
 use std::collections::HashSet;
 use std::fmt::Write;
 use uuid::Uuid;
 
 /// Bodies up to this size are shown; larger ones are in the HAR download.
-const SHOWN_BODY_BYTES: usize = 64 << 10;
+const SHOWN_BODY_BYTES: usize = 48 << 10;
 /// Bodies over this size start folded.
 const FOLDED_BODY_BYTES: usize = 4 << 10;
 
@@ -205,9 +204,13 @@ fn exchange_part(title: &str, headers: &[Header], body: &[u8]) -> String {
         );
         return html;
     }
-    let shown = match serde_json::from_slice::<Value>(body) {
-        Ok(document) => highlighted(&document, &HashSet::new()),
-        Err(_) => escape(&String::from_utf8_lossy(body)),
+    let Some(shown) = body_shown(body, &HashSet::new()) else {
+        let _ = write!(
+            html,
+            "<p>The body ({} bytes) is too heavy to show here; it is in the HAR download.</p></section>",
+            body.len()
+        );
+        return html;
     };
     let _ = write!(
         html,
