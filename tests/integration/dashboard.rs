@@ -227,10 +227,27 @@ async fn nothing_is_shown_without_a_session(backend: Backend) {
         .create_packet(packet_body("a", "b", "Secret summary"))
         .await;
     let id = packet["id"].as_str().unwrap_or_default();
+    let sealed = record(
+        &app,
+        "default",
+        "run-x",
+        "get_order",
+        br#"{"secret": "Secret summary"}"#,
+    )
+    .await;
+    let record_id = sealed.record.id;
     let browser = Browser::new(&app);
     for path in [
         "/dashboard/handoffs".to_string(),
+        "/dashboard/handoffs?q=secret".to_string(),
         format!("/dashboard/handoffs/{id}"),
+        "/dashboard/queue".to_string(),
+        "/dashboard/evaluations".to_string(),
+        format!("/dashboard/evaluations/{id}"),
+        "/dashboard/records".to_string(),
+        format!("/dashboard/records/{record_id}"),
+        format!("/dashboard/records/{record_id}/har"),
+        "/dashboard/events".to_string(),
     ] {
         for cookie in ["", "hr_session=forged-token"] {
             let page = browser.get(&path, cookie).await;
@@ -239,6 +256,15 @@ async fn nothing_is_shown_without_a_session(backend: Backend) {
             assert!(!page.html.contains("Secret summary"));
         }
     }
+    let respond = browser
+        .send(
+            Method::POST,
+            &format!("/dashboard/handoffs/{id}/respond"),
+            "",
+            &[("csrf", "x"), ("response", "yes")],
+        )
+        .await;
+    assert_eq!(respond.location.as_deref(), Some("/dashboard/sign-in"));
     let sign_out = browser
         .send(Method::POST, "/dashboard/sign-out", "", &[("csrf", "x")])
         .await;
@@ -961,8 +987,7 @@ async fn marking_evidence_has_a_budget_of_its_own(backend: Backend) {
         .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
-        page.html
-            .contains("the page's budget for marking ran out"),
+        page.html.contains("the page's budget for marking ran out"),
         "{}",
         &page.html[page.html.find("Evidence record").unwrap_or(0)..]
     );
