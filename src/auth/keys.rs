@@ -164,11 +164,16 @@ impl NewApiKey {
     }
 }
 
-/// `hr_` + 32 random bytes in unpadded base64url: 46 characters.
+/// `hr_` + a [`random_token`]: 46 characters.
 pub fn generate_key() -> String {
+    format!("hr_{}", random_token())
+}
+
+/// 32 random bytes from the operating system, unpadded base64url: 43 characters (keys, session tokens).
+pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!("hr_{}", URL_SAFE_NO_PAD.encode(bytes))
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 pub fn hash_key(plaintext: &str) -> String {

@@ -12,5 +12,6 @@ pub mod tenants;
 pub use cache::KeyCache;
 
 pub use keys::{
-    generate_key, hash_key, is_well_formed_key, ApiKey, NewApiKey, Role, Tier, DEFAULT_TENANT,
+    generate_key, hash_key, is_well_formed_key, random_token, ApiKey, NewApiKey, Role, Tier,
+    DEFAULT_TENANT,
 };

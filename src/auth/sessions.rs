@@ -5,8 +5,6 @@
 use crate::persistence::StoreError;
 use crate::timestamp::Timestamp;
 use async_trait::async_trait;
-use base64::Engine;
-use rand::RngCore;
 
 /// How long a session lasts after sign-in.
 pub const SESSION_SECONDS: i64 = 12 * 3600;
@@ -39,13 +37,6 @@ pub trait SessionStore: Send + Sync {
     async fn close_session(&self, token_hash: &str) -> Result<(), StoreError>;
 }
 
-/// A random token of 256 bits, URL-safe base64.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
 /// Whether two tokens are equal, in time that does not depend on where they differ.
 pub fn tokens_match(presented: &str, expected: &str) -> bool {
     presented.len() == expected.len()
@@ -59,6 +50,7 @@ pub fn tokens_match(presented: &str, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::random_token;
 
     #[test]
     fn tokens_are_random_and_compared_whole() {
