@@ -26,9 +26,9 @@ impl Announcement {
     }
 
     /// Adds what `other` announces after this one's.
-    pub fn extend(&mut self, other: &Announcement) {
-        self.outbox.extend(other.outbox.iter().cloned());
-        self.live.extend(other.live.iter().cloned());
+    pub fn extend(&mut self, other: Announcement) {
+        self.outbox.extend(other.outbox);
+        self.live.extend(other.live);
     }
 }
 

@@ -140,12 +140,12 @@ pub async fn evaluate(
     let started = Instant::now();
     let created_at = Timestamp::now();
     let limits = evaluator.capacity.limits;
-    let few_claims = payload_json
+    let small_payload = payload_json
         .get("claims")
         .and_then(Value::as_array)
         .is_some_and(|claims| claims.len() <= INLINE_CLAIMS)
         && !compiles_regexes(payload_json);
-    let payload = if few_claims {
+    let payload = if small_payload {
         Payload::parse_within(payload_json, &limits)
     } else {
         let json = payload_json.clone();
@@ -153,8 +153,9 @@ pub async fn evaluate(
     }
     .map_err(|malformed| EvaluationError::Malformed(malformed.0))?;
     let (fetched, trust) = gather(evaluator, &payload).await;
-    let inline =
-        few_claims && fetched.len() <= INLINE_CLAIMS && evidence_bytes(&fetched) <= INLINE_EVIDENCE;
+    let inline = small_payload
+        && fetched.len() <= INLINE_CLAIMS
+        && evidence_bytes(&fetched) <= INLINE_EVIDENCE;
     let (record_key, rules) = (evaluator.record_key.clone(), evaluator.rules.clone());
     let gate_all = move || gated(&record_key, &rules, fetched, trust.as_ref());
     let (payload, evaluation) = if inline {

@@ -211,7 +211,7 @@ pub async fn create_packet(
 ) -> Result<Packet, CommandError> {
     let now = Timestamp::now();
     let change = create::new_packet(admitted.id, admitted.request, admitted.verification, now);
-    insert(store, tenant, change, admitted.evaluation.as_ref(), now).await
+    insert(store, tenant, change, admitted.evaluation, now).await
 }
 
 pub async fn chain_packet(
@@ -231,7 +231,7 @@ pub async fn chain_packet(
         parent_id,
         now,
     );
-    insert(store, tenant, change, admitted.evaluation.as_ref(), now).await
+    insert(store, tenant, change, admitted.evaluation, now).await
 }
 
 /// Stores a new packet with its history, its webhook outbox rows and the evaluation of its claims.
@@ -239,13 +239,13 @@ async fn insert(
     store: &dyn PacketStore,
     tenant: &str,
     change: Change,
-    evaluation: Option<&NewEvaluation>,
+    mut evaluation: Option<NewEvaluation>,
     now: Timestamp,
 ) -> Result<Packet, CommandError> {
     let deadline = lifecycle::hitl_deadline(None, &change.packet, now);
     let mut announcement = change.announcement(tenant);
-    if let Some(evaluation) = evaluation {
-        announcement.extend(&evaluation.announcement);
+    if let Some(evaluation) = &mut evaluation {
+        announcement.extend(std::mem::take(&mut evaluation.announcement));
     }
     store
         .insert_packet(
@@ -254,7 +254,7 @@ async fn insert(
             &change.events,
             &announcement,
             deadline,
-            evaluation,
+            evaluation.as_ref(),
         )
         .await?;
     Ok(change.packet)

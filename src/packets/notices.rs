@@ -110,9 +110,7 @@ impl Notice {
             live: vec![live],
         };
         if let Some(next) = &self.followed_by {
-            let then = next.announcement(tenant, packet);
-            announcement.outbox.extend(then.outbox);
-            announcement.live.extend(then.live);
+            announcement.extend(next.announcement(tenant, packet));
         }
         announcement
     }
