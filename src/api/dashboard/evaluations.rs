@@ -3,7 +3,7 @@
 //! claims' paths select marked — read from the record as stored, its seal checked now.
 
 use super::handoffs::claims_table;
-use super::html::{address, badge, escape, highlighted, page, query_value, SHOWN_RENDERED};
+use super::html::{address, badge, escape, highlighted, older_link, page, SHOWN_RENDERED};
 use super::session::SignedIn;
 use super::DashboardError;
 use crate::api::AppState;
@@ -107,14 +107,16 @@ pub async fn list(
     }
     body.push_str("</tbody></table></div>");
     if let (true, Some(last)) = (has_more, evaluations.last()) {
-        let _ = write!(
-            body,
-            "<p><a href=\"/dashboard/evaluations?outcome={}&amp;run_id={}&amp;agent_id={}&amp;cursor={}\">Older evaluations</a></p>",
-            query_value(&filters.outcome),
-            query_value(&filters.run_id),
-            query_value(&filters.agent_id),
-            query_value(&last.position().encode())
-        );
+        body.push_str(&older_link(
+            "/dashboard/evaluations",
+            &[
+                ("outcome", &filters.outcome),
+                ("run_id", &filters.run_id),
+                ("agent_id", &filters.agent_id),
+            ],
+            &last.position(),
+            "Older evaluations",
+        ));
     }
     Ok(Html(page("Evaluations", Some(&signed_in.viewer()), &body)))
 }
@@ -125,7 +127,7 @@ pub async fn evaluation(
     signed_in: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Html<String>, DashboardError> {
-    let id = Uuid::parse_str(&id).map_err(|_| DashboardError::NotFound)?;
+    let id = super::page_id(&id)?;
     let evaluation = state
         .store
         .get_evaluation(signed_in.tenant(), id)

@@ -1,7 +1,7 @@
 //! The handoff pages: the list with the API's filters, verdict badges and cursor paging, and one packet with its
 //! sections, its verification (claimed next to actual), its timeline and its place in a chain.
 
-use super::html::{badge, clip, escape, page, query_value, wire};
+use super::html::{badge, clip, escape, older_link, page, wire};
 use super::session::SignedIn;
 use super::DashboardError;
 use crate::api::AppState;
@@ -15,7 +15,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::Html;
 use serde::Deserialize;
 use std::fmt::Write;
-use uuid::Uuid;
 
 /// Handoffs on one page of the list.
 const PAGE_SIZE: i64 = 50;
@@ -52,26 +51,11 @@ impl ListFilters {
             ..PacketQuery::default()
         }
     }
-
-    /// The query string of these filters continuing after `cursor`.
-    fn continued(&self, cursor: &Cursor) -> String {
-        format!(
-            "?status={}&verification={}&cursor={}",
-            query_value(&self.status),
-            query_value(&self.verification),
-            query_value(&cursor.encode())
-        )
-    }
 }
 
+/// The `verification=` filter by its wire name (`PASS`, `CAUGHT`, `ERROR`, `none`); anything else is no filter.
 fn verification_filter(text: &str) -> Option<VerificationFilter> {
-    match text {
-        "PASS" => Some(VerificationFilter::Pass),
-        "CAUGHT" => Some(VerificationFilter::Caught),
-        "ERROR" => Some(VerificationFilter::Error),
-        "none" => Some(VerificationFilter::None),
-        _ => None,
-    }
+    serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
 }
 
 /// `GET /dashboard/handoffs`: the tenant's handoffs, newest first.
@@ -119,11 +103,15 @@ pub async fn list(
     }
     body.push_str("</tbody></table></div>");
     if let Some(cursor) = found.next_cursor().filter(|_| searched.is_empty()) {
-        let _ = write!(
-            body,
-            "<p><a href=\"/dashboard/handoffs{}\">Older handoffs</a></p>",
-            escape(&filters.continued(&cursor))
-        );
+        body.push_str(&older_link(
+            "/dashboard/handoffs",
+            &[
+                ("status", &filters.status),
+                ("verification", &filters.verification),
+            ],
+            &cursor,
+            "Older handoffs",
+        ));
     }
     body.push_str(&super::live::refresher());
     Ok(Html(page("Handoffs", Some(&signed_in.viewer()), &body)))
@@ -189,7 +177,7 @@ pub async fn packet(
     signed_in: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Html<String>, DashboardError> {
-    let id = Uuid::parse_str(&id).map_err(|_| DashboardError::NotFound)?;
+    let id = super::page_id(&id)?;
     let store = state.store.as_ref();
     let stored = store
         .get_packet(signed_in.tenant(), id)

@@ -21,17 +21,22 @@ pub fn escape(text: &str) -> String {
     escaped
 }
 
-/// `text` as a query parameter's value.
-pub fn query_value(text: &str) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            encoded.push(byte as char);
-        } else {
-            let _ = write!(encoded, "%{byte:02X}");
-        }
-    }
-    encoded
+/// The "older" link of a listing: `path` with the page's `filters` and continuing after `cursor`.
+pub fn older_link(
+    path: &str,
+    filters: &[(&str, &str)],
+    cursor: &crate::paging::Cursor,
+    text: &str,
+) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(filters)
+        .append_pair("cursor", &cursor.encode())
+        .finish();
+    format!(
+        "<p><a href=\"{path}?{}\">{}</a></p>",
+        escape(&query),
+        escape(text)
+    )
 }
 
 /// Who is signed in, for the header: the key's name, tenant and role, and the session's CSRF token for the
@@ -196,7 +201,16 @@ mod tests {
             escape("<script>alert('x')</script> & \"q\""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
         );
-        assert_eq!(query_value("a b&c=é"), "a%20b%26c%3D%C3%A9");
+        let cursor = crate::paging::Cursor {
+            at: crate::timestamp::Timestamp::now(),
+            id: uuid::Uuid::nil(),
+        };
+        let link = older_link("/p", &[("q", "a b&c=é")], &cursor, "<Older>");
+        assert!(
+            link.starts_with("<p><a href=\"/p?q=a+b%26c%3D%C3%A9&amp;cursor="),
+            "{link}"
+        );
+        assert!(link.ends_with("\">&lt;Older&gt;</a></p>"), "{link}");
         assert_eq!(clip("héllo", 2), "hé…");
         assert_eq!(clip("hé", 2), "hé");
     }

@@ -77,6 +77,11 @@ async fn protect(mut response: Response) -> Response {
     response
 }
 
+/// The id in a page's path; anything that is not one is a page not found.
+fn page_id(text: &str) -> Result<uuid::Uuid, DashboardError> {
+    uuid::Uuid::parse_str(text).map_err(|_| DashboardError::NotFound)
+}
+
 /// Why a dashboard page could not be shown; each is a page of its own with its status.
 #[derive(Debug)]
 pub enum DashboardError {

@@ -17,7 +17,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use serde::Deserialize;
 use std::fmt::Write;
-use uuid::Uuid;
 
 /// Longest answer and notes a form may send (characters).
 const MAX_RESPONSE: usize = 1_000;
@@ -141,7 +140,7 @@ pub async fn respond(
             "Responding needs an agent, writer or admin key.",
         ));
     }
-    let id = Uuid::parse_str(&id).map_err(|_| DashboardError::NotFound)?;
+    let id = super::page_id(&id)?;
     let response = if form.response.trim().is_empty() {
         form.answer.trim()
     } else {

@@ -1,13 +1,13 @@
 //! The evidence pages: the tenant's records by run, agent, host and status, and one record as it was captured
 //! (headers as redacted at capture), with its seal checked now, trust then and now, and a HAR download.
 
-use super::html::{badge, body_shown, escape, page, query_value, wire};
+use super::html::{badge, body_shown, escape, older_link, page, wire};
 use super::session::SignedIn;
 use super::DashboardError;
 use crate::api::AppState;
 use crate::paging::{Cursor, Page};
 use crate::records::har::har_from_records;
-use crate::records::{Header, RecordQuery};
+use crate::records::{Header, RecordQuery, SealedRecord};
 use crate::rules::TrustList;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -15,7 +15,6 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt::Write;
-use uuid::Uuid;
 
 /// Bodies up to this size are shown; larger ones are in the HAR download.
 const SHOWN_BODY_BYTES: usize = 48 << 10;
@@ -90,15 +89,17 @@ pub async fn list(
     }
     body.push_str("</tbody></table></div>");
     if let (true, Some(last)) = (has_more, records.last()) {
-        let _ = write!(
-            body,
-            "<p><a href=\"/dashboard/records?run_id={}&amp;agent_id={}&amp;host={}&amp;status={}&amp;cursor={}\">Older records</a></p>",
-            query_value(&filters.run_id),
-            query_value(&filters.agent_id),
-            query_value(&filters.host),
-            query_value(&filters.status),
-            query_value(&last.position().encode())
-        );
+        body.push_str(&older_link(
+            "/dashboard/records",
+            &[
+                ("run_id", &filters.run_id),
+                ("agent_id", &filters.agent_id),
+                ("host", &filters.host),
+                ("status", &filters.status),
+            ],
+            &last.position(),
+            "Older records",
+        ));
     }
     Ok(Html(page(
         "Evidence records",
@@ -113,12 +114,8 @@ pub async fn record(
     signed_in: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Html<String>, DashboardError> {
-    let id = Uuid::parse_str(&id).map_err(|_| DashboardError::NotFound)?;
+    let sealed = tenant_record(&state, &signed_in, &id).await?;
     let store = state.store.as_ref();
-    let sealed = store
-        .get_record(signed_in.tenant(), id)
-        .await?
-        .ok_or(DashboardError::NotFound)?;
     let integrity = state.record_key.verify(&sealed);
     let trust = TrustList::of_tenant(store, &state.rules.current(), signed_in.tenant()).await?;
     let record = &sealed.record;
@@ -227,12 +224,8 @@ pub async fn har(
     signed_in: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, DashboardError> {
-    let id = Uuid::parse_str(&id).map_err(|_| DashboardError::NotFound)?;
-    let sealed = state
-        .store
-        .get_record(signed_in.tenant(), id)
-        .await?
-        .ok_or(DashboardError::NotFound)?;
+    let sealed = tenant_record(&state, &signed_in, &id).await?;
+    let id = sealed.record.id;
     let document = har_from_records(std::slice::from_ref(&sealed));
     Ok((
         [
@@ -245,4 +238,17 @@ pub async fn har(
         document.to_string(),
     )
         .into_response())
+}
+
+/// The tenant's record the page's path names (another tenant's is not found).
+async fn tenant_record(
+    state: &AppState,
+    signed_in: &SignedIn,
+    id: &str,
+) -> Result<SealedRecord, DashboardError> {
+    state
+        .store
+        .get_record(signed_in.tenant(), super::page_id(id)?)
+        .await?
+        .ok_or(DashboardError::NotFound)
 }

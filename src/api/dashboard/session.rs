@@ -10,8 +10,8 @@
 use super::html::{escape, page};
 use super::DashboardError;
 use crate::api::AppState;
-use crate::auth::sessions::{random_token, tokens_match, Session, SESSION_SECONDS};
-use crate::auth::{hash_key, ApiKey};
+use crate::auth::sessions::{tokens_match, Session, SESSION_SECONDS};
+use crate::auth::{hash_key, random_token, ApiKey};
 use crate::persistence::StoreError;
 use crate::timestamp::Timestamp;
 use axum::extract::{FromRequestParts, State};
@@ -142,11 +142,16 @@ fn sign_in_page(token: &str, problem: Option<&str>) -> String {
 
 /// `GET /dashboard/sign-in`: the form, with a fresh sign-in token in its cookie.
 pub async fn sign_in_form(headers: HeaderMap) -> Response {
+    sign_in_answer(&headers, StatusCode::OK, None)
+}
+
+/// The sign-in form (with `problem`, if any) under `status`, and the fresh token its cookie carries.
+fn sign_in_answer(headers: &HeaderMap, status: StatusCode, problem: Option<&str>) -> Response {
     let token = random_token();
-    let mut response = Html(sign_in_page(&token, None)).into_response();
+    let mut response = (status, Html(sign_in_page(&token, problem))).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        set_cookie(&headers, SIGN_IN_COOKIE, &token, SIGN_IN_SECONDS),
+        set_cookie(headers, SIGN_IN_COOKIE, &token, SIGN_IN_SECONDS),
     );
     response
 }
@@ -173,28 +178,23 @@ pub async fn sign_in(
     }
     let store = state.store.as_ref();
     let presented = form.api_key.trim();
+    let key_hash = hash_key(presented);
     let key = if presented.is_empty() {
         None
     } else {
-        state.keys.find(store, presented).await?
+        state.keys.find_hashed(store, &key_hash).await?
     };
     let Some(key) = key.filter(|key| !key.revoked) else {
-        let token = random_token();
-        let mut response = (
+        return Ok(sign_in_answer(
+            &headers,
             StatusCode::UNAUTHORIZED,
-            Html(sign_in_page(&token, Some("That key is not valid."))),
-        )
-            .into_response();
-        response.headers_mut().insert(
-            header::SET_COOKIE,
-            set_cookie(&headers, SIGN_IN_COOKIE, &token, SIGN_IN_SECONDS),
-        );
-        return Ok(response);
+            Some("That key is not valid."),
+        ));
     };
     let now = Timestamp::now();
     let token = random_token();
     let session = Session {
-        key_hash: hash_key(presented),
+        key_hash,
         csrf: random_token(),
         expires_at: now.plus_seconds(SESSION_SECONDS).unwrap_or(now),
     };
